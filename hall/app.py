@@ -1,0 +1,140 @@
+"""The Starlette app factory: the composition root of the web process."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hall.auth import AuthStore, Principal
+from hall.component import Component
+from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.http import (
+    SESSION_COOKIE,
+    F,
+    api,
+    caller,
+    domain_error_handler,
+    http_error_handler,
+    openapi_document,
+    read_body,
+    server_error_handler,
+    token_of,
+)
+from hall.settings import Settings
+from ticketing.model import DomainError
+from ticketing.store import Clock, TicketStore
+
+log = logging.getLogger("hall.app")
+
+
+def components() -> list[Component]:
+    from displays.component import component as displays
+    from ticketing.component import component as ticketing
+    from tide.component import component as tide
+    from voice.component import component as voice
+
+    return [ticketing, displays, voice, tide]
+
+
+def load_configured_halls(settings: Settings) -> dict[str, HallConfig]:
+    files = list(settings.hall_files) or bundled_hall_files()
+    return load_halls([Path(f) for f in files])
+
+
+LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length=256))
+
+
+@api("POST", "/api/login", "Log in; returns a session token and sets the session cookie",
+     "anyone", LOGIN_FIELDS, tag="auth")
+async def login(request: Request) -> Response:
+    body = await read_body(request, LOGIN_FIELDS)
+    auth: AuthStore = request.app.state.auth
+    token, principal = await auth.login(body["username"], body["password"])
+    response = JSONResponse({"token": token, "user": _me(principal)})
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.secure_cookies,
+                        max_age=auth.session_seconds)
+    return response
+
+
+@api("POST", "/api/logout", "End the session", "anyone", tag="auth")
+async def logout(request: Request) -> Response:
+    token = token_of(request)
+    if token:
+        await request.app.state.auth.logout(token)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@api("GET", "/api/me", "Who the caller is", "anyone", tag="auth")
+async def me(request: Request) -> Response:
+    return JSONResponse({"user": _me(await caller(request))})
+
+
+def _me(principal: Principal | None) -> dict[str, object] | None:
+    if principal is None:
+        return None
+    return {"name": principal.name, "role": principal.role.value, "halls": list(principal.halls),
+            "staff_id": principal.staff_id, "display_name": principal.display_name,
+            "window": principal.window}
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def create_app(
+    settings: Settings | None = None, *, redis: Redis | None = None,
+    halls: dict[str, HallConfig] | None = None, clock: Clock = time.time,
+) -> Starlette:
+    """Build the app. Connections are made at start-up, never at import."""
+    settings = settings or Settings.from_env()
+    parts = components()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+        app.state.redis = client
+        app.state.halls = halls if halls is not None else load_configured_halls(settings)
+        app.state.store = TicketStore(client, app.state.halls, clock)
+        app.state.auth = AuthStore(client, settings.session_hours)
+        started: list[Component] = []
+        try:
+            for part in parts:
+                if part.start:
+                    await part.start(app)
+                started.append(part)
+            yield
+        finally:
+            for part in reversed(started):
+                if part.stop:
+                    await part.stop(app)
+            if redis is None:
+                await client.aclose()
+
+    routes = [login, logout, me, Route("/openapi.json", openapi)]
+    for part in parts:
+        routes.extend(part.routes)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            DomainError: domain_error_handler,
+            HTTPException: http_error_handler,
+            Exception: server_error_handler,
+        },
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    return app

@@ -1,0 +1,214 @@
+"""The ``hall`` command: the verbs an operator uses (serve, worker, user add, config check …)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hall.config import ConfigError, load_hall
+from hall.settings import Settings
+
+
+@contextmanager
+def redis_url_for(settings: Settings) -> Iterator[str]:
+    """REDIS_URL when set; otherwise the embedded server of the data folder (started if needed)."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    from hall.redis_server import EmbeddedRedis
+
+    embedded = EmbeddedRedis(settings.data_dir)
+    url = embedded.start()
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from redis.asyncio import Redis
+
+    from hall.app import create_app, load_configured_halls
+    from hall.bootstrap import ensure_initial_accounts
+
+    settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+    halls = load_configured_halls(settings)
+    base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    with redis_url_for(settings) as url:
+        settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url)
+        credentials = asyncio.run(_bootstrap(url, halls, settings.data_dir, base_url,
+                                             ensure_initial_accounts, Redis))
+        worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
+        first = next(iter(halls))
+        print(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
+        if credentials:
+            print(f"First start: accounts and device links are in {credentials}")
+        try:
+            uvicorn.run(create_app(settings, halls=halls), host=args.host, port=args.port,
+                        log_level=args.log_level, timeout_graceful_shutdown=5)
+        finally:
+            if worker and worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=15)
+    return 0
+
+
+async def _bootstrap(url, halls, data_dir, base_url, ensure, redis_cls):  # type: ignore[no-untyped-def]
+    client = redis_cls.from_url(url)
+    try:
+        return await ensure(client, halls, data_dir, base_url)
+    finally:
+        await client.aclose()
+
+
+def _start_worker(url: str, settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "REDIS_URL": url, "HALL_DATA": str(settings.data_dir)}
+    return subprocess.Popen([sys.executable, "-m", "hall.cli", "worker"], env=env)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from redis import Redis
+    from rq import Worker
+
+    from hall.jobs import QUEUES
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        print("hall worker needs REDIS_URL (hall serve starts one for the embedded Redis)",
+              file=sys.stderr)
+        return 2
+    connection = Redis.from_url(settings.redis_url)
+    Worker(list(QUEUES), connection=connection).work(with_scheduler=False)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    worst = 0
+    for name in args.files:
+        try:
+            cfg = load_hall(name)
+        except ConfigError as exc:
+            print(f"{name}: {len(exc.problems)} problem(s)")
+            for problem in exc.problems:
+                print(f"  - {problem}")
+            worst = 1
+        else:
+            print(f"{name}: OK — hall '{cfg.id}' ({cfg.level.value}), {len(cfg.windows)} windows, "
+                  f"{len(cfg.queues)} queues, {len(cfg.matters)} matters, {len(cfg.staff)} staff")
+    return worst
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from redis.asyncio import Redis
+
+    from hall.auth import AuthStore, Role
+
+    password = args.password or sys.stdin.readline().rstrip("\n")
+    settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+
+    async def add(url: str) -> None:
+        client = Redis.from_url(url)
+        try:
+            await AuthStore(client).add_user(args.username, password, Role(args.role),
+                                             tuple(args.hall or ()), args.staff, args.name or "")
+        finally:
+            await client.aclose()
+
+    with redis_url_for(settings) as url:
+        asyncio.run(add(url))
+    print(f"user {args.username} ({args.role}) saved")
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    from redis.asyncio import Redis
+
+    from hall.auth import AuthStore, Role
+
+    settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+
+    async def add(url: str) -> str:
+        client = Redis.from_url(url)
+        try:
+            return await AuthStore(client).add_device(Role(args.kind), args.hall,
+                                                      args.name or args.kind, args.window)
+        finally:
+            await client.aclose()
+
+    with redis_url_for(settings) as url:
+        print(asyncio.run(add(url)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web app (and, embedded, Redis and a worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data", default=None, help="data folder for the embedded Redis (./var)")
+    serve.add_argument("--no-worker", dest="worker", action="store_false",
+                       help="do not start an RQ worker beside the app")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run an RQ worker (speech, reports)")
+    worker.set_defaults(func=cmd_worker)
+
+    config = sub.add_parser("config", help="hall definition files")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="explain every mistake in hall files")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=cmd_config_check)
+
+    user = sub.add_parser("user", help="staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add or update an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["admin", "manager", "clerk"])
+    add.add_argument("--hall", action="append", help="a hall the account works in (repeat)")
+    add.add_argument("--staff", help="staff id in the hall file (clerks)")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--password", help="the password (default: read a line from stdin)")
+    add.add_argument("--data", default=None)
+    add.set_defaults(func=cmd_user_add)
+
+    device = sub.add_parser("device", help="kiosks, rating pads, displays")
+    device_sub = device.add_subparsers(dest="device_command", required=True)
+    dadd = device_sub.add_parser("add", help="create a device token")
+    dadd.add_argument("--hall", required=True)
+    dadd.add_argument("--kind", required=True, choices=["kiosk", "pad", "display", "phone"])
+    dadd.add_argument("--window", type=int)
+    dadd.add_argument("--name")
+    dadd.add_argument("--data", default=None)
+    dadd.set_defaults(func=cmd_device_add)
+
+    from tide.cli import register as register_tide
+
+    register_tide(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"hall file problem: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

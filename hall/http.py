@@ -1,0 +1,229 @@
+"""HTTP plumbing shared by every package's routes: bodies, fields, callers, errors, OpenAPI.
+
+Each JSON route is declared with ``api(...)``, which records its method, path,
+summary, roles and body fields; the OpenAPI document is generated from those
+declarations, so the document and the checks cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hall.auth import AuthStore, Principal
+from ticketing.model import DomainError
+
+log = logging.getLogger("hall.http")
+SESSION_COOKIE = "hall_session"
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "malformed_request"
+
+
+class TooLarge(DomainError):
+    status = 413
+    code = "body_too_large"
+
+
+class Unprocessable(DomainError):
+    status = 422
+    code = "invalid_field"
+
+
+@dataclass(frozen=True)
+class F:
+    """A body field: its JSON type, whether it is required, and its allowed values."""
+
+    name: str
+    type: type = str
+    required: bool = True
+    choices: tuple[Any, ...] = ()
+    max_length: int = 200
+    description: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        kind = {str: "string", int: "integer", bool: "boolean", float: "number"}[self.type]
+        out: dict[str, Any] = {"type": kind}
+        if self.choices:
+            out["enum"] = list(self.choices)
+        if self.type is str:
+            out["maxLength"] = self.max_length
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    method: str
+    path: str
+    summary: str
+    roles: str
+    body: tuple[F, ...] = ()
+    tag: str = "tickets"
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+REGISTRY: list[ApiSpec] = []
+
+
+def api(method: str, path: str, summary: str, roles: str, body: tuple[F, ...] = (),
+        tag: str = "tickets") -> Callable[[Handler], Route]:
+    """Declare a JSON route; returns the Starlette Route and records it for OpenAPI."""
+    spec = ApiSpec(method, path, summary, roles, body, tag)
+
+    def wrap(handler: Handler) -> Route:
+        if spec not in REGISTRY:
+            REGISTRY.append(spec)
+        return Route(path, handler, methods=[method])
+
+    return wrap
+
+
+async def read_body(request: Request, fields: tuple[F, ...]) -> dict[str, Any]:
+    """Parse and check a JSON object body; 400 malformed, 413 too large, 422 bad field."""
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is over {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    known = {f.name for f in fields}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise Unprocessable(f"unknown field(s): {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = data.get(f.name)
+        if value is None:
+            if f.required:
+                raise Unprocessable(f"field '{f.name}' is required")
+            out[f.name] = None
+            continue
+        ok = isinstance(value, f.type) and not (f.type is not bool and isinstance(value, bool))
+        if f.type is float and isinstance(value, int) and not isinstance(value, bool):
+            ok, value = True, float(value)
+        if not ok:
+            raise Unprocessable(f"field '{f.name}' must be {f.schema()['type']}")
+        if f.choices and value not in f.choices:
+            raise Unprocessable(f"field '{f.name}' must be one of {', '.join(map(str, f.choices))}")
+        if isinstance(value, str) and len(value) > f.max_length:
+            raise Unprocessable(f"field '{f.name}' is longer than {f.max_length} characters")
+        out[f.name] = value
+    return out
+
+
+def path_int(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not str(raw).isdigit():
+        raise BadRequest(f"'{name}' must be a number, got '{raw}'")
+    return int(raw)
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE) or request.query_params.get("device") or None
+
+
+async def caller(request: Request) -> Principal | None:
+    """Who is calling: a logged-in user or a device, from header, cookie or ?device= token."""
+    if "principal" not in request.scope:
+        auth: AuthStore = request.app.state.auth
+        request.scope["principal"] = await auth.resolve(token_of(request))
+    principal: Principal | None = request.scope["principal"]
+    return principal
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 400: "malformed_request"}
+    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
+                          str(exc.detail))
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "something went wrong on our side")
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    error = {"$ref": "#/components/schemas/Error"}
+    for spec in REGISTRY:
+        op: dict[str, Any] = {
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "description": f"Who may call: {spec.roles}.",
+            "parameters": [
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "integer" if p in ("number", "window") else "string"}}
+                for p in _path_params(spec.path)
+            ],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                **{str(s): {"description": d, "content": {"application/json": {"schema": error}}}
+                   for s, d in ((400, "malformed request"), (401, "not logged in"),
+                                (403, "wrong role"), (404, "unknown hall/matter/window/ticket"),
+                                (409, "illegal transition"), (413, "body too large"),
+                                (422, "invalid field"))},
+            },
+        }
+        if spec.body:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {f.name: f.schema() for f in spec.body},
+                "required": [f.name for f in spec.body if f.required],
+            }}}}
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Government service hall queue API", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": {"Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                     "properties": {"code": {"type": "string"},
+                                                    "message": {"type": "string"}}}},
+        }}},
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+

@@ -1,0 +1,94 @@
+"""Shared fixtures: one real Redis server for the run, flushed before each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import Redis as AsyncRedis
+from starlette.testclient import TestClient
+
+from hall.app import create_app
+from hall.auth import AuthStore, Role
+from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.settings import Settings
+from tests.support import FakeClock, RedisServer
+from ticketing.store import TicketStore
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def halls() -> dict[str, HallConfig]:
+    return load_halls(bundled_hall_files())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    client = AsyncRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(aredis: AsyncRedis, halls: dict[str, HallConfig], clock: FakeClock) -> TicketStore:
+    return TicketStore(aredis, halls, clock)
+
+
+@pytest.fixture
+def client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(Settings(redis_url=redis_url, start_worker=False), halls=halls, clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+class Accounts:
+    """Log people and devices in through the real auth store; returns bearer headers."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.auth = AuthStore(client.app.state.redis)  # type: ignore[attr-defined]
+
+    def _run(self, coro):  # type: ignore[no-untyped-def]
+        return self.client.portal.call(lambda: coro)  # type: ignore[union-attr]
+
+    def user(self, username: str, role: Role, hall: str = "district",
+             staff_id: str | None = None) -> dict[str, str]:
+        halls = () if role is Role.ADMIN else (hall,)
+        self._run(self.auth.add_user(username, PASSWORD, role, halls, staff_id))
+        token = self.client.post("/api/login", json={"username": username,
+                                                     "password": PASSWORD}).json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    def clerk(self, staff_id: str, hall: str = "district") -> dict[str, str]:
+        return self.user(f"{hall}-{staff_id}", Role.CLERK, hall, staff_id)
+
+    def device(self, role: Role, hall: str = "district", window: int | None = None
+               ) -> dict[str, str]:
+        token = self._run(self.auth.add_device(role, hall, f"{role.value}-test", window))
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def accounts(client: TestClient) -> Accounts:
+    return Accounts(client)

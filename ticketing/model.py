@@ -1,0 +1,361 @@
+"""The ticket and window life cycles, as pure functions: state in, new state and event out.
+
+Nothing here touches Redis or HTTP. Every function either returns the next state
+with the event that records it, or raises an ``IllegalTransition`` that names why.
+Times are POSIX seconds given by the caller's clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hall.events import EventType
+
+
+class TicketStatus(str, Enum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
+class WindowStatus(str, Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    PAUSED = "paused"
+    CLOSING = "closing"  # finishes its current ticket, takes no new one
+
+
+class Channel(str, Enum):
+    KIOSK = "kiosk"
+    PHONE = "phone"
+    APPOINTMENT = "appointment"
+    COUNTER = "counter"
+
+
+class DomainError(Exception):
+    """Base of the errors the domain raises; ``code`` is stable, the message is for people."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class IllegalTransition(DomainError):
+    status = 409
+    code = "illegal_transition"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Invalid(DomainError):
+    status = 422
+    code = "invalid_field"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a ticket's history (首问负责: transfers keep it all)."""
+
+    at: float
+    action: str
+    window: int | None = None
+    clerk: str | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    hall: str
+    day: str
+    queue: str
+    matter: str
+    channel: Channel
+    issued_at: float
+    enqueued_at: float
+    number: str = ""
+    status: TicketStatus = TicketStatus.WAITING
+    priority_group: str | None = None
+    appointment: bool = False
+    transferred: bool = False
+    target_window: int | None = None
+    window: int | None = None
+    clerk: str | None = None
+    first_clerk: str | None = None
+    calls: int = 0
+    called_at: float | None = None
+    serving_at: float | None = None
+    done_at: float | None = None
+    no_show_at: float | None = None
+    rejoins: int = 0
+    history: tuple[Step, ...] = ()
+
+    @property
+    def has_priority(self) -> bool:
+        return self.priority_group is not None or self.appointment or self.transferred
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["channel"] = self.channel.value
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ticket:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["channel"] = Channel(data["channel"])
+        kwargs["status"] = TicketStatus(data["status"])
+        kwargs["history"] = tuple(Step(**s) for s in data.get("history", ()))
+        return cls(**kwargs)
+
+    def public_dict(self) -> dict[str, Any]:
+        """What a hall screen may show: no clerk ids, no history."""
+        return {
+            "number": self.number,
+            "queue": self.queue,
+            "matter": self.matter,
+            "status": self.status.value,
+            "window": self.window,
+            "calls": self.calls,
+        }
+
+
+@dataclass(frozen=True)
+class WindowState:
+    number: int
+    status: WindowStatus = WindowStatus.CLOSED
+    clerk: str | None = None
+    current: str | None = None
+    queues_override: tuple[str, ...] | None = None
+    since: float = 0.0
+    served: int = field(default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["queues_override"] = (
+            list(self.queues_override) if self.queues_override is not None else None
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowState:
+        override = data.get("queues_override")
+        return cls(
+            number=int(data["number"]),
+            status=WindowStatus(data.get("status", "closed")),
+            clerk=data.get("clerk"),
+            current=data.get("current"),
+            queues_override=tuple(override) if override is not None else None,
+            since=float(data.get("since", 0.0)),
+            served=int(data.get("served", 0)),
+        )
+
+
+def _refuse(ticket: Ticket, action: str, allowed: tuple[TicketStatus, ...]) -> None:
+    if ticket.status not in allowed:
+        names = " or ".join(s.value for s in allowed)
+        raise IllegalTransition(
+            f"cannot {action} ticket {ticket.number}: it is {ticket.status.value}, not {names}"
+        )
+
+
+def _step(ticket: Ticket, step: Step, **changes: Any) -> Ticket:
+    return dataclasses.replace(ticket, history=(*ticket.history, step), **changes)
+
+
+# ---- ticket transitions ---------------------------------------------------------------
+
+
+def call(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState, EventType]:
+    """Call a waiting ticket to a window that is free to take it."""
+    require_free_window(window)
+    _refuse(ticket, "call", (TicketStatus.WAITING,))
+    called = _step(
+        ticket, Step(now, "called", window.number, window.clerk),
+        status=TicketStatus.CALLED, window=window.number, clerk=window.clerk,
+        first_clerk=ticket.first_clerk or window.clerk, calls=1, called_at=now,
+        target_window=None,
+    )
+    return called, dataclasses.replace(window, current=ticket.id), EventType.TICKET_CALLED
+
+
+def recall(ticket: Ticket, window: WindowState, now: float) -> Ticket:
+    _require_current(ticket, window, "recall")
+    _refuse(ticket, "recall", (TicketStatus.CALLED,))
+    return _step(ticket, Step(now, "recalled", window.number, window.clerk), calls=ticket.calls + 1)
+
+
+def start(ticket: Ticket, window: WindowState, now: float) -> Ticket:
+    _require_current(ticket, window, "start serving")
+    _refuse(ticket, "start serving", (TicketStatus.CALLED,))
+    return _step(
+        ticket, Step(now, "serving", window.number, window.clerk),
+        status=TicketStatus.SERVING, serving_at=now,
+    )
+
+
+def finish(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState]:
+    _require_current(ticket, window, "finish")
+    _refuse(ticket, "finish", (TicketStatus.SERVING,))
+    done = _step(
+        ticket, Step(now, "done", window.number, window.clerk),
+        status=TicketStatus.DONE, done_at=now,
+    )
+    return done, _release(window, served=True)
+
+
+def no_show(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState]:
+    _require_current(ticket, window, "mark as no-show")
+    _refuse(ticket, "mark as no-show", (TicketStatus.CALLED,))
+    gone = _step(
+        ticket, Step(now, "no_show", window.number, window.clerk),
+        status=TicketStatus.NO_SHOW, no_show_at=now,
+    )
+    return gone, _release(window, served=False)
+
+
+def rejoin(ticket: Ticket, now: float, rejoin_minutes: float, max_rejoins: int) -> Ticket:
+    """A no-show comes back within the hall's time limit and waits again."""
+    _refuse(ticket, "re-join", (TicketStatus.NO_SHOW,))
+    assert ticket.no_show_at is not None
+    if now - ticket.no_show_at > rejoin_minutes * 60:
+        raise IllegalTransition(
+            f"ticket {ticket.number} missed its call more than {rejoin_minutes:g} minutes ago;"
+            " please take a new ticket",
+            code="rejoin_expired",
+        )
+    if ticket.rejoins >= max_rejoins:
+        raise IllegalTransition(
+            f"ticket {ticket.number} has already re-joined {ticket.rejoins} time(s)",
+            code="rejoin_limit",
+        )
+    return _step(
+        ticket, Step(now, "rejoined"),
+        status=TicketStatus.WAITING, rejoins=ticket.rejoins + 1, window=None, clerk=None,
+        enqueued_at=now,
+    )
+
+
+def transfer(
+    ticket: Ticket, window: WindowState, now: float, *, queue: str, to_window: int | None,
+    note: str,
+) -> tuple[Ticket, WindowState]:
+    """Send a called or serving ticket to another queue or window; first clerk stays on record."""
+    _require_current(ticket, window, "transfer")
+    _refuse(ticket, "transfer", (TicketStatus.CALLED, TicketStatus.SERVING))
+    if to_window == window.number:
+        raise Invalid("cannot transfer a ticket to the window it is at", code="same_window")
+    moved = _step(
+        ticket, Step(now, "transferred", window.number, window.clerk, note),
+        status=TicketStatus.WAITING, queue=queue, target_window=to_window, transferred=True,
+        window=None, clerk=None, enqueued_at=now,
+    )
+    return moved, _release(window, served=True)
+
+
+def cancel(ticket: Ticket, now: float, by: str | None) -> Ticket:
+    _refuse(ticket, "cancel", (TicketStatus.WAITING, TicketStatus.NO_SHOW))
+    return _step(ticket, Step(now, "cancelled", clerk=by), status=TicketStatus.CANCELLED)
+
+
+# ---- window transitions ---------------------------------------------------------------
+
+
+def login(window: WindowState, clerk: str, now: float) -> WindowState:
+    if window.clerk is not None and window.clerk != clerk:
+        raise IllegalTransition(
+            f"window {window.number} is staffed by {window.clerk}; they must log out first",
+            code="window_taken",
+        )
+    status = window.status if window.status is WindowStatus.PAUSED else WindowStatus.OPEN
+    return dataclasses.replace(window, clerk=clerk, status=status, since=now)
+
+
+def logout(window: WindowState, now: float) -> WindowState:
+    _require_idle(window, "log out")
+    return dataclasses.replace(window, clerk=None, status=WindowStatus.CLOSED, since=now)
+
+
+def pause(window: WindowState, now: float) -> WindowState:
+    if window.status is not WindowStatus.OPEN:
+        raise IllegalTransition(f"window {window.number} is {window.status.value}, not open")
+    _require_idle(window, "pause")
+    return dataclasses.replace(window, status=WindowStatus.PAUSED, since=now)
+
+
+def resume(window: WindowState, now: float) -> WindowState:
+    if window.status is not WindowStatus.PAUSED:
+        raise IllegalTransition(f"window {window.number} is {window.status.value}, not paused")
+    return dataclasses.replace(window, status=WindowStatus.OPEN, since=now)
+
+
+def close(window: WindowState, now: float) -> WindowState:
+    """Close now if idle; otherwise stop taking tickets and close after the current one."""
+    if window.status is WindowStatus.CLOSED:
+        raise IllegalTransition(f"window {window.number} is already closed")
+    if window.current is not None:
+        return dataclasses.replace(window, status=WindowStatus.CLOSING, since=now)
+    return dataclasses.replace(window, status=WindowStatus.CLOSED, clerk=None, since=now)
+
+
+def _release(window: WindowState, served: bool) -> WindowState:
+    served_count = window.served + (1 if served else 0)
+    if window.status is WindowStatus.CLOSING:
+        return dataclasses.replace(
+            window, current=None, status=WindowStatus.CLOSED, clerk=None, served=served_count
+        )
+    return dataclasses.replace(window, current=None, served=served_count)
+
+
+def require_free_window(window: WindowState) -> None:
+    if window.clerk is None:
+        raise IllegalTransition(f"no clerk is logged in at window {window.number}",
+                                code="window_not_staffed")
+    if window.status is not WindowStatus.OPEN:
+        raise IllegalTransition(
+            f"window {window.number} is {window.status.value}; it cannot call", code="window_not_open"
+        )
+    if window.current is not None:
+        raise IllegalTransition(
+            f"window {window.number} still has a ticket; finish, transfer or mark it no-show first",
+            code="window_busy",
+        )
+
+
+def _require_current(ticket: Ticket, window: WindowState, action: str) -> None:
+    if window.current != ticket.id:
+        raise IllegalTransition(
+            f"cannot {action} ticket {ticket.number}: it is not at window {window.number}",
+            code="not_at_window",
+        )
+
+
+def _require_idle(window: WindowState, action: str) -> None:
+    if window.current is not None:
+        raise IllegalTransition(
+            f"cannot {action} window {window.number} while it has a ticket", code="window_busy"
+        )

@@ -1,0 +1,301 @@
+"""The ticketing JSON API: issue, look up, cancel, re-join; the clerk's window actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from hall.auth import Principal, Role, require
+from hall.http import F, api, caller, path_int, read_body
+from ticketing import model
+from ticketing.model import Channel, Forbidden, Invalid, Ticket
+from ticketing.store import Position, TicketStore
+
+STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
+ISSUERS = (Role.KIOSK, Role.PHONE, *STAFF)
+
+
+def _store(request: Request) -> TicketStore:
+    store: TicketStore = request.app.state.store
+    return store
+
+
+def _hall(request: Request) -> str:
+    hall_id: str = request.path_params["hall"]
+    _store(request).hall(hall_id)
+    return hall_id
+
+
+def ticket_view(ticket: Ticket, position: Position | None, staff: bool) -> dict[str, Any]:
+    data = ticket.to_dict() if staff else {
+        "id": ticket.id, "hall": ticket.hall, "number": ticket.number, "queue": ticket.queue,
+        "matter": ticket.matter, "status": ticket.status.value, "window": ticket.window,
+        "issued_at": ticket.issued_at, "called_at": ticket.called_at, "done_at": ticket.done_at,
+        "no_show_at": ticket.no_show_at, "priority_group": ticket.priority_group,
+        "appointment": ticket.appointment, "calls": ticket.calls, "rejoins": ticket.rejoins,
+        "target_window": ticket.target_window,
+    }
+    if position is not None:
+        data["ahead"] = position.ahead
+        data["estimated_wait_minutes"] = round(position.estimated_wait_seconds / 60.0, 1)
+    return data
+
+
+@api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls")
+async def list_halls(request: Request) -> JSONResponse:
+    halls = _store(request).halls.values()
+    return JSONResponse({"halls": [
+        {"id": h.id, "name_zh": h.name_zh, "name_en": h.name_en, "level": h.level.value}
+        for h in halls]})
+
+
+@api("GET", "/api/halls/{hall}", "A hall's public configuration", "anyone", tag="halls")
+async def hall_info(request: Request) -> JSONResponse:
+    cfg = _store(request).hall(request.path_params["hall"])
+    return JSONResponse({
+        "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en, "level": cfg.level.value,
+        "timezone": cfg.timezone, "priority_groups": list(cfg.priority_groups),
+        "integrated_domains": list(cfg.integrated_domains), "notices": list(cfg.notices),
+        "matters": [{"code": m.code, "name_zh": m.name_zh, "name_en": m.name_en,
+                     "queue": m.queue, "domain": m.domain, "specialty": m.specialty,
+                     "life_event": m.life_event, "department": m.department,
+                     "expected_minutes": m.expected_minutes} for m in cfg.matters],
+        "queues": [{"letter": q.letter, "name_zh": q.name_zh, "name_en": q.name_en,
+                    "domain": q.domain, "specialty": q.specialty,
+                    "windows": list(cfg.windows_serving(q.letter))} for q in cfg.queues],
+        "windows": [{"number": w.number, "name_zh": w.name_zh, "name_en": w.name_en,
+                     "kind": w.kind.value, "queues": list(cfg.window_queues(w.number))}
+                    for w in cfg.windows],
+    })
+
+
+@api("GET", "/api/halls/{hall}/state", "Live snapshot: windows, waiting counts, latest calls",
+     "anyone", tag="halls")
+async def hall_state(request: Request) -> JSONResponse:
+    return JSONResponse(await _store(request).snapshot(_hall(request)))
+
+
+ISSUE_FIELDS = (
+    F("matter", str, description="matter code"),
+    F("priority_group", str, required=False,
+      description="green channel: elderly, disabled, military, pregnant, responder"),
+    F("appointment", bool, required=False, description="a checked-in appointment"),
+)
+
+
+@api("POST", "/api/halls/{hall}/tickets", "Take a ticket for a matter",
+     "kiosk, phone gateway, clerk, manager, admin", ISSUE_FIELDS)
+async def issue_ticket(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    who = require(await caller(request), hall_id, *ISSUERS)
+    body = await read_body(request, ISSUE_FIELDS)
+    channel = {Role.KIOSK: Channel.KIOSK, Role.PHONE: Channel.PHONE}.get(who.role, Channel.COUNTER)
+    if body["appointment"]:
+        channel = Channel.APPOINTMENT
+    ticket, position = await _store(request).issue(
+        hall_id, body["matter"], channel, priority_group=body["priority_group"],
+        appointment=bool(body["appointment"]))
+    return JSONResponse(ticket_view(ticket, position, staff=False), status_code=201)
+
+
+async def _ticket_for(request: Request) -> tuple[Ticket, Principal | None]:
+    """The ticket in the path; whoever holds its unguessable id may see it."""
+    hall_id = _hall(request)
+    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    return ticket, await caller(request)
+
+
+def _is_staff(who: Principal | None, hall_id: str) -> bool:
+    return who is not None and who.role in STAFF and who.may_see_hall(hall_id)
+
+
+@api("GET", "/api/halls/{hall}/tickets/{ticket}", "A ticket with its position and estimated wait",
+     "the citizen holding the ticket link; staff")
+async def get_ticket(request: Request) -> JSONResponse:
+    ticket, who = await _ticket_for(request)
+    position = await _store(request).position(ticket.hall, ticket)
+    return JSONResponse(ticket_view(ticket, position, _is_staff(who, ticket.hall)))
+
+
+@api("POST", "/api/halls/{hall}/tickets/{ticket}/cancel", "Cancel a waiting ticket",
+     "the citizen holding the ticket link; staff")
+async def cancel_ticket(request: Request) -> JSONResponse:
+    ticket, who = await _ticket_for(request)
+    await read_body(request, ())
+    by = who.name if _is_staff(who, ticket.hall) and who else None
+    cancelled = await _store(request).cancel(ticket.hall, ticket.id, by)
+    return JSONResponse(ticket_view(cancelled, None, staff=False))
+
+
+@api("POST", "/api/halls/{hall}/tickets/{ticket}/rejoin",
+     "Re-join the queue after a missed call (过号), within the hall's time limit",
+     "the citizen holding the ticket link; staff")
+async def rejoin_ticket(request: Request) -> JSONResponse:
+    ticket, _ = await _ticket_for(request)
+    await read_body(request, ())
+    store = _store(request)
+    back = await store.rejoin(ticket.hall, ticket.id)
+    return JSONResponse(ticket_view(back, await store.position(ticket.hall, back), staff=False))
+
+
+# ---- windows ----------------------------------------------------------------------
+
+
+async def _clerk_at_window(request: Request) -> tuple[str, int, Principal]:
+    """The clerk logged in at this window (首问负责 needs to know who acted)."""
+    hall_id = _hall(request)
+    number = path_int(request, "window")
+    who = require(await caller(request), hall_id, Role.CLERK)
+    window = await _store(request).window(hall_id, number)
+    if window.clerk != who.staff_id:
+        raise Forbidden(f"you are not logged in at window {number}", code="not_your_window")
+    return hall_id, number, who
+
+
+def _window_view(request: Request, hall_id: str, window: model.WindowState) -> dict[str, Any]:
+    cfg = _store(request).hall(hall_id)
+    data = window.to_dict()
+    data["queues"] = list(_store(request).served_queues(cfg, window))
+    staff = cfg.staff_member(window.clerk) if window.clerk else None
+    data["clerk_name"] = staff.name if staff else None
+    data["clerk_staff_number"] = staff.staff_number if staff else None
+    return data
+
+
+@api("GET", "/api/halls/{hall}/windows/{window}", "A window's state and its current ticket",
+     "anyone", tag="windows")
+async def get_window(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    store = _store(request)
+    window = await store.window(hall_id, path_int(request, "window"))
+    data = _window_view(request, hall_id, window)
+    if window.current:
+        data["ticket"] = (await store.ticket(hall_id, window.current)).public_dict()
+    return JSONResponse(data)
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/login", "A clerk logs in at a window",
+     "clerk", tag="windows")
+async def window_login(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    number = path_int(request, "window")
+    who = require(await caller(request), hall_id, Role.CLERK)
+    await read_body(request, ())
+    store = _store(request)
+    cfg = store.hall(hall_id)
+    await store.window(hall_id, number)  # 404 for an unknown window before the roster check
+    staff = cfg.staff_member(who.staff_id or "")
+    if staff is not None and staff.windows and number not in staff.windows:
+        raise Forbidden(f"{staff.name} is not rostered for window {number}", code="not_rostered")
+    clerk = who.staff_id or who.name
+    window = await store.change_window(hall_id, number, lambda w, now: model.login(w, clerk, now),
+                                       reason="login")
+    return JSONResponse(_window_view(request, hall_id, window))
+
+
+async def _window_change(request: Request, change: Any, reason: str,
+                         managers_too: bool = True) -> JSONResponse:
+    hall_id = _hall(request)
+    number = path_int(request, "window")
+    who = require(await caller(request), hall_id, *STAFF)
+    await read_body(request, ())
+    store = _store(request)
+    if who.role is Role.CLERK or not managers_too:
+        await _clerk_at_window(request)
+    window = await store.change_window(hall_id, number, change, reason=reason)
+    return JSONResponse(_window_view(request, hall_id, window))
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/logout", "The clerk logs out of the window",
+     "the clerk at the window; manager", tag="windows")
+async def window_logout(request: Request) -> JSONResponse:
+    return await _window_change(request, model.logout, "logout")
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/pause", "Pause the window (暂停)",
+     "the clerk at the window; manager", tag="windows")
+async def window_pause(request: Request) -> JSONResponse:
+    return await _window_change(request, model.pause, "pause")
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/resume", "Resume a paused window",
+     "the clerk at the window; manager", tag="windows")
+async def window_resume(request: Request) -> JSONResponse:
+    return await _window_change(request, model.resume, "resume")
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/close",
+     "Close the window (after its current ticket)", "the clerk at the window; manager",
+     tag="windows")
+async def window_close(request: Request) -> JSONResponse:
+    return await _window_change(request, model.close, "close")
+
+
+def _ticket_json(ticket: Ticket | None) -> JSONResponse:
+    return JSONResponse({"ticket": ticket.to_dict() if ticket else None})
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/call-next",
+     "Call the next ticket (叫号); ticket is null when nobody waits", "the clerk at the window",
+     tag="windows")
+async def call_next(request: Request) -> JSONResponse:
+    hall_id, number, _ = await _clerk_at_window(request)
+    await read_body(request, ())
+    return _ticket_json(await _store(request).call_next(hall_id, number))
+
+
+CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A007"),)
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/call", "Call a given waiting number",
+     "the clerk at the window", CALL_FIELDS, tag="windows")
+async def call_number(request: Request) -> JSONResponse:
+    hall_id, number, _ = await _clerk_at_window(request)
+    body = await read_body(request, CALL_FIELDS)
+    return _ticket_json(await _store(request).call_number(hall_id, number, body["number"].upper()))
+
+
+def _current(action: str, summary: str) -> Any:
+    @api("POST", f"/api/halls/{{hall}}/windows/{{window}}/{action}", summary,
+         "the clerk at the window", tag="windows")
+    async def handler(request: Request) -> JSONResponse:
+        hall_id, number, _ = await _clerk_at_window(request)
+        await read_body(request, ())
+        method = getattr(_store(request), action.replace("-", "_"))
+        return _ticket_json(await method(hall_id, number))
+
+    return handler
+
+
+TRANSFER_FIELDS = (
+    F("queue", str, required=False, max_length=1, description="target queue letter"),
+    F("window", int, required=False, description="target window number"),
+    F("note", str, required=False, max_length=500, description="what the next clerk must know"),
+)
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/transfer",
+     "Transfer the current ticket to a queue or a window (转移), keeping its history",
+     "the clerk at the window", TRANSFER_FIELDS, tag="windows")
+async def transfer(request: Request) -> JSONResponse:
+    hall_id, number, _ = await _clerk_at_window(request)
+    body = await read_body(request, TRANSFER_FIELDS)
+    if body["window"] is not None and body["window"] < 1:
+        raise Invalid("window must be a positive number")
+    moved = await _store(request).transfer(hall_id, number, queue=body["queue"],
+                                           to_window=body["window"], note=body["note"] or "")
+    return _ticket_json(moved)
+
+
+routes = [
+    list_halls, hall_info, hall_state, issue_ticket, get_ticket, cancel_ticket, rejoin_ticket,
+    get_window, window_login, window_logout, window_pause, window_resume, window_close,
+    call_next, call_number,
+    _current("recall", "Recall the current ticket (重呼)"),
+    _current("start", "Start serving the called ticket"),
+    _current("finish", "Finish serving the ticket"),
+    _current("no-show", "Mark the called ticket as a no-show (过号)"),
+    transfer,
+]

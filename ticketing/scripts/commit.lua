@@ -1,0 +1,31 @@
+-- Apply one guarded state change and record its event, atomically.
+--
+-- KEYS:    every key the change touches; KEYS[1] is the hall's event stream.
+-- ARGV[1]: JSON {"guards": [[k, field, expected], ...],
+--                "ops":    [[COMMAND, k, arg, ...], ...],
+--                "event":  [type, at, data], "maxlen": n}
+--          where k indexes KEYS and every arg is a string.
+-- Returns: the event's stream id; or the error "CONFLICT <key>" when a guarded
+--          hash field no longer holds the expected value (nothing is changed).
+local spec = cjson.decode(ARGV[1])
+for _, g in ipairs(spec.guards) do
+  local current = redis.call('HGET', KEYS[g[1]], g[2])
+  if current == false then current = '' end
+  if current ~= g[3] then
+    return redis.error_reply('CONFLICT ' .. KEYS[g[1]])
+  end
+end
+local allowed = {HSET = true, HDEL = true, HINCRBY = true, ZADD = true, ZREM = true,
+                 LPUSH = true, LTRIM = true, SADD = true, SREM = true, EXPIRE = true,
+                 DEL = true, SET = true, INCRBY = true}
+for _, op in ipairs(spec.ops) do
+  if not allowed[op[1]] then
+    return redis.error_reply('BADOP ' .. tostring(op[1]))
+  end
+  local args = {}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+local ev = spec.event
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', spec.maxlen, '*',
+                  'type', ev[1], 'at', ev[2], 'data', ev[3])

@@ -1,0 +1,27 @@
+-- Number and store a new ticket, queue it, and record the issue event, atomically.
+--
+-- KEYS[1] hall event stream        KEYS[2] day counters (hash: queue letter -> last n)
+-- KEYS[3] day numbers (number->id) KEYS[4] day tickets (zset id -> issued_at)
+-- KEYS[5] the queue (zset)         KEYS[6] the ticket (hash)
+-- ARGV[1] queue letter   ARGV[2] ticket JSON holding the placeholder "number":""
+-- ARGV[3] order key      ARGV[4] issued_at   ARGV[5] ticket id
+-- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
+-- ARGV[9] ttl of the day keys (s)
+-- Returns: {number, people ahead in the queue, stream id}; or the error
+--          "SOLD_OUT" when the queue has issued its daily limit (nothing changed).
+local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+if n > tonumber(ARGV[6]) then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+  return redis.error_reply('SOLD_OUT')
+end
+local number = ARGV[1] .. string.format('%03d', n)
+local json = string.gsub(ARGV[2], '"number":""', '"number":"' .. number .. '"', 1)
+redis.call('HSET', KEYS[6], 'ver', '1', 'status', 'waiting', 'json', json)
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[5])
+redis.call('HSET', KEYS[3], number, ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
+local ahead = redis.call('ZRANK', KEYS[5], ARGV[5])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
+                      'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
+return {number, ahead, id}

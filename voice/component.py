@@ -1,0 +1,7 @@
+"""The voice package as an app component."""
+
+from __future__ import annotations
+
+from hall.component import Component
+
+component = Component("voice")
