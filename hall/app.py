@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from hall.auth import AuthStore, Principal
 from hall.component import Component
@@ -123,7 +123,7 @@ def create_app(
             if redis is None:
                 await client.aclose()
 
-    routes = [login, logout, me, Route("/openapi.json", openapi)]
+    routes: list[BaseRoute] = [login, logout, me, Route("/openapi.json", openapi)]
     for part in parts:
         routes.extend(part.routes)
     app = Starlette(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hall.config import ConfigError, load_hall
+from hall.config import ConfigError, HallConfig, load_hall
 from hall.settings import Settings
 
 
@@ -35,18 +35,15 @@ def redis_url_for(settings: Settings) -> Iterator[str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from redis.asyncio import Redis
 
     from hall.app import create_app, load_configured_halls
-    from hall.bootstrap import ensure_initial_accounts
 
     settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
     halls = load_configured_halls(settings)
     base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     with redis_url_for(settings) as url:
         settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url)
-        credentials = asyncio.run(_bootstrap(url, halls, settings.data_dir, base_url,
-                                             ensure_initial_accounts, Redis))
+        credentials = asyncio.run(_bootstrap(url, halls, settings.data_dir, base_url))
         worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
         first = next(iter(halls))
         print(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
@@ -62,10 +59,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _bootstrap(url, halls, data_dir, base_url, ensure, redis_cls):  # type: ignore[no-untyped-def]
-    client = redis_cls.from_url(url)
+async def _bootstrap(
+    url: str, halls: dict[str, HallConfig], data_dir: Path, base_url: str
+) -> Path | None:
+    from redis.asyncio import Redis
+
+    from hall.bootstrap import ensure_initial_accounts
+
+    client = Redis.from_url(url)
     try:
-        return await ensure(client, halls, data_dir, base_url)
+        return await ensure_initial_accounts(client, halls, data_dir, base_url)
     finally:
         await client.aclose()
 

@@ -223,10 +223,13 @@ class _Reader:
     def err(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
-    def text(self, data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    def text(
+        self, data: Mapping[str, Any], key: str, where: str, default: str | None = None
+    ) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or not value.strip():
-            self.err(f"{where}.{key}", "required text is missing" if value is None else "must be text")
+            missing = "required text is missing" if value is None else "must be text"
+            self.err(f"{where}.{key}", missing)
             return ""
         return value.strip()
 
@@ -413,7 +416,8 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         try:
             kind = WindowKind(kind_raw)
         except ValueError:
-            r.err(f"{where}.kind", f"must be one of no_difference, domain, specialty, tide; got {kind_raw!r}")
+            r.err(f"{where}.kind",
+                  f"must be one of no_difference, domain, specialty, tide; got {kind_raw!r}")
             kind = WindowKind.NO_DIFFERENCE
         served = r.strings(w, "queues", where)
         for q_letter in served:
@@ -422,9 +426,9 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         if len(set(served)) != len(served):
             r.err(f"{where}.queues", "lists a queue twice")
         specialties = r.strings(w, "specialties", where)
-        for s in specialties:
-            if s not in SPECIALTIES:
-                r.err(f"{where}.specialties", f"unknown specialty '{s}'")
+        for name in specialties:
+            if name not in SPECIALTIES:
+                r.err(f"{where}.specialties", f"unknown specialty '{name}'")
         windows.append(
             Window(number, r.text(w, "name_zh", where), r.text(w, "name_en", where), kind,
                    served, specialties, bool(w.get("lendable", False)))
@@ -443,15 +447,15 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
 
     window_numbers = {w.number for w in windows}
     staff: list[Staff] = []
-    for i, s in enumerate(r.table_list(raw, "staff")):
+    for i, person in enumerate(r.table_list(raw, "staff")):
         where = f"staff[{i}]"
-        sid = r.text(s, "id", where)
+        sid = r.text(person, "id", where)
         if sid and any(x.id == sid for x in staff):
             r.err(f"{where}.id", f"staff id '{sid}' is used twice")
-        role = s.get("role", "clerk")
+        role = person.get("role", "clerk")
         if role not in ("clerk", "manager"):
             r.err(f"{where}.role", f"must be clerk or manager, got {role!r}")
-        wins = s.get("windows", [])
+        wins = person.get("windows", [])
         if not isinstance(wins, list) or not all(isinstance(n, int) for n in wins):
             r.err(f"{where}.windows", "must be a list of window numbers")
             wins = []
@@ -459,12 +463,13 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
             if n not in window_numbers:
                 r.err(f"{where}.windows", f"unknown window {n}")
         staff.append(
-            Staff(sid, r.text(s, "name", where), r.text(s, "staff_number", where),
+            Staff(sid, r.text(person, "name", where), r.text(person, "staff_number", where),
                   str(role), tuple(wins))
         )
 
     cfg = HallConfig(
-        id=hall_id, name_zh=r.text(head, "name_zh", "hall"), name_en=r.text(head, "name_en", "hall"),
+        id=hall_id, name_zh=r.text(head, "name_zh", "hall"),
+        name_en=r.text(head, "name_en", "hall"),
         level=level, timezone=timezone, hours=_parse_hours(r, head), rules=_parse_rules(r, raw),
         matters=tuple(matters), queues=tuple(queues), windows=tuple(windows),
         integrated_domains=integrated, priority_groups=groups, staff=tuple(staff),
@@ -473,14 +478,16 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         tide=raw.get("tide", {}) if isinstance(raw.get("tide", {}), dict) else {},
     )
     # Cross-checks that need the whole hall.
-    for i, q in enumerate(cfg.queues):
-        if q.letter and not cfg.windows_serving(q.letter):
-            r.err(f"queues[{i}]", f"no window serves queue '{q.letter}'")
-        if q.letter and not any(m.queue == q.letter for m in cfg.matters):
-            r.err(f"queues[{i}]", f"queue '{q.letter}' has no matter")
-    for i, m in enumerate(cfg.matters):
-        if m.queue in letters and not cfg.windows_serving(m.queue):
-            r.err(f"matters[{i}]", f"no window serves matter '{m.code}' (queue '{m.queue}')")
+    for i, queue_cfg in enumerate(cfg.queues):
+        letter = queue_cfg.letter
+        if letter and not cfg.windows_serving(letter):
+            r.err(f"queues[{i}]", f"no window serves queue '{letter}'")
+        if letter and not any(mt.queue == letter for mt in cfg.matters):
+            r.err(f"queues[{i}]", f"queue '{letter}' has no matter")
+    for i, matter_cfg in enumerate(cfg.matters):
+        if matter_cfg.queue in letters and not cfg.windows_serving(matter_cfg.queue):
+            r.err(f"matters[{i}]",
+                  f"no window serves matter '{matter_cfg.code}' (queue '{matter_cfg.queue}')")
     clerks = sum(1 for s in cfg.staff if s.role == "clerk")
     if cfg.windows and clerks < len(cfg.windows) - sum(
         1 for w in cfg.windows if w.kind is WindowKind.TIDE

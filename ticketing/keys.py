@@ -1,4 +1,4 @@
-"""Redis key names of one hall; every key shares the hash tag ``{hall}`` so scripts run on a cluster.
+"""Redis key names of one hall; all share the hash tag ``{hall}``, so scripts run on a cluster.
 
     hall:{h}:events              stream   the hall's event stream (hall/events.py)
     hall:{h}:t:<id>              hash     ticket: ver, status, json

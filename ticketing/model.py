@@ -337,7 +337,8 @@ def require_free_window(window: WindowState) -> None:
                                 code="window_not_staffed")
     if window.status is not WindowStatus.OPEN:
         raise IllegalTransition(
-            f"window {window.number} is {window.status.value}; it cannot call", code="window_not_open"
+            f"window {window.number} is {window.status.value}; it cannot call",
+            code="window_not_open",
         )
     if window.current is not None:
         raise IllegalTransition(

@@ -223,7 +223,7 @@ class TicketStore:
             rank = await self.redis.zrank(keys.direct(ticket.target_window), ticket.id)
         else:
             rank = await self.redis.zrank(keys.queue(ticket.queue), ticket.id)
-        return await self._estimate(cfg, ticket.queue, int(rank or 0))
+        return await self._estimate(cfg, ticket.queue, rank if isinstance(rank, int) else 0)
 
     async def _estimate(self, cfg: HallConfig, queue: str, ahead: int) -> Position:
         keys = HallKeys(cfg.id)
@@ -427,7 +427,7 @@ class TicketStore:
             back = model.rejoin(ticket, now, cfg.rules.rejoin_minutes, cfg.rules.max_rejoins)
             places = cfg.rules.rejoin_places_back
             heads = await self.redis.zrange(keys.queue(ticket.queue), 0, places, withscores=True)
-            key = rules.rejoin_key([float(s) for _, s in heads], places, now)
+            key = rules.rejoin_key([float(entry[1]) for entry in heads], places, now)
             txn = Txn(keys)
             txn.put_ticket(back, tver)
             txn.op("ZADD", keys.queue(ticket.queue), key, ticket.id)
