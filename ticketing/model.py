@@ -313,6 +313,13 @@ def resume(window: WindowState, now: float) -> WindowState:
     return dataclasses.replace(window, status=WindowStatus.OPEN, since=now)
 
 
+def reassign(window: WindowState, queues: tuple[str, ...] | None, now: float) -> WindowState:
+    """Lend a window to other queues (``queues`` in call order), or give it back with None."""
+    if queues is not None and not queues:
+        raise Invalid(f"window {window.number} must serve at least one queue", code="no_queues")
+    return dataclasses.replace(window, queues_override=queues, since=now)
+
+
 def close(window: WindowState, now: float) -> WindowState:
     """Close now if idle; otherwise stop taking tickets and close after the current one."""
     if window.status is WindowStatus.CLOSED:

@@ -1,0 +1,124 @@
+"""Per-queue and per-hall load from live state: waiting, longest wait, arrival rate, capacity.
+
+Pure: the caller reads the state (from Redis, or the simulator's memory) and passes
+it in with ``now``. Windows that serve several queues share their capacity among
+them in proportion to each queue's work (people waiting plus recent arrivals, times
+service time), so a no-difference window counts as a fraction of a server for each
+queue it serves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from hall.config import HallConfig
+from ticketing.estimate import mean_service_seconds
+from ticketing.model import WindowState, WindowStatus
+
+BUSY_STATUSES = (WindowStatus.OPEN, WindowStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    queue: str
+    waiting: int
+    longest_wait_seconds: float
+    arrivals_per_hour: float  # exponentially smoothed
+    service_seconds: float
+    servers: float  # open windows' capacity devoted to this queue (fractional)
+    predicted_wait_seconds: float  # for someone taking a ticket now
+
+    @property
+    def offered_erlangs(self) -> float:
+        return self.arrivals_per_hour * self.service_seconds / 3600.0
+
+
+@dataclass(frozen=True)
+class HallLoad:
+    at: float
+    queues: Mapping[str, QueueLoad]
+    windows: Mapping[int, WindowState]
+    busy_clerks: frozenset[str]
+
+    def served_queues(self, cfg: HallConfig, number: int) -> tuple[str, ...]:
+        window = self.windows.get(number)
+        if window is not None and window.queues_override is not None:
+            return window.queues_override
+        return cfg.window_queues(number)
+
+    def is_open(self, number: int) -> bool:
+        window = self.windows.get(number)
+        return window is not None and window.status in BUSY_STATUSES
+
+    @property
+    def waiting(self) -> int:
+        return sum(q.waiting for q in self.queues.values())
+
+
+def smoothed_rate_per_hour(arrivals: Iterable[float], now: float, tau_seconds: float) -> float:
+    """Exponentially weighted arrival rate: sum of exp(-age/tau) over arrivals, per tau."""
+    total = sum(math.exp(-(now - t) / tau_seconds) for t in arrivals if t <= now)
+    return total / tau_seconds * 3600.0
+
+
+def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) -> float:
+    expected = [m.expected_minutes for m in cfg.matters if m.queue == queue] or [10.0]
+    return mean_service_seconds(recent, sum(expected) / len(expected))
+
+
+def measure(
+    cfg: HallConfig,
+    now: float,
+    windows: Iterable[WindowState],
+    waiting_since: Mapping[str, Sequence[float]],
+    arrivals: Mapping[str, Sequence[float]],
+    recent_services: Mapping[str, Sequence[float]],
+    smoothing_minutes: float = 15.0,
+) -> HallLoad:
+    """The hall's load now. ``waiting_since`` holds, per queue, when each waiting ticket joined
+    (all of them, or at least the oldest ones with the count given by its length)."""
+    wins = {w.number: w for w in windows}
+    tau = max(60.0, smoothing_minutes * 60.0)
+    base: dict[str, tuple[int, float, float, float]] = {}
+    for q in cfg.queues:
+        since = waiting_since.get(q.letter, ())
+        rate = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now, tau)
+        service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
+        longest = max((now - t for t in since), default=0.0)
+        base[q.letter] = (len(since), max(0.0, longest), rate, service)
+    servers = {q.letter: 0.0 for q in cfg.queues}
+    for number, window in wins.items():
+        if window.status not in BUSY_STATUSES or cfg.window(number) is None:
+            continue
+        served = (window.queues_override if window.queues_override is not None
+                  else cfg.window_queues(number))
+        served = tuple(q for q in served if q in base)
+        for letter, share in window_shares(served, base).items():
+            servers[letter] += share
+    loads = {}
+    for letter, (count, longest, rate, service) in base.items():
+        loads[letter] = QueueLoad(
+            letter, count, longest, rate, service, servers[letter],
+            predicted_wait(count, service, servers[letter]))
+    busy = frozenset(w.clerk for w in wins.values() if w.clerk is not None)
+    return HallLoad(now, loads, wins, busy)
+
+
+def window_shares(
+    served: Sequence[str], base: Mapping[str, tuple[int, float, float, float]]
+) -> dict[str, float]:
+    """Split one window among the queues it serves by each queue's pending work."""
+    work = {q: (base[q][0] + base[q][2] * 0.25) * base[q][3] for q in served}
+    total = sum(work.values())
+    if not served:
+        return {}
+    if total <= 0:
+        return {q: 1.0 / len(served) for q in served}
+    return {q: w / total for q, w in work.items()}
+
+
+def predicted_wait(waiting: int, service_seconds: float, servers: float) -> float:
+    """People ahead share the capacity serving the queue; with none open, assume one opens."""
+    return waiting * service_seconds / max(servers, 0.5 if servers > 0 else 1.0)

@@ -1,0 +1,300 @@
+"""Tide policies: hall load in, decisions out (open / close a tide window, lend / return a window).
+
+Three policies, chosen per hall in ``[tide]``: ``off`` decides nothing; ``threshold``
+opens above and closes below configured limits (hysteresis, a minimum open and closed
+time); ``predictive`` forecasts the next ``lag_minutes`` of arrivals from the smoothed
+rate and the hall's time-of-day pattern, adds the backlog that will have built up by
+then, and staffs with Erlang C so a newcomer waits at most the target. Both active
+policies lend a ``lendable`` window to an overloaded queue when its own queues are
+quiet, and take it back. Every decision carries its reason in Chinese and English.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from hall.config import HallConfig, WindowKind
+from ticketing.model import WindowStatus
+from tide.load import HallLoad, QueueLoad
+from tide.settings import PolicyName, TideSettings
+
+
+class Action(str, Enum):
+    OPEN = "open"
+    CLOSE = "close"
+    LEND = "lend"
+    RETURN = "return"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    window: int
+    queues: tuple[str, ...] = ()  # open: queues served; lend: the window's new queue list
+    clerk: str | None = None
+    reason_zh: str = ""
+    reason_en: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action.value, "window": self.window, "queues": list(self.queues),
+                "clerk": self.clerk, "reason_zh": self.reason_zh, "reason_en": self.reason_en}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        return cls(Action(data["action"]), int(data["window"]), tuple(data.get("queues") or ()),
+                   data.get("clerk"), str(data.get("reason_zh", "")),
+                   str(data.get("reason_en", "")))
+
+
+@dataclass(frozen=True)
+class WindowMemory:
+    changed_at: float = -math.inf
+    toggles: int = 0
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What a policy remembers between runs: when each window last changed, toggles today."""
+
+    day: str = ""
+    windows: Mapping[int, WindowMemory] = field(default_factory=dict)
+
+    def of(self, number: int) -> WindowMemory:
+        return self.windows.get(number, WindowMemory())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"day": self.day, "windows": {
+            str(n): [m.changed_at if math.isfinite(m.changed_at) else None, m.toggles]
+            for n, m in self.windows.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Memory:
+        wins = {int(n): WindowMemory(-math.inf if v[0] is None else float(v[0]), int(v[1]))
+                for n, v in dict(data.get("windows", {})).items()}
+        return cls(str(data.get("day", "")), wins)
+
+
+def remember(memory: Memory, applied: list[Decision], now: float, day: str) -> Memory:
+    """Memory after ``applied`` decisions; toggle counts restart each day."""
+    wins = dict(memory.windows) if memory.day == day else {
+        n: replace(m, toggles=0) for n, m in memory.windows.items()}
+    for d in applied:
+        old = wins.get(d.window, WindowMemory())
+        wins[d.window] = WindowMemory(now, old.toggles + 1)
+    return Memory(day, wins)
+
+
+def standby_clerk(cfg: HallConfig, window: int, busy: frozenset[str]) -> str | None:
+    """A clerk rostered for the window who is not logged in at any window."""
+    for s in cfg.staff:
+        if s.role == "clerk" and window in s.windows and s.id not in busy:
+            return s.id
+    return None
+
+
+def decide(
+    cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory, hour: float,
+    exclude: frozenset[int] = frozenset(),
+) -> list[Decision]:
+    """The decisions for this moment; ``hour`` is the hall-local hour of day (0-24, fractional)."""
+    if settings.policy is PolicyName.OFF:
+        return []
+    out: list[Decision] = []
+    busy = set(load.busy_clerks)
+    for w in cfg.windows:
+        if w.kind is not WindowKind.TIDE or w.number in exclude:
+            continue
+        d = _tide_window(cfg, settings, load, memory, hour, w.number, frozenset(busy))
+        if d is not None:
+            out.append(d)
+            if d.clerk:
+                busy.add(d.clerk)
+    if settings.lend:
+        out.extend(_lending(cfg, settings, load, memory, exclude))
+    return out
+
+
+def _may_change(settings: TideSettings, memory: Memory, number: int, now: float,
+                opening: bool) -> bool:
+    m = memory.of(number)
+    rest = settings.min_closed_minutes if opening else settings.min_open_minutes
+    if now - m.changed_at < rest * 60.0:
+        return False
+    # Opening must leave room for the matching close within the day's toggle budget.
+    return not opening or m.toggles + 2 <= settings.max_toggles_per_day
+
+
+def _tide_window(
+    cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory, hour: float,
+    number: int, busy: frozenset[str],
+) -> Decision | None:
+    window = load.windows.get(number)
+    status = window.status if window is not None else WindowStatus.CLOSED
+    if status is WindowStatus.CLOSING:
+        return None
+    queues = cfg.window_queues(number)
+    pool = [load.queues[q] for q in queues if q in load.queues]
+    if not pool:
+        return None
+    is_open = status is not WindowStatus.CLOSED
+    if settings.policy is PolicyName.THRESHOLD:
+        hot, cool, why_zh, why_en = _threshold(settings, pool, cfg)
+    else:
+        hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open)
+    name_zh = f"{number}号潮汐窗口"
+    if not is_open and hot and _may_change(settings, memory, number, load.at, True):
+        clerk = standby_clerk(cfg, number, busy)
+        if clerk is None:
+            return None
+        return Decision(Action.OPEN, number, queues, clerk,
+                        f"{why_zh}；备岗人员{clerk}可上岗，开放{name_zh}",
+                        f"{why_en}; standby clerk {clerk} available: open tide window {number}")
+    if is_open and cool and _may_change(settings, memory, number, load.at, False):
+        return Decision(Action.CLOSE, number, queues, window.clerk if window else None,
+                        f"{why_zh}，关闭{name_zh}（办完当前业务后）",
+                        f"{why_en}: close tide window {number} after its current ticket")
+    return None
+
+
+def _threshold(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig
+               ) -> tuple[bool, bool, str, str]:
+    worst = max(pool, key=lambda q: (q.predicted_wait_seconds, q.waiting))
+    wait_min = worst.predicted_wait_seconds / 60.0
+    hot = worst.waiting >= settings.open_waiting or wait_min >= settings.open_wait_minutes
+    cool = all(q.waiting <= settings.close_waiting
+               and q.predicted_wait_seconds / 60.0 <= settings.close_wait_minutes for q in pool)
+    qz, qe = _names(cfg, worst.queue)
+    if hot:
+        return (True, False, f"{qz}：{worst.waiting}人等候，预计等候{wait_min:.0f}分钟",
+                f"{qe}: {worst.waiting} waiting, predicted wait {wait_min:.0f} min")
+    waiting = sum(q.waiting for q in pool)
+    return (False, cool, f"等候人数降至{waiting}人", f"waiting down to {waiting}")
+
+
+def forecast_growth(profile: tuple[float, ...], hour: float, lag_hours: float,
+                    smoothing_hours: float) -> float:
+    """Ratio of the profile's mean over the next ``lag`` to its mean over the recent past."""
+    if len(profile) != 24:
+        return 1.0
+
+    def mean(a: float, b: float) -> float:
+        steps = 12
+        return sum(profile[math.floor(a + (b - a) * (i + 0.5) / steps) % 24]
+                   for i in range(steps)) / steps
+
+    past = mean(hour - smoothing_hours, hour)
+    ahead = mean(hour, hour + lag_hours)
+    if past <= 0:
+        return 1.0 if ahead <= 0 else 3.0
+    return min(3.0, ahead / past)
+
+
+def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> float:
+    """Mean wait in queue (s) of M/M/c; fractional c is read as floor(c) faster servers."""
+    if arrivals_per_s <= 0:
+        return 0.0
+    n = math.floor(servers)
+    if n < 1:
+        return math.inf
+    mu = servers / n / service_s
+    a = arrivals_per_s / mu
+    if a >= n:
+        return math.inf
+    term, total = 1.0, 1.0
+    for k in range(1, n):
+        term *= a / k
+        total += term
+    last = term * a / n * n / (n - a)
+    p_wait = last / (total + last)
+    return p_wait / (n * mu - arrivals_per_s)
+
+
+def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
+                is_open: bool) -> tuple[bool, bool, str, str]:
+    lag = settings.lag_minutes * 60.0
+    growth = forecast_growth(settings.hourly_profile, hour, lag / 3600.0,
+                             settings.smoothing_minutes / 60.0)
+    lam = sum(q.arrivals_per_hour for q in pool) / 3600.0 * growth
+    backlog = sum(q.waiting for q in pool)
+    work = sum((q.arrivals_per_hour + q.waiting) * q.service_seconds for q in pool)
+    weight = sum(q.arrivals_per_hour + q.waiting for q in pool)
+    service = work / weight if weight > 0 else pool[0].service_seconds
+    servers = sum(q.servers for q in pool)
+    without = max(0.0, servers - (1.0 if is_open else 0.0))
+    target = settings.target_wait_minutes * 60.0
+
+    def wait_with(c: float) -> float:
+        if c <= 0:
+            return math.inf if backlog or lam else 0.0
+        ahead = max(0.0, backlog + (lam - c / service) * lag)
+        return ahead * service / c + erlang_c_wait(lam, service, c)
+
+    w_without, w_with = wait_with(without), wait_with(without + 1.0)
+    worst = max(pool, key=lambda q: q.predicted_wait_seconds)
+    qz, qe = _names(cfg, worst.queue)
+    shown = min(w_without / 60.0, 999.0)
+    if w_without > target:
+        return (True, False,
+                f"{qz}：{settings.lag_minutes:.0f}分钟后预计等候{shown:.0f}分钟，"
+                f"超过{target / 60:.0f}分钟目标",
+                f"{qe}: predicted wait {shown:.0f} min in {settings.lag_minutes:.0f} min "
+                f"> {target / 60:.0f} min target")
+    cool = w_without <= target * 0.5 and w_with <= target
+    return (False, cool,
+            f"不开潮汐窗口预计等候{shown:.0f}分钟，低于目标",
+            f"predicted wait without it {shown:.0f} min, well under target")
+
+
+def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory,
+             exclude: frozenset[int]) -> list[Decision]:
+    out: list[Decision] = []
+    hot_limit = (settings.open_wait_minutes if settings.policy is PolicyName.THRESHOLD
+                 else settings.target_wait_minutes) * 60.0
+    for w in cfg.windows:
+        window = load.windows.get(w.number)
+        if not w.lendable or w.number in exclude or window is None:
+            continue
+        if window.status is not WindowStatus.OPEN:
+            continue
+        own = cfg.window_queues(w.number)
+        own_loads = [load.queues[q] for q in own if q in load.queues]
+        quiet = all(q.waiting <= settings.close_waiting
+                    and q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
+                    for q in own_loads)
+        if window.queues_override is None:
+            others = [q for q in load.queues.values()
+                      if q.queue not in own and q.predicted_wait_seconds >= hot_limit]
+            if not quiet or not others or not _may_change(settings, memory, w.number, load.at,
+                                                          True):
+                continue
+            worst = max(others, key=lambda q: q.predicted_wait_seconds)
+            qz, qe = _names(cfg, worst.queue)
+            mins = worst.predicted_wait_seconds / 60.0
+            out.append(Decision(
+                Action.LEND, w.number, (worst.queue, *own), window.clerk,
+                f"{qz}预计等候{mins:.0f}分钟，{w.name_zh}空闲：{w.number}号窗口临时协办{qz}",
+                f"{qe}: predicted wait {mins:.0f} min while window {w.number} is idle: "
+                f"lend it to {qe}"))
+        else:
+            lent = [load.queues[q] for q in window.queues_override
+                    if q not in own and q in load.queues]
+            eased = all(q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
+                        for q in lent)
+            own_busy = any(q.waiting > settings.close_waiting * 2 for q in own_loads)
+            if (eased or own_busy) and _may_change(settings, memory, w.number, load.at, False):
+                why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")
+                                  if own_busy else ("借出队列已缓解", "the lent queue has eased"))
+                out.append(Decision(
+                    Action.RETURN, w.number, own, window.clerk,
+                    f"{why_zh}：{w.number}号窗口恢复原业务", f"{why_en}: window {w.number} "
+                    "returns to its own queues"))
+    return out
+
+
+def _names(cfg: HallConfig, letter: str) -> tuple[str, str]:
+    q = cfg.queue(letter)
+    return (q.name_zh, q.name_en) if q else (letter, letter)
