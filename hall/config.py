@@ -7,6 +7,7 @@ their own packages read. See ``hall/halls/district.toml`` for a complete example
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,8 @@ class Rules:
     max_ticket_per_day_per_queue: int = 999
     rating_period_minutes: float = 1440.0
     unrated_counts_as: str | None = None
+    rectification_working_days: int = 5  # a bad rating's case must close within this
+    record_retention_days: int = 180  # ticket records; daily aggregates are kept for good
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ class _Reader:
     def strings(self, data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.err(f"{where}.{key}", "must be a list of text")
+            self.err(f"{where}.{key}" if where else key, "must be a list of text")
             return ()
         return tuple(value)
 
@@ -265,6 +268,9 @@ def _domain_or_specialty(
 ) -> tuple[str | None, str | None]:
     domain = data.get("domain")
     specialty = data.get("specialty")
+    if not isinstance(domain, str | None) or not isinstance(specialty, str | None):
+        r.err(where, "domain and specialty must be text")
+        return None, None
     if domain is not None and domain not in DOMAINS:
         r.err(f"{where}.domain", f"unknown domain '{domain}' (known: {', '.join(DOMAINS)})")
         domain = None
@@ -291,7 +297,11 @@ def _parse_hours(r: _Reader, raw: Mapping[str, Any]) -> OpeningHours:
         r.err("hall.hours.weekdays", "must list ISO weekdays 1 (Monday) to 7 (Sunday)")
         weekdays = [1, 2, 3, 4, 5]
     periods: list[tuple[str, str]] = []
-    for i, period in enumerate(hours.get("periods", ["09:00-12:00", "13:30-17:30"])):
+    raw_periods = hours.get("periods", ["09:00-12:00", "13:30-17:30"])
+    if not isinstance(raw_periods, list):
+        r.err("hall.hours.periods", "must be a list like ['09:00-12:00', '13:30-17:30']")
+        raw_periods = []
+    for i, period in enumerate(raw_periods):
         parts = period.split("-") if isinstance(period, str) else []
         if len(parts) != 2 or not all(_is_hhmm(p) for p in parts) or parts[0] >= parts[1]:
             r.err(f"hall.hours.periods[{i}]", f"must look like '09:00-12:00', got {period!r}")
@@ -338,6 +348,10 @@ def _parse_rules(r: _Reader, raw: Mapping[str, Any]) -> Rules:
             data, "rating_period_minutes", "rules", d.rating_period_minutes, minimum=1
         ),
         unrated_counts_as=unrated,
+        rectification_working_days=int(r.number(
+            data, "rectification_working_days", "rules", d.rectification_working_days, minimum=1)),
+        record_retention_days=int(r.number(
+            data, "record_retention_days", "rules", d.record_retention_days, minimum=1)),
     )
 
 
@@ -420,6 +434,8 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
                   f"must be one of no_difference, domain, specialty, tide; got {kind_raw!r}")
             kind = WindowKind.NO_DIFFERENCE
         served = r.strings(w, "queues", where)
+        if not served and "queues" in w:
+            r.err(f"{where}.queues", "a window must serve at least one queue")
         for q_letter in served:
             if q_letter not in letters:
                 r.err(f"{where}.queues", f"unknown queue '{q_letter}'")
@@ -436,11 +452,16 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
     if not windows:
         r.err("windows", "a hall needs at least one window")
 
-    integrated = r.strings(raw, "integrated_domains", "hall")
+    # These two may sit at the top of the file or inside [hall] (TOML puts a key written
+    # after [hall] into that table, an easy slip); the problem names where it was found.
+    top = {k: (head, "hall") if k in head else (raw, "") for k in TOP_LISTS}
+    integrated = r.strings(top["integrated_domains"][0], "integrated_domains",
+                           top["integrated_domains"][1])
     for d in integrated:
         if d not in DOMAINS:
             r.err("integrated_domains", f"unknown domain '{d}'")
-    groups = r.strings(raw, "priority_groups", "hall") or tuple(PRIORITY_GROUPS)
+    groups = r.strings(top["priority_groups"][0], "priority_groups",
+                       top["priority_groups"][1]) or tuple(PRIORITY_GROUPS)
     for g in groups:
         if g not in PRIORITY_GROUPS:
             r.err("priority_groups", f"unknown priority group '{g}'")
@@ -456,7 +477,9 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         if role not in ("clerk", "manager"):
             r.err(f"{where}.role", f"must be clerk or manager, got {role!r}")
         wins = person.get("windows", [])
-        if not isinstance(wins, list) or not all(isinstance(n, int) for n in wins):
+        if not isinstance(wins, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in wins
+        ):
             r.err(f"{where}.windows", "must be a list of window numbers")
             wins = []
         for n in wins:
@@ -493,6 +516,45 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         1 for w in cfg.windows if w.kind is WindowKind.TIDE
     ):
         r.err("staff", f"{clerks} clerks cannot staff {len(cfg.windows)} windows")
+    _unknown_fields(r, raw)
     if r.problems:
         raise ConfigError(source, r.problems)
     return cfg
+
+
+TOP_LISTS = ("integrated_domains", "priority_groups")
+# The fields each table may hold; anything else is a typo or a misplaced key, reported by
+# name. Packages that read their own tables ([voice], [tide], …) check those themselves.
+KNOWN_FIELDS: dict[str, frozenset[str]] = {
+    "hall": frozenset({"id", "name_zh", "name_en", "level", "timezone", "notices", "hours",
+                       *TOP_LISTS}),
+    "hall.hours": frozenset({"weekdays", "periods"}),
+    "queues": frozenset({"letter", "name_zh", "name_en", "domain", "specialty"}),
+    "matters": frozenset({"code", "name_zh", "name_en", "queue", "expected_minutes", "domain",
+                          "specialty", "life_event", "department"}),
+    "windows": frozenset({"number", "name_zh", "name_en", "kind", "queues", "specialties",
+                          "lendable"}),
+    "staff": frozenset({"id", "name", "staff_number", "role", "windows"}),
+}
+
+
+def _unknown_fields(r: _Reader, raw: Mapping[str, Any]) -> None:
+    """Name every field the format does not know, so a typo is not silently ignored."""
+
+    def check(data: Any, where: str, known: frozenset[str]) -> None:
+        if isinstance(data, dict):
+            for key in sorted(set(data) - known):
+                r.err(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(known))})")
+
+    head = raw.get("hall")
+    check(head, "hall", KNOWN_FIELDS["hall"])
+    if isinstance(head, dict):
+        check(head.get("hours"), "hall.hours", KNOWN_FIELDS["hall.hours"])
+    check(raw.get("rules"), "rules", frozenset(f.name for f in dataclasses.fields(Rules)))
+    for table in ("queues", "matters", "windows", "staff"):
+        items = raw.get(table)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            check(item, f"{table}[{i}]", KNOWN_FIELDS[table])
+    for table in ("voice", "tide"):
+        if table in raw and not isinstance(raw[table], dict):
+            r.err(table, "must be a table")

@@ -28,6 +28,7 @@ class EventType(str, Enum):
     TIDE_DECISION = "tide.decision"
     TIDE_OVERRIDE = "tide.override"
     RATING_GIVEN = "rating.given"
+    RATING_CASE = "rating.case"  # a rectification case was judged, rectified or replied to
     ANNOUNCE = "voice.announce"
     NOTICE = "hall.notice"
 

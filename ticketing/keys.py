@@ -10,6 +10,7 @@
     hall:{h}:day:<d>:tickets     zset     ticket ids issued on day d, by issue time
     hall:{h}:svc:<letter>        list     recent service durations of a queue (seconds)
     hall:{h}:calls               list     the latest calls (JSON), newest first
+    hall:{h}:w:<n>:last_done     string   id of the last ticket finished at window n (rating pad)
 """
 
 from __future__ import annotations
@@ -56,3 +57,6 @@ class HallKeys:
     @property
     def recent_calls(self) -> str:
         return f"{self.prefix}:calls"
+
+    def last_done(self, number: int) -> str:
+        return f"{self.prefix}:w:{number}:last_done"

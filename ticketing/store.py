@@ -380,6 +380,8 @@ class TicketStore:
             if new.done_at is not None and new.serving_at is not None:
                 txn.op("LPUSH", keys.service_times(new.queue), new.done_at - new.serving_at)
                 txn.op("LTRIM", keys.service_times(new.queue), 0, RECENT_SERVICES - 1)
+            if new.window is not None:
+                txn.op("SET", keys.last_done(new.window), new.id)  # the rating pad's ticket
 
         return await self._current_action(
             hall_id, number, lambda t, w, now: (*model.finish(t, w, now), EventType.TICKET_DONE),

@@ -1,0 +1,183 @@
+"""The 好差评 JSON API: rate at the pad or on the citizen page; follow rectification cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from hall.auth import Principal, Role, Unauthorized, require
+from hall.http import F, api, caller, path_int, read_body
+from ticketing.model import Forbidden, IllegalTransition, Invalid, Ticket
+from ticketing.rating_store import RatingStore
+from ticketing.ratings import LEVELS, Case, CaseStatus, rating_open
+from ticketing.store import TicketStore
+
+STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
+MANAGERS = (Role.ADMIN, Role.MANAGER)
+
+RATE_FIELDS = (
+    F("level", str, choices=LEVELS, description="非常满意 … 非常不满意"),
+    F("comment", str, required=False, max_length=500, description="optional comment"),
+)
+
+
+def _store(request: Request) -> TicketStore:
+    store: TicketStore = request.app.state.store
+    return store
+
+
+def _ratings(request: Request) -> RatingStore:
+    return RatingStore(_store(request))
+
+
+def _hall(request: Request) -> str:
+    hall_id: str = request.path_params["hall"]
+    _store(request).hall(hall_id)
+    return hall_id
+
+
+def _rated_view(rating: Any, case: Case | None) -> dict[str, Any]:
+    return {"rating": {"level": rating.level.value, "comment": rating.comment, "at": rating.at,
+                       "number": rating.number},
+            "case_opened": case is not None}
+
+
+@api("POST", "/api/halls/{hall}/tickets/{ticket}/rating",
+     "Rate a finished service (好差评), once per ticket", "the citizen holding the ticket link",
+     RATE_FIELDS, tag="ratings")
+async def rate_ticket(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    body = await read_body(request, RATE_FIELDS)
+    rating, case = await _ratings(request).rate(hall_id, ticket, body["level"],
+                                                body["comment"] or "", "citizen")
+    return JSONResponse(_rated_view(rating, case), status_code=201)
+
+
+@api("GET", "/api/halls/{hall}/tickets/{ticket}/rating",
+     "The ticket's rating, and whether it may still be rated",
+     "the citizen holding the ticket link", tag="ratings")
+async def get_ticket_rating(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    rating = await _ratings(request).rating_of(hall_id, ticket.id)
+    period = _store(request).hall(hall_id).rules.rating_period_minutes
+    can_rate = rating is None and rating_open(ticket, _store(request).clock(), period)
+    return JSONResponse({
+        "rating": None if rating is None else {"level": rating.level.value,
+                                               "comment": rating.comment, "at": rating.at},
+        "can_rate": can_rate})
+
+
+async def _pad_or_staff(request: Request, staff_too: bool) -> tuple[str, int, Principal]:
+    hall_id = _hall(request)
+    number = path_int(request, "window")
+    roles = (Role.PAD, *STAFF) if staff_too else (Role.PAD,)
+    who = require(await caller(request), hall_id, *roles)
+    if who.role is Role.PAD and who.window != number:
+        raise Forbidden(f"this pad belongs to window {who.window}, not {number}",
+                        code="not_your_window")
+    return hall_id, number, who
+
+
+def _pad_ticket(request: Request, hall_id: str, ticket: Ticket) -> dict[str, Any]:
+    cfg = _store(request).hall(hall_id)
+    staff = cfg.staff_member(ticket.clerk) if ticket.clerk else None
+    matter = cfg.matter(ticket.matter)
+    return {"number": ticket.number, "matter": ticket.matter,
+            "matter_name_zh": matter.name_zh if matter else "",
+            "matter_name_en": matter.name_en if matter else "",
+            "window": ticket.window,
+            "clerk_name": staff.name if staff else ticket.clerk,
+            "clerk_staff_number": staff.staff_number if staff else None}
+
+
+@api("GET", "/api/halls/{hall}/windows/{window}/pending-rating",
+     "The last finished, unrated ticket at the window (null when none)",
+     "the window's rating pad; staff", tag="ratings")
+async def pending_rating(request: Request) -> JSONResponse:
+    hall_id, number, _ = await _pad_or_staff(request, staff_too=True)
+    ticket = await _ratings(request).pending(hall_id, number)
+    return JSONResponse({"ticket": _pad_ticket(request, hall_id, ticket) if ticket else None})
+
+
+@api("POST", "/api/halls/{hall}/windows/{window}/rating",
+     "The window's rating pad rates its pending ticket, once", "the window's rating pad",
+     RATE_FIELDS, tag="ratings")
+async def rate_at_window(request: Request) -> JSONResponse:
+    hall_id, number, _ = await _pad_or_staff(request, staff_too=False)
+    body = await read_body(request, RATE_FIELDS)
+    ticket = await _ratings(request).pending(hall_id, number)
+    if ticket is None:
+        raise IllegalTransition(f"window {number} has no finished ticket waiting for a rating",
+                                code="nothing_to_rate")
+    rating, case = await _ratings(request).rate(hall_id, ticket, body["level"],
+                                                body["comment"] or "", "pad")
+    return JSONResponse(_rated_view(rating, case), status_code=201)
+
+
+# ---- rectification cases --------------------------------------------------------------
+
+
+def case_view(request: Request, case: Case, now: float) -> dict[str, Any]:
+    cfg = _store(request).hall(case.hall)
+    staff = cfg.staff_member(case.rating.clerk) if case.rating.clerk else None
+    data = case.to_dict()
+    data["status"] = case.status(now).value
+    data["clerk_name"] = staff.name if staff else case.rating.clerk
+    return data
+
+
+async def _staff(request: Request) -> tuple[str, Principal]:
+    hall_id = _hall(request)
+    who = require(await caller(request), hall_id, *STAFF)
+    return hall_id, who
+
+
+@api("GET", "/api/halls/{hall}/cases",
+     "Rectification cases of bad ratings (?status=open|overdue|closed); clerks see their own",
+     "manager, admin; a clerk (own cases)", tag="ratings")
+async def list_cases(request: Request) -> JSONResponse:
+    hall_id, who = await _staff(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in {s.value for s in CaseStatus}:
+        raise Invalid("status must be open, overdue or closed")
+    now = _store(request).clock()
+    cases = await _ratings(request).cases(hall_id)
+    if who.role is Role.CLERK:
+        cases = [c for c in cases if c.rating.clerk == who.staff_id]
+    views = [case_view(request, c, now) for c in reversed(cases)]
+    counts = {s.value: sum(1 for v in views if v["status"] == s.value) for s in CaseStatus}
+    if status:
+        views = [v for v in views if v["status"] == status]
+    return JSONResponse({"cases": views, "counts": counts})
+
+
+CASE_FIELDS = (
+    F("reasonable", bool, required=False, description="is the bad rating reasonable (合理差评)?"),
+    F("rectification", str, required=False, max_length=2000, description="what was rectified"),
+    F("reply", str, required=False, max_length=2000, description="the reply to the citizen"),
+)
+
+
+@api("POST", "/api/halls/{hall}/cases/{ticket}",
+     "Record the judgement, rectification and reply of a case; it closes when complete",
+     "manager, admin", CASE_FIELDS, tag="ratings")
+async def handle_case(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    who = await caller(request)
+    if who is None:
+        raise Unauthorized("please log in")
+    require(who, hall_id, *MANAGERS)
+    body = await read_body(request, CASE_FIELDS)
+    if body["reasonable"] is None and body["rectification"] is None and body["reply"] is None:
+        raise Invalid("give at least one of reasonable, rectification, reply")
+    case = await _ratings(request).handle(
+        hall_id, request.path_params["ticket"], who.name, reasonable=body["reasonable"],
+        rectification=body["rectification"], reply=body["reply"])
+    return JSONResponse(case_view(request, case, _store(request).clock()))
+
+
+routes = [rate_ticket, get_ticket_rating, pending_rating, rate_at_window, list_cases, handle_case]

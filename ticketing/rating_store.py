@@ -1,0 +1,180 @@
+"""The Redis side of 好差评: record a rating (once) and its case, and follow the case to closure.
+
+Keys (all under the hall's hash tag, so they commit with the ticket keys):
+
+    hall:{h}:rating:<ticket>     hash   level, json        (one per ticket: the guard)
+    hall:{h}:ratings             zset   ticket id by rating time
+    hall:{h}:case:<ticket>       hash   ver, json          a rectification case
+    hall:{h}:cases               zset   ticket id by opening time (every case)
+    hall:{h}:cases:open          zset   ticket id by deadline (cases not yet closed)
+
+A rating is one ``commit.lua`` step: it is guarded on the rating hash's ``level``
+being empty, so two pads or a pad and a phone racing to rate one ticket give one
+rating and one ``rating.given`` event; the loser gets ``already_rated``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hall.config import HallConfig
+from hall.events import EventType
+from ticketing import ratings
+from ticketing.keys import HallKeys
+from ticketing.model import IllegalTransition, NotFound, Ticket
+from ticketing.ratings import Case, Rating
+from ticketing.store import Busy, TicketStore, Txn, _Conflict, _dumps, _s
+
+MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class RatingKeys:
+    hall: str
+
+    @property
+    def prefix(self) -> str:
+        return f"hall:{{{self.hall}}}"
+
+    def rating(self, ticket_id: str) -> str:
+        return f"{self.prefix}:rating:{ticket_id}"
+
+    @property
+    def ratings(self) -> str:
+        return f"{self.prefix}:ratings"
+
+    def case(self, ticket_id: str) -> str:
+        return f"{self.prefix}:case:{ticket_id}"
+
+    @property
+    def cases(self) -> str:
+        return f"{self.prefix}:cases"
+
+    @property
+    def open_cases(self) -> str:
+        return f"{self.prefix}:cases:open"
+
+
+class AlreadyRated(IllegalTransition):
+    code = "already_rated"
+
+
+class RatingStore:
+    """Ratings and rectification cases, committed through the ticket store's atomic step."""
+
+    def __init__(self, tickets: TicketStore) -> None:
+        self.tickets = tickets
+        self.redis = tickets.redis
+        self.clock = tickets.clock
+
+    def _cfg(self, hall_id: str) -> HallConfig:
+        return self.tickets.hall(hall_id)
+
+    async def rating_of(self, hall_id: str, ticket_id: str) -> Rating | None:
+        raw = await self.redis.hget(RatingKeys(hall_id).rating(ticket_id), "json")
+        return Rating.from_dict(json.loads(raw)) if raw is not None else None
+
+    async def rate(self, hall_id: str, ticket: Ticket, level: str, comment: str,
+                   source: str) -> tuple[Rating, Case | None]:
+        """Record the one rating of a finished ticket, and open a case for a bad one."""
+        cfg = self._cfg(hall_id)
+        rk = RatingKeys(hall_id)
+        if await self.redis.hexists(rk.rating(ticket.id), "level"):
+            raise AlreadyRated(f"ticket {ticket.number} has already been rated")
+        rating = ratings.rate(ticket, level, comment, self.clock(),
+                              cfg.rules.rating_period_minutes, source)
+        case = ratings.open_case(rating, cfg.rules.rectification_working_days, cfg.tz)
+        txn = Txn(self.tickets_keys(hall_id))
+        txn.guard(rk.rating(ticket.id), "level", "")
+        txn.op("HSET", rk.rating(ticket.id), "level", rating.level.value,
+               "json", _dumps(rating.to_dict()))
+        txn.op("ZADD", rk.ratings, rating.at, ticket.id)
+        if case is not None:
+            txn.op("HSET", rk.case(ticket.id), "ver", 1, "json", _dumps(case.to_dict()))
+            txn.op("ZADD", rk.cases, case.opened_at, ticket.id)
+            txn.op("ZADD", rk.open_cases, case.deadline, ticket.id)
+        data: dict[str, Any] = {"rating": rating.to_dict(),
+                                "case": case.to_dict() if case else None}
+        try:
+            await self.tickets._commit_txn(txn, EventType.RATING_GIVEN, data)
+        except _Conflict:
+            raise AlreadyRated(f"ticket {ticket.number} has already been rated") from None
+        return rating, case
+
+    @staticmethod
+    def tickets_keys(hall_id: str) -> HallKeys:
+        return HallKeys(hall_id)
+
+    async def pending(self, hall_id: str, window: int) -> Ticket | None:
+        """The last ticket finished at a window, if it is still unrated and within its period."""
+        cfg = self._cfg(hall_id)
+        if cfg.window(window) is None:
+            raise NotFound(f"hall '{hall_id}' has no window {window}", code="unknown_window")
+        ticket_id = await self.redis.get(self.tickets_keys(hall_id).last_done(window))
+        if ticket_id is None:
+            return None
+        ticket = await self.tickets.ticket(hall_id, _s(ticket_id))
+        if not ratings.rating_open(ticket, self.clock(), cfg.rules.rating_period_minutes):
+            return None
+        if await self.redis.hexists(RatingKeys(hall_id).rating(ticket.id), "level"):
+            return None
+        return ticket
+
+    # ---- cases ---------------------------------------------------------------------
+
+    async def case(self, hall_id: str, ticket_id: str) -> tuple[Case, str]:
+        ver, raw = await self.redis.hmget(RatingKeys(hall_id).case(ticket_id), ["ver", "json"])
+        if raw is None:
+            raise NotFound("no rectification case for this ticket", code="unknown_case")
+        return Case.from_dict(json.loads(raw)), _s(ver)
+
+    async def cases(self, hall_id: str, since: float = 0.0,
+                    until: float = float("inf")) -> list[Case]:
+        """Every case opened in [since, until], oldest first."""
+        rk = RatingKeys(hall_id)
+        ids = await self.redis.zrangebyscore(rk.cases, since, until)
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hget(rk.case(_s(i)), "json")
+            raws = await pipe.execute()
+        return [Case.from_dict(json.loads(r)) for r in raws if r is not None]
+
+    async def handle(self, hall_id: str, ticket_id: str, by: str, *,
+                     reasonable: bool | None, rectification: str | None,
+                     reply: str | None) -> Case:
+        """Apply the manager's step to a case atomically (version-guarded), with its event."""
+        rk = RatingKeys(hall_id)
+        for _ in range(MAX_ATTEMPTS):
+            case, ver = await self.case(hall_id, ticket_id)
+            now = self.clock()
+            new = ratings.handle_case(case, now, by, reasonable=reasonable,
+                                      rectification=rectification, reply=reply)
+            txn = Txn(self.tickets_keys(hall_id))
+            txn.guard(rk.case(ticket_id), "ver", ver)
+            txn.op("HSET", rk.case(ticket_id), "ver", int(ver) + 1,
+                   "json", _dumps(new.to_dict()))
+            if new.closed_at is not None:
+                txn.op("ZREM", rk.open_cases, ticket_id)
+            try:
+                await self.tickets._commit_txn(txn, EventType.RATING_CASE,
+                                               {"case": new.to_dict(),
+                                                "status": new.status(now).value})
+            except _Conflict:
+                continue
+            return new
+        raise Busy("this case is being changed by someone else; please try again")
+
+    async def ratings_between(self, hall_id: str, since: float, until: float) -> list[Rating]:
+        rk = RatingKeys(hall_id)
+        ids = await self.redis.zrangebyscore(rk.ratings, since, until)
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hget(rk.rating(_s(i)), "json")
+            raws = await pipe.execute()
+        return [Rating.from_dict(json.loads(r)) for r in raws if r is not None]
