@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Record:
 
     issued: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (queue, number)
     issued_order: list[tuple[str, str]] = field(default_factory=list)  # (queue, number)
+    sent_at: dict[str, float] = field(default_factory=dict)  # id -> monotonic time sent
     acked: dict[str, str] = field(default_factory=dict)  # id -> furthest acked status
     calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     failures: int = 0
@@ -93,6 +95,7 @@ class Hall:
                 body: dict[str, Any] = {"matter": rng.choice(MATTERS)}
                 if rng.random() < 0.1:
                     body["priority_group"] = "elderly"
+                sent = time.monotonic()
                 r = await self._send(client, "POST", f"/api/halls/{HALL}/tickets", json=body)
                 if r is None:
                     continue
@@ -100,6 +103,7 @@ class Hall:
                 t = r.json()
                 self.record.issued[t["id"]] = (t["queue"], t["number"])
                 self.record.issued_order.append((t["queue"], t["number"]))
+                self.record.sent_at[t["id"]] = sent
                 self.record.ack(t["id"], "waiting")
                 done += 1
                 await asyncio.sleep(rng.random() * 0.004)
