@@ -1,0 +1,130 @@
+"""`hall config check FILE` as an operator runs it: every mistake by field, non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from hall.config import BUNDLED_HALLS_DIR, bundled_hall_files
+from tests.support import ROOT
+
+
+def check(*files: Path | str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hall.cli", "config", "check", *map(str, files)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_bundled_halls_pass() -> None:
+    files = bundled_hall_files()
+    assert {f.stem for f in files} >= {"district", "town", "village"}
+    result = check(*files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "district.toml: OK — hall 'district' (county), 12 windows" in result.stdout
+    assert "town.toml: OK — hall 'town' (town), 5 windows" in result.stdout
+    assert "village.toml: OK — hall 'village' (village), 1 windows" in result.stdout
+
+
+BROKEN = """
+integrated_domains = ["social_insurance", "weather"]
+
+[hall]
+id = "broken"
+name_zh = "坏大厅"
+name_en = "Broken hall"
+level = "province"
+timezone = "Asia/Atlantis"
+
+[[queues]]
+letter = "A"
+name_zh = "综合"
+name_en = "General"
+
+[[queues]]
+letter = "A"
+name_zh = "又一个A"
+name_en = "Another A"
+
+[[queues]]
+letter = "T"
+name_zh = "税务"
+name_en = "Tax"
+domain = "tax"
+
+[[matters]]
+code = "X1"
+name_zh = "事项"
+name_en = "Matter"
+queue = "A"
+
+[[matters]]
+code = "X2"
+name_zh = "无处办理"
+name_en = "Nowhere to go"
+queue = "T"
+
+[[matters]]
+code = "X3"
+name_zh = "未知队列"
+name_en = "Unknown queue"
+queue = "Q"
+
+[[windows]]
+number = 1
+name_zh = "一号"
+name_en = "One"
+kind = "no_difference"
+queues = ["A", "Z"]
+
+[[windows]]
+number = 1
+name_zh = "又一号"
+name_en = "One again"
+kind = "no_difference"
+queues = ["A"]
+colour = "red"
+
+[[staff]]
+id = "P1"
+name = "甲"
+staff_number = "1"
+
+[[staff]]
+id = "P2"
+name = "乙"
+staff_number = "2"
+"""
+
+
+def test_a_broken_file_gets_every_mistake_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN, encoding="utf-8")
+    result = check(path)
+    assert result.returncode != 0
+    out = result.stdout
+    expected = [
+        "hall.level: must be one of city, county, town, village; got 'province'",
+        "hall.timezone: unknown time zone 'Asia/Atlantis'",
+        "queues[1].letter: letter 'A' is already used by another queue",
+        "matters[2].queue: unknown queue 'Q'",
+        "windows[0].queues: unknown queue 'Z'",
+        "windows[1].number: window number 1 is used twice",
+        "windows[1].colour: unknown field",
+        "integrated_domains: unknown domain 'weather'",
+        "queues[2]: no window serves queue 'T'",
+        "matters[1]: no window serves matter 'X2' (queue 'T')",
+    ]
+    for line in expected:
+        assert f"  - {line}" in out, f"missing {line!r} in:\n{out}"
+    assert out.startswith(f"{path}: ") and "problem(s)" in out.splitlines()[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_one_bad_file_among_good_ones_fails_the_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[hall\n", encoding="utf-8")
+    result = check(BUNDLED_HALLS_DIR / "village.toml", bad, tmp_path / "missing.toml")
+    assert result.returncode != 0
+    assert "village.toml: OK" in result.stdout
+    assert f"{bad}: 1 problem(s)" in result.stdout and "not valid TOML" in result.stdout
+    assert "missing.toml: 1 problem(s)" in result.stdout and "file: not found" in result.stdout
