@@ -4,7 +4,7 @@
 -- KEYS[3] day numbers (number->id) KEYS[4] day tickets (zset id -> issued_at)
 -- KEYS[5] the queue (zset)         KEYS[6] the ticket (hash)
 -- ARGV[1] queue letter   ARGV[2] ticket JSON holding the placeholder "number":""
--- ARGV[3] order key      ARGV[4] issued_at   ARGV[5] ticket id
+-- ARGV[3] order key (+ n µs)  ARGV[4] issued_at   ARGV[5] ticket id
 -- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
 -- ARGV[9] ttl of the day keys (s)
 -- Returns: {number, people ahead in the queue, stream id}; or the error
@@ -17,7 +17,9 @@ end
 local number = ARGV[1] .. string.format('%03d', n)
 local json = string.gsub(ARGV[2], '"number":""', '"number":"' .. number .. '"', 1)
 redis.call('HSET', KEYS[6], 'ver', '1', 'status', 'waiting', 'json', json)
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[5])
+-- Tickets issued in the same instant keep their issue order (a tie would otherwise
+-- be broken by the random id): the n-th ticket sits n microseconds later.
+redis.call('ZADD', KEYS[5], string.format('%.17g', tonumber(ARGV[3]) + n * 1e-6), ARGV[5])
 redis.call('HSET', KEYS[3], number, ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
