@@ -1,0 +1,80 @@
+"""The audio cache (``<data dir>/audio/<sha256>.wav``) and the chime played before a call.
+
+A cached file is named by the sha256 of what was spoken and how (``phrases.audio_key``),
+so a phrase is synthesized once and the file never changes: it can be served with a
+long cache lifetime. Files are written to a temporary name and renamed, so a reader
+never sees half a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import re
+import struct
+import tempfile
+import wave
+from pathlib import Path
+
+KEY_RE = re.compile(r"[0-9a-f]{64}")
+FILE_RE = re.compile(r"([0-9a-f]{64})\.wav")
+AUDIO_URL_PREFIX = "/audio/"
+CHIME_URL = "/audio/chime.wav"
+
+
+def audio_url(key: str) -> str:
+    return f"{AUDIO_URL_PREFIX}{key}.wav"
+
+
+class AudioCache:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / "audio"
+
+    def path(self, key: str) -> Path:
+        if not KEY_RE.fullmatch(key):
+            raise ValueError(f"not an audio key: {key!r}")
+        return self.dir / f"{key}.wav"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def put(self, key: str, wav: bytes) -> Path:
+        target = self.path(key)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".wav")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(wav)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+@functools.cache
+def chime_wav(rate: int = 22050) -> bytes:
+    """A soft two-tone "ding-dong" (E6 then C6), about 1.2 s, as 16-bit mono WAV."""
+    notes = ((1318.5, 0.0, 0.9), (1046.5, 0.45, 0.75))  # frequency, start, length (s)
+    total = int(rate * 1.25)
+    samples = [0.0] * total
+    for freq, start, length in notes:
+        first = int(start * rate)
+        for i in range(int(length * rate)):
+            if first + i >= total:
+                break
+            t = i / rate
+            envelope = min(1.0, t / 0.01) * math.exp(-3.2 * t)
+            tone = math.sin(2 * math.pi * freq * t) + 0.3 * math.sin(4 * math.pi * freq * t)
+            samples[first + i] += 0.35 * envelope * tone
+    peak = max(abs(s) for s in samples) or 1.0
+    frames = struct.pack(f"<{total}h", *(int(s / peak * 0.6 * 32767) for s in samples))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()

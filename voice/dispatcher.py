@@ -1,0 +1,217 @@
+"""The voice dispatcher: call events from each hall's stream → audio → ``voice.announce``.
+
+Every app process runs one. They share the consumer group ``voice`` on each hall's
+stream, so each call is delivered to one dispatcher only; entries left pending by a
+dispatcher that died are claimed (``XAUTOCLAIM``) by the others after ``claim_idle``.
+A call whose audio is cached is announced at once; otherwise an RQ job synthesizes it
+and announces it. Nothing here ever delays a call on screen: the call event is already
+in the stream when the dispatcher sees it. A call older than the hall's
+``max_age_seconds`` is dropped, never announced late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from hall.events import CALL_EVENTS, Event, EventType
+from ticketing.keys import HallKeys
+from voice.announce import GROUP, announce_async
+from voice.audio import AudioCache
+from voice.phrases import Announcement, announcement_for
+from voice.settings import VoiceSettings
+
+log = logging.getLogger("voice.dispatcher")
+Clock = Callable[[], float]
+Enqueue = Callable[[Announcement], Awaitable[object]]
+
+
+class Outcome(str, Enum):
+    IGNORED = "ignored"  # not a call, or nothing to say
+    STALE = "stale"  # too old: dropped
+    ANNOUNCED = "announced"  # audio was cached: announced at once
+    ALREADY_SAID = "already_said"  # another dispatcher or job announced it
+    ENQUEUED = "enqueued"  # an RQ job will synthesize and announce it
+
+
+@dataclass(frozen=True)
+class Handled:
+    hall: str
+    entry_id: str
+    outcome: Outcome
+    announcement: Announcement | None = None
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Dispatcher:
+    def __init__(
+        self, redis: Redis, voice: dict[str, VoiceSettings], cache: AudioCache,
+        enqueue: Enqueue, clock: Clock, *, consumer: str | None = None,
+        claim_idle: float = 10.0, block: float = 1.0, batch: int = 100,
+    ) -> None:
+        self.redis = redis
+        self.voice = voice
+        self.cache = cache
+        self.enqueue = enqueue
+        self.clock = clock
+        self.consumer = consumer or consumer_name()
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.block_ms = int(block * 1000)
+        self.batch = batch
+
+    @property
+    def halls(self) -> list[str]:
+        return [h for h, s in self.voice.items() if s.enabled]
+
+    async def ensure_group(self, hall: str) -> None:
+        """Create the hall's group at the stream's end: a new group never replays old calls."""
+        try:
+            await self.redis.xgroup_create(HallKeys(hall).events, GROUP, id="$", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # ---- one step each, so tests and the benchmark can drive a dispatcher by hand ----
+
+    async def read(self, hall: str, block_ms: int | None = None) -> list[Handled]:
+        """Read new entries for this consumer (blocking up to block_ms), handle, ack."""
+        stream = HallKeys(hall).events
+        try:
+            reply: Any = await self.redis.xreadgroup(
+                GROUP, self.consumer, {stream: ">"}, count=self.batch,
+                block=self.block_ms if block_ms is None else block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group(hall)  # the stream was deleted under us
+            return []
+        entries = [(_s(i), f) for _, batch in reply or [] for i, f in batch]
+        return await self._handle_all(hall, entries)
+
+    async def claim(self, hall: str) -> list[Handled]:
+        """Take over entries another consumer left pending longer than claim_idle."""
+        stream = HallKeys(hall).events
+        start = "0-0"
+        out: list[Handled] = []
+        while True:
+            try:
+                reply: Any = await self.redis.xautoclaim(stream, GROUP, self.consumer,
+                                                    self.claim_idle_ms, start, count=self.batch)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_group(hall)
+                return out
+            start = _s(reply[0])
+            entries = [(_s(i), f) for i, f in reply[1] if f]
+            out.extend(await self._handle_all(hall, entries))
+            deleted = [_s(i) for i in (reply[2] if len(reply) > 2 else [])]
+            if deleted:  # trimmed from the stream while pending: nothing left to say
+                await self.redis.xack(stream, GROUP, *deleted)
+            if start == "0-0":
+                return out
+
+    async def _handle_all(self, hall: str, entries: list[tuple[str, dict[Any, Any]]]
+                          ) -> list[Handled]:
+        out: list[Handled] = []
+        done: list[str] = []
+        try:
+            for entry_id, fields in entries:
+                out.append(await self.handle(hall, entry_id, fields))
+                done.append(entry_id)
+        finally:
+            # Ack what was handled; an entry whose handling failed stays pending and is
+            # claimed again later (and dropped then if it has grown stale).
+            if done:
+                await self.redis.xack(HallKeys(hall).events, GROUP, *done)
+        return out
+
+    async def handle(self, hall: str, entry_id: str, fields: dict[Any, Any]) -> Handled:
+        try:
+            event = Event.from_fields(entry_id, {_s(k): _s(v) for k, v in fields.items()})
+        except (KeyError, ValueError):
+            log.warning("unreadable entry %s in hall %s", entry_id, hall)
+            return Handled(hall, entry_id, Outcome.IGNORED)
+        if event.type not in CALL_EVENTS:
+            return Handled(hall, entry_id, Outcome.IGNORED)
+        ticket = event.data.get("ticket")
+        settings = self.voice.get(hall)
+        if settings is None or not isinstance(ticket, dict):
+            return Handled(hall, entry_id, Outcome.IGNORED)
+        kind = "recall" if event.type is EventType.TICKET_RECALLED else "call"
+        ann = announcement_for(hall, entry_id, kind, event.at, ticket, settings)
+        if ann is None:
+            return Handled(hall, entry_id, Outcome.IGNORED)
+        now = self.clock()
+        if ann.is_stale(now):
+            log.info("dropped stale call %s %s (%.1f s old)", hall, ann.number, ann.age(now))
+            return Handled(hall, entry_id, Outcome.STALE, ann)
+        if self.cache.has(ann.audio_key):
+            said = await announce_async(self.redis, ann, now)
+            return Handled(hall, entry_id, Outcome.ANNOUNCED if said else Outcome.ALREADY_SAID,
+                           ann)
+        await self.enqueue(ann)
+        return Handled(hall, entry_id, Outcome.ENQUEUED, ann)
+
+    # ---- the background loop ------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve every hall until cancelled: one reader per hall, and a periodic claim."""
+        for hall in self.halls:
+            await self._retry(self.ensure_group, hall)
+        tasks = [asyncio.create_task(self._read_loop(h), name=f"voice-read-{h}")
+                 for h in self.halls]
+        tasks.append(asyncio.create_task(self._claim_loop(), name="voice-claim"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _retry(self, step: Callable[[str], Awaitable[object]], hall: str) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await step(hall)
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("voice dispatcher (%s): %s; retrying in %.1f s", hall, exc, delay)
+            except Exception:  # a bug must not silence the hall for good
+                log.exception("voice dispatcher (%s) failed; retrying in %.1f s", hall, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _read_loop(self, hall: str) -> None:
+        while True:
+            await self._retry(self.read, hall)
+            await asyncio.sleep(0)  # let other halls run even if reads return at once
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.claim_idle_ms / 2000, 0.5))
+            for hall in self.halls:
+                try:
+                    await self.claim(hall)
+                except Exception as exc:
+                    log.warning("voice claim (%s): %s", hall, exc)

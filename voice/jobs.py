@@ -1,0 +1,83 @@
+"""RQ jobs of the voice queue, run by ``hall worker``: synthesize a call, then announce it.
+
+The worker reads the data folder from ``HALL_DATA`` (``hall serve`` passes its own), and
+writes audio under ``<data>/audio``, the folder the app serves ``/audio/<key>.wav`` from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq import Queue, get_current_job
+
+from hall.jobs import VOICE_QUEUE
+from hall.settings import Settings
+from voice.announce import announce
+from voice.audio import AudioCache
+from voice.phrases import Announcement
+from voice.synth import Synthesizer
+
+log = logging.getLogger("voice.jobs")
+JOB_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class JobResult:
+    key: str
+    synthesized: bool
+    announced: str | None  # the voice.announce entry id, if this job appended it
+    stale: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "synthesized": self.synthesized,
+                "announced": self.announced, "stale": self.stale}
+
+
+def ensure_audio(cache: AudioCache, ann: Announcement) -> bool:
+    """Make the announcement's audio unless it is cached; True if it was synthesized now."""
+    key = ann.audio_key
+    if cache.has(key):
+        return False
+    pcm = Synthesizer().speak(ann.segments, ann.rate, ann.volume)
+    cache.put(key, pcm.wav())
+    return True
+
+
+def synthesize_and_announce(payload: dict[str, Any]) -> dict[str, Any]:
+    """The job: make (or reuse) the audio, then announce unless the call grew too old."""
+    ann = Announcement.from_json(payload)
+    cache = AudioCache(Settings.from_env().data_dir)
+    synthesized = ensure_audio(cache, ann)
+    now = time.time()
+    if ann.is_stale(now):
+        # Cached anyway (the next call of this number is instant), but not said late.
+        log.info("dropped stale call %s %s (%.1f s old)", ann.hall, ann.number, ann.age(now))
+        return JobResult(ann.audio_key, synthesized, None, True).to_json()
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("synthesize_and_announce runs inside an RQ worker")
+    entry = announce(job.connection, ann, now)
+    return JobResult(ann.audio_key, synthesized, entry, False).to_json()
+
+
+def job_id(ann: Announcement) -> str:
+    """One job id per call, so a call re-enqueued after a claim replaces its own job."""
+    return f"voice-{ann.hall}-{ann.call_id}"
+
+
+def enqueue(queue: Queue, ann: Announcement) -> str:
+    """Queue the job; it expires unrun once the call is too old to be worth saying."""
+    job = queue.enqueue(
+        synthesize_and_announce, ann.to_json(), job_id=job_id(ann),
+        ttl=int(ann.max_age_seconds) + 1, result_ttl=600, failure_ttl=24 * 3600,
+        job_timeout=JOB_TIMEOUT_SECONDS, description=f"voice {ann.hall} {ann.number}",
+    )
+    return str(job.id)
+
+
+def voice_queue(connection: Redis) -> Queue:
+    return Queue(VOICE_QUEUE, connection=connection)
