@@ -9,12 +9,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hall import health
 from hall.auth import AuthStore, Principal
 from hall.component import Component
 from hall.config import HallConfig, bundled_hall_files, load_halls
@@ -24,12 +28,15 @@ from hall.http import (
     api,
     caller,
     domain_error_handler,
+    error_response,
     http_error_handler,
     openapi_document,
     read_body,
     server_error_handler,
     token_of,
 )
+from hall.logs import RequestLog
+from hall.redis_conn import WritePolicy, async_client
 from hall.settings import Settings
 from ticketing.model import DomainError
 from ticketing.store import Clock, TicketStore
@@ -94,6 +101,12 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "store_unavailable",
+                          "the hall's store is not reachable right now; try again shortly")
+
+
 def create_app(
     settings: Settings | None = None, *, redis: Redis | None = None,
     halls: dict[str, HallConfig] | None = None, clock: Clock = time.time,
@@ -104,10 +117,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis or Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+        client = redis or async_client(settings)
         app.state.redis = client
         app.state.halls = halls if halls is not None else load_configured_halls(settings)
         app.state.store = TicketStore(client, app.state.halls, clock)
+        app.state.store.write_policy = WritePolicy.from_settings(settings)
+        app.state.store.observers.append(app.state.metrics.observe)
         app.state.auth = AuthStore(client, settings.session_hours)
         started: list[Component] = []
         try:
@@ -123,7 +138,8 @@ def create_app(
             if redis is None:
                 await client.aclose()
 
-    routes: list[BaseRoute] = [login, logout, me, Route("/openapi.json", openapi)]
+    routes: list[BaseRoute] = [login, logout, me, Route("/openapi.json", openapi),
+                               *health.routes]
     for part in parts:
         routes.extend(part.routes)
     app = Starlette(
@@ -132,9 +148,13 @@ def create_app(
         exception_handlers={
             DomainError: domain_error_handler,
             HTTPException: http_error_handler,
+            RedisConnectionError: store_unavailable,
+            RedisTimeoutError: store_unavailable,
             Exception: server_error_handler,
         },
+        middleware=[Middleware(RequestLog, enabled=settings.log_format == "json")],
     )
+    health.install(app)
     app.state.settings = settings
     app.state.clock = clock
     return app

@@ -21,6 +21,27 @@ def _int(env: dict[str, str], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be a whole number, got {raw!r}") from None
 
 
+def _hosts(env: dict[str, str], key: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port`` → pairs; the error names the key and the bad entry."""
+    pairs = []
+    for item in (env.get(key) or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"{key} must be host:port[,host:port…], got {item!r}")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
+
+
+def _choice(env: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(key) or default
+    if raw not in allowed:
+        raise SettingsError(f"{key} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings. Every field has an environment variable named in DEPLOY docs."""
@@ -32,6 +53,13 @@ class Settings:
     session_hours: int = 12
     start_worker: bool = True
     secure_cookies: bool = False
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "hall"
+    redis_password: str | None = None
+    redis_sentinel_password: str | None = None
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 500
+    log_format: str = "text"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -46,6 +74,13 @@ class Settings:
             "session_hours": _int(env, "HALL_SESSION_HOURS", 12),
             "start_worker": env.get("HALL_START_WORKER", "1") not in ("0", "false", "no"),
             "secure_cookies": env.get("HALL_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+            "redis_sentinels": _hosts(env, "REDIS_SENTINELS"),
+            "redis_sentinel_master": env.get("REDIS_SENTINEL_MASTER") or "hall",
+            "redis_password": env.get("REDIS_PASSWORD") or None,
+            "redis_sentinel_password": env.get("REDIS_SENTINEL_PASSWORD") or None,
+            "redis_wait_replicas": _int(env, "REDIS_WAIT_REPLICAS", 0),
+            "redis_wait_timeout_ms": _int(env, "REDIS_WAIT_TIMEOUT_MS", 500),
+            "log_format": _choice(env, "HALL_LOG_FORMAT", ("text", "json"), "text"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 
 from hall.config import HallConfig
 from hall.events import EventType
+from hall.redis_conn import WritePolicy
 from ticketing import model, rules
 from ticketing.estimate import RECENT_SERVICES, estimated_wait_seconds, mean_service_seconds
 from ticketing.keys import HallKeys
@@ -119,6 +120,9 @@ class TicketStore:
         self.clock = clock
         self._commit = redis.register_script((SCRIPTS / "commit.lua").read_text())
         self._issue = redis.register_script((SCRIPTS / "issue.lua").read_text())
+        # Set by the app: replica acknowledgement of writes, and who hears committed events.
+        self.write_policy = WritePolicy()
+        self.observers: list[Callable[[str, EventType, dict[str, Any]], None]] = []
 
     # ---- lookups ------------------------------------------------------------------
 
@@ -196,7 +200,8 @@ class TicketStore:
         key = rules.order_key(now, ticket.has_priority, cfg.rules.priority_head_start_minutes)
         keys = HallKeys(hall_id)
         try:
-            number, ahead, _ = await self._issue(
+            number, ahead, _ = await self.write_policy.run(
+                self.redis, self._issue,
                 keys=[keys.events, keys.day_counters(day), keys.day_numbers(day),
                       keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id)],
                 args=[matter.queue, _dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
@@ -210,6 +215,7 @@ class TicketStore:
                     code="sold_out") from None
             raise
         ticket = Ticket.from_dict({**ticket.to_dict(), "number": _s(number)})
+        self._notify(hall_id, EventType.TICKET_ISSUED, {"ticket": ticket.to_dict()})
         return ticket, await self._estimate(cfg, ticket.queue, int(ahead))
 
     # ---- position and estimated wait ---------------------------------------------
@@ -247,11 +253,18 @@ class TicketStore:
         spec = {"guards": txn.guards, "ops": txn.ops, "maxlen": STREAM_MAXLEN,
                 "event": [event.value, repr(self.clock()), _dumps(data)]}
         try:
-            return _s(await self._commit(keys=txn.key_list, args=[_dumps(spec)]))
+            event_id = _s(await self.write_policy.run(self.redis, self._commit,
+                                                      keys=txn.key_list, args=[_dumps(spec)]))
         except ResponseError as exc:
             if str(exc).startswith("CONFLICT"):
                 raise _Conflict(str(exc)) from None
             raise
+        self._notify(txn.keys.hall, event, data)
+        return event_id
+
+    def _notify(self, hall_id: str, event: EventType, data: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer(hall_id, event, data)
 
     async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
         for n in range(MAX_ATTEMPTS):

@@ -1,0 +1,91 @@
+"""Structured logs: one JSON object a line, with the hall and ticket when there is one.
+
+``HALL_LOG_FORMAT=json`` switches every logger of the process (ours, uvicorn's, RQ's)
+to ``JsonFormatter``. The hall of the request being served is kept in a context
+variable by ``RequestLog`` (an ASGI middleware that also writes one access line per
+request), so lines logged while serving a hall's request carry ``hall`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+current_hall: ContextVar[str | None] = ContextVar("current_hall", default=None)
+FIELDS = ("hall", "ticket", "queue", "window", "event", "method", "path", "status",
+          "duration_ms", "client")
+HALL_IN_PATH = re.compile(r"^/(?:api/halls|h|ws)/([A-Za-z0-9_-]+)")
+access = logging.getLogger("hall.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg", hall?, ticket?, …}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        if "hall" not in out and (hall := current_hall.get()):
+            out["hall"] = hall
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure_logging(fmt: str, level: str = "info") -> None:
+    """Send every logger of the process to stderr, as JSON lines or plain text."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "rq.worker"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+
+
+class RequestLog:
+    """Remember the request's hall for log lines; write one access line per HTTP request."""
+
+    def __init__(self, app: ASGIApp, enabled: bool = True) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        match = HALL_IN_PATH.match(scope.get("path", ""))
+        token = current_hall.set(match.group(1) if match else None)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            if self.enabled and scope["type"] == "http":
+                client = scope.get("client")
+                access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
+                    "method": scope.get("method"), "path": scope.get("path"), "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "client": client[0] if client else None})
+            current_hall.reset(token)
