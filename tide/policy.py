@@ -238,12 +238,22 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
     qz, qe = _names(cfg, worst.queue)
     shown = min(w_without / 60.0, 999.0)
     if w_without > target:
+        if not math.isfinite(w_without) or shown >= 999:
+            return (True, False, f"{qz}：预计来人超过现有窗口办理能力，队伍将持续变长",
+                    f"{qe}: forecast arrivals exceed the open windows' capacity; "
+                    "the queue would keep growing")
         return (True, False,
                 f"{qz}：{settings.lag_minutes:.0f}分钟后预计等候{shown:.0f}分钟，"
                 f"超过{target / 60:.0f}分钟目标",
                 f"{qe}: predicted wait {shown:.0f} min in {settings.lag_minutes:.0f} min "
                 f"> {target / 60:.0f} min target")
-    cool = w_without <= target * 0.5 and w_with <= target
+    # Close only when the pool would stay comfortable without it for twice the look-ahead.
+    ahead_hours = max(2 * lag / 3600.0, 1.0)
+    growth2 = forecast_growth(settings.hourly_profile, hour, ahead_hours,
+                              settings.smoothing_minutes / 60.0)
+    lam2 = lam / growth * growth2 if growth > 0 else lam
+    rho2 = lam2 * service / without if without > 0 else math.inf
+    cool = w_without <= target * 0.5 and w_with <= target and rho2 <= 0.85
     return (False, cool,
             f"不开潮汐窗口预计等候{shown:.0f}分钟，低于目标",
             f"predicted wait without it {shown:.0f} min, well under target")
@@ -275,7 +285,7 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
             qz, qe = _names(cfg, worst.queue)
             mins = worst.predicted_wait_seconds / 60.0
             out.append(Decision(
-                Action.LEND, w.number, (worst.queue, *own), window.clerk,
+                Action.LEND, w.number, (*own, worst.queue), window.clerk,
                 f"{qz}预计等候{mins:.0f}分钟，{w.name_zh}空闲：{w.number}号窗口临时协办{qz}",
                 f"{qe}: predicted wait {mins:.0f} min while window {w.number} is idle: "
                 f"lend it to {qe}"))
@@ -284,7 +294,7 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                     if q not in own and q in load.queues]
             eased = all(q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
                         for q in lent)
-            own_busy = any(q.waiting > settings.close_waiting * 2 for q in own_loads)
+            own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
             if (eased or own_busy) and _may_change(settings, memory, w.number, load.at, False):
                 why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")
                                   if own_busy else ("借出队列已缓解", "the lent queue has eased"))

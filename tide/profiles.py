@@ -1,0 +1,127 @@
+"""Arrival profiles for simulated hall days: hourly rates per matter, surges, citizen behaviour.
+
+The district peak day (``district_peak_day``), used by the benchmark: about 260 tickets
+in the 6.5 opening hours (09:00-12:00, 13:30-17:30), a morning peak 09:30-11:00 at
+about 1.6 × the day's mean rate and an afternoon peak 14:30-16:00 at 1.3 ×, with
+综合受理 (A) and 社保 (B) carrying most of it; a surge of 社保 pension claims 10:00-10:30
+(× 1.5). Service times lognormal around each matter's expected minutes (CV 0.5);
+3 % no-shows; patience 20 min plus an exponential (mean 90 min in all); a tide clerk
+needs 3 min to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hall.config import HallConfig
+
+
+@dataclass(frozen=True)
+class Surge:
+    start_hour: float
+    end_hour: float
+    factor: float
+    matters: tuple[str, ...] = ()  # empty: every matter
+
+
+@dataclass(frozen=True)
+class DayProfile:
+    """What happens in a simulated day, apart from the hall and the policy."""
+
+    hourly: Mapping[str, tuple[float, ...]]  # matter -> 24 arrival rates per hour
+    surges: tuple[Surge, ...] = ()
+    service_cv: float = 0.5  # lognormal; 1.0 with ``exponential`` for M/M/c checks
+    exponential_service: bool = False
+    no_show_prob: float = 0.03
+    no_show_wait_seconds: float = 60.0  # the clerk recalls, then marks the no-show
+    walk_seconds: float = 30.0  # from the call to the window
+    patience_minutes: float | None = 90.0  # mean; None: nobody leaves
+    patience_floor_minutes: float = 20.0  # nobody leaves sooner; the rest is exponential
+    startup_minutes: float = 3.0  # a standby clerk's time to open the tide window
+    use_opening_hours: bool = True  # arrivals only in the hall's opening periods
+    steady_hours: float = 0.0  # >0: arrivals at hour-0 rates from 0 to this many hours
+    warmup_hours: float = 0.0  # tickets that arrive earlier are not counted
+    scale: float = 1.0
+
+    def rate(self, matter: str, hour: float) -> float:
+        rates = self.hourly.get(matter)
+        if not rates:
+            return 0.0
+        r = rates[int(hour) % 24] * self.scale
+        for s in self.surges:
+            if s.start_hour <= hour < s.end_hour and (not s.matters or matter in s.matters):
+                r *= s.factor
+        return r
+
+
+# Relative arrivals per hour of a peak day (a hall open 09:00-12:00, 13:30-17:30).
+PEAK_SHAPE: tuple[float, ...] = (
+    0, 0, 0, 0, 0, 0, 0, 0, 0,  # 00-08
+    1.45, 1.6, 1.25,  # 09, 10, 11
+    0, 0.6,  # 12 (lunch), 13 (from 13:30)
+    1.0, 1.3, 0.95, 0.6,  # 14, 15, 16, 17 (to 17:30)
+    0, 0, 0, 0, 0, 0,
+)
+
+DISTRICT_SHARES: dict[str, float] = {
+    "A": 0.45, "B": 0.25, "C": 0.055, "D": 0.07, "E": 0.06, "F": 0.025, "G": 0.04,
+    "H": 0.015, "J": 0.01, "K": 0.015, "L": 0.003, "M": 0.007,
+}
+
+
+def open_fraction(cfg: HallConfig, hour: int) -> float:
+    """How much of the clock hour ``hour`` the hall is open."""
+    total = 0.0
+    for a, b in cfg.hours.periods:
+        lo, hi = max(float(hour), _hours(a)), min(hour + 1.0, _hours(b))
+        total += max(0.0, hi - lo)
+    return total
+
+
+def _hours(hhmm: str) -> float:
+    h, m = hhmm.split(":")
+    return int(h) + int(m) / 60.0
+
+
+def shaped_profile(cfg: HallConfig, tickets_per_day: float, shape: tuple[float, ...],
+                   queue_shares: Mapping[str, float], **options: object) -> DayProfile:
+    """Spread ``tickets_per_day`` over the hours by ``shape`` and over matters by queue share
+    (split evenly among a queue's matters)."""
+    open_hours = sum(s * open_fraction(cfg, h) for h, s in enumerate(shape))
+    hourly: dict[str, tuple[float, ...]] = {}
+    for m in cfg.matters:
+        siblings = sum(1 for x in cfg.matters if x.queue == m.queue)
+        share = queue_shares.get(m.queue, 0.0) / siblings
+        hourly[m.code] = tuple(tickets_per_day * share * s / open_hours for s in shape)
+    return DayProfile(hourly=hourly, **options)  # type: ignore[arg-type]
+
+
+def district_peak_day(cfg: HallConfig, scale: float = 1.0) -> DayProfile:
+    return shaped_profile(
+        cfg, 260.0, PEAK_SHAPE, DISTRICT_SHARES,
+        surges=(Surge(10.0, 10.5, 1.5, ("SB-YLJ", "SB-CB")),), scale=scale,
+    )
+
+
+def steady_profile(matter: str, per_hour: float, hours: float, warmup_hours: float,
+                   patience_minutes: float | None = None) -> DayProfile:
+    """Constant Poisson arrivals and exponential service, for checks against queueing theory."""
+    return DayProfile(
+        hourly={matter: (per_hour,) * 24}, service_cv=1.0, exponential_service=True,
+        no_show_prob=0.0, walk_seconds=0.0, patience_minutes=patience_minutes,
+        use_opening_hours=False, steady_hours=hours, warmup_hours=warmup_hours,
+        startup_minutes=0.0, patience_floor_minutes=0.0,
+    )
+
+
+@dataclass(frozen=True)
+class Arrival:
+    at: float  # seconds after the day's midnight
+    matter: str
+    queue: str
+    service_seconds: float
+    patience_seconds: float
+    no_show: bool
+    counted: bool = True
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,357 @@
+"""Discrete-event simulation of a hall day that runs the real rules under a virtual clock.
+
+Routing and call-next are ``ticketing.rules`` (``order_key``, ``select_next``); every
+ticket and window change is a ``ticketing.model`` transition (call, start, finish,
+no_show, cancel for a citizen who gives up, login / close / reassign for windows);
+the tide decisions are ``tide.decide`` on ``tide.load.measure``. Only the
+Redis sorted sets are stood in for by in-memory heaps. Times are seconds after the
+day's local midnight; the model sees ``midnight + seconds``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from hall.config import HallConfig, WindowKind
+from ticketing import model, rules
+from ticketing.estimate import RECENT_SERVICES
+from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
+from tide.load import measure
+from tide.policy import Action, Decision, Memory, decide, remember
+from tide.profiles import Arrival, DayProfile
+from tide.settings import TideSettings
+
+ARRIVE, START, FINISH, NO_SHOW, ABANDON, TICK, READY = range(7)
+
+
+@dataclass
+class Sample:
+    at: float
+    waiting: dict[str, int]
+    open_windows: int
+    tide_open: int
+
+
+@dataclass
+class TicketRecord:
+    number: str
+    queue: str
+    matter: str
+    arrived: float
+    wait: float  # until called, or until the citizen gave up
+    outcome: str  # served | no_show | abandoned
+    window: int | None
+    counted: bool
+
+
+@dataclass
+class DayResult:
+    hall: str
+    policy: str
+    seed: int
+    tickets: list[TicketRecord] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    decisions: list[tuple[float, Decision]] = field(default_factory=list)
+    window_seconds: dict[int, float] = field(default_factory=dict)
+    tide_windows: tuple[int, ...] = ()
+    end: float = 0.0
+
+
+def generate_arrivals(cfg: HallConfig, profile: DayProfile, rng: random.Random) -> list[Arrival]:
+    """Poisson arrivals, piecewise constant per hour and surge, with each citizen's draws."""
+    cuts: set[float] = set()
+    if profile.steady_hours > 0:
+        periods = [(0.0, profile.steady_hours)]
+    elif profile.use_opening_hours:
+        periods = [(_hours(a), _hours(b)) for a, b in cfg.hours.periods]
+    else:
+        periods = [(0.0, 24.0)]
+    for a, b in periods:
+        cuts.update({a, b, *(h for h in range(math.ceil(a), math.ceil(b)))})
+        cuts.update(x for s in profile.surges for x in (s.start_hour, s.end_hour) if a < x < b)
+    edges = sorted(cuts)
+    out: list[Arrival] = []
+    sigma = math.sqrt(math.log(1.0 + profile.service_cv ** 2))
+    for m in cfg.matters:
+        for lo, hi in itertools.pairwise(edges):
+            if not any(a <= lo < b for a, b in periods):
+                continue
+            hour = 0.0 if profile.steady_hours > 0 else lo
+            rate = profile.rate(m.code, hour) / 3600.0
+            if rate <= 0:
+                continue
+            t = lo * 3600.0
+            while True:
+                t += rng.expovariate(rate)
+                if t >= hi * 3600.0:
+                    break
+                mean = m.expected_minutes * 60.0
+                service = (rng.expovariate(1.0 / mean) if profile.exponential_service
+                           else rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma))
+                floor = profile.patience_floor_minutes * 60.0
+                patience = (math.inf if profile.patience_minutes is None
+                            else floor + rng.expovariate(
+                                1.0 / max(1.0, profile.patience_minutes * 60.0 - floor)))
+                out.append(Arrival(t, m.code, m.queue, service, patience,
+                                   rng.random() < profile.no_show_prob,
+                                   t >= profile.warmup_hours * 3600.0))
+    out.sort(key=lambda a: a.at)
+    return out
+
+
+def _hours(hhmm: str) -> float:
+    h, m = hhmm.split(":")
+    return int(h) + int(m) / 60.0
+
+
+class Simulation:
+    """One hall day under one tide policy; ``run()`` returns its DayResult."""
+
+    def __init__(self, cfg: HallConfig, settings: TideSettings, profile: DayProfile,
+                 seed: int, tick_seconds: float = 60.0, day: str = "2026-11-18") -> None:
+        self.cfg, self.settings, self.profile, self.seed = cfg, settings, profile, seed
+        self.tick_seconds = tick_seconds
+        self.origin = datetime.combine(datetime.fromisoformat(day).date(), time(0),
+                                       tzinfo=cfg.tz).timestamp()
+        self.arrivals = generate_arrivals(cfg, profile, random.Random(seed))
+        self.events: list[tuple[float, int, int, object]] = []
+        self.seq = itertools.count()
+        self.tickets: dict[str, Ticket] = {}
+        self.meta: dict[str, Arrival] = {}
+        self.heaps: dict[str, list[tuple[float, int, str]]] = {q.letter: [] for q in cfg.queues}
+        self.windows: dict[int, WindowState] = {w.number: WindowState(w.number)
+                                                for w in cfg.windows}
+        self.opened_at: dict[int, float] = {}
+        self.pending: dict[int, str] = {}
+        self.recent: dict[str, deque[float]] = {q.letter: deque(maxlen=RECENT_SERVICES)
+                                                for q in cfg.queues}
+        self.arrived: dict[str, deque[float]] = {q.letter: deque() for q in cfg.queues}
+        self.memory = Memory(day)
+        self.day = day
+        self.counters: dict[str, int] = {}
+        self.result = DayResult(cfg.id, settings.policy.value, seed,
+                                tide_windows=tuple(w.number for w in cfg.windows
+                                                   if w.kind is WindowKind.TIDE))
+        self.served_by = {w.number: cfg.window_queues(w.number) for w in cfg.windows}
+        self.now = 0.0
+        self.last_busy = 0.0
+        self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
+                           else _hours(cfg.hours.periods[-1][1]) * 3600.0)
+
+    # ---- scheduling ---------------------------------------------------------------
+
+    def at(self, when: float, kind: int, payload: object = None) -> None:
+        heapq.heappush(self.events, (when, next(self.seq), kind, payload))
+
+    def abs(self, t: float) -> float:
+        return self.origin + t
+
+    def run(self) -> DayResult:
+        self._staff_base_windows()
+        for i, a in enumerate(self.arrivals):
+            self.at(a.at, ARRIVE, i)
+        first = self.arrivals[0].at if self.arrivals else 0.0
+        self.at(math.floor(first / self.tick_seconds) * self.tick_seconds, TICK)
+        self.last_arrival = self.arrivals[-1].at if self.arrivals else 0.0
+        handlers = {ARRIVE: self._arrive, START: self._start, FINISH: self._finish,
+                    NO_SHOW: self._no_show, ABANDON: self._abandon, TICK: self._tick,
+                    READY: self._ready}
+        while self.events:
+            when, _, kind, payload = heapq.heappop(self.events)
+            self.now = when
+            handlers[kind](payload)
+        # Windows count as open until the hall closes or the last citizen is done.
+        self.now = max(self.last_busy, self.hall_close)
+        for n in list(self.opened_at):
+            self._closed(n)
+        self.result.end = self.now
+        return self.result
+
+    def _staff_base_windows(self) -> None:
+        start = (0.0 if self.profile.steady_hours > 0 or not self.cfg.hours.periods
+                 else _hours(self.cfg.hours.periods[0][0]) * 3600.0)
+        used: set[str] = set()
+        clerks = sorted((s for s in self.cfg.staff if s.role == "clerk"),
+                        key=lambda s: len(s.windows))
+        for w in self.cfg.windows:
+            if w.kind is WindowKind.TIDE:
+                continue
+            staff = next((s for s in clerks if s.id not in used
+                          and (w.number in s.windows or not s.windows)), None)
+            if staff is None:
+                continue
+            used.add(staff.id)
+            self.windows[w.number] = model.login(self.windows[w.number], staff.id,
+                                                 self.abs(start))
+            self.opened_at[w.number] = start
+
+    # ---- citizens -----------------------------------------------------------------
+
+    def _arrive(self, index: object) -> None:
+        a = self.arrivals[int(index)]  # type: ignore[call-overload]
+        n = self.counters[a.queue] = self.counters.get(a.queue, 0) + 1
+        tid = f"t{index}"
+        now = self.abs(self.now)
+        ticket = Ticket(tid, self.cfg.id, self.day, a.queue, a.matter, Channel.KIOSK, now, now,
+                        number=f"{a.queue}{n:03d}")
+        self.tickets[tid], self.meta[tid] = ticket, a
+        key = rules.order_key(now, False, self.cfg.rules.priority_head_start_minutes)
+        heapq.heappush(self.heaps[a.queue], (key, next(self.seq), tid))
+        self.arrived[a.queue].append(self.now)
+        if math.isfinite(a.patience_seconds):
+            self.at(self.now + a.patience_seconds, ABANDON, tid)
+        for number, window in self.windows.items():
+            if (window.status is WindowStatus.OPEN and window.current is None
+                    and a.queue in self._served(number)):
+                self._call_next(number)
+                if self.tickets[tid].status is not TicketStatus.WAITING:
+                    break
+
+    def _abandon(self, tid: object) -> None:
+        ticket = self.tickets[str(tid)]
+        if ticket.status is TicketStatus.WAITING:
+            self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None)
+            self._record(ticket, "abandoned", None)
+
+    def _record(self, ticket: Ticket, outcome: str, window: int | None) -> None:
+        a = self.meta[ticket.id]
+        self.result.tickets.append(TicketRecord(
+            ticket.number, ticket.queue, ticket.matter, a.at, self.now - a.at, outcome,
+            window, a.counted))
+
+    # ---- windows ------------------------------------------------------------------
+
+    def _served(self, number: int) -> tuple[str, ...]:
+        override = self.windows[number].queues_override
+        return override if override is not None else self.served_by[number]
+
+    def _head(self, queue: str) -> rules.Head | None:
+        heap = self.heaps[queue]
+        while heap and self.tickets[heap[0][2]].status is not TicketStatus.WAITING:
+            heapq.heappop(heap)
+        return rules.Head(queue, heap[0][2], heap[0][0]) if heap else None
+
+    def _call_next(self, number: int) -> None:
+        window = self.windows[number]
+        served = self._served(number)
+        heads = {q: h for q in served if (h := self._head(q)) is not None}
+        head = rules.select_next(served, heads, self.cfg.rules.queue_step_minutes)
+        if head is None:
+            return
+        heapq.heappop(self.heaps[head.queue])
+        ticket = self.tickets[head.ticket_id]
+        called, self.windows[number], _ = model.call(ticket, window, self.abs(self.now))
+        self.tickets[ticket.id] = called
+        a = self.meta[ticket.id]
+        if a.no_show:
+            self.at(self.now + self.profile.no_show_wait_seconds, NO_SHOW, number)
+        else:
+            self._record(called, "served", number)
+            self.at(self.now + self.profile.walk_seconds, START, number)
+
+    def _current(self, number: int) -> Ticket:
+        current = self.windows[number].current
+        assert current is not None
+        return self.tickets[current]
+
+    def _start(self, number: object) -> None:
+        n = int(number)  # type: ignore[call-overload]
+        ticket = model.start(self._current(n), self.windows[n], self.abs(self.now))
+        self.tickets[ticket.id] = ticket
+        self.at(self.now + self.meta[ticket.id].service_seconds, FINISH, n)
+
+    def _finish(self, number: object) -> None:
+        n = int(number)  # type: ignore[call-overload]
+        ticket, self.windows[n] = model.finish(self._current(n), self.windows[n],
+                                               self.abs(self.now))
+        self.tickets[ticket.id] = ticket
+        self.recent[ticket.queue].appendleft(self.meta[ticket.id].service_seconds)
+        self._after_ticket(n)
+
+    def _no_show(self, number: object) -> None:
+        n = int(number)  # type: ignore[call-overload]
+        ticket, self.windows[n] = model.no_show(self._current(n), self.windows[n],
+                                                self.abs(self.now))
+        self.tickets[ticket.id] = ticket
+        self._record(ticket, "no_show", n)
+        self._after_ticket(n)
+
+    def _after_ticket(self, n: int) -> None:
+        self.last_busy = self.now
+        if self.windows[n].status is WindowStatus.CLOSED:
+            self._closed(n)
+        elif self.windows[n].status is WindowStatus.OPEN:
+            self._call_next(n)
+
+    def _closed(self, n: int) -> None:
+        start = self.opened_at.pop(n, None)
+        if start is not None:
+            self.result.window_seconds[n] = self.result.window_seconds.get(n, 0.0) + (
+                self.now - start)
+
+    def _ready(self, number: object) -> None:
+        n = int(number)  # type: ignore[call-overload]
+        clerk = self.pending.pop(n)
+        self.windows[n] = model.login(self.windows[n], clerk, self.abs(self.now))
+        self.opened_at[n] = self.now
+        self._call_next(n)
+
+    # ---- the tide policy ----------------------------------------------------------
+
+    def _tick(self, _: object) -> None:
+        tau = self.settings.smoothing_minutes * 60.0
+        for q in self.arrived.values():
+            while q and q[0] < self.now - 4 * tau:
+                q.popleft()
+        waiting = {letter: [self.tickets[tid].enqueued_at for _, _, tid in heap
+                            if self.tickets[tid].status is TicketStatus.WAITING]
+                   for letter, heap in self.heaps.items()}
+        now = self.abs(self.now)
+        load = measure(self.cfg, now, self.windows.values(), waiting,
+                       {q: [self.abs(t) for t in d] for q, d in self.arrived.items()},
+                       self.recent, self.settings.smoothing_minutes)
+        if self.pending:
+            load = type(load)(load.at, load.queues, load.windows,
+                              load.busy_clerks | frozenset(self.pending.values()))
+        decisions = decide(self.cfg, self.settings, load, self.memory,
+                                  self.now / 3600.0, frozenset(self.pending))
+        for d in decisions:
+            self._apply(d)
+        if decisions:
+            self.memory = remember(self.memory, decisions, now, self.day)
+        open_windows = sum(1 for w in self.windows.values() if w.status is not WindowStatus.CLOSED)
+        tide_open = sum(1 for n in self.result.tide_windows
+                        if self.windows[n].status is not WindowStatus.CLOSED)
+        self.result.samples.append(Sample(self.now, {k: len(v) for k, v in waiting.items()},
+                                          open_windows, tide_open))
+        if self.now < self.last_arrival or load.waiting > 0 or any(
+                w.current for w in self.windows.values()):
+            self.at(self.now + self.tick_seconds, TICK)
+
+    def _apply(self, d: Decision) -> None:
+        self.result.decisions.append((self.now, d))
+        n, now = d.window, self.abs(self.now)
+        if d.action is Action.OPEN and d.clerk:
+            self.pending[n] = d.clerk
+            self.at(self.now + self.profile.startup_minutes * 60.0, READY, n)
+        elif d.action is Action.CLOSE:
+            self.windows[n] = model.close(self.windows[n], now)
+            if self.windows[n].status is WindowStatus.CLOSED:
+                self._closed(n)
+        elif d.action is Action.LEND:
+            self.windows[n] = model.reassign(self.windows[n], d.queues, now)
+            if self.windows[n].current is None:
+                self._call_next(n)
+        elif d.action is Action.RETURN:
+            self.windows[n] = model.reassign(self.windows[n], None, now)
+
+
+def simulate(cfg: HallConfig, settings: TideSettings, profile: DayProfile, seed: int,
+             tick_seconds: float = 60.0) -> DayResult:
+    return Simulation(cfg, settings, profile, seed, tick_seconds).run()
