@@ -82,7 +82,8 @@ class Step:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"at": self.at, "action": self.action, "window": self.window,
+                "clerk": self.clerk, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,16 @@ class Ticket:
         return self.priority_group is not None or self.appointment or self.transferred
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # a flat copy: dataclasses.asdict deep-copies recursively and is hot-path slow
+        data = {name: getattr(self, name) for name in _TICKET_FIELDS}
         data["channel"] = self.channel.value
         data["status"] = self.status.value
+        data["history"] = tuple(step.as_dict() for step in self.history)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ticket:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs = {k: v for k, v in data.items() if k in _TICKET_FIELDS}
         kwargs["channel"] = Channel(data["channel"])
         kwargs["status"] = TicketStatus(data["status"])
         kwargs["history"] = tuple(Step(**s) for s in data.get("history", ()))
@@ -143,6 +145,9 @@ class Ticket:
         }
 
 
+_TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
+
+
 @dataclass(frozen=True)
 class WindowState:
     number: int
@@ -154,8 +159,9 @@ class WindowState:
     served: int = field(default=0)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["status"] = self.status.value
+        data = {"number": self.number, "status": self.status.value, "clerk": self.clerk,
+                "current": self.current, "queues_override": None, "since": self.since,
+                "served": self.served}
         data["queues_override"] = (
             list(self.queues_override) if self.queues_override is not None else None
         )
