@@ -124,8 +124,7 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT if process.args[0] == sys.executable
-                                    else signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(timeout=20)
@@ -184,8 +183,8 @@ async def issue_phase(stack: Stack, kiosks: dict[str, str], matters: list[str],
         while now() < stop:
             hall = halls[rng.randrange(len(halls))]
             t0 = now()
-            status, body = await conn.request("POST", f"/api/halls/{hall}/tickets",
-                                              {"matter": rng.choice(matters)}, kiosks[hall])
+            status, _ = await conn.request("POST", f"/api/halls/{hall}/tickets",
+                                           {"matter": rng.choice(matters)}, kiosks[hall])
             if status == 201:
                 timings.add(now() - t0)
             else:
@@ -299,7 +298,7 @@ async def run(apps: int, args: argparse.Namespace) -> dict[str, Any]:
         try:
             hall_ids = [p.stem for p in files]
             kiosks, clerks = await provision(stack, hall_ids)
-            status, info = await (await Connection("127.0.0.1", stack.ports[0]).open()).request(
+            _, info = await (await Connection("127.0.0.1", stack.ports[0]).open()).request(
                 "GET", f"/api/halls/{hall_ids[0]}")
             matters = [m["code"] for m in info["matters"]]
             result: dict[str, Any] = {"apps": apps, "halls": args.halls,

@@ -159,12 +159,12 @@ class WindowState:
     served: int = field(default=0)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"number": self.number, "status": self.status.value, "clerk": self.clerk,
-                "current": self.current, "queues_override": None, "since": self.since,
-                "served": self.served}
-        data["queues_override"] = (
-            list(self.queues_override) if self.queues_override is not None else None
-        )
+        override = list(self.queues_override) if self.queues_override is not None else None
+        data: dict[str, Any] = {
+            "number": self.number, "status": self.status.value, "clerk": self.clerk,
+            "current": self.current, "queues_override": override, "since": self.since,
+            "served": self.served,
+        }
         return data
 
     @classmethod
