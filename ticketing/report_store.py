@@ -1,0 +1,140 @@
+"""The Redis side of reports: daily aggregates (kept for good) and reports over a date range.
+
+Keys (under the hall's hash tag):
+
+    hall:{h}:agg:<day>          string  a day's aggregate (JSON, ticketing/reports.py)
+    hall:{h}:agg:days           zset    days that have an aggregate, score = yyyymmdd
+
+A day that has not been rolled up yet (today, or a day whose job has not run) is
+aggregated from its ticket records on the fly, with the same pure function.
+Rolling a day up also sets the ticket and rating records of that day to expire
+after the hall's ``rules.record_retention_days``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from hall.config import HallConfig
+from ticketing import reports
+from ticketing.keys import HallKeys
+from ticketing.model import Invalid, Ticket
+from ticketing.rating_store import RatingKeys, RatingStore
+from ticketing.ratings import rates
+from ticketing.store import Clock, TicketStore, _s, local_day
+
+MAX_REPORT_DAYS = 400
+
+
+def agg_key(hall_id: str, day: str) -> str:
+    return f"{HallKeys(hall_id).prefix}:agg:{day}"
+
+
+def agg_days_key(hall_id: str) -> str:
+    return f"{HallKeys(hall_id).prefix}:agg:days"
+
+
+def parse_day(text: str, name: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise Invalid(f"'{name}' must be a date like 2026-11-18, got '{text}'",
+                      code="invalid_date") from None
+
+
+def days_between(first: date, last: date) -> list[str]:
+    if last < first:
+        raise Invalid("'to' is before 'from'", code="invalid_date")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise Invalid(f"a report covers at most {MAX_REPORT_DAYS} days", code="range_too_long")
+    return [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range((last - first).days + 1)]
+
+
+class ReportStore:
+    def __init__(self, redis: Redis, tickets: TicketStore) -> None:
+        self.redis = redis
+        self.tickets = tickets
+        self.clock: Clock = tickets.clock
+
+    async def day_tickets(self, hall_id: str, day: str) -> tuple[list[Ticket], dict[str, str]]:
+        """A day's ticket records and their ratings (ticket id → level)."""
+        keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
+        ids = [_s(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
+        if not ids:
+            return [], {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hget(keys.ticket(i), "json")
+            for i in ids:
+                pipe.hget(rk.rating(i), "level")
+            raw = await pipe.execute()
+        tickets = [Ticket.from_dict(json.loads(r)) for r in raw[: len(ids)] if r is not None]
+        levels = {i: _s(lv) for i, lv in zip(ids, raw[len(ids):], strict=True) if lv is not None}
+        return tickets, levels
+
+    async def build_day(self, cfg: HallConfig, day: str) -> dict[str, Any]:
+        tickets, levels = await self.day_tickets(cfg.id, day)
+        return reports.aggregate_day(
+            day, tickets, levels, now=self.clock(), tz=cfg.tz,
+            issue_queue={m.code: m.queue for m in cfg.matters},
+            rating_period_minutes=cfg.rules.rating_period_minutes,
+            unrated_counts_as=cfg.rules.unrated_counts_as)
+
+    async def rollup(self, hall_id: str, day: str) -> dict[str, Any]:
+        """Store a day's aggregate for good and set its ticket records to expire."""
+        cfg = self.tickets.hall(hall_id)
+        agg = await self.build_day(cfg, day)
+        keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
+        ids = [_s(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
+        end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),
+                               datetime.min.time(), cfg.tz).timestamp()
+        expire_at = int(end + cfg.rules.record_retention_days * 86400)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(agg_key(hall_id, day), json.dumps(agg, separators=(",", ":")))
+            pipe.zadd(agg_days_key(hall_id), {day: int(day)})
+            for i in ids:
+                pipe.expireat(keys.ticket(i), expire_at)
+                pipe.expireat(rk.rating(i), expire_at)
+            await pipe.execute()
+        return agg
+
+    async def aggregates(self, cfg: HallConfig, days: list[str]) -> list[dict[str, Any]]:
+        stored = await self.redis.mget([agg_key(cfg.id, d) for d in days])
+        today = local_day(self.clock(), cfg)
+        out: list[dict[str, Any]] = []
+        for day, raw in zip(days, stored, strict=True):
+            if raw is not None:
+                out.append(json.loads(raw))
+            elif day <= today:
+                agg = await self.build_day(cfg, day)
+                if agg["groups"]["all"]:
+                    out.append(agg)
+        return out
+
+    async def report(self, hall_id: str, first: date, last: date) -> dict[str, Any]:
+        cfg = self.tickets.hall(hall_id)
+        days = days_between(first, last)
+        merged = reports.merge(await self.aggregates(cfg, days))
+        start = datetime.combine(first, datetime.min.time(), cfg.tz).timestamp()
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), cfg.tz).timestamp()
+        cases = await RatingStore(self.tickets).cases(hall_id, start, end - 0.001)
+        total = merged["total"]
+        return {
+            "hall": hall_id, "from": first.isoformat(), "to": last.isoformat(),
+            **merged,
+            "rates": rates(total["served"], total["rated"], cases).to_dict(),
+            "names": names(cfg),
+        }
+
+
+def names(cfg: HallConfig) -> dict[str, dict[str, str]]:
+    return {
+        "matter": {m.code: m.name_zh for m in cfg.matters},
+        "queue": {q.letter: q.name_zh for q in cfg.queues},
+        "window": {str(w.number): w.name_zh for w in cfg.windows},
+        "clerk": {s.id: f"{s.name} ({s.staff_number})" for s in cfg.staff},
+    }

@@ -1,0 +1,137 @@
+"""The nightly roll-up: an RQ job (queue ``reports``) per hall and day, enqueued after closing.
+
+``rollup_job`` runs in ``hall worker``; ``RollupScheduler`` runs in each app process
+and, every minute, enqueues the job for each recent day that has tickets, has no
+aggregate yet and whose hall has closed. A ``SET NX`` claim per hall and day makes
+sure several app processes enqueue it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis as sync_redis
+from redis.asyncio import Redis
+from rq import Queue
+from starlette.applications import Starlette
+
+from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.jobs import REPORTS_QUEUE
+from hall.settings import Settings
+from ticketing.keys import HallKeys
+from ticketing.report_store import ReportStore, agg_key
+from ticketing.store import Clock, TicketStore, local_day
+
+log = logging.getLogger("ticketing.rollup")
+LOOKBACK_DAYS = 7
+CLAIM_SECONDS = 3600
+
+
+async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
+    """RQ job: store the daily aggregate of one hall's day; returns its totals."""
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise RuntimeError("the reports worker needs REDIS_URL")
+    halls = load_halls([Path(f) for f in settings.hall_files] or bundled_hall_files())
+    client = Redis.from_url(settings.redis_url)
+    try:
+        store = TicketStore(client, halls, time.time)
+        agg = await ReportStore(client, store).rollup(hall_id, day)
+    finally:
+        await client.aclose()
+    total = agg["groups"]["all"].get("", {})
+    return {"hall": hall_id, "day": day, "issued": total.get("issued", 0),
+            "served": total.get("served", 0)}
+
+
+def enqueue_rollup(redis_url: str, hall_id: str, day: str) -> str:
+    """Queue the roll-up of one day on the reports queue; returns the RQ job id."""
+    connection = sync_redis.Redis.from_url(redis_url)
+    try:
+        job = Queue(REPORTS_QUEUE, connection=connection).enqueue(
+            rollup_job, hall_id, day, job_timeout=600, result_ttl=86400)
+        return str(job.id)
+    finally:
+        connection.close()
+
+
+def closing_time(cfg: HallConfig, day: str) -> float:
+    """When the hall's last opening period ends on ``day`` (hall local time)."""
+    last = max((end for _, end in cfg.hours.periods), default="23:59")
+    hh, mm = (int(x) for x in last.split(":"))
+    d = datetime.strptime(day, "%Y%m%d").replace(hour=hh, minute=mm, tzinfo=cfg.tz)
+    return d.timestamp()
+
+
+async def due_days(client: Redis, cfg: HallConfig, now: float) -> list[str]:
+    """Recent days of the hall that are closed, have tickets and are not rolled up."""
+    today = datetime.fromtimestamp(now, cfg.tz).date()
+    candidates = [(today - timedelta(days=i)).strftime("%Y%m%d")
+                  for i in range(LOOKBACK_DAYS, -1, -1)]
+    candidates = [d for d in candidates if closing_time(cfg, d) < now]
+    keys = HallKeys(cfg.id)
+    out = []
+    for day in candidates:
+        if await client.exists(agg_key(cfg.id, day)):
+            continue
+        if await client.exists(keys.day_tickets(day)):
+            out.append(day)
+    return out
+
+
+class RollupScheduler:
+    """Enqueues due roll-ups once a minute (the job itself runs in ``hall worker``)."""
+
+    def __init__(self, client: Redis, halls: dict[str, HallConfig], clock: Clock,
+                 redis_url: str, interval: float = 60.0) -> None:
+        self.client, self.halls, self.clock = client, halls, clock
+        self.redis_url, self.interval = redis_url, interval
+        self.task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> list[tuple[str, str]]:
+        queued = []
+        now = self.clock()
+        for cfg in self.halls.values():
+            for day in await due_days(self.client, cfg, now):
+                claim = f"{HallKeys(cfg.id).prefix}:agg:{day}:queued"
+                if await self.client.set(claim, local_day(now, cfg), nx=True, ex=CLAIM_SECONDS):
+                    await asyncio.to_thread(enqueue_rollup, self.redis_url, cfg.id, day)
+                    queued.append((cfg.id, day))
+        return queued
+
+    async def run(self, first_delay: float) -> None:
+        await asyncio.sleep(first_delay)
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # keep scheduling through a Redis hiccup
+                log.exception("roll-up scheduling failed")
+            await asyncio.sleep(self.interval)
+
+
+async def start(app: Starlette) -> None:
+    url = app.state.settings.redis_url
+    if not url:
+        return
+    # Its own connection: a tick in flight at shutdown must not hold the app's client.
+    client = Redis.from_url(url)
+    scheduler = RollupScheduler(client, app.state.halls, app.state.clock, url)
+    scheduler.task = asyncio.create_task(scheduler.run(first_delay=5.0), name="rollup-scheduler")
+    app.state.rollup = scheduler
+
+
+async def stop(app: Starlette) -> None:
+    scheduler: RollupScheduler | None = getattr(app.state, "rollup", None)
+    if scheduler is None:
+        return
+    if scheduler.task:
+        scheduler.task.cancel()
+        await asyncio.wait([scheduler.task], timeout=3)
+    with contextlib.suppress(Exception):
+        await scheduler.client.aclose()
