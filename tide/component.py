@@ -1,7 +1,28 @@
-"""The tide package as an app component."""
+"""The tide package as an app component: the manager API and the controller loop."""
 
 from __future__ import annotations
 
-from hall.component import Component
+from starlette.applications import Starlette
 
-component = Component("tide")
+from hall.component import Component
+from tide.controller import TideController
+from tide.routes import routes
+from tide.service import TideService
+
+
+async def start(app: Starlette) -> None:
+    """Parse every hall's [tide] table (a mistake stops the start) and start the loop."""
+    service = TideService.for_halls(app.state.redis, app.state.store)
+    app.state.tide = service
+    controller = TideController(app.state.redis, service)
+    app.state.tide_controller = controller
+    controller.start()
+
+
+async def stop(app: Starlette) -> None:
+    controller: TideController | None = getattr(app.state, "tide_controller", None)
+    if controller is not None:
+        await controller.stop()
+
+
+component = Component("tide", routes=list(routes), start=start, stop=stop)

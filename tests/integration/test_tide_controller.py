@@ -1,0 +1,186 @@
+"""The tide controller on a real Redis: leader lock, the three modes, overrides, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from hall.config import HallConfig
+from hall.events import EventType
+from tests.support import FakeClock
+from ticketing import model
+from ticketing.keys import HallKeys
+from ticketing.model import Channel, IllegalTransition, NotFound, WindowStatus
+from ticketing.store import TicketStore
+from tide.controller import TideController
+from tide.keys import TideKeys
+from tide.policy import Action, Decision
+from tide.service import TideService
+from tide.settings import Mode, PolicyName, TideSettings
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+# No time-of-day pattern: the decisions depend on the queue alone.
+SETTINGS = TideSettings(policy=PolicyName.PREDICTIVE, mode=Mode.AUTO, hourly_profile=(),
+                        min_open_minutes=0, min_closed_minutes=0, lend=False)
+
+
+def service_for(aredis: Redis, store: TicketStore, **changes: Any) -> TideService:
+    return TideService(aredis, store, {h: SETTINGS.with_(**changes) for h in store.halls})
+
+
+async def events(aredis: Redis, kind: EventType | None = None) -> list[dict[str, Any]]:
+    out = []
+    for _, fields in await aredis.xrange(HallKeys("district").events):
+        f = {k.decode(): v.decode() for k, v in fields.items()}
+        if kind is None or f["type"] == kind.value:
+            out.append({"type": f["type"], **json.loads(f["data"])})
+    return out
+
+
+async def staff_base_windows(store: TicketStore) -> None:
+    for number, clerk in ((1, "S02"), (2, "S03"), (3, "S04"), (4, "S05"), (5, "S13"),
+                          (6, "S06"), (7, "S07")):
+        await store.change_window("district", number,
+                                  lambda w, now, c=clerk: model.login(w, c, now))
+
+
+async def crowd(store: TicketStore, count: int = 40) -> None:
+    for i in range(count):
+        await store.issue("district", "SB-YLJ" if i % 2 else "QY-KB", Channel.KIOSK)
+
+
+async def test_one_leader_per_hall_and_takeover_after_expiry(
+    aredis: Redis, store: TicketStore
+) -> None:
+    first = TideController(aredis, service_for(aredis, store), lock_ms=400)
+    second = TideController(aredis, service_for(aredis, store), lock_ms=400)
+    a, b = await first.step(), await second.step()
+    assert a == {h: True for h in store.halls} and b == {h: False for h in store.halls}
+    assert await aredis.get(TideKeys("district").leader) == first.token.encode()
+    await asyncio.sleep(0.25)
+    assert (await first.step())["district"]  # renewal keeps the lead past the first expiry
+    await asyncio.sleep(0.25)
+    assert not (await second.step())["district"]
+    # The leader dies without releasing: the other takes over once the lock expires.
+    await asyncio.sleep(0.5)
+    assert (await second.step())["district"]
+    assert not (await first.step())["district"]
+    await second.stop()  # a clean stop hands the lock back at once
+    assert (await first.step())["district"]
+
+
+async def test_auto_mode_opens_the_tide_window_for_a_standby_clerk(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    await staff_base_windows(store)
+    await crowd(store)
+    service = service_for(aredis, store)
+    decisions = await service.run_policy("district")
+    assert [(d.action, d.window) for d in decisions] == [(Action.OPEN, 12)]
+    window = await store.window("district", 12)
+    assert window.status is WindowStatus.OPEN
+    # S01 is rostered for window 12 and not logged in anywhere else.
+    assert window.clerk == "S01" == decisions[0].clerk
+    assert "standby clerk S01" in decisions[0].reason_en and "备岗" in decisions[0].reason_zh
+    changed = await events(aredis, EventType.WINDOW_CHANGED)
+    assert changed[-1]["window"]["number"] == 12 and changed[-1]["reason"] == "tide.open"
+    tide = await events(aredis, EventType.TIDE_DECISION)
+    assert tide[-1]["status"] == "applied"
+    assert tide[-1]["message_zh"] == "12号潮汐窗口已开放"
+    assert tide[-1]["notify_clerk"] == "S01"
+    # The opened window takes tickets through the ordinary call-next.
+    called = await store.call_next("district", 12)
+    assert called is not None and called.queue in ("A", "B")
+    # Nothing more to do on the next step: one window, one decision.
+    assert await service.run_policy("district") == []
+    assert (await service.state("district"))["recent"][0]["decision"]["window"] == 12
+
+
+async def test_advise_mode_proposes_and_the_manager_confirms(
+    aredis: Redis, store: TicketStore
+) -> None:
+    await staff_base_windows(store)
+    await crowd(store)
+    service = service_for(aredis, store, mode=Mode.ADVISE)
+    await service.run_policy("district")
+    await service.run_policy("district")  # the same proposal is not made twice
+    assert (await store.window("district", 12)).status is WindowStatus.CLOSED
+    proposed = await events(aredis, EventType.TIDE_DECISION)
+    assert [e["status"] for e in proposed] == ["proposed"]
+    state = await service.state("district")
+    assert [p["id"] for p in state["pending"]] == ["12:open"]
+    d = await service.confirm("district", "12:open", by="manager1")
+    assert d.action is Action.OPEN
+    assert (await store.window("district", 12)).status is WindowStatus.OPEN
+    assert (await events(aredis, EventType.TIDE_DECISION))[-1]["status"] == "confirmed"
+    with pytest.raises(NotFound):
+        await service.confirm("district", "12:open", by="manager1")
+
+
+async def test_off_mode_decides_nothing(aredis: Redis, store: TicketStore) -> None:
+    await staff_base_windows(store)
+    await crowd(store)
+    service = service_for(aredis, store)
+    await service.set_mode("district", Mode.OFF, by="manager1")
+    before = len(await events(aredis))
+    assert await service.run_policy("district") == []
+    assert len(await events(aredis)) == before
+    assert (await store.window("district", 12)).status is WindowStatus.CLOSED
+    assert (await events(aredis, EventType.TIDE_OVERRIDE))[-1]["mode"] == "off"
+
+
+async def test_override_holds_until_released(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    await staff_base_windows(store)
+    service = service_for(aredis, store)
+    # The hall is empty, so the policy would close an open tide window at once …
+    await service.override("district", Decision(Action.OPEN, 12), by="manager1")
+    window = await store.window("district", 12)
+    assert window.status is WindowStatus.OPEN and window.clerk == "S01"
+    for _ in range(3):
+        clock.advance(60)
+        assert await service.run_policy("district") == []
+    assert (await store.window("district", 12)).status is WindowStatus.OPEN
+    # … and does so once the manager releases the window.
+    await service.release("district", 12, by="manager1")
+    decisions = await service.run_policy("district")
+    assert [(d.action, d.window) for d in decisions] == [(Action.CLOSE, 12)]
+    assert (await store.window("district", 12)).status is WindowStatus.CLOSED
+    kinds = [e["kind"] for e in await events(aredis, EventType.TIDE_OVERRIDE)]
+    assert kinds == ["set", "released"]
+    with pytest.raises(NotFound):
+        await service.release("district", 12, by="manager1")
+
+
+async def test_opening_an_open_window_is_refused_and_changes_nothing(
+    aredis: Redis, store: TicketStore
+) -> None:
+    await staff_base_windows(store)
+    service = service_for(aredis, store)
+    before = len(await events(aredis))
+    with pytest.raises(IllegalTransition):
+        await service.override("district", Decision(Action.OPEN, 6, clerk="S15"), by="m")
+    assert len(await events(aredis)) == before
+    assert not await aredis.hgetall(TideKeys("district").overrides)
+
+
+async def test_lending_and_return_change_the_queues_a_window_calls(
+    aredis: Redis, store: TicketStore, halls: dict[str, HallConfig]
+) -> None:
+    await staff_base_windows(store)
+    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    service = service_for(aredis, store, lend=True)
+    for _ in range(30):
+        await store.issue("district", "SB-YLJ", Channel.KIOSK)
+    decisions = await service.run_policy("district")
+    lends = [d for d in decisions if d.action is Action.LEND]
+    assert [(d.window, d.queues) for d in lends] == [(11, ("G", "B"))]
+    assert (await store.window("district", 11)).queues_override == ("G", "B")
+    called = await store.call_next("district", 11)
+    assert called is not None and called.queue == "B"

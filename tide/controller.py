@@ -1,0 +1,90 @@
+"""The tide controller loop: every few seconds, for each hall it leads, run the policy.
+
+Exactly one controller leads a hall however many app processes run: the lock is
+``SET hall:{h}:tide:leader <token> NX PX <ms>``, renewed on every step by a script
+that extends it only while it still holds this process's token. When the leader
+dies its lock expires and another process takes over on its next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+from redis.asyncio import Redis
+
+from tide.keys import TideKeys
+from tide.service import TideService
+
+log = logging.getLogger("tide")
+
+RENEW = """
+-- KEYS[1] leader key; ARGV[1] this controller's token, ARGV[2] lock time (ms)
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+RELEASE = """
+-- KEYS[1] leader key; ARGV[1] this controller's token
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class TideController:
+    def __init__(self, redis: Redis, service: TideService, interval_seconds: float | None = None,
+                 lock_ms: int | None = None) -> None:
+        self.redis, self.service = redis, service
+        intervals = [s.interval_seconds for s in service.settings.values()] or [5.0]
+        self.interval = interval_seconds if interval_seconds is not None else min(intervals)
+        self.lock_ms = lock_ms if lock_ms is not None else int(self.interval * 3000)
+        self.token = secrets.token_hex(12)
+        self._renew = redis.register_script(RENEW)
+        self._release = redis.register_script(RELEASE)
+        self._task: asyncio.Task[None] | None = None
+
+    async def lead(self, hall_id: str) -> bool:
+        """Take or keep the hall's leader lock; True while this controller holds it."""
+        key = TideKeys(hall_id).leader
+        if await self.redis.set(key, self.token, nx=True, px=self.lock_ms):
+            log.info("tide controller %s now leads hall %s", self.token[:6], hall_id)
+            return True
+        return bool(await self._renew(keys=[key], args=[self.token, self.lock_ms]))
+
+    async def step(self) -> dict[str, bool]:
+        """One round over every hall; returns which halls this controller led."""
+        led: dict[str, bool] = {}
+        for hall_id in self.service.settings:
+            led[hall_id] = await self.lead(hall_id)
+            if led[hall_id]:
+                try:
+                    await self.service.run_policy(hall_id)
+                except Exception:  # one hall's trouble must not stop the others
+                    log.exception("tide step failed for hall %s", hall_id)
+        return led
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tide controller step failed")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="tide-controller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for hall_id in self.service.settings:
+            with contextlib.suppress(Exception):
+                await self._release(keys=[TideKeys(hall_id).leader], args=[self.token])
