@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -37,6 +38,8 @@ class Role(str, Enum):
 
 STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 DEVICE_ROLES = (Role.KIOSK, Role.PAD, Role.DISPLAY, Role.PHONE)
+DEVICE_CACHE_SECONDS = 30.0
+DEVICE_CACHE_SIZE = 10_000
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
@@ -86,6 +89,7 @@ class AuthStore:
     def __init__(self, redis: Redis, session_hours: int = 12) -> None:
         self.redis = redis
         self.session_seconds = session_hours * 3600
+        self._devices: dict[str, tuple[float, Principal]] = {}
 
     async def add_user(
         self, username: str, password: str, role: Role, halls: tuple[str, ...],
@@ -135,9 +139,26 @@ class AuthStore:
         return token
 
     async def resolve(self, token: str | None) -> Principal | None:
+        """The principal of a session or device token; devices are remembered briefly.
+
+        Device tokens never expire and every kiosk request presents one, so a resolved
+        device is kept in this process for ``DEVICE_CACHE_SECONDS`` (a deleted device
+        token stops working within that time). Sessions are read from Redis every time,
+        so a logout takes effect at once on every process.
+        """
         if not token:
             return None
-        raw = await self.redis.get(f"auth:session:{token}")
-        if raw is None:
-            raw = await self.redis.get(f"auth:device:{token}")
-        return Principal.from_json(raw) if raw is not None else None
+        cached = self._devices.get(token)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        session = await self.redis.get(f"auth:session:{token}")
+        if session is not None:
+            return Principal.from_json(session)
+        device = await self.redis.get(f"auth:device:{token}")
+        if device is None:
+            return None
+        principal = Principal.from_json(device)
+        if len(self._devices) >= DEVICE_CACHE_SIZE:
+            self._devices.clear()
+        self._devices[token] = (time.monotonic() + DEVICE_CACHE_SECONDS, principal)
+        return principal

@@ -11,6 +11,7 @@ Redis alone makes it atomic. Issuing uses ``issue.lua`` to number the ticket.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -200,13 +201,15 @@ class TicketStore:
         key = rules.order_key(now, ticket.has_priority, cfg.rules.priority_head_start_minutes)
         keys = HallKeys(hall_id)
         try:
-            number, ahead, _ = await self.write_policy.run(
+            serving = cfg.windows_serving(matter.queue)
+            number, ahead, _, recent, statuses = await self.write_policy.run(
                 self.redis, self._issue,
                 keys=[keys.events, keys.day_counters(day), keys.day_numbers(day),
-                      keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id)],
+                      keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id),
+                      keys.service_times(matter.queue), *(keys.window(n) for n in serving)],
                 args=[matter.queue, _dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
                       cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
-                      EventType.TICKET_ISSUED.value, DAY_KEYS_TTL],
+                      EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES],
             )
         except ResponseError as exc:
             if "SOLD_OUT" in str(exc):
@@ -214,9 +217,10 @@ class TicketStore:
                     f"queue {matter.queue} has issued all its tickets for today",
                     code="sold_out") from None
             raise
-        ticket = Ticket.from_dict({**ticket.to_dict(), "number": _s(number)})
+        ticket = dataclasses.replace(ticket, number=_s(number))
         self._notify(hall_id, EventType.TICKET_ISSUED, {"ticket": ticket.to_dict()})
-        return ticket, await self._estimate(cfg, ticket.queue, int(ahead))
+        open_now = sum(1 for s in statuses if _s(s) == WindowStatus.OPEN.value)
+        return ticket, self._position(cfg, ticket.queue, int(ahead), recent, open_now)
 
     # ---- position and estimated wait ---------------------------------------------
 
@@ -243,6 +247,10 @@ class TicketStore:
             1 for n, raw in zip(serving, windows_raw, strict=True)
             if _window_from(n, raw).status is WindowStatus.OPEN
         )
+        return self._position(cfg, queue, ahead, recent_raw, open_now)
+
+    def _position(self, cfg: HallConfig, queue: str, ahead: int, recent_raw: list[Any],
+                  open_now: int) -> Position:
         matters = [m.expected_minutes for m in cfg.matters if m.queue == queue] or [10.0]
         service = mean_service_seconds([float(x) for x in recent_raw], sum(matters) / len(matters))
         return Position(ahead, estimated_wait_seconds(ahead, service, open_now))

@@ -3,11 +3,14 @@
 -- KEYS[1] hall event stream        KEYS[2] day counters (hash: queue letter -> last n)
 -- KEYS[3] day numbers (number->id) KEYS[4] day tickets (zset id -> issued_at)
 -- KEYS[5] the queue (zset)         KEYS[6] the ticket (hash)
+-- KEYS[7] the queue's recent service times (list)   KEYS[8..] the windows serving the
+--         queue (hashes): read here so the estimate costs no second round trip
 -- ARGV[1] queue letter   ARGV[2] ticket JSON holding the placeholder "number":""
 -- ARGV[3] order key (+ n µs)  ARGV[4] issued_at   ARGV[5] ticket id
 -- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
--- ARGV[9] ttl of the day keys (s)
--- Returns: {number, people ahead in the queue, stream id}; or the error
+-- ARGV[9] ttl of the day keys (s)  ARGV[10] how many recent service times to return
+-- Returns: {number, people ahead in the queue, stream id, {recent service times},
+--          {status of each window KEYS[8..]}}; or the error
 --          "SOLD_OUT" when the queue has issued its daily limit (nothing changed).
 local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 if n > tonumber(ARGV[6]) then
@@ -26,4 +29,10 @@ for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
 local ahead = redis.call('ZRANK', KEYS[5], ARGV[5])
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
                       'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
-return {number, ahead, id}
+local recent = redis.call('LRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1)
+local statuses = {}
+for i = 8, #KEYS do
+  local window = redis.call('HGET', KEYS[i], 'json')
+  statuses[#statuses + 1] = window and cjson.decode(window).status or 'closed'
+end
+return {number, ahead, id, recent, statuses}
