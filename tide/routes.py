@@ -24,10 +24,14 @@ async def _manager(request: Request) -> tuple[TideService, str, str]:
 
 
 @api("GET", "/api/halls/{hall}/tide", "Tide state: mode, per-queue load, tide and lendable "
-     "windows, pending proposals, overrides, recent decisions", "manager, admin", tag="tide")
+     "windows, pending proposals, overrides, recent decisions, the leading controller",
+     "manager, admin", tag="tide")
 async def tide_state(request: Request) -> JSONResponse:
     service, hall_id, _ = await _manager(request)
-    return JSONResponse(await service.state(hall_id))
+    state = await service.state(hall_id)
+    controller = getattr(request.app.state, "tide_controller", None)
+    state["controller"] = controller.token if controller is not None else None
+    return JSONResponse(state)
 
 
 MODE_FIELDS = (F("mode", str, choices=tuple(m.value for m in Mode),

@@ -181,7 +181,8 @@ class TideService:
             "hall": hall_id, "mode": (await self.mode(hall_id)).value,
             "policy": settings.policy.value,
             "target_wait_minutes": settings.target_wait_minutes,
-            "leader": bool(await self.redis.exists(TideKeys(hall_id).leader)),
+            "leader": _s(leader) if (leader := await self.redis.get(TideKeys(hall_id).leader))
+            else None,
             "queues": [{"queue": q.queue, "waiting": q.waiting,
                         "longest_wait_minutes": round(q.longest_wait_seconds / 60, 1),
                         "arrivals_per_hour": round(q.arrivals_per_hour, 1),

@@ -1,0 +1,158 @@
+"""The tide manager API over HTTP, and one controller leading across two app processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from redis.asyncio import Redis
+from starlette.testclient import TestClient
+
+from hall.auth import AuthStore, Role
+from tests.conftest import Accounts
+from tests.support import AppProcess
+from ticketing.keys import HallKeys
+from tide.keys import TideKeys
+
+BASE = "/api/halls/district/tide"
+
+
+def stream(url: str, kind: str) -> list[dict[str, Any]]:
+    client = redis.Redis.from_url(url)
+    out = []
+    for _, fields in client.xrange(HallKeys("district").events):
+        if fields[b"type"].decode() == kind:
+            out.append(json.loads(fields[b"data"]))
+    return out
+
+
+def test_only_managers_of_the_hall_see_and_steer_the_tide(
+    client: TestClient, accounts: Accounts
+) -> None:
+    assert client.get(BASE).json()["error"]["code"] == "unauthorized"
+    clerk = accounts.clerk("S06")
+    assert client.get(BASE, headers=clerk).status_code == 403
+    other = accounts.user("town-manager", Role.MANAGER, hall="town")
+    assert client.get(BASE, headers=other).status_code == 403
+    manager = accounts.user("district-manager", Role.MANAGER)
+    state = client.get(BASE, headers=manager).json()
+    assert state["mode"] == "advise" and state["policy"] == "predictive"
+    assert {w["number"] for w in state["windows"]} == {11, 12}  # lendable and tide windows
+    assert {q["queue"] for q in state["queues"]} >= {"A", "B"}
+    assert client.get("/api/halls/nowhere/tide", headers=manager).status_code == 404
+
+
+def test_bad_requests_get_stable_codes_and_change_nothing(
+    client: TestClient, accounts: Accounts, redis_url: str
+) -> None:
+    manager = accounts.user("district-manager", Role.MANAGER)
+    before = redis.Redis.from_url(redis_url).xlen(HallKeys("district").events)
+    cases = [
+        ("put", f"{BASE}/mode", {"mode": "sometimes"}, 422, "invalid_field"),
+        ("put", f"{BASE}/mode", {}, 422, "invalid_field"),
+        ("post", f"{BASE}/override", {"window": 99, "action": "open"}, 404, "unknown_window"),
+        ("post", f"{BASE}/override", {"window": 12, "action": "explode"}, 422,
+         "invalid_field"),
+        ("post", f"{BASE}/override", {"window": "12", "action": "open"}, 422, "invalid_field"),
+        ("post", f"{BASE}/override", {"window": 11, "action": "lend"}, 422, "invalid_field"),
+        ("post", f"{BASE}/override", {"window": 11, "action": "lend", "queues": "Z"}, 422,
+         "unknown_queue"),
+        ("post", f"{BASE}/override", {"window": 12, "action": "open", "clerk": "nobody"}, 422,
+         "unknown_staff"),
+        ("post", f"{BASE}/override", {"window": 12, "action": "close"}, 409,
+         "illegal_transition"),
+        ("post", f"{BASE}/release", {"window": 12}, 404, "no_override"),
+        ("post", f"{BASE}/confirm", {"id": "12:open"}, 404, "unknown_decision"),
+    ]
+    for method, url, body, status, code in cases:
+        r = getattr(client, method)(url, json=body, headers=manager)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), (url, body, r.text)
+    r = client.post(f"{BASE}/override", content=b"{not json", headers=manager)
+    assert r.status_code == 400
+    assert redis.Redis.from_url(redis_url).xlen(HallKeys("district").events) == before
+
+
+def test_manager_override_open_then_release(
+    client: TestClient, accounts: Accounts, redis_url: str
+) -> None:
+    manager = accounts.user("district-manager", Role.MANAGER)
+    r = client.post(f"{BASE}/override", json={"window": 12, "action": "open",
+                                              "reason": "上午高峰"}, headers=manager)
+    assert r.status_code == 200, r.text
+    assert r.json()["window"]["status"] == "open" and r.json()["window"]["clerk"] == "S01"
+    state = client.get(BASE, headers=manager).json()
+    assert [o["window"] for o in state["overrides"]] == [12]
+    assert client.get("/api/halls/district/windows/12").json()["status"] == "open"
+    decided = stream(redis_url, "tide.decision")
+    assert decided[-1]["message_zh"] == "12号潮汐窗口已开放"
+    assert client.post(f"{BASE}/release", json={"window": 12}, headers=manager).json() == {
+        "released": 12}
+    assert [e["kind"] for e in stream(redis_url, "tide.override")] == ["set", "released"]
+    assert client.put(f"{BASE}/mode", json={"mode": "auto"}, headers=manager).json() == {
+        "mode": "auto"}
+    assert client.get(BASE, headers=manager).json()["mode"] == "auto"
+
+
+def test_two_app_processes_one_controller_decides(redis_url: str, tmp_path: Path) -> None:
+    """Both processes run the controller loop; only the leader applies a decision, and when
+    the leader's process dies the other one takes over once the lock expires."""
+    procs = [AppProcess(redis_url, log_path=tmp_path / f"{n}.log").start() for n in "ab"]
+    r = redis.Redis.from_url(redis_url)
+    try:
+        r.set(TideKeys("district").mode, "auto")
+        kiosk = {"Authorization": f"Bearer {_token(redis_url, None)}"}
+        manager = {"Authorization": f"Bearer {_token(redis_url, 'tide-boss')}"}
+        for i in range(20):
+            resp = httpx.post(f"{procs[0].base_url}/api/halls/district/tickets",
+                              json={"matter": "QY-KB" if i % 2 else "SB-CB"}, headers=kiosk)
+            assert resp.status_code == 201, resp.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _applied(redis_url):
+            time.sleep(0.5)
+        time.sleep(11)  # at least two more rounds in each process
+        assert [(d["decision"]["action"], d["decision"]["window"])
+                for d in _applied(redis_url)] == [("open", 12)]
+        states = [httpx.get(f"{p.base_url}{BASE}", headers=manager).json() for p in procs]
+        tokens = [s["controller"] for s in states]
+        leader = states[0]["leader"]
+        assert leader in tokens and states[1]["leader"] == leader and len(set(tokens)) == 2
+        dead = tokens.index(leader)
+        procs[dead].stop(kill=True)
+        survivor = procs[1 - dead]
+        deadline = time.monotonic() + 30  # lock 15 s + one 5 s round, with room to spare
+        while time.monotonic() < deadline:
+            now = httpx.get(f"{survivor.base_url}{BASE}", headers=manager).json()["leader"]
+            if now == tokens[1 - dead]:
+                break
+            time.sleep(0.5)
+        assert now == tokens[1 - dead]
+    finally:
+        for p in procs:
+            p.stop(kill=True)
+
+
+def _applied(redis_url: str) -> list[dict[str, Any]]:
+    return [d for d in stream(redis_url, "tide.decision") if d["status"] == "applied"]
+
+
+def _token(redis_url: str, manager: str | None) -> str:
+    """A kiosk device token, or a logged-in manager's session token."""
+
+    async def make() -> str:
+        client = Redis.from_url(redis_url)
+        try:
+            auth = AuthStore(client)
+            if manager is None:
+                return await auth.add_device(Role.KIOSK, "district", "kiosk-tide")
+            await auth.add_user(manager, "correct horse battery", Role.MANAGER, ("district",))
+            token, _ = await auth.login(manager, "correct horse battery")
+            return token
+        finally:
+            await client.aclose()
+
+    return asyncio.run(make())
