@@ -109,7 +109,7 @@ async def read_body(request: Request, fields: tuple[F, ...]) -> dict[str, Any]:
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad UTF-8 is a ValueError; deep nesting recurses
             raise BadRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
