@@ -1,0 +1,268 @@
+"""The event hub: one stream reader per hall per process, fanned out to a bounded queue per socket.
+
+Each app process runs at most ONE reader task per hall (started when the hall's first
+socket subscribes), doing ``XREAD BLOCK`` on ``hall:{<hall>}:events``. Every event read
+is offered to every subscriber of that hall with ``put_nowait`` (no ``await`` between
+reading and fanning out, so a subscriber registered before a catch-up ``XRANGE`` can
+miss nothing). A subscriber whose queue is full is a slow client: it is dropped
+(``CLOSE_TOO_SLOW``) and the others carry on.
+
+Subscribers filter and project events themselves (``displays.views``); projections are
+cached per event, so a thousand public boards serialise each event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from hall.config import HallConfig
+from hall.events import Event
+from ticketing.keys import HallKeys
+
+log = logging.getLogger("displays.hub")
+
+CLOSE_TOO_SLOW = 4408  # the client did not read its events fast enough
+READ_COUNT = 500
+BLOCK_MS = 1000
+
+
+def parse_id(entry_id: str) -> tuple[int, int] | None:
+    """A stream id as a comparable pair, or None when it is not one ('1700000000000-3')."""
+    ms, sep, seq = entry_id.partition("-")
+    if not ms.isdigit() or len(ms) > 15 or (sep and (not seq.isdigit() or len(seq) > 15)):
+        return None
+    return int(ms), int(seq or 0)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode_entries(raw: list[Any]) -> list[Event]:
+    """XRANGE / XREAD entries → events; an entry that is not a valid event is skipped."""
+    events = []
+    for entry_id, fields in raw:
+        try:
+            decoded = {_s(k): _s(v) for k, v in fields.items()}
+            events.append(Event.from_fields(_s(entry_id), decoded))
+        except (KeyError, ValueError):
+            log.warning("skipping malformed stream entry %s", _s(entry_id))
+    return events
+
+
+@dataclass
+class Delivery:
+    """One event on its way to many sockets, with its projections cached by view name.
+
+    A delivery with ``control`` set is a hub message (e.g. waiting counts), not an event.
+    """
+
+    event: Event
+    key: tuple[int, int]
+    cache: dict[str, str | None] = field(default_factory=dict)
+    control: str | None = None
+
+    def view(self, name: str, make: Callable[[Event], str | None]) -> str | None:
+        if name not in self.cache:
+            self.cache[name] = make(self.event)
+        return self.cache[name]
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One socket's mailbox. ``dropped`` is set when the hub gives up on it."""
+
+    hall: str
+    queue: asyncio.Queue[Delivery]
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = 1000
+
+    def offer(self, delivery: Delivery) -> bool:
+        try:
+            self.queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self.close_code = CLOSE_TOO_SLOW
+            self.dropped.set()
+            return False
+        return True
+
+
+@dataclass
+class HallReader:
+    hall: str
+    last_id: str
+    task: asyncio.Task[None] | None = None
+    subscribers: set[Subscriber] = field(default_factory=set)
+    last_event_at: float | None = None  # the writer's time of the latest event read
+    last_read_at: float | None = None  # our time when we read it
+
+
+class Hub:
+    """Per-process fan-out of every hall's event stream to its sockets."""
+
+    def __init__(self, redis: Redis, halls: dict[str, HallConfig], queue_size: int = 512,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.halls = halls
+        self.queue_size = queue_size
+        self.clock = clock
+        self.readers: dict[str, HallReader] = {}
+        self.dropped_slow = 0
+        self.delivered = 0
+        self._lock = asyncio.Lock()
+        self._closing = False
+
+    # ---- metrics the production side exports ---------------------------------------
+
+    @property
+    def clients(self) -> int:
+        return sum(len(r.subscribers) for r in self.readers.values())
+
+    @property
+    def lag_seconds(self) -> float:
+        """Worst delay, over halls, between an event being written and this hub reading it."""
+        lags = [r.last_read_at - r.last_event_at for r in self.readers.values()
+                if r.last_read_at is not None and r.last_event_at is not None]
+        return max(lags, default=0.0)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients,
+            "lag_seconds": round(self.lag_seconds, 4),
+            "dropped_slow": self.dropped_slow,
+            "delivered": self.delivered,
+            "halls": {h: {"clients": len(r.subscribers), "last_id": r.last_id}
+                      for h, r in self.readers.items()},
+        }
+
+    # ---- subscribing --------------------------------------------------------------
+
+    async def subscribe(self, hall: str) -> Subscriber:
+        """Register a mailbox; the hall's reader is running from a known position on return."""
+        reader = await self._reader(hall)
+        sub = Subscriber(hall, asyncio.Queue(maxsize=self.queue_size))
+        reader.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        reader = self.readers.get(sub.hall)
+        if reader is not None:
+            reader.subscribers.discard(sub)
+
+    async def _reader(self, hall: str) -> HallReader:
+        async with self._lock:
+            reader = self.readers.get(hall)
+            if reader is None or reader.task is None or reader.task.done():
+                last = await self.redis.xrevrange(HallKeys(hall).events, count=1)
+                start = _s(last[0][0]) if last else "0-0"
+                if reader is None:
+                    reader = HallReader(hall, start)
+                    self.readers[hall] = reader
+                else:
+                    reader.last_id = start
+                reader.task = asyncio.create_task(self._run(reader), name=f"hub-reader-{hall}")
+            return reader
+
+    # ---- the reader loop ----------------------------------------------------------
+
+    async def _run(self, reader: HallReader) -> None:
+        stream = HallKeys(reader.hall).events
+        failures = 0
+        while not self._closing:
+            try:
+                raw: Any = await self.redis.xread({stream: reader.last_id}, count=READ_COUNT,
+                                             block=BLOCK_MS)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                failures += 1
+                log.warning("hub reader for %s: %s; retrying", reader.hall, exc)
+                await asyncio.sleep(min(2.0, 0.1 * failures))
+                continue
+            if not raw:
+                continue
+            entries = raw[0][1]
+            reader.last_id = _s(entries[-1][0])
+            events = decode_entries(entries)
+            self.fan_out(reader, events)
+            if any(e.type.value.startswith("ticket.") for e in events):
+                await self._send_waiting(reader, events[-1])
+
+    async def _send_waiting(self, reader: HallReader, last: Event) -> None:
+        """After a batch that moved tickets, tell screens the waiting count of each queue."""
+        cfg = self.halls.get(reader.hall)
+        if cfg is None:
+            return
+        keys = HallKeys(reader.hall)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for q in cfg.queues:
+                    pipe.zcard(keys.queue(q.letter))
+                counts = await pipe.execute()
+        except (RedisError, OSError):
+            return
+        text = json.dumps({"type": "hub.waiting", "data": {
+            q.letter: int(c) for q, c in zip(cfg.queues, counts, strict=True)}})
+        self._offer_all(reader, Delivery(last, (0, 0), control=text))
+
+    def fan_out(self, reader: HallReader, events: list[Event]) -> None:
+        """Offer each event to every subscriber, synchronously; drop those that are full."""
+        for event in events:
+            key = parse_id(event.id)
+            if key is None:
+                continue
+            self._offer_all(reader, Delivery(event, key))
+            reader.last_event_at = event.at
+        if events:
+            reader.last_read_at = self.clock()
+
+    def _offer_all(self, reader: HallReader, delivery: Delivery) -> None:
+        for sub in list(reader.subscribers):
+            if sub.offer(delivery):
+                self.delivered += 1
+            else:
+                reader.subscribers.discard(sub)
+                self.dropped_slow += 1
+                log.warning("dropping a slow client of hall %s", reader.hall)
+
+    # ---- catch-up -----------------------------------------------------------------
+
+    async def events_after(self, hall: str, after: str, limit: int) -> list[Event] | None:
+        """Events with id > ``after``, oldest first; None if more than ``limit`` or trimmed."""
+        stream = HallKeys(hall).events
+        raw: Any = await self.redis.xrange(stream, min=f"({after}", max="+", count=limit + 1)
+        if len(raw) > limit:
+            return None
+        if after != "0-0":
+            first = await self.redis.xrange(stream, count=1)
+            if first and (parse_id(_s(first[0][0])) or (0, 0)) > (parse_id(after) or (0, 0)):
+                return None  # the stream was trimmed past the client's position
+        return decode_entries(raw)
+
+    async def last_id(self, hall: str) -> str:
+        last = await self.redis.xrevrange(HallKeys(hall).events, count=1)
+        return _s(last[0][0]) if last else "0-0"
+
+    # ---- life cycle ---------------------------------------------------------------
+
+    async def stop(self) -> None:
+        self._closing = True
+        for reader in self.readers.values():
+            for sub in reader.subscribers:
+                sub.close_code = 1001
+                sub.dropped.set()
+            if reader.task is not None:
+                reader.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader.task

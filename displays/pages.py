@@ -1,0 +1,181 @@
+"""Server-rendered pages (Jinja2) and their one message catalogue, Chinese first.
+
+``render(request, template, **context)`` is the one way to render a page: it adds the
+language (``?lang=en`` switches and remembers it in a cookie), ``t(key, **args)`` for
+the catalogue in ``displays/messages/<lang>.json``, and the catalogue itself for the
+page's JS. Other packages' pages (the manager dashboard) reuse ``render`` and
+``templates/base.html``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import segno
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from hall.config import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, HallConfig
+from ticketing.model import NotFound
+from ticketing.store import TicketStore
+
+HERE = Path(__file__).parent
+LANGS = ("zh", "en")
+LANG_COOKIE = "hall_lang"
+env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                  autoescape=select_autoescape(["html"]))
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads((HERE / "messages" / f"{lang}.json").read_text("utf-8"))
+    return data
+
+
+def translate(lang: str, key: str, **args: Any) -> str:
+    text = catalogue(lang).get(key) or catalogue("zh").get(key) or key
+    return text.format(**args) if args else text
+
+
+def language(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    saved = request.cookies.get(LANG_COOKIE)
+    return saved if saved in LANGS else "zh"
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = language(request)
+    page = env.get_template(template).render(
+        request=request, lang=lang, other_lang="en" if lang == "zh" else "zh",
+        t=lambda key, **args: translate(lang, key, **args),
+        messages=json.dumps(catalogue(lang), ensure_ascii=False).replace("</", "<\\/"),
+        **context)
+    response = HTMLResponse(page, status_code=status)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+def page_data(data: Any) -> str:
+    """JSON for a ``<script type="application/json">`` block (safe inside HTML)."""
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def hall_public(cfg: HallConfig) -> dict[str, Any]:
+    """What every page's JS knows about its hall (names in both languages)."""
+    return {
+        "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en,
+        "notices": list(cfg.notices),
+        "queues": [{"letter": q.letter, "name_zh": q.name_zh, "name_en": q.name_en}
+                   for q in cfg.queues],
+        "windows": [{"number": w.number, "name_zh": w.name_zh, "name_en": w.name_en,
+                     "kind": w.kind.value, "queues": list(cfg.window_queues(w.number))}
+                    for w in cfg.windows],
+        "matters": [{"code": m.code, "name_zh": m.name_zh, "name_en": m.name_en,
+                     "queue": m.queue, "life_event": m.life_event or "其他",
+                     "department": m.department or (DOMAINS.get(m.domain or "", ("综合",))[0]),
+                     "specialty": SPECIALTIES.get(m.specialty or "", ("", ""))[0]}
+                    for m in cfg.matters],
+        "priority_groups": [{"code": g, "name_zh": PRIORITY_GROUPS[g][0],
+                             "name_en": PRIORITY_GROUPS[g][1]}
+                            for g in cfg.priority_groups if g in PRIORITY_GROUPS],
+    }
+
+
+def _store(request: Request) -> TicketStore:
+    store: TicketStore = request.app.state.store
+    return store
+
+
+def _hall_page(request: Request) -> HallConfig | HTMLResponse:
+    cfg = _store(request).halls.get(request.path_params["hall"])
+    if cfg is None:
+        return render(request, "error.html", status=404, message="unknown hall")
+    return cfg
+
+
+def _window_number(request: Request, cfg: HallConfig) -> int | None:
+    raw = str(request.path_params["window"])
+    if not raw.isdigit() or cfg.window(int(raw)) is None:
+        return None
+    return int(raw)
+
+
+async def index(request: Request) -> Response:
+    halls = list(_store(request).halls.values())
+    return render(request, "index.html", halls=halls)
+
+
+def _simple(template: str) -> Any:
+    async def page(request: Request) -> Response:
+        cfg = _hall_page(request)
+        if isinstance(cfg, HTMLResponse):
+            return cfg
+        return render(request, template, hall=cfg, data=page_data({"hall": hall_public(cfg)}))
+
+    return page
+
+
+def _windowed(template: str) -> Any:
+    async def page(request: Request) -> Response:
+        cfg = _hall_page(request)
+        if isinstance(cfg, HTMLResponse):
+            return cfg
+        number = _window_number(request, cfg)
+        if number is None:
+            return render(request, "error.html", status=404, message="unknown window")
+        window = cfg.window(number)
+        return render(request, template, hall=cfg, window=window,
+                      data=page_data({"hall": hall_public(cfg), "window": number}))
+
+    return page
+
+
+async def ticket_page(request: Request) -> Response:
+    cfg = _hall_page(request)
+    if isinstance(cfg, HTMLResponse):
+        return cfg
+    ticket_id = request.path_params["ticket"]
+    try:
+        await _store(request).ticket(cfg.id, ticket_id)
+    except NotFound:
+        return render(request, "error.html", status=404, message="unknown ticket")
+    return render(request, "ticket.html", hall=cfg, ticket_id=ticket_id,
+                  data=page_data({"hall": hall_public(cfg), "ticket": ticket_id}))
+
+
+async def ticket_qr(request: Request) -> Response:
+    """The QR code of a ticket's citizen page, as SVG (drawn here, no external service)."""
+    cfg = _store(request).halls.get(request.path_params["hall"])
+    ticket_id = request.path_params["ticket"]
+    if cfg is None:
+        return Response("unknown hall", status_code=404, media_type="text/plain")
+    try:
+        await _store(request).ticket(cfg.id, ticket_id)
+    except NotFound:
+        return Response("unknown ticket", status_code=404, media_type="text/plain")
+    url = str(request.url_for("ticket_page", hall=cfg.id, ticket=ticket_id))
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False)
+    return Response(out.getvalue(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
+routes = [
+    Route("/", index, name="index"),
+    Route("/h/{hall}/board", _simple("board.html"), name="board"),
+    Route("/h/{hall}/kiosk", _simple("kiosk.html"), name="kiosk"),
+    Route("/h/{hall}/clerk", _simple("clerk.html"), name="clerk"),
+    Route("/h/{hall}/window/{window}", _windowed("window.html"), name="window_display"),
+    Route("/h/{hall}/pad/{window}", _windowed("pad.html"), name="pad"),
+    Route("/h/{hall}/t/{ticket}", ticket_page, name="ticket_page"),
+    Route("/h/{hall}/t/{ticket}/qr.svg", ticket_qr, name="ticket_qr"),
+]

@@ -1,0 +1,176 @@
+// Clerk console: log in, sign in at a window, then every window action by button or key
+// (N call next, R recall, S start, F finish, X no-show, T transfer, G call a number,
+// P pause/resume, C close, L sign out). A refused action shows the API's message plainly.
+import { ApiError, api, data, el, name, queueName, t, windowName } from './common.js';
+import { connect } from './hub.js';
+
+const hall = data.hall;
+const windowKey = `hall_clerk_window:${hall.id}`;
+let me = null;
+let windowNo = null;
+let win = null;
+let waiting = {};
+
+const $ = (id) => document.getElementById(id);
+
+function refused(err) {
+  const box = $('refused');
+  if (!err) { box.hidden = true; return; }
+  box.textContent = `${t('clerk.refused')}：${err.message}`;
+  box.dataset.code = err.code || '';
+  box.hidden = false;
+}
+
+function show(section) {
+  for (const id of ['login', 'pick', 'console']) $(id).hidden = id !== section;
+}
+
+async function start() {
+  try { me = (await api('GET', '/api/me')).user; } catch (e) { me = null; }
+  if (!me || me.role !== 'clerk') { show('login'); return; }
+  $('who').textContent = `${me.display_name || me.name}${me.staff_id ? ` (${me.staff_id})` : ''}`;
+  const select = $('window-select');
+  select.replaceChildren(...hall.windows.map((w) => el('option', {value: w.number},
+    `${w.number} · ${name(w)}`)));
+  const saved = Number(new URLSearchParams(location.search).get('window') || localStorage.getItem(windowKey));
+  if (saved) select.value = String(saved);
+  if (saved) {
+    try {
+      const w = await api('GET', `/api/halls/${hall.id}/windows/${saved}`);
+      if (w.clerk === me.staff_id) { enter(saved, w); return; }
+    } catch (e) { /* pick again */ }
+  }
+  show('pick');
+}
+
+function enter(number, w) {
+  windowNo = number;
+  localStorage.setItem(windowKey, String(number));
+  show('console');
+  $('cur-window').textContent = `${t('window.number', {n: number})} · ${windowName(hall, number)}`;
+  setWindow(w);
+  fillTransfer();
+}
+
+function setWindow(w) {
+  win = w;
+  const ticket = w.ticket || null;
+  $('cur-number').textContent = ticket ? ticket.number : '—';
+  $('cur-number').dataset.status = ticket ? ticket.status : '';
+  $('cur-detail').textContent = ticket
+    ? `${t(`status.${ticket.status}`)} · ${name(hall.matters.find((m) => m.code === ticket.matter))}`
+    : t(`status.${w.status}`);
+  $('cur-history').replaceChildren(...(ticket && ticket.history ? ticket.history : [])
+    .filter((s) => s.note).map((s) => el('li', {}, `${s.action}: ${s.note}`)));
+  $('pause-btn').firstChild.textContent = w.status === 'paused' ? `${t('clerk.resume')} ` : `${t('clerk.pause')} `;
+  renderQueues();
+}
+
+function renderQueues() {
+  const served = (win && win.queues) || [];
+  $('queues').replaceChildren(...served.map((q) => el('li', {'data-queue': q},
+    el('b', {}, q), ` ${queueName(hall, q)} `, el('span', {class: 'count'}, waiting[q] ?? 0))));
+}
+
+function fillTransfer() {
+  $('transfer-queue').replaceChildren(el('option', {value: ''}, '—'),
+    ...hall.queues.map((q) => el('option', {value: q.letter}, `${q.letter} · ${name(q)}`)));
+  $('transfer-window').replaceChildren(el('option', {value: ''}, '—'),
+    ...hall.windows.filter((w) => w.number !== windowNo)
+      .map((w) => el('option', {value: w.number}, `${w.number} · ${name(w)}`)));
+}
+
+async function reload() {
+  setWindow(await api('GET', `/api/halls/${hall.id}/windows/${windowNo}`));
+}
+
+async function post(action, body = {}) {
+  refused(null);
+  try {
+    const res = await api('POST', `/api/halls/${hall.id}/windows/${windowNo}/${action}`, body);
+    if (action === 'call-next' && res.ticket === null) refused(new ApiError(200, 'nobody', t('clerk.nobody')));
+    if (action === 'logout') { localStorage.removeItem(windowKey); show('pick'); return; }
+    if (res && 'ticket' in res && res.ticket && res.ticket.window === windowNo) {
+      setWindow({...win, ...(res.ticket ? {ticket: res.ticket} : {})});
+    }
+    await reload();
+  } catch (err) {
+    refused(err);
+  }
+}
+
+async function act(action) {
+  if (!windowNo || $('console').hidden) return;
+  if (action === 'transfer') { $('transfer-dialog').showModal(); return; }
+  if (action === 'call') { $('call-dialog').showModal(); $('call-form').number.focus(); return; }
+  if (action === 'pause') { await post(win && win.status === 'paused' ? 'resume' : 'pause'); return; }
+  await post(action);
+}
+
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  refused(null);
+  const form = e.target;
+  try {
+    await api('POST', '/api/login', {username: form.username.value, password: form.password.value});
+    await start();
+  } catch (err) { refused(err); }
+});
+
+$('pick').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  refused(null);
+  const number = Number($('window-select').value);
+  try {
+    const w = await api('POST', `/api/halls/${hall.id}/windows/${number}/login`, {});
+    enter(number, w);
+    await reload();
+  } catch (err) { refused(err); }
+});
+
+$('logout').addEventListener('click', async () => {
+  await api('POST', '/api/logout', {}).catch(() => null);
+  show('login');
+});
+
+$('transfer-dialog').addEventListener('close', async () => {
+  const form = $('transfer-form');
+  if ($('transfer-dialog').returnValue !== 'ok') return;
+  const body = {};
+  if (form.window.value) body.window = Number(form.window.value);
+  else if (form.queue.value) body.queue = form.queue.value;
+  if (form.note.value.trim()) body.note = form.note.value.trim();
+  form.reset();
+  await post('transfer', body);
+});
+
+$('call-dialog').addEventListener('close', async () => {
+  const form = $('call-form');
+  if ($('call-dialog').returnValue !== 'ok') return;
+  const number = form.number.value.trim().toUpperCase();
+  form.reset();
+  if (number) await post('call', {number});
+});
+
+for (const button of document.querySelectorAll('#actions button')) {
+  button.addEventListener('click', () => act(button.dataset.action));
+}
+
+document.addEventListener('keydown', (e) => {
+  if (e.ctrlKey || e.altKey || e.metaKey) return;
+  if (e.target.closest('input, textarea, select, dialog')) return;
+  const button = document.querySelector(`#actions button[data-key="${e.key.toLowerCase()}"]`);
+  if (button) { e.preventDefault(); act(button.dataset.action); }
+});
+
+connect(`/ws/halls/${hall.id}`, {
+  snapshot(snap) { waiting = snap.waiting; renderQueues(); },
+  waiting(counts) { waiting = counts; renderQueues(); },
+  event(ev) {
+    const d = ev.data || {};
+    const number = d.window && typeof d.window === 'object' ? d.window.number : null;
+    if (windowNo && number === windowNo && !$('console').hidden) reload().catch(() => null);
+  },
+});
+
+start();

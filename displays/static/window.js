@@ -1,0 +1,38 @@
+// Window display (窗口屏): the number being served, the clerk, paused / closed states.
+import { data, t } from './common.js';
+import { connect } from './hub.js';
+
+const number = data.window;
+let win = {number, status: 'closed'};
+
+function render() {
+  const screen = document.getElementById('screen');
+  screen.dataset.status = win.status;
+  const showing = (win.status === 'open' || win.status === 'closing') && win.current_number;
+  document.getElementById('current').textContent = showing ? win.current_number : '—';
+  const status = document.getElementById('status');
+  status.textContent = win.status === 'open' ? (win.current_number ? '' : t('window.idle'))
+    : t(`status.${win.status}`);
+  document.getElementById('clerk').textContent = win.clerk_name
+    ? `${t('window.clerk')}：${win.clerk_name}　${t('window.staff_number')}：${win.clerk_staff_number || ''}`
+    : '';
+}
+
+function update(w) {
+  const merged = {...win, ...w};
+  if (!w.busy) merged.current_number = null;
+  else if (!w.current_number) merged.current_number = win.current_number;
+  win = merged;
+}
+
+connect(`/ws/halls/${data.hall.id}`, {
+  snapshot(snap) {
+    win = snap.windows.find((w) => w.number === number) || win;
+    render();
+  },
+  event(ev) {
+    const d = ev.data || {};
+    if (d.window && d.window.number === number) { update(d.window); render(); }
+  },
+});
+render();

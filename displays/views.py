@@ -1,0 +1,130 @@
+"""What each kind of socket may see of an event: public screens, one citizen's ticket, one pad.
+
+Events carry full tickets (secret id, clerk, history) and full windows (current ticket
+id, clerk id). Public screens get only numbers, statuses, window numbers and the clerk's
+name and staff number (shown on the window anyway); a citizen socket also gets its own
+ticket in the citizen view (its id is the citizen's key); a pad gets its window's events.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hall.config import HallConfig
+from hall.events import Event, EventType
+
+PUBLIC_TICKET_FIELDS = ("number", "queue", "matter", "status", "window", "calls",
+                        "target_window", "priority_group")
+CITIZEN_TICKET_FIELDS = (*PUBLIC_TICKET_FIELDS, "id", "hall", "issued_at", "called_at",
+                         "done_at", "no_show_at", "appointment", "rejoins")
+PASS_THROUGH = {EventType.NOTICE, EventType.ANNOUNCE, EventType.TIDE_DECISION,
+                EventType.TIDE_OVERRIDE}
+SECRET_KEYS = {"ticket_id", "clerk", "comment", "current", "history", "first_clerk", "id"}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def public_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
+    return {k: ticket.get(k) for k in PUBLIC_TICKET_FIELDS}
+
+
+def citizen_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
+    return {k: ticket.get(k) for k in CITIZEN_TICKET_FIELDS}
+
+
+def public_window(cfg: HallConfig, window: dict[str, Any],
+                  current_number: str | None = None) -> dict[str, Any]:
+    clerk = window.get("clerk")
+    staff = cfg.staff_member(clerk) if isinstance(clerk, str) else None
+    return {
+        "number": window.get("number"),
+        "status": window.get("status", "closed"),
+        "busy": window.get("current") is not None,
+        "current_number": current_number,
+        "staffed": clerk is not None,
+        "clerk_name": staff.name if staff else None,
+        "clerk_staff_number": staff.staff_number if staff else None,
+        "served": window.get("served", 0),
+    }
+
+
+def _scrub(value: Any) -> Any:
+    """Drop secret-looking keys from data whose schema another package owns."""
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
+    """The public projection of an event's data, or None when screens must not see it."""
+    data = event.data
+    ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
+    window = data.get("window") if isinstance(data.get("window"), dict) else None
+    if event.type.value.startswith("ticket.") and ticket is not None:
+        out: dict[str, Any] = {"ticket": public_ticket(ticket)}
+        if window is not None:
+            current = ticket.get("number") if window.get("current") == ticket.get("id") else None
+            out["window"] = public_window(cfg, window, current)
+        return out
+    if event.type is EventType.WINDOW_CHANGED and window is not None:
+        return {"window": public_window(cfg, window), "reason": data.get("reason", "")}
+    if event.type is EventType.RATING_GIVEN:
+        win = data.get("window")
+        number = win.get("number") if isinstance(win, dict) else win
+        return {"window": number, "level": data.get("level")}
+    if event.type in PASS_THROUGH:
+        out = _scrub(data)
+        if ticket is not None:
+            out["ticket"] = public_ticket(ticket)
+        return dict(out)
+    return None
+
+
+def public_view(cfg: HallConfig) -> Any:
+    def make(event: Event) -> str | None:
+        data = public_data(cfg, event)
+        if data is None:
+            return None
+        return dumps({"id": event.id, "type": event.type.value, "at": event.at, "data": data})
+
+    return make
+
+
+def ticket_id_of(event: Event) -> str | None:
+    ticket = event.data.get("ticket")
+    if isinstance(ticket, dict):
+        return str(ticket.get("id"))
+    raw = event.data.get("ticket_id")
+    return str(raw) if raw is not None else None
+
+
+def citizen_event(cfg: HallConfig, event: Event, ticket_id: str) -> str | None:
+    """The citizen's own ticket in full citizen view; other events as public screens see them."""
+    if ticket_id_of(event) != ticket_id:
+        return None
+    data = dict(public_data(cfg, event) or {})
+    if isinstance(event.data.get("ticket"), dict):
+        data["ticket"] = citizen_ticket(event.data["ticket"])
+    if event.type is EventType.RATING_GIVEN:
+        data["level"] = event.data.get("level")
+    return dumps({"id": event.id, "type": event.type.value, "at": event.at, "data": data,
+                  "own": True})
+
+
+def window_of(event: Event) -> int | None:
+    """The window an event is about (its window, its ticket's window, a rating's window)."""
+    data = event.data
+    window = data.get("window")
+    if isinstance(window, dict):
+        window = window.get("number")
+    if isinstance(window, int):
+        return window
+    ticket = data.get("ticket")
+    if isinstance(ticket, dict) and isinstance(ticket.get("window"), int):
+        return int(ticket["window"])
+    return None

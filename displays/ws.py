@@ -1,0 +1,286 @@
+"""Websocket endpoints: a snapshot or a replay, then live events, for screens, citizens and pads.
+
+    /ws/halls/{hall}                 public screens (board, window display, kiosk, clerk)
+    /ws/halls/{hall}/tickets/{id}    one citizen's ticket (its unguessable id is the key)
+    /ws/halls/{hall}/pads/{window}   the rating pad of one window (?device=<pad token>)
+
+Every socket takes ``?last_id=<stream id>``: with it the server replays the events after
+that id (XRANGE) and goes live with no gap and no duplicate; without it (or when the id is
+too old) it sends a ``hub.snapshot`` first. Messages are JSON: stream events
+``{id, type, at, data}`` and hub messages ``{type: "hub.snapshot" | "hub.waiting" | "pong"}``.
+Clients may send ``{"type": "ping"}``; anything else closes the socket with a code below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from displays import views
+from displays.hub import Delivery, Hub, parse_id
+from hall.auth import AuthStore, Role
+from hall.config import HallConfig
+from hall.events import Event
+from ticketing.model import NotFound
+from ticketing.routes import ticket_view
+from ticketing.store import TicketStore
+
+CLOSE_BINARY = 1003  # binary frames are not part of the protocol
+CLOSE_TOO_BIG = 1009
+CLOSE_BAD_REQUEST = 4400  # garbage frame or bad parameter
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNKNOWN = 4404  # unknown hall, ticket or window
+MAX_FRAME = 4096
+REPLAY_LIMIT = 5000
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class Channel:
+    """How one socket sees the hall: its first message and its view of each event."""
+
+    hall: HallConfig
+    snapshot: Callable[[], Any]
+    view: Callable[[Delivery], str | None]
+    waiting: bool = True
+
+
+def _hub(ws: WebSocket) -> Hub:
+    hub: Hub = ws.app.state.hub
+    return hub
+
+
+def _store(ws: WebSocket) -> TicketStore:
+    store: TicketStore = ws.app.state.store
+    return store
+
+
+def _cfg(ws: WebSocket) -> HallConfig:
+    cfg = _store(ws).halls.get(ws.path_params["hall"])
+    if cfg is None:
+        raise Refused(CLOSE_UNKNOWN, "unknown hall")
+    return cfg
+
+
+async def public_snapshot(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
+    """The hall as a public screen may see it, with the id of the last event it includes."""
+    snap = await store.snapshot(cfg.id)
+    numbers: dict[str, str] = {}
+    for w in snap["windows"]:
+        if w.get("current"):
+            with contextlib.suppress(NotFound):
+                numbers[w["current"]] = (await store.ticket(cfg.id, w["current"])).number
+    return {
+        "hall": cfg.id,
+        "last_event_id": snap["last_event_id"],
+        "windows": [views.public_window(cfg, w, numbers.get(w.get("current") or ""))
+                    for w in snap["windows"]],
+        "waiting": snap["waiting"],
+        "recent_calls": snap["recent_calls"],
+        "notices": list(cfg.notices),
+    }
+
+
+async def waiting_counts(store: TicketStore, cfg: HallConfig) -> dict[str, int]:
+    snap = await store.snapshot(cfg.id)
+    counts: dict[str, int] = snap["waiting"]
+    return counts
+
+
+def _public_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
+    make = views.public_view(cfg)
+    return Channel(cfg, lambda: public_snapshot(_store(ws), cfg),
+                   lambda d: d.view("public", make))
+
+
+async def _ticket_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
+    ticket_id = ws.path_params["ticket"]
+    store = _store(ws)
+    try:
+        await store.ticket(cfg.id, ticket_id)
+    except NotFound:
+        raise Refused(CLOSE_UNKNOWN, "unknown ticket") from None
+    make = views.public_view(cfg)
+
+    async def snapshot() -> dict[str, Any]:
+        last = await _hub(ws).last_id(cfg.id)
+        ticket = await store.ticket(cfg.id, ticket_id)
+        position = await store.position(cfg.id, ticket)
+        return {"hall": cfg.id, "last_event_id": last,
+                "ticket": ticket_view(ticket, position, staff=False)}
+
+    def view(d: Delivery) -> str | None:
+        own = views.citizen_event(cfg, d.event, ticket_id)
+        return own if own is not None else d.view("public", make)
+
+    return Channel(cfg, snapshot, view)
+
+
+async def _pad_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
+    raw = ws.path_params["window"]
+    if not str(raw).isdigit() or cfg.window(int(raw)) is None:
+        raise Refused(CLOSE_UNKNOWN, "unknown window")
+    number = int(raw)
+    auth: AuthStore = ws.app.state.auth
+    who = await auth.resolve(ws.query_params.get("device"))
+    if who is None or who.role is not Role.PAD or not who.may_see_hall(cfg.id) \
+            or who.window != number:
+        raise Refused(CLOSE_FORBIDDEN, "this socket needs the pad device token of the window")
+    make = views.public_view(cfg)
+    store = _store(ws)
+
+    async def snapshot() -> dict[str, Any]:
+        snap = await public_snapshot(store, cfg)
+        window = next(w for w in snap["windows"] if w["number"] == number)
+        return {"hall": cfg.id, "last_event_id": snap["last_event_id"], "window": window}
+
+    def view(d: Delivery) -> str | None:
+        return d.view("public", make) if views.window_of(d.event) == number else None
+
+    return Channel(cfg, snapshot, view, waiting=False)
+
+
+async def _serve(ws: WebSocket, channel_for: Callable[[WebSocket, HallConfig], Any]) -> None:
+    await ws.accept()
+    try:
+        cfg = _cfg(ws)
+        last_id = ws.query_params.get("last_id") or None
+        if last_id is not None and parse_id(last_id) is None:
+            raise Refused(CLOSE_BAD_REQUEST, "last_id is not a stream id")
+        channel = channel_for(ws, cfg)
+        if asyncio.iscoroutine(channel):
+            channel = await channel
+    except Refused as refused:
+        await ws.close(refused.code, refused.reason)
+        return
+    hub = _hub(ws)
+    sub = await hub.subscribe(cfg.id)
+    try:
+        sent = await _start(ws, hub, channel, last_id)
+        code, reason = await _live(ws, sub, channel, sent)
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        return  # the client went away while we were sending
+    finally:
+        hub.unsubscribe(sub)
+    if code is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code, reason), timeout=1.0)
+
+
+async def _start(ws: WebSocket, hub: Hub, channel: Channel, last_id: str | None) -> tuple[int, int]:
+    """Replay after ``last_id`` or send a snapshot; returns the id of the last event covered."""
+    cfg = channel.hall
+    replay: list[Event] | None = None
+    if last_id is not None:
+        current = parse_id(await hub.last_id(cfg.id)) or (0, 0)
+        if (parse_id(last_id) or (0, 0)) <= current:
+            replay = await hub.events_after(cfg.id, last_id, REPLAY_LIMIT)
+    if replay is None:
+        snap = await channel.snapshot()
+        await ws.send_text(views.dumps({"type": "hub.snapshot", "data": snap}))
+        sent = parse_id(snap["last_event_id"]) or (0, 0)
+    else:
+        sent = parse_id(last_id or "0-0") or (0, 0)
+        for event in replay:
+            key = parse_id(event.id) or sent
+            text = channel.view(Delivery(event, key))
+            sent = key
+            if text is not None:
+                await ws.send_text(text)
+        if channel.waiting:
+            counts = await waiting_counts(_store(ws), cfg)
+            await ws.send_text(views.dumps({"type": "hub.waiting", "data": counts}))
+    return sent
+
+
+async def _live(ws: WebSocket, sub: Any, channel: Channel,
+                sent: tuple[int, int]) -> tuple[int | None, str]:
+    """Pump events and read frames until the client leaves, misbehaves, or is dropped."""
+    pump = asyncio.create_task(_pump(ws, sub, channel, sent))
+    listen = asyncio.create_task(_listen(ws))
+    dropped = asyncio.create_task(sub.dropped.wait())
+    done, pending = await asyncio.wait({pump, listen, dropped},
+                                       return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if dropped in done:
+        return sub.close_code, "too slow: events were not read in time"
+    finished = done.pop()
+    exc = finished.exception()
+    if isinstance(exc, WebSocketDisconnect):
+        raise exc
+    if exc is not None:
+        if isinstance(exc, Refused):
+            return exc.code, exc.reason
+        return 1011, "server error"
+    result: tuple[int | None, str] = finished.result() or (None, "")
+    return result
+
+
+async def _pump(ws: WebSocket, sub: Any, channel: Channel, sent: tuple[int, int]) -> None:
+    while True:
+        delivery: Delivery = await sub.queue.get()
+        if delivery.control is not None:
+            if channel.waiting:
+                await ws.send_text(delivery.control)
+            continue
+        if delivery.key <= sent:
+            continue  # already covered by the snapshot or the replay
+        sent = delivery.key
+        text = channel.view(delivery)
+        if text is not None:
+            await ws.send_text(text)
+
+
+async def _listen(ws: WebSocket) -> tuple[int | None, str]:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise Refused(CLOSE_BINARY, "binary frames are not accepted")
+        if len(text) > MAX_FRAME:
+            raise Refused(CLOSE_TOO_BIG, f"messages are limited to {MAX_FRAME} characters")
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            raise Refused(CLOSE_BAD_REQUEST, "frames must be JSON") from None
+        if not isinstance(frame, dict) or frame.get("type") != "ping":
+            raise Refused(CLOSE_BAD_REQUEST, 'the only accepted frame is {"type": "ping"}')
+        await ws.send_text('{"type":"pong"}')
+
+
+async def hall_socket(ws: WebSocket) -> None:
+    await _serve(ws, _public_channel)
+
+
+async def ticket_socket(ws: WebSocket) -> None:
+    await _serve(ws, _ticket_channel)
+
+
+async def pad_socket(ws: WebSocket) -> None:
+    await _serve(ws, _pad_channel)
+
+
+routes = [
+    WebSocketRoute("/ws/halls/{hall}", hall_socket),
+    WebSocketRoute("/ws/halls/{hall}/tickets/{ticket}", ticket_socket),
+    WebSocketRoute("/ws/halls/{hall}/pads/{window}", pad_socket),
+]
