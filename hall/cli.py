@@ -19,9 +19,9 @@ from hall.settings import Settings
 
 @contextmanager
 def redis_url_for(settings: Settings) -> Iterator[str]:
-    """REDIS_URL when set; otherwise the embedded server of the data folder (started if needed)."""
-    if settings.redis_url:
-        yield settings.redis_url
+    """REDIS_URL when set (or "" with Sentinel); else the data folder's embedded server."""
+    if settings.redis_url or settings.redis_sentinels:
+        yield settings.redis_url or ""
         return
     from hall.redis_server import EmbeddedRedis
 
@@ -34,24 +34,25 @@ def redis_url_for(settings: Settings) -> Iterator[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hall.app import create_app, load_configured_halls
+    from hall.logs import configure_logging
+    from hall.serving import serve
 
     settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+    configure_logging(settings.log_format, args.log_level)
     halls = load_configured_halls(settings)
     base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     with redis_url_for(settings) as url:
-        settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url)
-        credentials = asyncio.run(_bootstrap(url, halls, settings.data_dir, base_url))
+        settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url or None)
+        credentials = asyncio.run(_bootstrap(settings, halls, base_url))
         worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
         first = next(iter(halls))
         print(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
         if credentials:
             print(f"First start: accounts and device links are in {credentials}")
         try:
-            uvicorn.run(create_app(settings, halls=halls), host=args.host, port=args.port,
-                        log_level=args.log_level, timeout_graceful_shutdown=5)
+            serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
+                  json_logs=settings.log_format == "json")
         finally:
             if worker and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -60,36 +61,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _bootstrap(
-    url: str, halls: dict[str, HallConfig], data_dir: Path, base_url: str
+    settings: Settings, halls: dict[str, HallConfig], base_url: str
 ) -> Path | None:
-    from redis.asyncio import Redis
-
     from hall.bootstrap import ensure_initial_accounts
+    from hall.redis_conn import async_client
 
-    client = Redis.from_url(url)
+    client = async_client(settings)
     try:
-        return await ensure_initial_accounts(client, halls, data_dir, base_url)
+        return await ensure_initial_accounts(client, halls, settings.data_dir, base_url)
     finally:
         await client.aclose()
 
 
 def _start_worker(url: str, settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REDIS_URL": url, "HALL_DATA": str(settings.data_dir)}
+    env = {**os.environ, "HALL_DATA": str(settings.data_dir), **({"REDIS_URL": url} if url else {})}
     return subprocess.Popen([sys.executable, "-m", "hall.cli", "worker"], env=env)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from redis import Redis
     from rq import Worker
 
     from hall.jobs import QUEUES
+    from hall.logs import configure_logging
+    from hall.redis_conn import sync_client
 
     settings = Settings.from_env()
-    if not settings.redis_url:
-        print("hall worker needs REDIS_URL (hall serve starts one for the embedded Redis)",
-              file=sys.stderr)
+    configure_logging(settings.log_format)
+    if not (settings.redis_url or settings.redis_sentinels):
+        print("hall worker needs REDIS_URL or REDIS_SENTINELS (hall serve starts one for the "
+              "embedded Redis)", file=sys.stderr)
         return 2
-    connection = Redis.from_url(settings.redis_url)
+    connection = sync_client(settings)
     Worker(list(QUEUES), connection=connection).work(with_scheduler=False)
     return 0
 
@@ -111,15 +113,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from redis.asyncio import Redis
-
     from hall.auth import AuthStore, Role
+    from hall.redis_conn import async_client
 
     password = args.password or sys.stdin.readline().rstrip("\n")
     settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
 
     async def add(url: str) -> None:
-        client = Redis.from_url(url)
+        client = async_client(settings, url or None)
         try:
             await AuthStore(client).add_user(args.username, password, Role(args.role),
                                              tuple(args.hall or ()), args.staff, args.name or "")
@@ -133,14 +134,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
-    from redis.asyncio import Redis
-
     from hall.auth import AuthStore, Role
+    from hall.redis_conn import async_client
 
     settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
 
     async def add(url: str) -> str:
-        client = Redis.from_url(url)
+        client = async_client(settings, url or None)
         try:
             return await AuthStore(client).add_device(Role(args.kind), args.hall,
                                                       args.name or args.kind, args.window)

@@ -54,7 +54,11 @@ async def drain(app: Starlette) -> None:
         return
     app.state.draining = True
     log.info("draining: not ready, closing long-lived connections")
-    for hook in list(app.state.drain_hooks):
+    hooks = list(app.state.drain_hooks)
+    hub = getattr(app.state, "hub", None)
+    if hub is not None and hasattr(hub, "stop"):
+        hooks.append(hub.stop)  # displays.hub.Hub.stop closes every socket with 1001
+    for hook in hooks:
         try:
             await asyncio.wait_for(hook(), timeout=5)
         except Exception:
@@ -75,6 +79,9 @@ async def readyz(request: Request) -> Response:
         checks["redis"] = bool(await asyncio.wait_for(state.redis.ping(), REDIS_PING_TIMEOUT))
     except Exception:
         checks["redis"] = False
+    hub = getattr(state, "hub", None)
+    if hub is not None and hasattr(hub, "readers"):  # displays.hub: every stream reader alive
+        checks["hub"] = all(r.task is None or not r.task.done() for r in hub.readers.values())
     for name, check in state.ready_checks.items():
         try:
             result = check()

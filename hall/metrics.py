@@ -56,8 +56,8 @@ class HallMetrics:
                               "Redis at scrape)", ["queue"], registry=r)
         self.ws_clients = Gauge("hall_websocket_clients", "Websocket clients of this process",
                                 ["hall"], registry=r)
-        self.hub_lag = Gauge("hall_hub_event_lag_seconds", "Age of the newest event the hub of "
-                             "this process has delivered, behind the stream head", ["hall"],
+        self.hub_lag = Gauge("hall_hub_event_lag_seconds", "Worst delay, over halls, between an "
+                             "event being written and the hub of this process reading it",
                              registry=r)
         self.redis_up = Gauge("hall_redis_up", "1 when Redis answered the last scrape",
                               registry=r)
@@ -112,11 +112,13 @@ class HallMetrics:
         policy = getattr(getattr(state, "store", None), "write_policy", None)
         if policy is not None:
             self.unreplicated.set(policy.unreplicated)
-        hub_stats = getattr(getattr(state, "hub", None), "stats", None)
-        if callable(hub_stats):
-            for hall, figures in hub_stats().items():
+        hub_status = getattr(getattr(state, "hub", None), "status", None)
+        if callable(hub_status):  # displays.hub.Hub.status()
+            status = hub_status()
+            for hall in halls:
+                figures = status.get("halls", {}).get(hall, {})
                 self.ws_clients.labels(hall).set(figures.get("clients", 0))
-                self.hub_lag.labels(hall).set(figures.get("lag_seconds", 0.0))
+            self.hub_lag.set(status.get("lag_seconds", 0.0))
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -1,0 +1,44 @@
+"""Run the app under uvicorn with a graceful, draining shutdown.
+
+On SIGTERM/SIGINT the process (1) stops accepting connections, (2) runs the app's
+drain hooks (``hall.health``): ``/readyz`` turns 503 and the hub closes its
+websockets with 1001 "going away", so boards reconnect through the proxy to another
+process, then (3) lets uvicorn finish in-flight requests (up to ``GRACE_SECONDS``)
+and runs the lifespan shutdown (components stop, Redis closes).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+
+from hall import health
+
+GRACE_SECONDS = 10
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self.hall_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections while the sockets drain
+        await health.drain(self.hall_app)
+        await super().shutdown(sockets)
+
+
+def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool) -> None:
+    """Serve until a signal; uvicorn's own log config is kept only for text logs.
+
+    X-Forwarded-For is trusted from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+    variable; default 127.0.0.1), i.e. from the proxy.
+    """
+    options: dict[str, object] = {"log_config": None, "access_log": False} if json_logs else {}
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                            timeout_graceful_shutdown=GRACE_SECONDS, proxy_headers=True,
+                            **options)  # type: ignore[arg-type]
+    DrainingServer(config, app).run()
