@@ -1,0 +1,161 @@
+"""Tide settings, load and policies (pure): hysteresis, minimum open time, toggles, clerks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hall.config import HallConfig
+from ticketing.model import WindowState, WindowStatus
+from tide.load import measure, smoothed_rate_per_hour
+from tide.policy import (
+    Action,
+    Memory,
+    decide,
+    erlang_c_wait,
+    forecast_growth,
+    remember,
+    standby_clerk,
+)
+from tide.settings import Mode, PolicyName, TideConfigError, TideSettings, parse_tide
+
+NOW = 1_795_000_000.0
+BASE_CLERKS = {1: "S02", 2: "S03", 3: "S04", 4: "S05", 5: "S13", 6: "S06", 7: "S07",
+               8: "S08", 9: "S09", 10: "S10", 11: "S11"}
+
+
+@pytest.fixture
+def district(halls: dict[str, HallConfig]) -> HallConfig:
+    return halls["district"]
+
+
+def windows(tide_open: bool = False, **extra: WindowState) -> list[WindowState]:
+    out = [WindowState(n, WindowStatus.OPEN, clerk=c) for n, c in BASE_CLERKS.items()]
+    out.append(WindowState(12, WindowStatus.OPEN, clerk="S01") if tide_open
+               else WindowState(12))
+    return out
+
+
+def load_of(cfg: HallConfig, waiting_a: int, waiting_b: int = 0, tide_open: bool = False,
+            per_hour: float = 0.0, now: float = NOW):
+    waiting = {"A": [now - 60.0 * i for i in range(waiting_a)],
+               "B": [now - 60.0 * i for i in range(waiting_b)]}
+    arrivals = {"A": [now - 3600.0 * k / per_hour for k in range(int(per_hour))]} if per_hour \
+        else {}
+    return measure(cfg, now, windows(tide_open), waiting, arrivals, {})
+
+
+THRESHOLD = TideSettings(policy=PolicyName.THRESHOLD, open_waiting=12, close_waiting=3,
+                         open_wait_minutes=60, close_wait_minutes=5, min_open_minutes=30,
+                         min_closed_minutes=20, max_toggles_per_day=4, lend=False)
+
+
+def test_settings_parse_and_name_every_bad_field() -> None:
+    s = parse_tide({"policy": "threshold", "mode": "auto", "open_waiting": 10,
+                    "close_waiting": 2, "hourly_profile": [1] * 24})
+    assert (s.policy, s.mode, s.open_waiting, len(s.hourly_profile)) == (
+        PolicyName.THRESHOLD, Mode.AUTO, 10, 24)
+    with pytest.raises(TideConfigError) as err:
+        parse_tide({"policy": "magic", "mode": "now", "open_waiting": -1, "lend": "yes",
+                    "hourly_profile": [1, 2], "colour": "red"})
+    for name in ("tide.policy", "tide.mode", "tide.open_waiting", "tide.lend",
+                 "tide.hourly_profile", "tide.colour"):
+        assert name in str(err.value)
+    with pytest.raises(TideConfigError, match="hysteresis"):
+        parse_tide({"open_waiting": 5, "close_waiting": 5})
+
+
+def test_load_shares_windows_and_predicts_a_newcomers_wait(district: HallConfig) -> None:
+    load = load_of(district, waiting_a=20)
+    a = load.queues["A"]
+    assert a.waiting == 20 and a.longest_wait_seconds == pytest.approx(19 * 60)
+    # Windows 1-5 serve A with the specialty queues (empty now), B and C: all their capacity
+    # goes to A, the only queue with people waiting.
+    assert a.servers == pytest.approx(5.0)
+    assert a.predicted_wait_seconds == pytest.approx(20 * a.service_seconds / 5.0)
+    assert load.queues["D"].servers == pytest.approx(1.0)
+    assert smoothed_rate_per_hour([NOW] * 10, NOW, 900.0) == pytest.approx(40.0)
+
+
+def test_threshold_opens_with_a_standby_clerk_and_says_why(district: HallConfig) -> None:
+    assert decide(district, THRESHOLD, load_of(district, 11), Memory(), 10.0) == []
+    [d] = decide(district, THRESHOLD, load_of(district, 12), Memory(), 10.0)
+    assert (d.action, d.window, d.clerk) == (Action.OPEN, 12, "S01")
+    assert "12 waiting" in d.reason_en and "standby clerk S01" in d.reason_en
+    assert "12人等候" in d.reason_zh and "12号潮汐窗口" in d.reason_zh
+
+
+def test_no_standby_clerk_means_no_opening(district: HallConfig) -> None:
+    load = load_of(district, 30)
+    busy = frozenset(s.id for s in district.staff)
+    assert standby_clerk(district, 12, busy) is None
+    crowded = type(load)(load.at, load.queues, load.windows, busy)
+    assert decide(district, THRESHOLD, crowded, Memory(), 10.0) == []
+
+
+def test_hysteresis_and_minimum_open_time(district: HallConfig) -> None:
+    opened = remember(Memory(), decide(district, THRESHOLD, load_of(district, 12), Memory(),
+                                       10.0), NOW, "d1")
+    # Between the limits nothing changes, open or closed.
+    assert decide(district, THRESHOLD, load_of(district, 6, tide_open=True), opened, 10.0) == []
+    # Below the closing limit, but open for less than 30 minutes: it stays.
+    quiet = load_of(district, 2, tide_open=True, now=NOW + 29 * 60)
+    assert decide(district, THRESHOLD, quiet, opened, 10.5) == []
+    quiet = load_of(district, 2, tide_open=True, now=NOW + 31 * 60)
+    [d] = decide(district, THRESHOLD, quiet, opened, 10.5)
+    assert d.action is Action.CLOSE and "after its current ticket" in d.reason_en
+
+
+def test_toggle_budget_leaves_room_to_close(district: HallConfig) -> None:
+    memory = Memory("d1", {})
+    for k in range(3):
+        memory = remember(memory, decide(district, THRESHOLD.with_(min_open_minutes=0,
+                                                                   min_closed_minutes=0),
+                                         load_of(district, 12 if k % 2 == 0 else 0,
+                                                 tide_open=k % 2 == 1, now=NOW + k),
+                                         memory, 10.0),
+                          NOW + k, "d1")
+    assert memory.of(12).toggles == 3
+    # A fourth toggle would be an opening that could not be closed again today.
+    again = decide(district, THRESHOLD.with_(min_closed_minutes=0),
+                   load_of(district, 30, now=NOW + 5), memory, 10.0)
+    assert again == []
+    # A new day starts a fresh budget.
+    assert remember(memory, [], NOW, "d2").of(12).toggles == 0
+
+
+def test_predictive_opens_ahead_of_a_forecast_peak(district: HallConfig) -> None:
+    settings = TideSettings(policy=PolicyName.PREDICTIVE, lend=False, lag_minutes=20,
+                            hourly_profile=(0,) * 9 + (1, 3, 3) + (0,) * 12)
+    # Few waiting now; the arrival rate alone keeps the windows busy enough …
+    load = load_of(district, 4, per_hour=26)
+    assert decide(district, settings.with_(hourly_profile=()), load, Memory(), 9.5) == []
+    # … but the profile says the next hour brings three times as many: open now.
+    [d] = decide(district, settings, load, Memory(), 10.0)
+    assert d.action is Action.OPEN and "capacity" in d.reason_en
+    assert forecast_growth(settings.hourly_profile, 10.0, 1 / 3, 0.25) == pytest.approx(3.0)
+
+
+def test_off_decides_nothing(district: HallConfig) -> None:
+    assert decide(district, TideSettings(policy=PolicyName.OFF), load_of(district, 99),
+                  Memory(), 10.0) == []
+
+
+def test_lending_a_quiet_lendable_window_and_taking_it_back(district: HallConfig) -> None:
+    settings = THRESHOLD.with_(lend=True, open_wait_minutes=20, min_open_minutes=0,
+                               min_closed_minutes=0)
+    busy_b = load_of(district, 0, waiting_b=25)
+    lend = [d for d in decide(district, settings, busy_b, Memory(), 10.0)
+            if d.action is Action.LEND]
+    assert [(d.window, d.queues) for d in lend] == [(11, ("G", "B"))]
+    lent = [WindowState(11, WindowStatus.OPEN, clerk="S11", queues_override=("G", "B"))]
+    eased = measure(district, NOW, [*windows()[:-2], *lent, WindowState(12)], {}, {}, {})
+    [back] = [d for d in decide(district, settings, eased, Memory(), 10.0)
+              if d.action is Action.RETURN]
+    assert back.window == 11 and "returns" in back.reason_en
+
+
+def test_erlang_c_wait_is_infinite_when_overloaded() -> None:
+    assert math.isinf(erlang_c_wait(2.0, 1.0, 2.0))
+    assert erlang_c_wait(0.0, 1.0, 1.0) == 0.0
