@@ -76,7 +76,7 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
     if event.type is EventType.RATING_GIVEN:
         win = data.get("window")
         number = win.get("number") if isinstance(win, dict) else win
-        return {"window": number, "level": data.get("level")}
+        return {"window": number, "level": data.get("level"), "number": data.get("number")}
     if event.type in PASS_THROUGH:
         out = _scrub(data)
         if ticket is not None:

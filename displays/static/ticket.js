@@ -1,6 +1,6 @@
 // Citizen ticket page (from the QR code): live status, position, estimated wait, an alert
 // when the number is near and when it is called, and the rating form after service.
-import { api, data, queueName, t, windowName } from './common.js';
+import { api, data, t, windowName } from './common.js';
 import { connect } from './hub.js';
 import { ratingForm } from './rating.js';
 
@@ -39,8 +39,22 @@ function render() {
   alert.hidden = !text;
   document.getElementById('rejoin').hidden = ticket.status !== 'no_show';
   document.getElementById('cancel').hidden = !waiting;
-  if (ticket.status === 'done' && !rated) rating.show();
+  if (ticket.status === 'done' && !rated) checkRating();
   else if (ticket.status !== 'done') rating.hide();
+}
+
+let ratingChecked = false;
+async function checkRating() {
+  // Rate once: ask whether this ticket may still be rated before offering the form.
+  if (ratingChecked) return;
+  ratingChecked = true;
+  try {
+    const state = await api('GET', `${base}/rating`);
+    if (state.rating) { rated = true; rating.thank(); }
+    else if (state.can_rate) rating.show();
+  } catch (e) {
+    ratingChecked = false;
+  }
 }
 
 function setTicket(next) {

@@ -1,0 +1,145 @@
+"""The manager's dashboard and the city view: their pages and JSON, for managers only.
+
+    /h/{hall}/dashboard              page  live hall: queues, windows, alerts, tide, cases,
+                                           today's charts, reports (tables, charts, CSV)
+    /city                            page  every hall the manager may see, with its load
+    /api/halls/{hall}/dashboard      JSON  live state, alerts (current and upcoming)
+    /api/halls/{hall}/dashboard/today JSON  today's curves and figures
+    /api/city                        JSON  the halls' load
+
+The page listens to the hall's public websocket (displays/hub.js dispatches every
+event as ``hall:event``) and re-reads the JSON when something happens; pages reuse
+``displays/pages.py`` (base template, catalogue) with the dashboard's own messages.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from displays import dashboard_data
+from displays.pages import LANG_COOKIE, LANGS, catalogue, env, hall_public, language, page_data
+from hall.auth import Principal, Role, Unauthorized, require
+from hall.config import HallConfig
+from hall.http import api, caller
+from ticketing.model import Forbidden
+from ticketing.ratings import LEVEL_NAMES_ZH
+from ticketing.store import TicketStore
+
+HERE = Path(__file__).parent
+MANAGERS = (Role.ADMIN, Role.MANAGER)
+
+
+@cache
+def messages(lang: str) -> dict[str, str]:
+    own: dict[str, str] = json.loads(
+        (HERE / "messages" / f"dashboard.{lang}.json").read_text("utf-8"))
+    return {**catalogue(lang), **own}
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """displays.pages.render with the dashboard's messages added to the catalogue."""
+    lang = language(request)
+    msgs = messages(lang)
+
+    def t(key: str, **args: Any) -> str:
+        text = msgs.get(key) or messages("zh").get(key) or key
+        return text.format(**args) if args else text
+
+    page = env.get_template(template).render(
+        request=request, lang=lang, other_lang="en" if lang == "zh" else "zh", t=t,
+        messages=json.dumps(msgs, ensure_ascii=False).replace("</", "<\\/"), **context)
+    response = HTMLResponse(page, status_code=status)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+def _store(request: Request) -> TicketStore:
+    store: TicketStore = request.app.state.store
+    return store
+
+
+def visible_halls(store: TicketStore, who: Principal) -> list[HallConfig]:
+    return [cfg for cfg in store.halls.values() if who.may_see_hall(cfg.id)]
+
+
+async def _page_access(request: Request, hall_id: str | None) -> Principal | HTMLResponse:
+    who = await caller(request)
+    if who is None:
+        return render(request, "dashboard_login.html", status=401,
+                      data=page_data({"next": request.url.path}))
+    allowed = who.role in MANAGERS and (hall_id is None or who.may_see_hall(hall_id))
+    if not allowed:
+        return render(request, "error.html", status=403,
+                      message=messages(language(request))["dash.forbidden"])
+    return who
+
+
+async def dashboard_page(request: Request) -> Response:
+    hall_id = request.path_params["hall"]
+    cfg = _store(request).halls.get(hall_id)
+    if cfg is None:
+        return render(request, "error.html", status=404, message="unknown hall")
+    who = await _page_access(request, hall_id)
+    if isinstance(who, HTMLResponse):
+        return who
+    data = {"hall": hall_public(cfg), "levels": {
+        k.value: v for k, v in LEVEL_NAMES_ZH.items()},
+        "user": who.display_name or who.name,
+        "staff": {s.id: f"{s.name} ({s.staff_number})" for s in cfg.staff}}
+    return render(request, "dashboard.html", hall=cfg, data=page_data(data))
+
+
+async def city_page(request: Request) -> Response:
+    who = await _page_access(request, None)
+    if isinstance(who, HTMLResponse):
+        return who
+    return render(request, "dashboard_city.html", data=page_data({}))
+
+
+async def _manager(request: Request) -> HallConfig:
+    cfg = _store(request).hall(request.path_params["hall"])
+    require(await caller(request), cfg.id, *MANAGERS)
+    return cfg
+
+
+@api("GET", "/api/halls/{hall}/dashboard", "Live dashboard: queues, windows, alerts "
+     "(current and upcoming, each with its start time), rectification cases", "manager, admin",
+     tag="dashboard")
+async def dashboard_live(request: Request) -> JSONResponse:
+    cfg = await _manager(request)
+    return JSONResponse(await dashboard_data.live(_store(request), request.app.state.tide, cfg))
+
+
+@api("GET", "/api/halls/{hall}/dashboard/today", "Today's curves: arrivals and served per "
+     "15 minutes, people waiting, wait-time spread, per-window figures, rating rates",
+     "manager, admin", tag="dashboard")
+async def dashboard_today(request: Request) -> JSONResponse:
+    cfg = await _manager(request)
+    return JSONResponse(await dashboard_data.today(_store(request), cfg))
+
+
+@api("GET", "/api/city", "Every hall the caller manages, with its load (the city view)",
+     "manager (their halls), admin (all)", tag="dashboard")
+async def city_api(request: Request) -> JSONResponse:
+    who = await caller(request)
+    if who is None:
+        raise Unauthorized("please log in")
+    if who.role not in MANAGERS:
+        raise Forbidden(f"the city view is for managers; you are {who.role.value}")
+    store = _store(request)
+    return JSONResponse({"halls": await dashboard_data.city(store, visible_halls(store, who))})
+
+
+routes = [
+    Route("/h/{hall}/dashboard", dashboard_page, name="dashboard"),
+    Route("/city", city_page, name="city"),
+    dashboard_live, dashboard_today, city_api,
+]

@@ -1,0 +1,85 @@
+"""Helpers for tests against real ``hall serve`` processes: accounts, devices, sockets, browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis as AsyncRedis
+
+from hall.auth import AuthStore, Role
+from tests.support import ROOT
+
+PASSWORD = "correct horse battery"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _auth(redis_url: str, action: Any) -> Any:
+    async def run() -> Any:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            return await action(AuthStore(client))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def add_clerk(redis_url: str, staff_id: str, hall: str = "district") -> str:
+    username = f"{hall}-{staff_id}"
+    _auth(redis_url, lambda a: a.add_user(username, PASSWORD, Role.CLERK, (hall,), staff_id))
+    return username
+
+
+def add_device(redis_url: str, role: Role, hall: str = "district",
+               window: int | None = None) -> str:
+    token: str = _auth(redis_url, lambda a: a.add_device(role, hall, f"{role.value}-t", window))
+    return token
+
+
+def clerk_session(base_url: str, username: str) -> httpx.Client:
+    """An HTTP client logged in as a clerk (bearer token)."""
+    token = httpx.post(f"{base_url}/api/login",
+                       json={"username": username, "password": PASSWORD}).json()["token"]
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
+                        timeout=10)
+
+
+def ws_url(base_url: str, path: str) -> str:
+    return base_url.replace("http://", "ws://") + path
+
+
+async def next_event(ws: Any, timeout: float = 5.0, *types: str) -> dict[str, Any]:
+    """The next stream event (skipping hub messages) of a websockets client."""
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if msg.get("id") and (not types or msg["type"] in types):
+            return dict(msg)
+
+
+@contextmanager
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (a missing browser fails the test)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+

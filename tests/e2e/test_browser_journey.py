@@ -1,0 +1,148 @@
+"""The issue's journey in a real browser: kiosk → clerk console → board, window display and
+citizen page within one second → finish → rate on the pad. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from hall.auth import Role
+from tests.e2e.live import PASSWORD, add_clerk, add_device, browser, screenshot
+from tests.support import AppProcess
+
+pytestmark = pytest.mark.browser
+
+RECORD_CALL = """number => {
+  window.__calledAt = null;
+  window.addEventListener('hall:event', (e) => {
+    const d = e.detail.data || {};
+    if (e.detail.type === 'ticket.called' && d.ticket && d.ticket.number === number
+        && window.__calledAt === null) window.__calledAt = Date.now();
+  });
+}"""
+
+
+@pytest.fixture
+def app(redis_url: str, tmp_path) -> Iterator[AppProcess]:
+    proc = AppProcess(redis_url, log_path=tmp_path / "app.log").start()
+    yield proc
+    proc.stop()
+
+
+def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_url):
+    base = app.base_url
+    username = add_clerk(redis_url, "S01")
+    kiosk_token = add_device(redis_url, Role.KIOSK)
+    pad_token = add_device(redis_url, Role.PAD, window=1)
+    with browser() as b:
+        board = b.new_page(viewport={"width": 1920, "height": 1080})
+        board.goto(f"{base}/h/district/board")
+        display = b.new_page(viewport={"width": 1280, "height": 720})
+        display.goto(f"{base}/h/district/window/1")
+        pad = b.new_page(viewport={"width": 1280, "height": 800})
+        pad.goto(f"{base}/h/district/pad/1?device={pad_token}")
+        clerk = b.new_page(viewport={"width": 1440, "height": 900})
+        clerk.goto(f"{base}/h/district/clerk")
+
+        # The clerk logs in and signs in at window 1.
+        clerk.fill("input[name=username]", username)
+        clerk.fill("input[name=password]", PASSWORD)
+        clerk.click("#login button[type=submit]")
+        clerk.select_option("#window-select", "1")
+        clerk.click("#pick button[type=submit]")
+        expect(clerk.locator("#console")).to_be_visible()
+        expect(display.get_by_test_id("window-clerk")).to_contain_text("QZ0101")
+
+        # A citizen takes a ticket at the kiosk (portrait screen), green channel: elderly.
+        kiosk = b.new_page(viewport={"width": 1080, "height": 1920})
+        kiosk.goto(f"{base}/h/district/kiosk?device={kiosk_token}")
+        assert "device=" not in kiosk.url  # the token is kept client-side, not in the URL
+        kiosk.click("[data-priority=elderly]")
+        kiosk.click("[data-matter=QY-KB]")
+        ticket = kiosk.get_by_test_id("kiosk-ticket")
+        expect(ticket).to_be_visible()
+        number = kiosk.locator("#t-number").inner_text()
+        assert number == "A001"
+        expect(kiosk.locator("#t-ahead")).to_contain_text("0")
+        qr = kiosk.locator("#t-qr")
+        expect(qr).to_have_attribute("src", f"/h/district/t/{ticket.get_attribute('data-ticket-id')}/qr.svg")
+        kiosk.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
+        screenshot(kiosk, "kiosk")
+
+        # The citizen follows the ticket on a phone, through the QR code's link.
+        ticket_id = ticket.get_attribute("data-ticket-id")
+        phone = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.goto(f"{base}/h/district/t/{ticket_id}")
+        expect(phone.get_by_test_id("ticket-number")).to_have_text(number)
+        expect(phone.get_by_test_id("ticket-alert")).to_have_attribute("data-kind", "near")
+        expect(board.locator("[data-queue=A] .wait-count")).to_have_text("1")
+
+        for page in (board, display, phone):
+            page.wait_for_function("document.body.dataset.connected === '1'")
+            page.evaluate(RECORD_CALL, number)
+
+        # The clerk calls by keyboard; board, window display and phone show it within 1 s.
+        clerk.locator("body").click()
+        pressed = time.time() * 1000
+        clerk.keyboard.press("n")
+        expect(board.get_by_test_id("latest-call")).to_have_attribute("data-number", number)
+        expect(display.get_by_test_id("window-current")).to_have_text(number)
+        expect(phone.get_by_test_id("ticket-alert")).to_have_attribute("data-kind", "called")
+        arrivals = {name: page.evaluate("window.__calledAt") - pressed
+                    for name, page in (("board", board), ("window", display), ("phone", phone))}
+        assert all(0 <= ms < 1000 for ms in arrivals.values()), arrivals
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text(number)
+        expect(board.locator("#latest-text")).to_contain_text("1")
+        expect(board.locator("[data-queue=A] .wait-count")).to_have_text("0")
+        screenshot(board, "board")
+        screenshot(display, "window-display")
+        screenshot(phone, "citizen-called")
+
+        # A refused action is shown plainly: finishing before starting.
+        clerk.keyboard.press("f")
+        expect(clerk.get_by_test_id("clerk-error")).to_be_visible()
+        screenshot(clerk, "clerk-console-refused")
+        clerk.keyboard.press("s")
+        expect(clerk.locator("#cur-number")).to_have_attribute("data-status", "serving")
+        clerk.keyboard.press("f")
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text("—")
+        screenshot(clerk, "clerk-console")
+
+        # After finish: the pad offers the five levels for that ticket, once.
+        form = pad.get_by_test_id("rating-form")
+        expect(form).to_be_visible()
+        expect(pad.locator("#rating-title")).to_contain_text(number)
+        expect(form.locator(".level")).to_have_count(5)
+        expect(phone.get_by_test_id("rating-form")).to_be_visible()
+        screenshot(pad, "pad")
+        pad.click("[data-level=very_satisfied]")
+        pad.click("#rating-submit")
+        expect(pad.get_by_test_id("rating-thanks")).to_be_visible()
+        # The phone learns the ticket was rated and stops offering the form.
+        expect(phone.get_by_test_id("rating-thanks")).to_be_visible()
+        expect(phone.get_by_test_id("rating-form")).to_be_hidden()
+        screenshot(phone, "citizen-rated")
+        pad.reload()
+        expect(pad.get_by_test_id("pad-idle")).to_be_visible()
+        expect(pad.get_by_test_id("rating-form")).to_be_hidden()
+
+
+def test_pages_switch_to_english_and_refuse_unknown_halls(app):
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{app.base_url}/h/district/board")
+        expect(page.locator("h1")).to_have_text("示范区政务服务中心")
+        page.get_by_test_id("lang-switch").click()
+        expect(page.locator("h1")).to_have_text("District Government Service Centre")
+        expect(page.locator(".board-calls h2")).to_have_text("Latest calls")
+        page.goto(f"{app.base_url}/h/district/window/3")  # the choice is remembered
+        expect(page.locator(".ws-no")).to_have_text("Window 3")
+        screenshot(page, "window-display-en")
+        missing = page.goto(f"{app.base_url}/h/nowhere/board")
+        assert missing is not None and missing.status == 404
+        page.goto(f"{app.base_url}/")
+        expect(page.locator("[data-hall=district]")).to_be_visible()
+        screenshot(page, "index")
