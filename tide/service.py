@@ -9,6 +9,7 @@ MULTI on keys of the same hall, so boards and the dashboard read it from the str
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from tide.settings import Mode, TideSettings, parse_tide
 RECENT_DECISIONS = 50
 PENDING_SECONDS = 600.0  # a proposal nobody confirmed lapses after this
 HEAD_SAMPLE = 10  # waiting tickets read per queue for the longest wait
+STREAM_PAGE = 500  # events read and decoded between two yields to the event loop
 
 
 def _s(value: Any) -> str:
@@ -90,8 +92,19 @@ class TideService:
                 last = "(" + _s(batch[-1][0])
             entries.reverse()
         else:
-            entries = list(await self.redis.xrange(keys.events, min="(" + cursor) or [])
-        for entry_id, fields in entries:
+            # page through what is new, so a busy hall's backlog is never one huge reply
+            entries = []
+            start = "(" + cursor
+            while True:
+                page = list(await self.redis.xrange(keys.events, min=start, count=STREAM_PAGE)
+                            or [])
+                entries.extend(page)
+                if len(page) < STREAM_PAGE:
+                    break
+                start = "(" + _s(page[-1][0])
+        for done, (entry_id, fields) in enumerate(entries, 1):
+            if done % STREAM_PAGE == 0:
+                await asyncio.sleep(0)  # let requests run between pages of decoding
             self._cursor[cfg.id] = _s(entry_id)
             decoded = _decode(fields)
             if decoded.get("type") != EventType.TICKET_ISSUED.value:

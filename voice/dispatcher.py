@@ -32,6 +32,8 @@ from voice.audio import AudioCache
 from voice.phrases import Announcement, announcement_for
 from voice.settings import VoiceSettings
 
+CALL_TYPES = frozenset(e.value for e in CALL_EVENTS)
+
 log = logging.getLogger("voice.dispatcher")
 Clock = Callable[[], float]
 Enqueue = Callable[[Announcement], Awaitable[object]]
@@ -145,6 +147,10 @@ class Dispatcher:
         return out
 
     async def handle(self, hall: str, entry_id: str, fields: dict[Any, Any]) -> Handled:
+        kind_raw = fields.get(b"type", fields.get("type"))
+        if kind_raw is not None and _s(kind_raw) not in CALL_TYPES:
+            # most entries are not calls: skip them before decoding their JSON
+            return Handled(hall, entry_id, Outcome.IGNORED)
         try:
             event = Event.from_fields(entry_id, {_s(k): _s(v) for k, v in fields.items()})
         except (KeyError, ValueError):
