@@ -342,6 +342,19 @@ def test_closing_window_can_still_recall_and_serve_its_ticket() -> None:
     assert model.start(t, closing, T0 + 1).status is S.SERVING
 
 
+def test_reassign_lends_a_window_to_other_queues_and_gives_it_back() -> None:
+    lent = model.reassign(open_window(6, "S06"), ("A", "B"), T0 + 1)
+    assert lent.queues_override == ("A", "B") and lent.status is WindowStatus.OPEN
+    back = model.reassign(lent, None, T0 + 2)
+    assert back.queues_override is None and back.since == T0 + 2
+
+
+def test_reassign_to_no_queue_is_refused() -> None:
+    with pytest.raises(Invalid) as err:
+        model.reassign(open_window(6, "S06"), (), T0)
+    assert err.value.code == "no_queues"
+
+
 # ---- serialisation the store relies on ---------------------------------------------------
 
 

@@ -1,0 +1,61 @@
+"""Render the route table of docs/API.md from the OpenAPI document, so the two cannot drift.
+
+``python -m hall.apidoc docs/API.md`` rewrites the text between the markers
+``<!-- routes:begin -->`` and ``<!-- routes:end -->``; everything else in the file is
+written by hand.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- routes:begin -->", "<!-- routes:end -->"
+
+
+def _body(op: dict[str, Any]) -> str:
+    schema = (op.get("requestBody", {}).get("content", {}).get("application/json", {})
+              .get("schema", {}))
+    required = set(schema.get("required", ()))
+    fields = [f"`{name}`{'' if name in required else '?'}: {spec['type']}"
+              for name, spec in schema.get("properties", {}).items()]
+    return ", ".join(fields) or "—"
+
+
+def routes_table(doc: dict[str, Any]) -> str:
+    """A Markdown table per tag: method and path, what it does, who may call, body fields."""
+    by_tag: dict[str, list[str]] = {}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            who = op["description"].removeprefix("Who may call: ").removesuffix(".")
+            summary = op["summary"].replace("|", "\\|")
+            row = f"| `{method.upper()} {path}` | {summary} | {who} | {_body(op)} |"
+            by_tag.setdefault(op["tags"][0], []).append(row)
+    out: list[str] = []
+    for tag, rows in by_tag.items():
+        out += [f"### {tag}", "",
+                "| route | what it does | who may call | JSON body (`?` optional) |",
+                "|---|---|---|---|", *rows, ""]
+    return "\n".join(out)
+
+
+def rewrite(path: Path, doc: dict[str, Any]) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{routes_table(doc)}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    from hall.app import create_app
+    from hall.http import openapi_document
+    from hall.settings import Settings
+
+    create_app(Settings(redis_url="redis://unused", start_worker=False))  # registers routes
+    rewrite(Path(argv[0] if argv else "docs/API.md"), openapi_document())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
