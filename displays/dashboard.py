@@ -26,6 +26,7 @@ from starlette.routing import Route
 from displays import dashboard_data
 from displays.pages import LANG_COOKIE, LANGS, catalogue, env, hall_public, language, page_data
 from hall.auth import Principal, Role, Unauthorized, require
+from hall.component import Component
 from hall.config import HallConfig
 from hall.http import api, caller
 from ticketing.model import Forbidden
@@ -143,3 +144,5 @@ routes = [
     Route("/city", city_page, name="city"),
     dashboard_live, dashboard_today, city_api,
 ]
+
+component = Component("dashboard", routes=list(routes))

@@ -144,7 +144,7 @@ async def today(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
 
 
 async def city(store: TicketStore, halls: list[HallConfig]) -> list[dict[str, Any]]:
-    """Every given hall with its load: waiting, open windows, longest wait, cases, today's counts."""
+    """Every given hall with its load: waiting, open and busy windows, cases, tickets today."""
     now = store.clock()
     rows = []
     for cfg in halls:

@@ -46,11 +46,12 @@ log = logging.getLogger("hall.app")
 
 def components() -> list[Component]:
     from displays.component import component as displays
+    from displays.dashboard import component as dashboard
     from ticketing.component import component as ticketing
     from tide.component import component as tide
     from voice.component import component as voice
 
-    return [ticketing, displays, voice, tide]
+    return [ticketing, displays, dashboard, voice, tide]
 
 
 def load_configured_halls(settings: Settings) -> dict[str, HallConfig]:

@@ -95,7 +95,10 @@ class RatingStore:
             txn.op("HSET", rk.case(ticket.id), "ver", 1, "json", _dumps(case.to_dict()))
             txn.op("ZADD", rk.cases, case.opened_at, ticket.id)
             txn.op("ZADD", rk.open_cases, case.deadline, ticket.id)
-        data: dict[str, Any] = {"rating": rating.to_dict(),
+        # window/level/ticket_id/number at the top too: what screens and pads may show
+        data: dict[str, Any] = {"ticket_id": ticket.id, "number": ticket.number,
+                                "window": rating.window, "level": rating.level.value,
+                                "rating": rating.to_dict(),
                                 "case": case.to_dict() if case else None}
         try:
             await self.tickets._commit_txn(txn, EventType.RATING_GIVEN, data)

@@ -56,7 +56,7 @@ def _pack(values: array[float]) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def _unpack(text: str) -> array[float]:
+def unpack(text: str) -> array[float]:
     values = array("f")
     values.frombytes(base64.b64decode(text))
     return values
@@ -188,8 +188,8 @@ def merge(aggregates: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                     counts[c] += g.get(c, 0)
                 for level, n in g["ratings"].items():
                     ratings[level] += n
-                waits.extend(_unpack(g["waits"]))
-                services.extend(_unpack(g["services"]))
+                waits.extend(unpack(g["waits"]))
+                services.extend(unpack(g["services"]))
     figures = {dim: {key: _summary(*parts) for key, parts in by_key.items()}
                for dim, by_key in acc.items()}
     total = figures["all"].get("") or _summary(dict.fromkeys(COUNTS, 0),

@@ -1,0 +1,222 @@
+// The manager's dashboard: live over the hall's event hub, re-reading its JSON on each event.
+// Alerts come with the moment they start (some in the future: a wait passing the target), so
+// the page shows each one the second it holds, using the server's clock.
+import { api, data, el, lang, name, t } from './common.js';
+import { connect } from './hub.js';
+import { bars, line, quarterLabels } from './dashboard_charts.js';
+
+const hall = data.hall;
+const base = `/api/halls/${hall.id}`;
+const LEVELS_EN = {very_satisfied: 'very satisfied', satisfied: 'satisfied',
+  basically_satisfied: 'basically satisfied', dissatisfied: 'dissatisfied',
+  very_dissatisfied: 'very dissatisfied'};
+let live = null;
+let offset = 0;  // server clock minus this browser's clock, in seconds
+const $ = (id) => document.getElementById(id);
+const minutes = (s) => (s === null || s === undefined ? '—' : (s / 60).toFixed(1));
+const pct = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
+const levelName = (lv) => (lang === 'en' ? LEVELS_EN[lv] : data.levels[lv]) || lv;
+const queueName = (letter) => name(hall.queues.find((q) => q.letter === letter)) || letter;
+const serverNow = () => Date.now() / 1000 + offset;
+
+function debounce(fn, ms) {
+  let timer = null;
+  return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
+}
+
+async function refreshLive() {
+  try {
+    live = await api('GET', `${base}/dashboard`);
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) location.reload();
+    return;
+  }
+  offset = live.now - Date.now() / 1000;
+  renderQueues();
+  renderWindows();
+  renderCases();
+  renderAlerts();
+}
+
+function renderQueues() {
+  $('queues').replaceChildren(...live.queues.map((q) => el('tr', {'data-queue': q.letter},
+    el('td', {}, `${q.letter} ${name(q)}`),
+    el('td', {class: q.waiting ? 'num hot' : 'num'}, q.waiting),
+    el('td', {class: q.longest_wait_minutes > live.wait_target_minutes ? 'num bad' : 'num'},
+       q.longest_wait_minutes),
+    el('td', {class: 'num'}, q.predicted_wait_minutes))));
+}
+
+let todayWindows = {};
+function renderWindows() {
+  $('windows').replaceChildren(...live.windows.map((w) => {
+    const mine = todayWindows[String(w.number)] || {};
+    return el('tr', {'data-window': w.number, class: `st-${w.status}`},
+      el('td', {}, `${w.number} ${name(w)}`),
+      el('td', {}, t(`dash.status.${w.status}`)),
+      el('td', {}, w.clerk_name ? `${w.clerk_name} ${w.clerk_staff_number || ''}` : '—'),
+      el('td', {}, w.current_number || '—'),
+      el('td', {class: 'num'}, mine.served ?? 0),
+      el('td', {class: 'num'}, minutes(mine.service_mean_s)));
+  }));
+}
+
+function alertText(a) {
+  return t(`dash.alert.${a.kind}`, {queue: a.queue ? `${a.queue} ${queueName(a.queue)}` : '',
+    window: a.window ?? '', number: a.number ?? '', minutes: a.minutes ?? '',
+    level: a.level ? levelName(a.level) : ''});
+}
+
+function renderAlerts() {
+  if (!live) return;
+  const now = serverNow();
+  const active = live.alerts.filter((a) => a.since <= now && (a.until === null || now < a.until));
+  $('alerts').replaceChildren(...active.map((a) => el('li',
+    {class: `alert alert-${a.kind}`, 'data-kind': a.kind, 'data-key': a.key}, alertText(a))));
+  $('alert-count').textContent = active.length;
+  $('no-alerts').hidden = active.length > 0;
+}
+
+function renderCases() {
+  const c = live.cases;
+  $('case-counts').textContent = t('dash.case_counts', c);
+  $('cases').replaceChildren(...c.items.map(caseCard));
+}
+
+function caseCard(c) {
+  const reasonable = el('select', {name: 'reasonable'},
+    el('option', {value: ''}, t('dash.undecided')),
+    el('option', {value: 'true', selected: c.reasonable === true}, t('dash.reasonable')),
+    el('option', {value: 'false', selected: c.reasonable === false}, t('dash.unreasonable')));
+  const rect = el('textarea', {name: 'rectification', rows: 2, placeholder: t('dash.rectification')});
+  rect.value = c.rectification || '';
+  const reply = el('textarea', {name: 'reply', rows: 2, placeholder: t('dash.reply')});
+  reply.value = c.reply || '';
+  const error = el('div', {class: 'form-error', hidden: true});
+  const form = el('form', {class: 'case-form', onsubmit: async (e) => {
+    e.preventDefault();
+    const body = {};
+    if (reasonable.value) body.reasonable = reasonable.value === 'true';
+    if (rect.value.trim() && rect.value !== c.rectification) body.rectification = rect.value;
+    if (reply.value.trim() && reply.value !== c.reply) body.reply = reply.value;
+    try {
+      await api('POST', `${base}/cases/${encodeURIComponent(c.ticket)}`, body);
+      refreshLive();
+      scheduleToday();
+    } catch (err) { error.textContent = err.message; error.hidden = false; }
+  }}, reasonable, rect, reply, el('button', {type: 'submit'}, t('dash.save')), error);
+  const deadline = new Date(c.deadline * 1000).toLocaleString(lang === 'en' ? 'en' : 'zh-CN');
+  return el('div', {class: `case case-${c.status}`, 'data-ticket': c.ticket, 'data-status': c.status},
+    el('div', {class: 'case-head'}, `${c.number} · ${levelName(c.level)} · ${t('dash.window')} ${c.window ?? '—'} · ${c.clerk_name || '—'}`,
+       el('span', {class: 'case-status'}, ` ${t(`dash.case.${c.status}`)} · ${t('dash.deadline')} ${deadline}`)),
+    c.comment ? el('blockquote', {}, c.comment) : null, form);
+}
+
+async function refreshToday() {
+  let today;
+  try { today = await api('GET', `${base}/dashboard/today`); } catch (err) { return; }
+  todayWindows = today.windows;
+  if (live) renderWindows();
+  const r = today.rates;
+  $('rates').textContent = t('dash.rates', {served: r.served, rated: r.rated, bad: r.bad,
+    rating_rate: pct(r.rating_rate), rectification_rate: pct(r.rectification_rate),
+    reply_rate: pct(r.reply_rate)});
+  const labels = quarterLabels();
+  $('chart-flow').replaceChildren(bars([
+    {values: today.quarters.arrivals, cls: 'arrivals', title: t('dash.arrivals')},
+    {values: today.quarters.served, cls: 'served', title: t('dash.served_short')}], labels, 8));
+  $('chart-waiting').replaceChildren(line(today.waiting, labels, 'waiting', 8));
+  const h = today.wait_histogram;
+  const hl = h.counts.map((_, i) => (i === h.counts.length - 1 ? `${i * h.bucket_minutes}+` : `${i * h.bucket_minutes}`));
+  $('chart-waits').replaceChildren(bars([{values: h.counts, cls: 'waits', title: ''}], hl, 1));
+}
+const scheduleToday = debounce(refreshToday, 3000);
+
+async function refreshTide() {
+  let tide;
+  try { tide = await api('GET', `${base}/tide`); } catch (err) { return; }
+  $('tide-mode').textContent = tide.mode;
+  const pending = tide.pending.map((p) => el('div', {class: 'tide-pending', 'data-id': p.id},
+    `${p.action} · ${t('dash.window')} ${p.window} ${p.reason || ''} `,
+    el('button', {onclick: () => decide(p.id, true)}, t('dash.confirm')),
+    el('button', {class: 'secondary', onclick: () => decide(p.id, false)}, t('dash.dismiss'))));
+  $('tide-pending').replaceChildren(...(pending.length ? pending : [el('p', {class: 'muted'}, t('dash.tide.none'))]));
+  $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
+    `${new Date(d.at * 1000).toLocaleTimeString()} ${d.action} ${t('dash.window')} ${d.window} ${d.reason || ''}`)));
+}
+
+async function decide(id, accept) {
+  try { await api('POST', `${base}/tide/confirm`, {id, accept}); } catch (err) { /* shown on refresh */ }
+  refreshTide();
+}
+
+function reportTable(title, dim, rows, names) {
+  const keys = Object.keys(rows).sort((a, b) => (Number(a) - Number(b)) || a.localeCompare(b));
+  const ratingCells = (f) => ['very_satisfied', 'satisfied', 'basically_satisfied', 'dissatisfied', 'very_dissatisfied'].map((k) => f.ratings[k]).join('/');
+  const row = (label, f) => el('tr', {},
+    el('td', {}, label), el('td', {class: 'num'}, f.issued), el('td', {class: 'num'}, f.served),
+    el('td', {class: 'num'}, f.no_show), el('td', {class: 'num'}, f.transferred),
+    el('td', {class: 'num'}, f.abandoned),
+    el('td', {class: 'num'}, `${minutes(f.wait_mean_s)} / ${minutes(f.wait_p90_s)}`),
+    el('td', {class: 'num'}, `${minutes(f.service_mean_s)} / ${minutes(f.service_p90_s)}`),
+    el('td', {class: 'num'}, ratingCells(f)));
+  const head = ['name', 'issued', 'served', 'no_show', 'transferred', 'abandoned', 'wait', 'service', 'ratings'];
+  return el('div', {class: 'report-block', 'data-dimension': dim}, el('h3', {}, title),
+    el('table', {class: 'dash-table'}, el('thead', {}, el('tr', {}, ...head.map((h) => el('th', {}, t(`dash.col.${h}`))))),
+       el('tbody', {}, ...keys.map((k) => row(names[k] ? `${k} ${names[k]}` : k, rows[k])))));
+}
+
+async function showReport(e) {
+  e?.preventDefault();
+  const from = $('report-from').value;
+  const to = $('report-to').value;
+  const query = `from=${from}&to=${to}`;
+  $('report-csv').href = `${base}/reports?${query}&format=csv`;
+  let report;
+  try {
+    report = await api('GET', `${base}/reports?${query}`);
+    $('report-error').hidden = true;
+  } catch (err) {
+    $('report-error').textContent = err.message;
+    $('report-error').hidden = false;
+    return;
+  }
+  const total = reportTable(t('dash.total'), 'hall', {[t('dash.total')]: report.total}, {});
+  const peaks = el('p', {}, `${t('dash.peak')}: ${report.peak_hours.map((p) => `${p.hour}:00–${p.hour + 1}:00 (${p.arrivals})`).join(', ') || '—'}`);
+  const daily = bars([
+    {values: report.daily.map((d) => d.issued), cls: 'arrivals', title: t('dash.arrivals')},
+    {values: report.daily.map((d) => d.served), cls: 'served', title: t('dash.served_short')}],
+    report.daily.map((d) => d.day.slice(4)), Math.max(1, Math.ceil(report.daily.length / 12)));
+  $('report').replaceChildren(total, peaks, el('div', {class: 'chart-box'}, daily),
+    ...['matter', 'queue', 'window', 'clerk'].map((dim) => reportTable(t(`dash.by.${dim}`), dim, report.by[dim], report.names[dim])));
+}
+
+function initReportForm() {
+  const today = new Date(serverNow() * 1000).toISOString().slice(0, 10);
+  $('report-from').value = today;
+  $('report-to').value = today;
+  $('report-form').addEventListener('submit', showReport);
+}
+
+const scheduleLive = debounce(refreshLive, 150);
+window.addEventListener('hall:event', (e) => {
+  scheduleLive();
+  const type = e.detail.type || '';
+  if (type.startsWith('tide.') || type === 'window.changed') refreshTide();
+  if (type === 'ticket.issued' || type === 'ticket.done' || type.startsWith('rating.')) scheduleToday();
+});
+window.addEventListener('hall:snapshot', scheduleLive);
+window.addEventListener('hall:waiting', scheduleLive);
+
+await refreshLive();
+initReportForm();
+refreshToday();
+refreshTide();
+connect(`/ws/halls/${hall.id}`);
+setInterval(() => {
+  renderAlerts();
+  $('clock').textContent = new Date(serverNow() * 1000).toLocaleTimeString(lang === 'en' ? 'en' : 'zh-CN');
+}, 1000);
+setInterval(refreshLive, 15000);
+setInterval(refreshToday, 60000);
+setInterval(refreshTide, 30000);
