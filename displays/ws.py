@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,6 +30,7 @@ from displays.hub import Delivery, Hub, parse_id
 from hall.auth import AuthStore, Role
 from hall.config import HallConfig
 from hall.events import Event
+from hall.http import api
 from ticketing.model import NotFound
 from ticketing.routes import ticket_view
 from ticketing.store import TicketStore
@@ -279,7 +282,15 @@ async def pad_socket(ws: WebSocket) -> None:
     await _serve(ws, _pad_channel)
 
 
+@api("GET", "/api/hub", "This process's event hub: sockets, lag, slow clients dropped",
+     "anyone", tag="halls")
+async def hub_status(request: Request) -> JSONResponse:
+    hub: Hub = request.app.state.hub
+    return JSONResponse(hub.status())
+
+
 routes = [
+    hub_status,
     WebSocketRoute("/ws/halls/{hall}", hall_socket),
     WebSocketRoute("/ws/halls/{hall}/tickets/{ticket}", ticket_socket),
     WebSocketRoute("/ws/halls/{hall}/pads/{window}", pad_socket),

@@ -67,13 +67,13 @@ def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_ur
         number = kiosk.locator("#t-number").inner_text()
         assert number == "A001"
         expect(kiosk.locator("#t-ahead")).to_contain_text("0")
-        qr = kiosk.locator("#t-qr")
-        expect(qr).to_have_attribute("src", f"/h/district/t/{ticket.get_attribute('data-ticket-id')}/qr.svg")
+        ticket_id = ticket.get_attribute("data-ticket-id")
+        expect(kiosk.locator("#t-qr")).to_have_attribute("src",
+                                                         f"/h/district/t/{ticket_id}/qr.svg")
         kiosk.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
         screenshot(kiosk, "kiosk")
 
         # The citizen follows the ticket on a phone, through the QR code's link.
-        ticket_id = ticket.get_attribute("data-ticket-id")
         phone = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.goto(f"{base}/h/district/t/{ticket_id}")
         expect(phone.get_by_test_id("ticket-number")).to_have_text(number)
