@@ -154,6 +154,15 @@ async def _clerk_at_window(request: Request) -> tuple[str, int, Principal]:
     return hall_id, number, who
 
 
+async def _clerk_of_hall(request: Request) -> tuple[str, int, Principal]:
+    """A clerk of this hall; the store checks they are at the window, atomically with the act."""
+    hall_id = _hall(request)
+    number = path_int(request, "window")
+    who = require(await caller(request), hall_id, Role.CLERK)
+    _store(request)._window_cfg(_store(request).hall(hall_id), number)  # 404 before anything
+    return hall_id, number, who
+
+
 def _window_view(request: Request, hall_id: str, window: model.WindowState) -> dict[str, Any]:
     cfg = _store(request).hall(hall_id)
     data = window.to_dict()
@@ -241,9 +250,9 @@ def _ticket_json(ticket: Ticket | None) -> JSONResponse:
      "Call the next ticket (叫号); ticket is null when nobody waits", "the clerk at the window",
      tag="windows")
 async def call_next(request: Request) -> JSONResponse:
-    hall_id, number, _ = await _clerk_at_window(request)
+    hall_id, number, who = await _clerk_of_hall(request)
     await read_body(request, ())
-    return _ticket_json(await _store(request).call_next(hall_id, number))
+    return _ticket_json(await _store(request).call_next(hall_id, number, clerk=who.staff_id))
 
 
 CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A007"),)
@@ -261,10 +270,10 @@ def _current(action: str, summary: str) -> Any:
     @api("POST", f"/api/halls/{{hall}}/windows/{{window}}/{action}", summary,
          "the clerk at the window", tag="windows")
     async def handler(request: Request) -> JSONResponse:
-        hall_id, number, _ = await _clerk_at_window(request)
+        hall_id, number, who = await _clerk_of_hall(request)
         await read_body(request, ())
         method = getattr(_store(request), action.replace("-", "_"))
-        return _ticket_json(await method(hall_id, number))
+        return _ticket_json(await method(hall_id, number, clerk=who.staff_id))
 
     return handler
 

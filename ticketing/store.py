@@ -32,6 +32,7 @@ from ticketing.keys import HallKeys
 from ticketing.model import (
     Channel,
     DomainError,
+    Forbidden,
     IllegalTransition,
     Invalid,
     NotFound,
@@ -284,21 +285,38 @@ class TicketStore:
 
     # ---- window-scoped ticket actions (the clerk's buttons) -----------------------
 
-    async def call_next(self, hall_id: str, number: int) -> Ticket | None:
-        """Call the next ticket for a window, or None when its queues are empty."""
+    async def call_next(self, hall_id: str, number: int, clerk: str | None = None
+                        ) -> Ticket | None:
+        """Call the next ticket for a window, or None when its queues are empty.
+
+        ``clerk``, when given, must be the clerk logged in at the window; it is checked
+        on the same window state the call is committed against.
+        """
         cfg = self.hall(hall_id)
         self._window_cfg(cfg, number)
         keys = HallKeys(hall_id)
+        configured = cfg.window_queues(number)
+
+        def heads_of(queues: tuple[str, ...], pipe: Any) -> None:
+            for q in queues:
+                pipe.zrange(keys.queue(q), 0, 0, withscores=True)
+            pipe.zrange(keys.direct(number), 0, 0, withscores=True)
 
         async def attempt() -> Ticket | None:
-            window, wver = await self._read_window(keys, number)
+            # the window and the heads of its usual queues in one round trip
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(keys.window(number), ["ver", "json"])
+                heads_of(configured, pipe)
+                (ver, raw_window), *raw = await pipe.execute()
+            window = _window_from(number, raw_window)
+            wver = _s(ver) if ver is not None else ""
+            _require_clerk(window, clerk)
             model.require_free_window(window)
             served = self.served_queues(cfg, window)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for q in served:
-                    pipe.zrange(keys.queue(q), 0, 0, withscores=True)
-                pipe.zrange(keys.direct(number), 0, 0, withscores=True)
-                raw = await pipe.execute()
+            if served != configured:  # reassigned (tide lending): read its own queues
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    heads_of(served, pipe)
+                    raw = await pipe.execute()
             heads = {
                 q: rules.Head(q, _s(r[0][0]), float(r[0][1]))
                 for q, r in zip([*served, rules.DIRECT], raw, strict=True) if r
@@ -361,6 +379,7 @@ class TicketStore:
         self, hall_id: str, number: int,
         decide: Callable[[Ticket, WindowState, float], tuple[Ticket, WindowState, EventType]],
         extra: Callable[[Txn, HallKeys, Ticket, Ticket], None] | None = None,
+        clerk: str | None = None,
     ) -> Ticket:
         cfg = self.hall(hall_id)
         self._window_cfg(cfg, number)
@@ -368,6 +387,7 @@ class TicketStore:
 
         async def attempt() -> Ticket:
             window, wver = await self._read_window(keys, number)
+            _require_clerk(window, clerk)
             if window.current is None:
                 raise IllegalTransition(f"window {number} has no ticket", code="no_current_ticket")
             ticket, tver = await self._read_ticket(keys, window.current)
@@ -386,17 +406,17 @@ class TicketStore:
         result: Ticket = await self._retrying(attempt)
         return result
 
-    async def recall(self, hall_id: str, number: int) -> Ticket:
+    async def recall(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
         return await self._current_action(
             hall_id, number, lambda t, w, now: (model.recall(t, w, now), w,
-                                                EventType.TICKET_RECALLED))
+                                                EventType.TICKET_RECALLED), clerk=clerk)
 
-    async def start(self, hall_id: str, number: int) -> Ticket:
+    async def start(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
         return await self._current_action(
             hall_id, number, lambda t, w, now: (model.start(t, w, now), w,
-                                                EventType.TICKET_SERVING))
+                                                EventType.TICKET_SERVING), clerk=clerk)
 
-    async def finish(self, hall_id: str, number: int) -> Ticket:
+    async def finish(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
         def record_service(txn: Txn, keys: HallKeys, old: Ticket, new: Ticket) -> None:
             if new.done_at is not None and new.serving_at is not None:
                 txn.op("LPUSH", keys.service_times(new.queue), new.done_at - new.serving_at)
@@ -406,12 +426,13 @@ class TicketStore:
 
         return await self._current_action(
             hall_id, number, lambda t, w, now: (*model.finish(t, w, now), EventType.TICKET_DONE),
-            record_service)
+            record_service, clerk=clerk)
 
-    async def no_show(self, hall_id: str, number: int) -> Ticket:
+    async def no_show(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
         return await self._current_action(
             hall_id, number,
-            lambda t, w, now: (*model.no_show(t, w, now), EventType.TICKET_NO_SHOW))
+            lambda t, w, now: (*model.no_show(t, w, now), EventType.TICKET_NO_SHOW),
+            clerk=clerk)
 
     async def transfer(
         self, hall_id: str, number: int, *, queue: str | None, to_window: int | None, note: str
@@ -531,6 +552,13 @@ class TicketStore:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _require_clerk(window: WindowState, clerk: str | None) -> None:
+    """Refuse a clerk who is not the one logged in at the window (None: not checked)."""
+    if clerk is not None and window.clerk != clerk:
+        raise Forbidden(f"you are not logged in at window {window.number}",
+                        code="not_your_window")
 
 
 def _window_from(number: int, raw: Any) -> WindowState:
