@@ -116,6 +116,11 @@ async function refreshToday() {
   let today;
   try { today = await api('GET', `${base}/dashboard/today`); } catch (err) { return; }
   todayWindows = today.windows;
+  if (!$('report-from').value) {  // the hall's local day, not this browser's
+    const day = `${today.day.slice(0, 4)}-${today.day.slice(4, 6)}-${today.day.slice(6)}`;
+    $('report-from').value = day;
+    $('report-to').value = day;
+  }
   if (live) renderWindows();
   const r = today.rates;
   $('rates').textContent = t('dash.rates', {served: r.served, rated: r.rated, bad: r.bad,
@@ -192,9 +197,6 @@ async function showReport(e) {
 }
 
 function initReportForm() {
-  const today = new Date(serverNow() * 1000).toISOString().slice(0, 10);
-  $('report-from').value = today;
-  $('report-to').value = today;
   $('report-form').addEventListener('submit', showReport);
 }
 
@@ -210,7 +212,7 @@ window.addEventListener('hall:waiting', scheduleLive);
 
 await refreshLive();
 initReportForm();
-refreshToday();
+await refreshToday();
 refreshTide();
 connect(`/ws/halls/${hall.id}`);
 setInterval(() => {

@@ -1,0 +1,113 @@
+"""The manager's dashboard in a real browser: log in, see alerts within a second of their
+condition, follow a bad rating to closure, read the day's report; the city view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from hall.auth import Role
+from tests.e2e.live import (
+    PASSWORD,
+    _auth,
+    add_clerk,
+    add_device,
+    browser,
+    clerk_session,
+    screenshot,
+)
+from tests.support import AppProcess
+
+pytestmark = pytest.mark.browser
+HALL = "/api/halls/district"
+
+
+@pytest.fixture
+def app(redis_url: str, tmp_path) -> Iterator[AppProcess]:
+    proc = AppProcess(redis_url, log_path=tmp_path / "app.log").start()
+    yield proc
+    proc.stop()
+
+
+def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
+    base = app.base_url
+    _auth(redis_url, lambda a: a.add_user("mgr", PASSWORD, Role.MANAGER, ("district",)))
+    clerk = clerk_session(base, add_clerk(redis_url, "S01"))
+    kiosk = {"Authorization": f"Bearer {add_device(redis_url, Role.KIOSK)}"}
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{base}/h/district/dashboard")
+        page.fill("input[name=username]", "mgr")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.get_by_test_id("queues")).to_contain_text("综合受理")
+        page.wait_for_function("document.body.dataset.connected === '1'")
+        expect(page.locator("#no-alerts")).to_be_visible()
+
+        # A clerk opens window 1, then a citizen takes a ticket: window 1 idles while
+        # its queue has someone waiting. The alert must show within a second.
+        assert clerk.post(f"{HALL}/windows/1/login").status_code == 200
+        issued = httpx.post(f"{base}{HALL}/tickets", json={"matter": "QY-KB"}, headers=kiosk)
+        assert issued.status_code == 201
+        alert = page.locator("#alerts [data-kind=idle_window]")
+        expect(alert).to_be_visible(timeout=1000)
+        expect(alert).to_contain_text("1号窗口")
+        expect(page.locator("#queues [data-queue=A]")).to_contain_text("1")
+
+        # Served: the idle alert goes; a bad rating arrives and must show within a second.
+        for action in ("call-next", "start", "finish"):
+            assert clerk.post(f"{HALL}/windows/1/{action}").status_code == 200
+        expect(alert).to_have_count(0, timeout=1000)
+        ticket_id = issued.json()["id"]
+        rated = httpx.post(f"{base}{HALL}/tickets/{ticket_id}/rating",
+                           json={"level": "very_dissatisfied", "comment": "窗口态度不好"})
+        assert rated.status_code == 201
+        bad = page.locator("#alerts [data-kind=bad_rating]")
+        expect(bad).to_be_visible(timeout=1000)
+        expect(bad).to_contain_text("A001")
+        expect(bad).to_contain_text("非常不满意")
+
+        # The case is listed; the manager closes the loop from the page.
+        case = page.locator(f"#cases [data-ticket='{ticket_id}']")
+        expect(case).to_have_attribute("data-status", "open")
+        expect(page.get_by_test_id("case-counts")).to_contain_text("待整改 1")
+        case.locator("select[name=reasonable]").select_option("true")
+        case.locator("textarea[name=rectification]").fill("对窗口人员进行服务规范培训")
+        case.locator("textarea[name=reply]").fill("已电话致歉并说明整改措施")
+        screenshot(page, "dashboard-case")
+        case.locator("button[type=submit]").click()
+        expect(page.get_by_test_id("case-counts")).to_contain_text("已办结 1")
+        expect(case).to_have_count(0)
+
+        # Today's figures and the report of the day, with its CSV link.
+        expect(page.get_by_test_id("rates")).to_contain_text("整改率 100.0%", timeout=5000)
+        expect(page.locator("#windows [data-window='1']")).to_contain_text("张敏")
+        page.click("#report-form button[type=submit]")
+        report = page.get_by_test_id("report")
+        expect(report.locator("[data-dimension=clerk]")).to_contain_text("张敏 (QZ0101)")
+        expect(report.locator("[data-dimension=hall] tbody td").nth(1)).to_have_text("1")
+        assert page.locator("#chart-flow svg rect").count() >= 2
+        href = page.locator("#report-csv").get_attribute("href")
+        csv = page.request.get(f"{base}{href}")
+        assert csv.ok and "QY-KB" in csv.text()
+        screenshot(page, "dashboard")
+
+        # The city view lists the hall with its load.
+        page.goto(f"{base}/city")
+        expect(page.locator("#halls [data-hall=district]")).to_be_visible()
+        screenshot(page, "dashboard-city")
+
+
+def test_clerk_cannot_open_the_dashboard(app, redis_url):
+    add_clerk(redis_url, "S02")
+    with browser() as b:
+        page = b.new_page()
+        response = page.goto(f"{app.base_url}/h/district/dashboard")
+        assert response is not None and response.status == 401
+        page.fill("input[name=username]", "district-S02")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("body")).to_contain_text("仅限本大厅管理人员")
