@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 current_hall: ContextVar[str | None] = ContextVar("current_hall", default=None)
 FIELDS = ("hall", "ticket", "queue", "window", "event", "method", "path", "status",
           "duration_ms", "client")
-HALL_IN_PATH = re.compile(r"^/(?:api/halls|h|ws)/([A-Za-z0-9_-]+)")
+HALL_IN_PATH = re.compile(r"^/(?:api/halls|ws/halls|h)/([A-Za-z0-9_-]+)")
 access = logging.getLogger("hall.access")
 
 

@@ -9,6 +9,7 @@ and runs the lifespan shutdown (components stop, Redis closes).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import uvicorn
@@ -17,6 +18,11 @@ from starlette.applications import Starlette
 from hall import health
 
 GRACE_SECONDS = 10
+SOCKET_CLOSE_WAIT = 3.0  # time for the 1001 close handshakes before uvicorn's own 1012
+
+
+def _is_websocket(connection: object) -> bool:
+    return type(connection).__module__.startswith("uvicorn.protocols.websockets")
 
 
 class DrainingServer(uvicorn.Server):
@@ -28,6 +34,11 @@ class DrainingServer(uvicorn.Server):
         for server in self.servers:
             server.close()  # no new connections while the sockets drain
         await health.drain(self.hall_app)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SOCKET_CLOSE_WAIT
+        while (any(_is_websocket(c) for c in self.server_state.connections)
+               and loop.time() < deadline):
+            await asyncio.sleep(0.05)
         await super().shutdown(sockets)
 
 

@@ -75,8 +75,8 @@ async def post_rollup(request: Request) -> Response:
     require(await caller(request), hall_id, Role.ADMIN, Role.MANAGER)
     body = await read_body(request, ROLLUP_FIELDS)
     day = parse_day(body["day"], "day").strftime("%Y%m%d")
-    url = request.app.state.settings.redis_url
-    if not url:
+    url = request.app.state.settings.redis_url or ""
+    if not (url or request.app.state.settings.redis_sentinels):
         raise Invalid("no job queue is configured", code="no_worker")
     job = await asyncio.to_thread(enqueue_rollup, url, hall_id, day)
     return JSONResponse({"job": job, "hall": hall_id, "day": day}, status_code=202)

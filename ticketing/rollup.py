@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import redis as sync_redis
 from redis.asyncio import Redis
 from rq import Queue
 from starlette.applications import Starlette
 
 from hall.config import HallConfig, bundled_hall_files, load_halls
 from hall.jobs import REPORTS_QUEUE
+from hall.redis_conn import async_client, sync_client
 from hall.settings import Settings
 from ticketing.keys import HallKeys
 from ticketing.report_store import ReportStore, agg_key
@@ -36,10 +36,10 @@ CLAIM_SECONDS = 3600
 async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
     """RQ job: store the daily aggregate of one hall's day; returns its totals."""
     settings = Settings.from_env()
-    if not settings.redis_url:
-        raise RuntimeError("the reports worker needs REDIS_URL")
+    if not (settings.redis_url or settings.redis_sentinels):
+        raise RuntimeError("the reports worker needs REDIS_URL or REDIS_SENTINELS")
     halls = load_halls([Path(f) for f in settings.hall_files] or bundled_hall_files())
-    client = Redis.from_url(settings.redis_url)
+    client = async_client(settings)
     try:
         store = TicketStore(client, halls, time.time)
         agg = await ReportStore(client, store).rollup(hall_id, day)
@@ -52,7 +52,8 @@ async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
 
 def enqueue_rollup(redis_url: str, hall_id: str, day: str) -> str:
     """Queue the roll-up of one day on the reports queue; returns the RQ job id."""
-    connection = sync_redis.Redis.from_url(redis_url)
+    # password / Sentinel come from the environment, as for every client (hall.redis_conn)
+    connection = sync_client(Settings.from_env(), redis_url or None)
     try:
         job = Queue(REPORTS_QUEUE, connection=connection).enqueue(
             rollup_job, hall_id, day, job_timeout=600, result_ttl=86400)
@@ -116,11 +117,11 @@ class RollupScheduler:
 
 
 async def start(app: Starlette) -> None:
-    url = app.state.settings.redis_url
-    if not url:
+    url = app.state.settings.redis_url or ""
+    if not (url or app.state.settings.redis_sentinels):
         return
     # Its own connection: a tick in flight at shutdown must not hold the app's client.
-    client = Redis.from_url(url)
+    client = async_client(app.state.settings, url or None)
     scheduler = RollupScheduler(client, app.state.halls, app.state.clock, url)
     scheduler.task = asyncio.create_task(scheduler.run(first_delay=5.0), name="rollup-scheduler")
     app.state.rollup = scheduler

@@ -10,6 +10,7 @@ from redis import Redis as SyncRedis
 from starlette.applications import Starlette
 
 from hall.component import Component
+from hall.redis_conn import sync_client
 from voice.audio import AudioCache
 from voice.dispatcher import Dispatcher
 from voice.jobs import enqueue, voice_queue
@@ -38,7 +39,7 @@ async def start(app: Starlette) -> None:
     settings = app.state.settings
     app.state.audio_cache = cache = AudioCache(settings.data_dir)
     app.state.voice_settings = voice = hall_voice_settings(app)
-    sync = SyncRedis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    sync = sync_client(settings)  # hall.redis_conn: password, Sentinel, retries
     queue = voice_queue(sync)
 
     async def to_worker(ann: Announcement) -> str:

@@ -1,0 +1,261 @@
+"""compose.yaml, started for real as local processes (no Docker).
+
+``Deployment`` reads compose.yaml, interpolates its ``${VAR}`` references with a test
+environment, and starts each service's own command: Debian's ``redis-server`` with the
+redis service's options, ``hall serve`` for each app replica, ``hall worker``, and
+``nginx`` with deploy/nginx.conf. Only what cannot be the same on one machine is
+rewritten: ports (free loopback ports), data folders (a temp dir), and the upstream
+list of nginx (one ``server`` line per local app process instead of Docker's DNS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import yaml
+
+from tests.support import ROOT, free_port
+
+PASSWORD = "test-redis-secret"
+COMPOSE = ROOT / "compose.yaml"
+
+
+def need(binary: str) -> str:
+    """A Debian binary the test starts; scripts/test installs them (CI never skips)."""
+    import pytest
+
+    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if
+                                     os.path.exists(f"/usr/sbin/{binary}") else None)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"{binary} is missing: run scripts/test (installs it)")
+        pytest.skip(f"{binary} not installed (scripts/test installs it)")
+    return found
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?error} and $$, applied recursively."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        current = env.get(name, "")
+        if op == ":-":
+            return current or arg
+        if op == ":?" and not current:
+            raise KeyError(f"{name}: {arg}")
+        return current
+
+    out = re.sub(r"(?<!\$)\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+    return out.replace("$$", "$")
+
+
+def load_compose(env: dict[str, str]) -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    services: dict[str, Any] = interpolate(data["services"], env)
+    return services
+
+
+def replace_arg(command: list[str], flag: str, value: str) -> list[str]:
+    """The command with the value after ``flag`` replaced (the flag must be there)."""
+    index = command.index(flag)
+    return [*command[: index + 1], value, *command[index + 2:]]
+
+
+def hall_command(command: list[str]) -> list[str]:
+    assert command[0] == "hall", command
+    return [sys.executable, "-m", "hall.cli", *command[1:]]
+
+
+def redis_command(service: dict[str, Any], port: int, data: Path, primary: int | None
+                  ) -> list[str]:
+    command = list(service["command"])
+    assert command[0] == "redis-server"
+    command[0] = need("redis-server")
+    command = replace_arg(command, "--port", str(port))
+    command = replace_arg(command, "--dir", str(data))
+    if "--replicaof" in command:
+        index = command.index("--replicaof")
+        command[index + 1: index + 3] = ["127.0.0.1", str(primary)]
+    return [*command, "--bind", "127.0.0.1", "--logfile", str(data / "redis.log")]
+
+
+def render_nginx(listen: int, upstreams: list[int], workdir: Path) -> Path:
+    """deploy/nginx.conf with local ports and paths; everything else as written."""
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
+                        for p in upstreams)
+    text, n = re.subn(r"^\s*server app:8000[^;]*;", servers, text, flags=re.M)
+    assert n == 1
+    text, n = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", text)
+    assert n == 1
+    text = text.replace("root /srv;", f"root {ROOT / 'displays'};")
+    text = text.replace("/tmp/", f"{workdir}/")
+    if os.geteuid() == 0:  # nginx as root would run workers as nobody
+        text = "user root;\n" + text
+    path = workdir / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        out = open(self.log, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=out,
+                                        stderr=subprocess.STDOUT)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Deployment:
+    """redis + N app processes + worker + nginx, from compose.yaml."""
+
+    workdir: Path
+    apps: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    redis_port: int = field(default_factory=free_port)
+    proxy_port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self.test_env = {"REDIS_PASSWORD": PASSWORD, **self.extra_env}
+        self.services = load_compose(self.test_env)
+        self.data = self.workdir / "hall-data"
+        self.data.mkdir(parents=True, exist_ok=True)
+
+    def hall_env(self, service: str) -> dict[str, str]:
+        env = {k: str(v) for k, v in self.services[service]["environment"].items()}
+        env = {k: v.replace("redis:6379", f"127.0.0.1:{self.redis_port}") for k, v in env.items()}
+        env["HALL_DATA"] = str(self.data)
+        env["HALL_SECURE_COOKIES"] = "0"  # plain http on loopback
+        return {**os.environ, **env, **self.extra_env}
+
+    def start(self) -> Deployment:
+        rdata = self.workdir / "redis"
+        rdata.mkdir(exist_ok=True)
+        self.procs["redis"] = Proc("redis", redis_command(self.services["redis"],
+                                   self.redis_port, rdata, None), dict(os.environ),
+                                   self.workdir / "redis.out", self.redis_port).start()
+        client = redis.Redis(port=self.redis_port, password=PASSWORD)
+        wait_until(client.ping, 10, "redis")
+        for n in range(1, self.apps + 1):
+            self.start_app(n)
+        self.procs["worker"] = Proc("worker", hall_command(self.services["worker"]["command"]),
+                                    self.hall_env("worker"), self.workdir / "worker.log").start()
+        self.start_proxy()
+        return self
+
+    def start_app(self, n: int) -> Proc:
+        port = free_port()
+        command = hall_command(self.services["app"]["command"])
+        command = replace_arg(replace_arg(command, "--host", "127.0.0.1"), "--port", str(port))
+        proc = Proc(f"app{n}", command, self.hall_env("app"), self.workdir / f"app{n}.log",
+                    port).start()
+        self.procs[proc.name] = proc
+        wait_until(lambda: httpx.get(f"{proc.url}/readyz", timeout=1).status_code == 200, 30,
+                   f"{proc.name} ready ({proc.log.read_text()[-1500:]})")
+        return proc
+
+    def start_proxy(self) -> None:
+        command = list(self.services["proxy"]["command"])
+        assert command[0] == "nginx"
+        command[0] = need("nginx")
+        conf = render_nginx(self.proxy_port, [p.port for p in self.app_procs], self.workdir)
+        command = replace_arg(command, "-c", str(conf))
+        command = [*command, "-p", str(self.workdir), "-e", "stderr"]
+        self.procs["proxy"] = Proc("proxy", command, dict(os.environ),
+                                   self.workdir / "nginx.out", self.proxy_port).start()
+        wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, 10,
+                   f"nginx ({(self.workdir / 'nginx.out').read_text()[-800:]})")
+
+    @property
+    def app_procs(self) -> list[Proc]:
+        return [p for name, p in sorted(self.procs.items()) if name.startswith("app")]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.proxy_port}"
+
+    def credentials(self) -> tuple[str, str]:
+        """(staff password, kiosk device token) from the first start's credentials file."""
+        text = (self.data / "initial-credentials.txt").read_text(encoding="utf-8")
+        password = re.search(r"password: (\S+)", text)
+        kiosk = re.search(r"/h/district/kiosk\?device=(\S+)", text)
+        assert password and kiosk, text[:500]
+        return password.group(1), kiosk.group(1)
+
+    def login(self, username: str, password: str) -> dict[str, str]:
+        r = httpx.post(f"{self.url}/api/login", json={"username": username,
+                                                       "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def stop(self) -> None:
+        for name in ["proxy", *[p.name for p in self.app_procs], "worker", "redis"]:
+            proc = self.procs.get(name)
+            if proc is not None:
+                if name == "proxy":
+                    proc.signal(signal.SIGQUIT)
+                proc.stop()
