@@ -164,6 +164,34 @@ def wait_until(check: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_redis(service: dict[str, Any], port: int, data: Path, primary: int | None) -> Proc:
+    """A compose Redis service (primary or replica) as a local redis-server."""
+    data.mkdir(parents=True, exist_ok=True)
+    proc = Proc(data.name, redis_command(service, port, data, primary), dict(os.environ),
+                data / "redis.out", port).start()
+    client = redis.Redis(port=port, password=PASSWORD)
+    wait_until(client.ping, 10, f"redis {data.name}")
+    return proc
+
+
+def start_sentinel(port: int, primary: int, data: Path) -> Proc:
+    """deploy/sentinel.conf with a loopback primary and port, as compose's sentinels run it."""
+    data.mkdir(parents=True, exist_ok=True)
+    text = (ROOT / "deploy" / "sentinel.conf").read_text()
+    text = text.replace("@REDIS_PASSWORD@", PASSWORD)
+    text = text.replace("port 26379", f"port {port}\nbind 127.0.0.1")
+    text = text.replace("dir /data", f"dir {data}")
+    text, n = re.subn(r"sentinel monitor hall redis 6379", f"sentinel monitor hall 127.0.0.1 "
+                      f"{primary}", text)
+    assert n == 1
+    conf = data / "sentinel.conf"
+    conf.write_text(text)
+    proc = Proc(data.name, [need("redis-sentinel"), str(conf)], dict(os.environ),
+                data / "sentinel.out", port).start()
+    wait_until(lambda: redis.Redis(port=port).ping(), 10, f"sentinel {data.name}")
+    return proc
+
+
 @dataclass
 class Deployment:
     """redis + N app processes + worker + nginx, from compose.yaml."""
@@ -171,6 +199,9 @@ class Deployment:
     workdir: Path
     apps: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
+    own_redis: bool = True  # False: the caller runs Redis (e.g. a Sentinel topology)
+    worker: bool = True
+    proxy: bool = True
     procs: dict[str, Proc] = field(default_factory=dict)
     redis_port: int = field(default_factory=free_port)
     proxy_port: int = field(default_factory=free_port)
@@ -189,18 +220,18 @@ class Deployment:
         return {**os.environ, **env, **self.extra_env}
 
     def start(self) -> Deployment:
-        rdata = self.workdir / "redis"
-        rdata.mkdir(exist_ok=True)
-        self.procs["redis"] = Proc("redis", redis_command(self.services["redis"],
-                                   self.redis_port, rdata, None), dict(os.environ),
-                                   self.workdir / "redis.out", self.redis_port).start()
-        client = redis.Redis(port=self.redis_port, password=PASSWORD)
-        wait_until(client.ping, 10, "redis")
+        if self.own_redis:
+            self.procs["redis"] = start_redis(self.services["redis"], self.redis_port,
+                                              self.workdir / "redis", None)
         for n in range(1, self.apps + 1):
             self.start_app(n)
-        self.procs["worker"] = Proc("worker", hall_command(self.services["worker"]["command"]),
-                                    self.hall_env("worker"), self.workdir / "worker.log").start()
-        self.start_proxy()
+        if self.worker:
+            self.procs["worker"] = Proc("worker",
+                                        hall_command(self.services["worker"]["command"]),
+                                        self.hall_env("worker"),
+                                        self.workdir / "worker.log").start()
+        if self.proxy:
+            self.start_proxy()
         return self
 
     def start_app(self, n: int) -> Proc:

@@ -1,0 +1,111 @@
+"""Redis failover: a primary, a replica and three sentinels on loopback (compose's
+``failover`` profile), an app connected through Sentinel with REDIS_WAIT_REPLICAS=1.
+
+Kill the primary under load: the app recovers within RECOVERY_BOUND seconds, and every
+ticket whose issue was acknowledged (201) is present on the promoted replica.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.e2e.deployment import PASSWORD, Deployment, start_redis, start_sentinel, wait_until
+from tests.e2e.test_health_metrics import metric
+from tests.support import free_port
+
+HALL = "district"
+# down-after-milliseconds 3000 (deploy/sentinel.conf) + election + client retries
+RECOVERY_BOUND = 15.0
+
+
+class IssueLoad:
+    def __init__(self, url: str, kiosk: dict[str, str]) -> None:
+        self.url, self.kiosk = url, kiosk
+        self.halt = threading.Event()
+        self.acknowledged: list[tuple[float, str]] = []
+        self.failures: list[tuple[float, str]] = []
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=20) as client:
+            while not self.halt.is_set():
+                try:
+                    r = client.post(f"{self.url}/api/halls/{HALL}/tickets",
+                                    json={"matter": "QY-KB"}, headers=self.kiosk)
+                except httpx.HTTPError as exc:
+                    self.failures.append((time.monotonic(), repr(exc)))
+                    continue
+                if r.status_code == 201:
+                    self.acknowledged.append((time.monotonic(), r.json()["number"]))
+                else:
+                    self.failures.append((time.monotonic(), f"{r.status_code} {r.text[:120]}"))
+                    assert r.status_code == 503, r.text  # never a 500
+                    time.sleep(0.05)
+                time.sleep(0.01)
+
+
+def test_primary_killed_under_load(tmp_path: Path):
+    d = Deployment(tmp_path, apps=1, own_redis=False, worker=False, proxy=False)
+    primary_port, replica_port = free_port(), free_port()
+    sentinel_ports = [free_port() for _ in range(3)]
+    procs = [start_redis(d.services["redis"], primary_port, tmp_path / "primary", None),
+             start_redis(d.services["redis-replica"], replica_port, tmp_path / "replica",
+                         primary_port)]
+    try:
+        procs += [start_sentinel(p, primary_port, tmp_path / f"sentinel{i}")
+                  for i, p in enumerate(sentinel_ports)]
+        primary = redis.Redis(port=primary_port, password=PASSWORD)
+        wait_until(lambda: primary.info("replication")["connected_slaves"] == 1, 10,
+                   "replica attached")
+        sentinels = ",".join(f"127.0.0.1:{p}" for p in sentinel_ports)
+        d.extra_env.update(REDIS_SENTINELS=sentinels, REDIS_WAIT_REPLICAS="1",
+                           REDIS_WAIT_TIMEOUT_MS="1000")
+        wait_until(lambda: redis.Redis(port=sentinel_ports[0]).sentinel_master("hall")
+                   ["num-other-sentinels"] == 2, 15, "sentinels see each other")
+        d.start()
+        app = d.app_procs[0]
+        _, kiosk_token = d.credentials()
+        load = IssueLoad(app.url, {"Authorization": f"Bearer {kiosk_token}"})
+        for t in load.threads:
+            t.start()
+        time.sleep(2.0)
+        before = len(load.acknowledged)
+        assert before > 0 and not load.failures, load.failures[:3]
+
+        killed_at = time.monotonic()
+        procs[0].signal(signal.SIGKILL)
+        wait_until(lambda: any(t > killed_at + 0.5 for t, _ in load.acknowledged[before:])
+                   and time.monotonic() - max([killed_at, *(t for t, _ in load.failures)]) > 2,
+                   RECOVERY_BOUND + 10, "issuing to work again for 2 s")
+        load.halt.set()
+        for t in load.threads:
+            t.join(timeout=30)
+        last_failure = max((t for t, _ in load.failures), default=killed_at)
+        recovery = last_failure - killed_at
+        assert recovery <= RECOVERY_BOUND, (recovery, load.failures[-3:])
+
+        # the replica was promoted, and it holds every acknowledged ticket
+        _, port = redis.Redis(port=sentinel_ports[0]).sentinel_get_master_addr_by_name("hall")
+        assert int(port) == replica_port
+        promoted = redis.Redis(port=replica_port, password=PASSWORD)
+        day = next(k.decode() for k in promoted.keys(f"hall:{{{HALL}}}:day:*:numbers"))
+        stored = {n.decode() for n in promoted.hkeys(day)}
+        acknowledged = [n for _, n in load.acknowledged]
+        assert set(acknowledged) <= stored, sorted(set(acknowledged) - stored)
+        assert len(acknowledged) == len(set(acknowledged)), "no number given twice"
+        # ready again; with no replica left, writes are accepted degraded, and counted
+        assert httpx.get(f"{app.url}/readyz").status_code == 200
+        page = httpx.get(f"{app.url}/metrics").text
+        assert metric(page, "hall_redis_unreplicated_writes") > 0
+        print(f"failover recovery {recovery:.2f}s, {len(acknowledged)} acknowledged, "
+              f"{len(load.failures)} refused")
+    finally:
+        d.stop()
+        for proc in reversed(procs):
+            proc.stop()
