@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from ticketing.model import (
     TicketStatus,
     WindowStatus,
 )
+from ticketing.rules import pass_over_bound_minutes
 from ticketing.store import TicketStore
 
 # the async fixtures (aredis, store) live on the session loop; so must the tests
@@ -508,3 +510,44 @@ async def test_no_position_once_called(store: TicketStore) -> None:
     called = await store.call_next("district", 1)
     assert called is not None and await store.position("district", called) is None
     assert (await store.ticket("district", t.id)).status is TicketStatus.CALLED
+
+
+# ---- the no-starvation bound, through the store ------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_the_bound_holds_on_the_real_store(
+    store: TicketStore, clock: FakeClock, aredis: Redis, halls: dict[str, HallConfig], seed: int
+) -> None:
+    rng = random.Random(seed)
+    cfg = halls["district"]
+    r = cfg.rules
+    await open_window(store, 1, "S01")   # M, A, B, C: n = 4
+    await open_window(store, 6, "S06")   # B only
+    matters = ["TS-BBC", "QY-KB", "QY-KB", "SB-CB", "YB-BX"]
+    groups = [None] * 6 + ["elderly", "pregnant"]
+    checked = 0
+    for _ in range(150):
+        clock.advance(rng.expovariate(1 / 40.0))
+        if rng.random() < 0.75:
+            await issue(store, rng.choice(matters), priority_group=rng.choice(groups))
+        if rng.random() < 0.6:
+            number = rng.choice([1, 6])
+            served = cfg.window_queues(number)
+            waiting: dict[str, float] = {}
+            for q in served:
+                for tid in await aredis.zrange(DISTRICT.queue(q), 0, -1):
+                    t = await store.ticket("district", tid.decode())
+                    waiting[t.id] = t.enqueued_at
+            called = await store.call_next("district", number)
+            if called is None:
+                continue
+            bound = pass_over_bound_minutes(len(served), r.priority_head_start_minutes,
+                                            r.queue_step_minutes) * MIN
+            for tid, joined in waiting.items():
+                if tid != called.id:
+                    checked += 1
+                    assert called.enqueued_at <= joined + bound + 1e-3
+            await store.start("district", number)
+            await store.finish("district", number)
+    assert checked > 100
