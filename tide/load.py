@@ -18,6 +18,7 @@ from ticketing.estimate import mean_service_seconds
 from ticketing.model import WindowState, WindowStatus
 
 BUSY_STATUSES = (WindowStatus.OPEN, WindowStatus.PAUSED)
+LONG_FACTOR = 4.0  # the slow rate's smoothing, in multiples of the fast one
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,11 @@ class QueueLoad:
     queue: str
     waiting: int
     longest_wait_seconds: float
-    arrivals_per_hour: float  # exponentially smoothed
+    arrivals_per_hour: float  # exponentially smoothed over ``smoothing_minutes``
     service_seconds: float
     servers: float  # open windows' capacity devoted to this queue (fractional)
     predicted_wait_seconds: float  # for someone taking a ticket now
+    arrivals_per_hour_long: float = 0.0  # smoothed over LONG_FACTOR x smoothing_minutes
 
     @property
     def offered_erlangs(self) -> float:
@@ -82,9 +84,12 @@ def measure(
     wins = {w.number: w for w in windows}
     tau = max(60.0, smoothing_minutes * 60.0)
     base: dict[str, tuple[int, float, float, float]] = {}
+    slow: dict[str, float] = {}
     for q in cfg.queues:
         since = waiting_since.get(q.letter, ())
         rate = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now, tau)
+        slow[q.letter] = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now,
+                                                tau * LONG_FACTOR)
         service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
         longest = max((now - t for t in since), default=0.0)
         base[q.letter] = (len(since), max(0.0, longest), rate, service)
@@ -101,7 +106,7 @@ def measure(
     for letter, (count, longest, rate, service) in base.items():
         loads[letter] = QueueLoad(
             letter, count, longest, rate, service, servers[letter],
-            predicted_wait(count, service, servers[letter]))
+            predicted_wait(count, service, servers[letter]), slow[letter])
     busy = frozenset(w.clerk for w in wins.values() if w.clerk is not None)
     return HallLoad(now, loads, wins, busy)
 

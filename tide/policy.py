@@ -19,7 +19,7 @@ from typing import Any
 
 from hall.config import HallConfig, WindowKind
 from ticketing.model import WindowStatus
-from tide.load import HallLoad, QueueLoad
+from tide.load import LONG_FACTOR, HallLoad, QueueLoad
 from tide.settings import PolicyName, TideSettings
 
 
@@ -114,7 +114,7 @@ def decide(
             if d.clerk:
                 busy.add(d.clerk)
     if settings.lend:
-        out.extend(_lending(cfg, settings, load, memory, exclude))
+        out.extend(_lending(cfg, settings, load, memory, exclude, hour))
     return out
 
 
@@ -213,12 +213,47 @@ def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> fl
     return p_wait / (n * mu - arrivals_per_s)
 
 
+def profile_kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
+    """The profile seen through the same exponential window as a smoothed rate at ``hour``."""
+    step = tau_hours / 20.0
+    total = weight = 0.0
+    for i in range(80):
+        age = (i + 0.5) * step
+        w = math.exp(-age / tau_hours)
+        total += profile[math.floor(hour - age) % 24] * w
+        weight += w
+    return total / weight
+
+
+def profile_mean(profile: tuple[float, ...], a: float, b: float) -> float:
+    steps = 12
+    return sum(profile[math.floor(a + (b - a) * (i + 0.5) / steps) % 24]
+               for i in range(steps)) / steps
+
+
+def forecast_rate(settings: TideSettings, pool: list[QueueLoad], hour: float,
+                  ahead_hours: float) -> float:
+    """Arrivals per second expected over the next ``ahead_hours``: the day's level (slow
+    rate over the profile seen through the same window) times the profile ahead; the fast
+    rate, scaled the same way, catches surges the pattern does not know."""
+    fast = sum(q.arrivals_per_hour for q in pool)
+    slow = sum(q.arrivals_per_hour_long for q in pool)
+    profile = settings.hourly_profile
+    if len(profile) != 24:
+        return max(fast, slow) / 3600.0
+    ahead = profile_mean(profile, hour, hour + ahead_hours)
+    tau = settings.smoothing_minutes / 60.0
+    out = 0.0
+    for rate, window in ((fast, tau), (slow, tau * LONG_FACTOR)):
+        seen = profile_kernel(profile, hour, window)
+        out = max(out, rate * min(3.0, ahead / seen) if seen > 0 else rate)
+    return out / 3600.0
+
+
 def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
                 is_open: bool) -> tuple[bool, bool, str, str]:
     lag = settings.lag_minutes * 60.0
-    growth = forecast_growth(settings.hourly_profile, hour, lag / 3600.0,
-                             settings.smoothing_minutes / 60.0)
-    lam = sum(q.arrivals_per_hour for q in pool) / 3600.0 * growth
+    lam = forecast_rate(settings, pool, hour, lag / 3600.0)
     backlog = sum(q.waiting for q in pool)
     work = sum((q.arrivals_per_hour + q.waiting) * q.service_seconds for q in pool)
     weight = sum(q.arrivals_per_hour + q.waiting for q in pool)
@@ -248,19 +283,18 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
                 f"{qe}: predicted wait {shown:.0f} min in {settings.lag_minutes:.0f} min "
                 f"> {target / 60:.0f} min target")
     # Close only when the pool would stay comfortable without it for twice the look-ahead.
-    ahead_hours = max(2 * lag / 3600.0, 1.0)
-    growth2 = forecast_growth(settings.hourly_profile, hour, ahead_hours,
-                              settings.smoothing_minutes / 60.0)
-    lam2 = lam / growth * growth2 if growth > 0 else lam
+    lam2 = forecast_rate(settings, pool, hour, 2 * lag / 3600.0)
     rho2 = lam2 * service / without if without > 0 else math.inf
-    cool = w_without <= target * 0.5 and w_with <= target and rho2 <= 0.85
+    cool = (w_without <= target * 0.5 and w_with <= target
+            and rho2 <= settings.close_utilization)
     return (False, cool,
             f"不开潮汐窗口预计等候{shown:.0f}分钟，低于目标",
             f"predicted wait without it {shown:.0f} min, well under target")
 
 
 def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory,
-             exclude: frozenset[int]) -> list[Decision]:
+             exclude: frozenset[int], hour: float) -> list[Decision]:
+    predictive = settings.policy is PolicyName.PREDICTIVE
     out: list[Decision] = []
     hot_limit = (settings.open_wait_minutes if settings.policy is PolicyName.THRESHOLD
                  else settings.target_wait_minutes) * 60.0
@@ -276,8 +310,9 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                     and q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
                     for q in own_loads)
         if window.queues_override is None:
-            others = [q for q in load.queues.values()
-                      if q.queue not in own and q.predicted_wait_seconds >= hot_limit]
+            others = [q for q in load.queues.values() if q.queue not in own and (
+                q.predicted_wait_seconds >= hot_limit
+                or (predictive and _predictive(settings, [q], cfg, hour, False)[0]))]
             if not quiet or not others or not _may_change(settings, memory, w.number, load.at,
                                                           True):
                 continue
@@ -294,6 +329,9 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                     if q not in own and q in load.queues]
             eased = all(q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
                         for q in lent)
+            if predictive and lent:
+                # Give it back only when the lent queue's forecast is comfortable without it.
+                eased = eased and _predictive(settings, lent, cfg, hour, True)[1]
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
             if (eased or own_busy) and _may_change(settings, memory, w.number, load.at, False):
                 why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")

@@ -148,7 +148,7 @@ class TideService:
             if data is not None and slot[letter] < len(waiting[letter]):
                 waiting[letter][slot[letter]] = float(json.loads(data)["enqueued_at"])
                 slot[letter] += 1
-        arrivals = await self._recent_arrivals(cfg, now, settings.smoothing_minutes * 240.0)
+        arrivals = await self._recent_arrivals(cfg, now, settings.smoothing_minutes * 60.0 * 16)
         return measure(cfg, now, windows, waiting, arrivals, services,
                        settings.smoothing_minutes)
 

@@ -13,6 +13,7 @@
     min_closed_minutes = 20      # and closed at least this long before re-opening
     max_toggles_per_day = 4      # opens + closes of one window per day
     lag_minutes = 20             # predictive: look this far ahead
+    close_utilization = 0.7      # predictive: close only if the others would be this busy at most
     lend = true                  # lend lendable windows to an overloaded queue
     hourly_profile = [...]       # predictive: relative arrivals per hour 0..23 (optional)
 """
@@ -55,6 +56,7 @@ class TideSettings:
     min_closed_minutes: float = 20.0
     max_toggles_per_day: int = 4
     lag_minutes: float = 20.0
+    close_utilization: float = 0.7
     smoothing_minutes: float = 15.0
     lend: bool = True
     hourly_profile: tuple[float, ...] = ()

@@ -307,7 +307,7 @@ class Simulation:
     def _tick(self, _: object) -> None:
         tau = self.settings.smoothing_minutes * 60.0
         for q in self.arrived.values():
-            while q and q[0] < self.now - 4 * tau:
+            while q and q[0] < self.now - 16 * tau:
                 q.popleft()
         waiting = {letter: [self.tickets[tid].enqueued_at for _, _, tid in heap
                             if self.tickets[tid].status is TicketStatus.WAITING]
