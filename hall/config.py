@@ -8,6 +8,7 @@ their own packages read. See ``hall/halls/district.toml`` for a complete example
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -184,7 +185,16 @@ class HallConfig:
         return tuple(served)
 
     def windows_serving(self, letter: str) -> tuple[int, ...]:
-        return tuple(w.number for w in self.windows if letter in self.window_queues(w.number))
+        return self._serving.get(letter, ())
+
+    @functools.cached_property
+    def _serving(self) -> dict[str, tuple[int, ...]]:
+        # computed once: issuing a ticket asks this on every request
+        out: dict[str, list[int]] = {}
+        for w in self.windows:
+            for letter in self.window_queues(w.number):
+                out.setdefault(letter, []).append(w.number)
+        return {letter: tuple(numbers) for letter, numbers in out.items()}
 
 
 def load_hall(path: str | Path) -> HallConfig:
