@@ -141,7 +141,8 @@ def plot_svg(day: DayResult, title: str = "") -> str:
     width, height, pad = 900, 360, 50
     if not day.samples:
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"/>'
-    t0, t1 = day.samples[0].at, max(day.samples[-1].at, day.samples[0].at + 1)
+    t0 = math.floor(day.samples[0].at / 3600) * 3600.0
+    t1 = max(day.samples[-1].at, t0 + 1)
     top_wait = max(max(sum(s.waiting.values()) for s in day.samples), 1)
     top_win = max(max(s.open_windows for s in day.samples), 1)
 
