@@ -68,8 +68,9 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError:
         raise SystemExit("--policy: use off, threshold and/or predictive") from None
     shares = {q.letter: DISTRICT_SHARES.get(q.letter, 0.0) for q in cfg.queues}
-    if sum(shares.values()) <= 0:
-        shares = {q.letter: 1.0 / len(cfg.queues) for q in cfg.queues}
+    total = sum(shares.values())
+    shares = ({q: v / total for q, v in shares.items()} if total > 0
+              else {q.letter: 1.0 / len(cfg.queues) for q in cfg.queues})
     profile = shaped_profile(cfg, args.tickets, PEAK_SHAPE, shares, scale=args.scale,
                              surges=tuple(_parse_surge(s) for s in args.surge))
     out = Path(args.out)

@@ -89,9 +89,9 @@ def remember(memory: Memory, applied: list[Decision], now: float, day: str) -> M
 
 
 def standby_clerk(cfg: HallConfig, window: int, busy: frozenset[str]) -> str | None:
-    """A clerk rostered for the window who is not logged in at any window."""
+    """A clerk rostered for the window (no list: any window) not logged in at any window."""
     for s in cfg.staff:
-        if s.role == "clerk" and window in s.windows and s.id not in busy:
+        if s.role == "clerk" and (window in s.windows or not s.windows) and s.id not in busy:
             return s.id
     return None
 

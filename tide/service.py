@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -23,13 +24,21 @@ from hall.events import Event, EventType
 from ticketing import model
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.keys import HallKeys
-from ticketing.model import IllegalTransition, Invalid, NotFound, WindowState, WindowStatus
+from ticketing.model import (
+    DomainError,
+    IllegalTransition,
+    Invalid,
+    NotFound,
+    WindowState,
+    WindowStatus,
+)
 from ticketing.store import STREAM_MAXLEN, TicketStore, local_day
 from tide.keys import TideKeys
 from tide.load import HallLoad, measure
 from tide.policy import Action, Decision, Memory, decide, remember, standby_clerk
 from tide.settings import Mode, TideSettings, parse_tide
 
+log = logging.getLogger("tide")
 RECENT_DECISIONS = 50
 PENDING_SECONDS = 600.0  # a proposal nobody confirmed lapses after this
 HEAD_SAMPLE = 10  # waiting tickets read per queue for the longest wait
@@ -231,12 +240,18 @@ class TideService:
         hour = local.hour + local.minute / 60 + local.second / 3600
         decisions = decide(cfg, self.settings[hall_id], load, await self.memory(hall_id), hour,
                            exclude)
+        done: list[Decision] = []
         for d in decisions:
-            if mode is Mode.AUTO:
-                await self.apply(hall_id, d, by="tide", status="applied")
-            else:
-                await self.propose(hall_id, d)
-        return decisions
+            try:
+                if mode is Mode.AUTO:
+                    await self.apply(hall_id, d, by="tide", status="applied")
+                else:
+                    await self.propose(hall_id, d)
+            except DomainError as exc:  # e.g. the clerk logged in elsewhere meanwhile
+                log.warning("tide decision %s for hall %s not applied: %s", d, hall_id, exc)
+                continue
+            done.append(d)
+        return done
 
     async def propose(self, hall_id: str, d: Decision) -> str:
         pid = f"{d.window}:{d.action.value}"

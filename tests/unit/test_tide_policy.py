@@ -159,3 +159,11 @@ def test_lending_a_quiet_lendable_window_and_taking_it_back(district: HallConfig
 def test_erlang_c_wait_is_infinite_when_overloaded() -> None:
     assert math.isinf(erlang_c_wait(2.0, 1.0, 2.0))
     assert erlang_c_wait(0.0, 1.0, 1.0) == 0.0
+
+
+def test_a_clerk_without_a_window_list_may_stand_by_for_any_window(
+    halls: dict[str, HallConfig]
+) -> None:
+    town = halls["town"]
+    assert standby_clerk(town, 5, frozenset({"T01", "T02", "T03", "T04"})) == "T05"
+    assert standby_clerk(town, 5, frozenset(s.id for s in town.staff)) is None
