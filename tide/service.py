@@ -53,6 +53,17 @@ def _decode(fields: Any) -> dict[str, str]:
     return {_s(k): _s(v) for k, v in fields.items()}
 
 
+def _flat(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry with its decision's action, window, clerk and reasons also at the top level."""
+    d = entry.get("decision")
+    if not isinstance(d, dict):
+        return entry
+    return {**entry, "action": d.get("action"), "window": d.get("window"),
+            "clerk": d.get("clerk"), "queues": d.get("queues"),
+            "reason_zh": d.get("reason_zh"), "reason_en": d.get("reason_en"),
+            "reason": d.get("reason_zh")}
+
+
 def announce(d: Decision) -> tuple[str, str]:
     """What a hall board says about an applied decision."""
     n = d.window
@@ -219,9 +230,10 @@ class TideService:
                          "toggles_today": memory.of(w.number).toggles
                          if memory.day == local_day(load.at, cfg) else 0}
                         for w in cfg.windows if w.kind.value == "tide" or w.lendable],
-            "pending": [{"id": k, **v} for k, v in (await self.pending(hall_id)).items()],
-            "overrides": [{"window": n, **v} for n, v in (await self.overrides(hall_id)).items()],
-            "recent": await self.recent(hall_id),
+            "pending": [_flat({"id": k, **v}) for k, v in (await self.pending(hall_id)).items()],
+            "overrides": [_flat({"window": n, **v})
+                          for n, v in (await self.overrides(hall_id)).items()],
+            "recent": [_flat(r) for r in await self.recent(hall_id)],
         }
 
     # ---- the policy run -----------------------------------------------------------

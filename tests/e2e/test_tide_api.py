@@ -87,6 +87,9 @@ def test_manager_override_open_then_release(
     assert r.json()["window"]["status"] == "open" and r.json()["window"]["clerk"] == "S01"
     state = client.get(BASE, headers=manager).json()
     assert [o["window"] for o in state["overrides"]] == [12]
+    # The dashboard reads action, window and reason at the top level of each entry.
+    assert (state["recent"][0]["action"], state["recent"][0]["window"]) == ("open", 12)
+    assert "上午高峰" in state["recent"][0]["reason"]
     assert client.get("/api/halls/district/windows/12").json()["status"] == "open"
     decided = stream(redis_url, "tide.decision")
     assert decided[-1]["message_zh"] == "12号潮汐窗口已开放"
