@@ -99,6 +99,31 @@ def throughput(apps: int, seconds: float, conns: int) -> dict[str, Any]:
     return {"apps": apps, **result}
 
 
+def wait_cost(seconds: float, conns: int, replicas: int) -> dict[str, Any]:
+    """1 app through nginx on a primary with one replica; WAIT for ``replicas`` acks."""
+    with tempfile.TemporaryDirectory(prefix="bench-wait-") as tmp:
+        folder = Path(tmp)
+        d = Deployment(folder, apps=1, worker=False, own_redis=False,
+                       extra_env={"HALL_FILES": str(hall_file(folder)),
+                                  "REDIS_WAIT_REPLICAS": str(replicas)})
+        procs = [start_redis(d.services["redis"], d.redis_port, folder / "primary", None),
+                 start_redis(d.services["redis-replica"], free_port(), folder / "replica",
+                             d.redis_port)]
+        try:
+            primary = redis.Redis(port=d.redis_port, password=PASSWORD)
+            wait_until(lambda: primary.info("replication")["connected_slaves"] == 1, 10,
+                       "replica")
+            d.start()
+            _, token = d.credentials()
+            asyncio.run(issue_loop(d.proxy_port, token, 2.0, conns))
+            result = asyncio.run(issue_loop(d.proxy_port, token, seconds, conns)).summary()
+        finally:
+            d.stop()
+            for proc in reversed(procs):
+                proc.stop()
+    return {"wait_replicas": replicas, **result}
+
+
 def failover_once() -> dict[str, Any]:
     import threading
 
@@ -166,7 +191,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--conns", type=int, default=16)
     parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument("--wait-cost", action="store_true",
+                        help="also: 1 app with a replica, REDIS_WAIT_REPLICAS 0 vs 1")
     args = parser.parse_args()
+    if args.wait_cost:
+        for replicas in (0, 1):
+            print(json.dumps(wait_cost(args.seconds, args.conns, replicas)), flush=True)
     one = throughput(1, args.seconds, args.conns)
     print(json.dumps(one), flush=True)
     two = throughput(2, args.seconds, args.conns)
