@@ -78,18 +78,23 @@ def measure(
     arrivals: Mapping[str, Sequence[float]],
     recent_services: Mapping[str, Sequence[float]],
     smoothing_minutes: float = 15.0,
+    rates: Mapping[str, tuple[float, float]] | None = None,
 ) -> HallLoad:
     """The hall's load now. ``waiting_since`` holds, per queue, when each waiting ticket joined
-    (all of them, or at least the oldest ones with the count given by its length)."""
+    (all of them, or at least the oldest ones with the count given by its length).
+    ``rates``, when given, are the fast and slow smoothed rates per queue (per hour)."""
     wins = {w.number: w for w in windows}
     tau = max(60.0, smoothing_minutes * 60.0)
     base: dict[str, tuple[int, float, float, float]] = {}
     slow: dict[str, float] = {}
     for q in cfg.queues:
         since = waiting_since.get(q.letter, ())
-        rate = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now, tau)
-        slow[q.letter] = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now,
-                                                tau * LONG_FACTOR)
+        if rates is not None:  # kept up to date by the caller (the simulator)
+            rate, slow[q.letter] = rates.get(q.letter, (0.0, 0.0))
+        else:
+            rate = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now, tau)
+            slow[q.letter] = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now,
+                                                    tau * LONG_FACTOR)
         service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
         longest = max((now - t for t in since), default=0.0)
         base[q.letter] = (len(since), max(0.0, longest), rate, service)

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from hall.config import HallConfig, WindowKind
@@ -215,6 +216,11 @@ def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> fl
 
 def profile_kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
     """The profile seen through the same exponential window as a smoothed rate at ``hour``."""
+    return _kernel(profile, round(hour * 60.0) / 60.0, tau_hours)
+
+
+@lru_cache(maxsize=4096)
+def _kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
     step = tau_hours / 20.0
     total = weight = 0.0
     for i in range(80):

@@ -22,7 +22,7 @@ from hall.config import HallConfig, WindowKind
 from ticketing import model, rules
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
-from tide.load import measure
+from tide.load import LONG_FACTOR, measure
 from tide.policy import Action, Decision, Memory, decide, remember
 from tide.profiles import Arrival, DayProfile
 from tide.settings import TideSettings
@@ -131,7 +131,11 @@ class Simulation:
         self.pending: dict[int, str] = {}
         self.recent: dict[str, deque[float]] = {q.letter: deque(maxlen=RECENT_SERVICES)
                                                 for q in cfg.queues}
-        self.arrived: dict[str, deque[float]] = {q.letter: deque() for q in cfg.queues}
+        # Exponentially smoothed arrival sums per queue (fast, slow, as of time), kept up to
+        # date on each arrival: the same rate tide.load computes from a list of arrivals.
+        self.tau = settings.smoothing_minutes * 60.0
+        self.ewma: dict[str, list[float]] = {q.letter: [0.0, 0.0, 0.0] for q in cfg.queues}
+        self.waiting_count: dict[str, int] = {q.letter: 0 for q in cfg.queues}
         self.memory = Memory(day)
         self.day = day
         self.counters: dict[str, int] = {}
@@ -203,7 +207,10 @@ class Simulation:
         self.tickets[tid], self.meta[tid] = ticket, a
         key = rules.order_key(now, False, self.cfg.rules.priority_head_start_minutes)
         heapq.heappush(self.heaps[a.queue], (key, next(self.seq), tid))
-        self.arrived[a.queue].append(self.now)
+        e = self._decay(a.queue)
+        e[0] += 1.0
+        e[1] += 1.0
+        self.waiting_count[a.queue] += 1
         if math.isfinite(a.patience_seconds):
             self.at(self.now + a.patience_seconds, ABANDON, tid)
         for number, window in self.windows.items():
@@ -217,6 +224,7 @@ class Simulation:
         ticket = self.tickets[str(tid)]
         if ticket.status is TicketStatus.WAITING:
             self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None)
+            self.waiting_count[ticket.queue] -= 1
             self._record(ticket, "abandoned", None)
 
     def _record(self, ticket: Ticket, outcome: str, window: int | None) -> None:
@@ -245,6 +253,7 @@ class Simulation:
         if head is None:
             return
         heapq.heappop(self.heaps[head.queue])
+        self.waiting_count[head.queue] -= 1
         ticket = self.tickets[head.ticket_id]
         called, self.windows[number], _ = model.call(ticket, window, self.abs(self.now))
         self.tickets[ticket.id] = called
@@ -305,17 +314,17 @@ class Simulation:
     # ---- the tide policy ----------------------------------------------------------
 
     def _tick(self, _: object) -> None:
-        tau = self.settings.smoothing_minutes * 60.0
-        for q in self.arrived.values():
-            while q and q[0] < self.now - 16 * tau:
-                q.popleft()
-        waiting = {letter: [self.tickets[tid].enqueued_at for _, _, tid in heap
-                            if self.tickets[tid].status is TicketStatus.WAITING]
-                   for letter, heap in self.heaps.items()}
         now = self.abs(self.now)
-        load = measure(self.cfg, now, self.windows.values(), waiting,
-                       {q: [self.abs(t) for t in d] for q, d in self.arrived.items()},
-                       self.recent, self.settings.smoothing_minutes)
+        waiting: dict[str, list[float]] = {}
+        for letter, count in self.waiting_count.items():
+            head = self._head(letter) if count else None
+            waiting[letter] = [head.order_key, *([now] * (count - 1))] if head else []
+        rates = {}
+        for letter in self.ewma:
+            e = self._decay(letter)
+            rates[letter] = (e[0] / self.tau * 3600.0, e[1] / (self.tau * LONG_FACTOR) * 3600.0)
+        load = measure(self.cfg, now, self.windows.values(), waiting, {}, self.recent,
+                       self.settings.smoothing_minutes, rates)
         if self.pending:
             load = type(load)(load.at, load.queues, load.windows,
                               load.busy_clerks | frozenset(self.pending.values()))
@@ -333,6 +342,15 @@ class Simulation:
         if self.now < self.last_arrival or load.waiting > 0 or any(
                 w.current for w in self.windows.values()):
             self.at(self.now + self.tick_seconds, TICK)
+
+    def _decay(self, queue: str) -> list[float]:
+        e = self.ewma[queue]
+        dt = self.now - e[2]
+        if dt > 0:
+            e[0] *= math.exp(-dt / self.tau)
+            e[1] *= math.exp(-dt / (self.tau * LONG_FACTOR))
+            e[2] = self.now
+        return e
 
     def _apply(self, d: Decision) -> None:
         self.result.decisions.append((self.now, d))
