@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +293,44 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+class Usage:
+    """CPU used during a phase by the app processes, Redis and this load generator.
+
+    CPU per request is the figure least disturbed by other work on a shared machine:
+    wall-clock rates fall when others take the cores, CPU per request barely moves.
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self.apps = stack.app_pids()
+        self.redis = [stack.processes[0].pid]
+
+    @contextlib.contextmanager
+    def phase(self) -> Iterator[PhaseCpu]:
+        cpu = PhaseCpu()
+        a, r, c, t = (cpu_seconds(self.apps), cpu_seconds(self.redis), time.process_time(),
+                      time.monotonic())
+        yield cpu
+        cpu.app = cpu_seconds(self.apps) - a
+        cpu.redis = cpu_seconds(self.redis) - r
+        cpu.client = time.process_time() - c
+        cpu.wall = time.monotonic() - t
+
+
+@dataclasses.dataclass
+class PhaseCpu:
+    app: float = 0.0
+    redis: float = 0.0
+    client: float = 0.0
+    wall: float = 0.0
+
+    def per(self, requests: int) -> dict[str, float]:
+        n = max(requests, 1)
+        return {"app_cpu_ms_per_req": round(self.app / n * 1000, 3),
+                "redis_cpu_ms_per_req": round(self.redis / n * 1000, 3),
+                "client_cpu_ms_per_req": round(self.client / n * 1000, 3),
+                "app_cores_busy": round(self.app / self.wall, 2) if self.wall else 0.0}
+
+
 async def run(apps: int, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-core-") as tmp:
         folder = Path(tmp)
@@ -303,18 +344,25 @@ async def run(apps: int, args: argparse.Namespace) -> dict[str, Any]:
             matters = [m["code"] for m in info["matters"]]
             result: dict[str, Any] = {"apps": apps, "halls": args.halls,
                                       "clients": args.clients}
-            pids = stack.app_pids()
-            cpu0, t0 = cpu_seconds(pids), time.monotonic()
-            result["issue"] = (await issue_phase(stack, kiosks, matters, args.clients,
-                                                 args.seconds)).summary()
-            result["issue"]["app_cpu_per_wall_s"] = round(
-                (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0), 2)
-            calls, others, empty = await call_phase(stack, clerks, args.seconds)
-            result["call_next"] = calls.summary()
-            result["call_next"]["empty_answers"] = empty
-            result["start_finish"] = others.summary()
-            result["steady"] = (await steady_phase(stack, kiosks, matters, args.rate,
-                                                   args.seconds, args.clients)).summary()
+            usage = Usage(stack)
+            if "issue" in args.phases:
+                with usage.phase() as cpu:
+                    timings = await issue_phase(stack, kiosks, matters, args.clients,
+                                                args.seconds)
+                result["issue"] = {**timings.summary(), **cpu.per(len(timings.latencies))}
+            if "call" in args.phases:
+                if "issue" not in args.phases:  # the clerks need people waiting
+                    await issue_phase(stack, kiosks, matters, args.clients, args.seconds / 2)
+                with usage.phase() as cpu:
+                    calls, others, empty = await call_phase(stack, clerks, args.seconds)
+                requests = len(calls.latencies) + len(others.latencies) + empty
+                result["call_next"] = {**calls.summary(), "empty_answers": empty}
+                result["start_finish"] = {**others.summary(), **cpu.per(requests)}
+            if "steady" in args.phases:
+                with usage.phase() as cpu:
+                    timings = await steady_phase(stack, kiosks, matters, args.rate,
+                                                 args.seconds, args.clients)
+                result["steady"] = {**timings.summary(), **cpu.per(len(timings.latencies))}
             client = redis.Redis.from_url(stack.redis_url)
             reports = [audit_hall(client, h) for h in hall_ids]
             result["audit"] = {
@@ -333,12 +381,18 @@ def report(result: dict[str, Any]) -> str:
     lines = [f"== {result['apps']} app process(es), {result['halls']} halls, "
              f"{result['clients']} client connections =="]
     for name in ("issue", "call_next", "start_finish", "steady"):
+        if name not in result:
+            continue
         r = result[name]
         lines.append(f"{name:13} {r['count']:7d} ok  {r['per_s']:8.1f}/s  p50 {r['p50_ms']:6.2f} "
                      f"ms  p90 {r['p90_ms']:6.2f}  p99 {r['p99_ms']:6.2f}  max {r['max_ms']:7.2f}"
                      f"  errors {r['errors']}")
-    lines.append(f"app CPU during the issue phase: {result['issue']['app_cpu_per_wall_s']} "
-                 f"core-seconds per second; load average {os.getloadavg()[0]:.2f}")
+        if "app_cpu_ms_per_req" in r:
+            lines.append(f"{'':13} CPU ms per request: app {r['app_cpu_ms_per_req']:.3f}, redis "
+                         f"{r['redis_cpu_ms_per_req']:.3f}, load generator "
+                         f"{r['client_cpu_ms_per_req']:.3f}; app cores busy "
+                         f"{r['app_cores_busy']}")
+    lines.append(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     lines.append(f"audit         {result['audit']}")
     return "\n".join(lines)
 
@@ -351,6 +405,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--rate", type=float, default=500.0, help="steady issues per second")
     parser.add_argument("--fsync", default="everysec", choices=["everysec", "always"])
+    parser.add_argument("--phases", default="issue,call,steady",
+                        help="which phases to run (issue,call,steady)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     try:
