@@ -80,6 +80,7 @@ def test_journey_through_the_proxy(deployment: Deployment):
     assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
     # static files come from nginx itself, the rest from the apps
     assert httpx.get(f"{d.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{d.url}/metrics").status_code == 404  # scraped per process only
     # counted once, by the process that committed it
     pages = [httpx.get(f"{p.url}/metrics").text for p in d.app_procs]
     assert sum(metric(p, "hall_tickets_issued_total", hall=HALL, queue="A") for p in pages) == 1

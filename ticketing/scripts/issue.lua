@@ -9,26 +9,38 @@
 -- ARGV[3] order key (+ n µs)  ARGV[4] issued_at   ARGV[5] ticket id
 -- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
 -- ARGV[9] ttl of the day keys (s)  ARGV[10] how many recent service times to return
--- Returns: {number, people ahead in the queue, stream id, {recent service times},
---          {status of each window KEYS[8..]}}; or the error
+-- Returns: {number, people ahead in the queue, stream id ('' on a retry),
+--          {recent service times}, {status of each window KEYS[8..]}}; or the error
 --          "SOLD_OUT" when the queue has issued its daily limit (nothing changed).
-local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-if n > tonumber(ARGV[6]) then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
-  return redis.error_reply('SOLD_OUT')
+--
+-- A retry of the same issue (same ticket id: the client library resends the script when
+-- the connection broke before the reply, e.g. in a failover) returns the ticket already
+-- issued instead of numbering it a second time.
+local existing = redis.call('HGET', KEYS[6], 'json')
+local number, ahead, id
+if existing then
+  number = cjson.decode(existing).number
+  ahead = redis.call('ZRANK', KEYS[5], ARGV[5]) or 0
+  id = ''
+else
+  local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  if n > tonumber(ARGV[6]) then
+    redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+    return redis.error_reply('SOLD_OUT')
+  end
+  number = ARGV[1] .. string.format('%03d', n)
+  local json = string.gsub(ARGV[2], '"number":""', '"number":"' .. number .. '"', 1)
+  redis.call('HSET', KEYS[6], 'ver', '1', 'status', 'waiting', 'json', json)
+  -- Tickets issued in the same instant keep their issue order (a tie would otherwise
+  -- be broken by the random id): the n-th ticket sits n microseconds later.
+  redis.call('ZADD', KEYS[5], string.format('%.17g', tonumber(ARGV[3]) + n * 1e-6), ARGV[5])
+  redis.call('HSET', KEYS[3], number, ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+  for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
+  ahead = redis.call('ZRANK', KEYS[5], ARGV[5])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
+                   'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
 end
-local number = ARGV[1] .. string.format('%03d', n)
-local json = string.gsub(ARGV[2], '"number":""', '"number":"' .. number .. '"', 1)
-redis.call('HSET', KEYS[6], 'ver', '1', 'status', 'waiting', 'json', json)
--- Tickets issued in the same instant keep their issue order (a tie would otherwise
--- be broken by the random id): the n-th ticket sits n microseconds later.
-redis.call('ZADD', KEYS[5], string.format('%.17g', tonumber(ARGV[3]) + n * 1e-6), ARGV[5])
-redis.call('HSET', KEYS[3], number, ARGV[5])
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
-for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
-local ahead = redis.call('ZRANK', KEYS[5], ARGV[5])
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
-                      'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
 local recent = redis.call('LRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1)
 local statuses = {}
 for i = 8, #KEYS do
