@@ -77,12 +77,14 @@ def table(rows: list[dict[str, float | str]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="another range of days than the one the settings were tuned on")
     args = parser.parse_args()
     cfg = load_hall(HALL)
     base = parse_tide(cfg.tide)
     tide_windows = {w.number for w in cfg.windows if w.kind is WindowKind.TIDE}
     profile = district_peak_day(cfg)
-    seeds = range(1, args.seeds + 1)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
 
     def run(settings):  # type: ignore[no-untyped-def]
         return [summarize(simulate(cfg, settings, profile, s), settings.target_wait_minutes)
@@ -109,7 +111,8 @@ def main() -> int:
         timings.append(time.perf_counter() - t0)
         tickets = len(day.tickets)
 
-    print(f"district hall, peak-day profile, {args.seeds} seeded days per policy "
+    print(f"district hall, peak-day profile, {args.seeds} seeded days per policy, seeds "
+          f"{seeds.start}-{seeds.stop - 1} "
           f"(sweep took {sweep_seconds:.1f} s)\n")
     print(table([off, *thresholds, pred]))
     print(f"\nbest threshold (lowest P90 at ≤ predictive's window-hours): {best['label']}")
