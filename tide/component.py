@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
 
 from hall.component import Component
 from tide.controller import TideController
 from tide.routes import routes
 from tide.service import TideService
+
+log = logging.getLogger("tide")
 
 
 async def start(app: Starlette) -> None:
@@ -16,6 +20,11 @@ async def start(app: Starlette) -> None:
     app.state.tide = service
     controller = TideController(app.state.redis, service)
     app.state.tide_controller = controller
+    # Take (or learn who holds) each hall's lead before the first request, not seconds later.
+    try:
+        await controller.step()
+    except Exception:  # the loop retries; a slow Redis must not stop the app starting
+        log.exception("first tide step failed")
     controller.start()
 
 
