@@ -47,6 +47,7 @@ class AudioCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(wav)
+            os.chmod(tmp, 0o644)  # the app may run as another user than the worker
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,8 +1,9 @@
 """Speech synthesis with pyttsx3 (espeak-ng driver) into WAV bytes, one phrase at a time.
 
 espeak-ng can be initialised once per process and is not thread-safe, so one
-``Synthesizer`` per process serialises its work behind a lock. ``hall worker``
-initialises it before forking job processes, which then inherit a ready engine.
+``Synthesizer`` per process serialises its work behind a lock. It must be started in
+the process that uses it: an engine started before ``fork`` hangs in the child, so the
+RQ worker's parent never touches it and each job process starts its own (~30 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from voice.phrases import Segment
 
 SAMPLE_RATE = 22050  # what pyttsx3's espeak driver writes
 GAP_SECONDS = 0.35  # silence between the languages of one announcement
+SYNTH_TIMEOUT_SECONDS = 20.0
 
 
 class SynthesisError(RuntimeError):
@@ -53,6 +55,7 @@ class Synthesizer:
     _lock = threading.Lock()
     _engine: Any = None
     _errors: list[Exception] = []  # noqa: RUF012 - filled by the engine's error callback
+    _finished = threading.Event()  # set by the engine's thread once the WAV file is written
 
     @classmethod
     def engine(cls) -> Any:
@@ -65,8 +68,21 @@ class Synthesizer:
                 raise SynthesisError(f"cannot start espeak-ng through pyttsx3: {exc} "
                                      "(install Debian's libespeak-ng1)") from exc
             engine.connect("error", lambda **kw: cls._errors.append(kw.get("exception")))
+            engine.connect("finished-utterance", lambda **kw: cls._finished.set())
             cls._engine = engine
         return cls._engine
+
+    @staticmethod
+    def driver() -> Any:
+        from pyttsx3.drivers.espeak import EspeakDriver
+
+        return EspeakDriver
+
+    @staticmethod
+    def espeak() -> Any:
+        from pyttsx3.drivers import _espeak
+
+        return _espeak
 
     def segment(self, text: str, voice: str, rate: int, volume: float) -> Pcm:
         """Speak one text with one voice."""
@@ -76,15 +92,28 @@ class Synthesizer:
             fd, path = tempfile.mkstemp(suffix=".wav", prefix="hall-voice-")
             os.close(fd)
             try:
-                engine.setProperty("voice", voice)
-                engine.setProperty("rate", rate)
-                engine.setProperty("volume", volume)
+                # Set straight on the driver: the engine queues property changes and its
+                # loop can drop them, so a phrase would come out at the previous rate.
+                driver = self.driver()
+                try:
+                    driver.setProperty("voice", voice)
+                except ValueError as exc:
+                    raise SynthesisError(f"unknown espeak-ng voice {voice!r}") from exc
+                driver.setProperty("rate", rate)
+                driver.setProperty("volume", volume)
+                self._finished.clear()
                 # The driver prints a line per saved file; keep the worker's log clean.
                 with contextlib.redirect_stdout(io.StringIO()):
                     engine.save_to_file(text, path)
                     engine.runAndWait()
+                    # espeak-ng synthesizes on its own thread and runAndWait returns before
+                    # it is done: wait until the driver has written the whole file.
+                    finished = self._finished.wait(SYNTH_TIMEOUT_SECONDS)
+                    self.espeak().Synchronize()  # and until its thread is idle again
                 if self._errors:
                     raise SynthesisError(f"speech engine error: {self._errors[0]}")
+                if not finished:
+                    raise SynthesisError(f"speech engine did not finish {text!r}")
                 with wave.open(path, "rb") as w:
                     if w.getsampwidth() != 2 or w.getnchannels() != 1:
                         raise SynthesisError("unexpected audio format from the engine")
@@ -110,7 +139,3 @@ class Synthesizer:
             raise SynthesisError("the engine produced no speech")
         return pcm
 
-
-def warm_up() -> None:
-    """Start the engine now (before forking job processes) so each job finds it ready."""
-    Synthesizer().segment("A", "gmw/en", 175, 0.1)

@@ -1,0 +1,154 @@
+"""The dispatcher on a real Redis: one delivery per call across dispatchers, claims, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from hall.config import HallConfig
+from hall.events import EventType
+from tests.support import FakeClock
+from ticketing import model
+from ticketing.keys import HallKeys
+from ticketing.model import Channel
+from ticketing.store import TicketStore
+from voice.announce import GROUP
+from voice.audio import AudioCache
+from voice.dispatcher import Dispatcher, Outcome
+from voice.phrases import Announcement
+from voice.settings import VoiceSettings, parse_voice
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+DISTRICT = HallKeys("district")
+
+
+class Recorder:
+    """Stands in for the RQ queue: records what a dispatcher hands to the worker."""
+
+    def __init__(self) -> None:
+        self.sent: list[Announcement] = []
+
+    async def __call__(self, ann: Announcement) -> None:
+        self.sent.append(ann)
+
+
+def voice_of(halls: dict[str, HallConfig]) -> dict[str, VoiceSettings]:
+    return {h: parse_voice(cfg.voice) for h, cfg in halls.items()}
+
+
+def make(aredis: Redis, halls: dict[str, HallConfig], clock: FakeClock, cache: AudioCache,
+         name: str, **kw: float) -> tuple[Dispatcher, Recorder]:
+    rec = Recorder()
+    return Dispatcher(aredis, voice_of(halls), cache, rec, clock, consumer=name, **kw), rec
+
+
+async def call_tickets(store: TicketStore, count: int) -> list[str]:
+    """Issue and call `count` tickets at windows 1-5 (finishing each); the call numbers."""
+    for w in range(1, 6):
+        await store.change_window("district", w, lambda win, now, w=w: model.login(
+            win, f"S0{w}", now), "login")
+    numbers = []
+    for i in range(count):
+        await store.issue("district", "QY-KB", Channel.KIOSK)
+        window = i % 5 + 1
+        called = await store.call_next("district", window)
+        assert called is not None
+        numbers.append(called.number)
+        await store.start("district", window)
+        await store.finish("district", window)
+    return numbers
+
+
+async def test_each_call_goes_to_one_dispatcher(aredis: Redis, store: TicketStore,
+                                                halls: dict[str, HallConfig], clock: FakeClock,
+                                                tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    a, sent_a = make(aredis, halls, clock, cache, "app-a")
+    b, sent_b = make(aredis, halls, clock, cache, "app-b")
+    await a.ensure_group("district")
+    await b.ensure_group("district")
+    numbers = await call_tickets(store, 30)
+
+    async def drain(d: Dispatcher) -> None:
+        while await d.read("district", block_ms=200):
+            await asyncio.sleep(0)  # let the other dispatcher take its turn
+
+    await asyncio.gather(drain(a), drain(b))
+    said = Counter(ann.number for ann in sent_a.sent + sent_b.sent)
+    assert sorted(said) == sorted(numbers)
+    assert set(said.values()) == {1}  # every call once, none twice
+    pending = await aredis.xpending(DISTRICT.events, GROUP)
+    assert pending["pending"] == 0  # everything (calls and other events) acknowledged
+
+
+async def test_a_dead_dispatchers_calls_are_claimed(aredis: Redis, store: TicketStore,
+                                                    halls: dict[str, HallConfig],
+                                                    clock: FakeClock, tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    alive, sent = make(aredis, halls, clock, cache, "alive", claim_idle=0.2)
+    await alive.ensure_group("district")
+    numbers = await call_tickets(store, 3)
+    # The dead one read the entries and died before handling or acknowledging them.
+    taken = await aredis.xreadgroup(GROUP, "dead", {DISTRICT.events: ">"}, count=1000)
+    assert taken and len(taken[0][1]) > 3
+    assert await alive.read("district", block_ms=50) == []
+    assert await alive.claim("district") == []  # not idle long enough yet
+    await asyncio.sleep(0.3)
+    handled = await alive.claim("district")
+    assert [h.announcement.number for h in handled if h.outcome is Outcome.ENQUEUED
+            and h.announcement] == numbers
+    assert [a.number for a in sent.sent] == numbers
+    assert (await aredis.xpending(DISTRICT.events, GROUP))["pending"] == 0
+
+
+async def test_stale_calls_are_dropped(aredis: Redis, store: TicketStore,
+                                       halls: dict[str, HallConfig], clock: FakeClock,
+                                       tmp_path: Path) -> None:
+    d, sent = make(aredis, halls, clock, AudioCache(tmp_path), "late")
+    await d.ensure_group("district")
+    await call_tickets(store, 1)
+    clock.advance(61)  # the district's max_age_seconds is 60
+    handled = await d.read("district", block_ms=50)
+    assert [h.outcome for h in handled if h.announcement] == [Outcome.STALE]
+    assert sent.sent == []
+
+
+async def test_cached_audio_is_announced_at_once_and_only_once(
+        aredis: Redis, store: TicketStore, halls: dict[str, HallConfig], clock: FakeClock,
+        tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    d, sent = make(aredis, halls, clock, cache, "warm")
+    await d.ensure_group("district")
+    await call_tickets(store, 1)
+    entries = await aredis.xrange(DISTRICT.events)
+    call_id, fields = next((i, f) for i, f in entries
+                           if f[b"type"] == EventType.TICKET_CALLED.value.encode())
+    first = await d.handle("district", call_id.decode(), fields)
+    assert first.outcome is Outcome.ENQUEUED and first.announcement  # not cached yet
+    cache.put(first.announcement.audio_key, b"RIFF....WAVE")
+    again = await d.handle("district", call_id.decode(), fields)
+    assert again.outcome is Outcome.ANNOUNCED
+    twice = await d.handle("district", call_id.decode(), fields)
+    assert twice.outcome is Outcome.ALREADY_SAID  # e.g. a second dispatcher after a claim
+    announces = [f for _, f in await aredis.xrange(DISTRICT.events)
+                 if f[b"type"] == EventType.ANNOUNCE.value.encode()]
+    assert len(announces) == 1
+    assert len(sent.sent) == 1
+
+
+async def test_a_new_group_does_not_replay_old_calls(aredis: Redis, store: TicketStore,
+                                                     halls: dict[str, HallConfig],
+                                                     clock: FakeClock, tmp_path: Path) -> None:
+    await call_tickets(store, 2)  # before any dispatcher existed
+    d, sent = make(aredis, halls, clock, AudioCache(tmp_path), "fresh")
+    await d.ensure_group("district")
+    assert await d.read("district", block_ms=50) == []
+    assert sent.sent == []
+    await store.issue("district", "QY-KB", Channel.KIOSK)
+    await store.call_next("district", 1)
+    handled = await d.read("district", block_ms=200)
+    assert [h.outcome for h in handled if h.announcement] == [Outcome.ENQUEUED]

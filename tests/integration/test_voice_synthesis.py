@@ -1,0 +1,80 @@
+"""Real speech: pyttsx3 through espeak-ng makes audible WAVs of plausible length, cached once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.voice_support import wav_info
+from voice.audio import AudioCache, chime_wav
+from voice.jobs import ensure_audio
+from voice.phrases import Segment, announcement_for, segments_for
+from voice.settings import parse_voice
+from voice.synth import SynthesisError, Synthesizer
+
+
+def speak(segments: tuple[Segment, ...], rate: int = 150) -> bytes:
+    return Synthesizer().speak(segments, rate, 1.0).wav()
+
+
+def test_chinese_call_is_audible_speech_of_plausible_length() -> None:
+    settings = parse_voice({})
+    info = wav_info(speak(segments_for("call", "A001", 5, settings)))
+    # 请A零零一号到五号窗口办理: 12 syllables at 150 words/min is a few seconds.
+    assert 1.5 < info.seconds < 9.0, info
+    assert info.rms > 1000, info  # not silence
+    assert info.voiced > 0.4, info  # mostly speech, not a click in a silent file
+
+
+def test_english_call_is_audible_speech() -> None:
+    settings = parse_voice({"languages": ["en"]})
+    info = wav_info(speak(segments_for("call", "A001", 5, settings)))
+    assert 1.0 < info.seconds < 7.0, info
+    assert info.rms > 1000 and info.voiced > 0.4, info
+
+
+def test_length_follows_the_words() -> None:
+    digits = parse_voice({"number_style": "digits"})
+    number = parse_voice({"number_style": "number"})
+    both = parse_voice({"languages": ["zh", "en"]})
+    long_zh = wav_info(speak(segments_for("call", "A001", 5, digits))).seconds
+    short_zh = wav_info(speak(segments_for("call", "A001", 5, number))).seconds
+    zh_en = wav_info(speak(segments_for("call", "A001", 5, both))).seconds
+    assert short_zh < long_zh  # "A一号" is shorter than "A零零一号"
+    assert zh_en > long_zh + 1.0  # the English sentence follows the Chinese one
+    slow = wav_info(speak(segments_for("call", "A001", 5, digits), rate=100)).seconds
+    assert slow > long_zh * 1.2
+
+
+def test_unknown_voice_is_an_error_not_silence() -> None:
+    with pytest.raises(SynthesisError):
+        Synthesizer().segment("hello", "no-such-voice", 150, 1.0)
+
+
+def test_a_phrase_is_synthesized_once(tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    settings = parse_voice({})
+    ann = announcement_for("district", "1-0", "call", time.time(), {"number": "A007",
+                                                                    "window": 3}, settings)
+    assert ann is not None
+    assert ensure_audio(cache, ann) is True
+    path = cache.path(ann.audio_key)
+    first = path.stat().st_mtime_ns
+    again = announcement_for("district", "2-0", "call", time.time(), {"number": "A007",
+                                                                      "window": 3}, settings)
+    assert again is not None and again.audio_key == ann.audio_key
+    assert ensure_audio(cache, again) is False
+    assert path.stat().st_mtime_ns == first
+    assert wav_info(path.read_bytes()).rms > 1000
+    slower = announcement_for("district", "3-0", "call", time.time(), {"number": "A007",
+                              "window": 3}, parse_voice({"rate": 120}))
+    assert slower is not None and ensure_audio(cache, slower) is True
+    assert sorted(p.name for p in cache.dir.iterdir()) == sorted(
+        [f"{ann.audio_key}.wav", f"{slower.audio_key}.wav"])  # no temporary files left
+
+
+def test_chime_is_a_short_audible_wav() -> None:
+    info = wav_info(chime_wav())
+    assert 0.8 < info.seconds < 2.0 and info.rms > 1000

@@ -1,0 +1,105 @@
+"""A real ``hall worker`` speaks the calls an app dispatches; a dead worker holds up no call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from hall.app import create_app
+from hall.auth import Role
+from hall.config import HallConfig
+from hall.settings import Settings
+from tests.conftest import Accounts
+from tests.voice_support import StreamWatch, WorkerProcess, wav_info, with_voice
+
+MAX_AGE = 5.0  # the smallest a hall may set; keeps the stale test short
+
+
+@pytest.fixture
+def hall_app(redis_url: str, halls: dict[str, HallConfig], tmp_path: Path
+             ) -> Iterator[tuple[TestClient, Accounts]]:
+    """The app with its dispatcher, on the real clock (the worker has no fake clock)."""
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, start_worker=False)
+    app = create_app(settings, halls=with_voice(halls, max_age_seconds=MAX_AGE),
+                     clock=time.time)
+    with TestClient(app) as client:
+        yield client, Accounts(client)
+
+
+@pytest.fixture
+def worker(redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+    w = WorkerProcess(redis_url, tmp_path, log_path=tmp_path / "worker.log")
+    yield w
+    w.stop()
+
+
+def call_one(client: TestClient, accounts: Accounts, clerk: dict[str, str], window: int
+             ) -> str:
+    kiosk = accounts.device(Role.KIOSK)
+    issued = client.post("/api/halls/district/tickets", json={"matter": "QY-KB"}, headers=kiosk)
+    assert issued.status_code == 201, issued.text
+    called = client.post(f"/api/halls/district/windows/{window}/call-next", headers=clerk)
+    assert called.status_code == 200, called.text
+    number: str = called.json()["ticket"]["number"]
+    return number
+
+
+def login(client: TestClient, accounts: Accounts, staff: str, window: int) -> dict[str, str]:
+    clerk = accounts.clerk(staff)
+    r = client.post(f"/api/halls/district/windows/{window}/login", headers=clerk)
+    assert r.status_code == 200, r.text
+    return clerk
+
+
+def test_worker_speaks_a_call_and_the_app_serves_it(hall_app, worker, redis_url) -> None:
+    client, accounts = hall_app
+    worker.start()
+    clerk = login(client, accounts, "S01", 5)
+    watch = StreamWatch(redis.Redis.from_url(redis_url), "district")
+    number = call_one(client, accounts, clerk, 5)
+    (announce_id, data), = watch.wait_for("voice.announce", timeout=20)
+    assert data["number"] == number and data["window"] == 5 and data["kind"] == "call"
+    assert data["texts"]["zh"] == f"请{number}号到5号窗口办理"
+    assert data["texts"]["en"] == f"Number {number}, please go to window 5"
+    assert data["repeat"] == 2 and data["max_age"] == MAX_AGE
+    called = watch.of_type("ticket.called")
+    assert called and data["call_id"] == called[0][0]
+    assert announce_id > data["call_id"]  # announced after the call, never before
+    audio = client.get(data["audio"])
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    info = wav_info(audio.content)
+    assert info.rms > 1000 and info.seconds > 3.0  # Chinese then English
+    # A recall has its own words and its own announcement.
+    assert client.post("/api/halls/district/windows/5/recall", headers=clerk).status_code == 200
+    found = watch.wait_for("voice.announce", count=2, timeout=20)
+    assert len(found) == 2, found
+    assert found[1][1]["kind"] == "recall" and "尽快" in found[1][1]["texts"]["zh"]
+
+
+def test_calls_never_wait_for_voice_and_stale_ones_stay_silent(hall_app, worker,
+                                                                redis_url) -> None:
+    client, accounts = hall_app
+    clerk = login(client, accounts, "S01", 1)
+    watch = StreamWatch(redis.Redis.from_url(redis_url), "district")
+    started = time.monotonic()
+    first = call_one(client, accounts, clerk, 1)
+    # The worker is down: the call is on the stream (so on every board) at once.
+    assert [d["ticket"]["number"] for _, d in watch.of_type("ticket.called")] == [first]
+    assert time.monotonic() - started < 2.0
+    state = client.get("/api/halls/district/state")  # what a board loads on connect
+    assert state.status_code == 200 and first in state.text
+    time.sleep(MAX_AGE + 1.0)
+    worker.start()  # back, after the call has grown too old to be said
+    for staff_step in ("start", "finish"):
+        assert client.post(f"/api/halls/district/windows/1/{staff_step}",
+                           headers=clerk).status_code == 200
+    second = call_one(client, accounts, clerk, 1)
+    found = watch.wait_for("voice.announce", timeout=20)
+    assert [d["number"] for _, d in found] == [second]  # voice resumed; the stale one dropped
+    time.sleep(1.0)
+    assert [d["number"] for _, d in watch.of_type("voice.announce")] == [second]
