@@ -99,11 +99,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     worst = 0
     for name in args.files:
+        from tide.settings import TideConfigError, parse_tide
+
         try:
             cfg = load_hall(name)
+            parse_tide(cfg.tide)
         except ConfigError as exc:
             print(f"{name}: {len(exc.problems)} problem(s)")
             for problem in exc.problems:
+                print(f"  - {problem}")
+            worst = 1
+        except TideConfigError as exc:
+            problems = str(exc).split("; ")
+            print(f"{name}: {len(problems)} problem(s)")
+            for problem in problems:
                 print(f"  - {problem}")
             worst = 1
         else:
