@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -42,6 +43,23 @@ from ticketing.model import DomainError
 from ticketing.store import Clock, TicketStore
 
 log = logging.getLogger("hall.app")
+STOP_SECONDS = 5.0
+
+
+async def _bounded_stop(part: Component, app: Starlette) -> None:
+    """Run a component's stop hook, giving up after STOP_SECONDS.
+
+    With redis-py's asyncio client, a task cancelled in the middle of a command can
+    stay stuck (seen on Python 3.11 with redis 8.1), and a stop hook that awaits it
+    would hang the shutdown forever; ``asyncio.wait`` does not wait for the stuck task.
+    """
+    assert part.stop is not None
+    task = asyncio.ensure_future(part.stop(app))
+    done, _ = await asyncio.wait([task], timeout=STOP_SECONDS)
+    if not done:
+        log.warning("component %s did not stop within %.0f s", part.name, STOP_SECONDS)
+    elif task.exception() is not None:
+        log.error("component %s failed to stop: %r", part.name, task.exception())
 
 
 def components() -> list[Component]:
@@ -135,7 +153,7 @@ def create_app(
         finally:
             for part in reversed(started):
                 if part.stop:
-                    await part.stop(app)
+                    await _bounded_stop(part, app)
             if redis is None:
                 await client.aclose()
 
