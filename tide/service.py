@@ -85,6 +85,8 @@ class TideService:
         self.redis, self.store, self.settings = redis, store, settings
         self._arrivals: dict[str, dict[str, deque[float]]] = {}
         self._cursor: dict[str, str] = {}
+        # The controller and the dashboard read the stream through one cursor per hall.
+        self._reading: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def for_halls(cls, redis: Redis, store: TicketStore) -> TideService:
@@ -95,6 +97,11 @@ class TideService:
     async def _recent_arrivals(self, cfg: HallConfig, now: float, horizon: float
                                ) -> dict[str, deque[float]]:
         """Issue times per queue, read from the event stream incrementally."""
+        async with self._reading.setdefault(cfg.id, asyncio.Lock()):
+            return await self._read_arrivals(cfg, now, horizon)
+
+    async def _read_arrivals(self, cfg: HallConfig, now: float, horizon: float
+                             ) -> dict[str, deque[float]]:
         keys = HallKeys(cfg.id)
         arrivals = self._arrivals.setdefault(cfg.id, {q.letter: deque() for q in cfg.queues})
         cursor = self._cursor.get(cfg.id)
@@ -367,4 +374,6 @@ class TideService:
             pipe.lpush(tk.decisions, entry)
             pipe.ltrim(tk.decisions, 0, RECENT_DECISIONS - 1)
             await pipe.execute()
+        for observer in self.store.observers:  # metrics and logs (hall.metrics)
+            observer(hall_id, kind, data)
 

@@ -184,3 +184,17 @@ async def test_lending_and_return_change_the_queues_a_window_calls(
     assert (await store.window("district", 11)).queues_override == ("G", "B")
     called = await store.call_next("district", 11)
     assert called is not None and called.queue == "B"
+
+
+async def test_concurrent_readers_count_each_arrival_once(
+    aredis: Redis, store: TicketStore
+) -> None:
+    service = service_for(aredis, store)
+    for _ in range(10):
+        await store.issue("district", "QY-KB", Channel.KIOSK)
+    loads = await asyncio.gather(*(service.load("district") for _ in range(4)))
+    fresh = await service_for(aredis, store).load("district")
+    for load in (*loads, await service.load("district")):
+        assert load.queues["A"].waiting == 10
+        assert load.queues["A"].arrivals_per_hour == pytest.approx(
+            fresh.queues["A"].arrivals_per_hour) == pytest.approx(10 / 900 * 3600)
