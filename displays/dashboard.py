@@ -15,6 +15,7 @@ event as ``hall:event``) and re-reads the JSON when something happens; pages reu
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ from hall.auth import Principal, Role, Unauthorized, require
 from hall.component import Component
 from hall.config import HallConfig
 from hall.http import api, caller
+from ticketing.keys import HallKeys
 from ticketing.model import Forbidden
 from ticketing.ratings import LEVEL_NAMES_ZH
 from ticketing.store import TicketStore
 
 HERE = Path(__file__).parent
 MANAGERS = (Role.ADMIN, Role.MANAGER)
+CACHE_SECONDS = 1.0
 
 
 @cache
@@ -114,9 +117,23 @@ async def _manager(request: Request) -> HallConfig:
 @api("GET", "/api/halls/{hall}/dashboard", "Live dashboard: queues, windows, alerts "
      "(current and upcoming, each with its start time), rectification cases", "manager, admin",
      tag="dashboard")
-async def dashboard_live(request: Request) -> JSONResponse:
+async def dashboard_live(request: Request) -> Response:
     cfg = await _manager(request)
-    return JSONResponse(await dashboard_data.live(_store(request), request.app.state.tide, cfg))
+    # Every open dashboard re-reads this after each event: within one process, answers
+    # for the same last event are shared for up to CACHE_SECONDS (alerts carry their
+    # start times, so a second-old answer still shows them on time).
+    store = _store(request)
+    newest = await store.redis.xrevrange(HallKeys(cfg.id).events, count=1)
+    last = newest[0][0] if newest else b"0-0"
+    if not hasattr(request.app.state, "dashboard_cache"):
+        request.app.state.dashboard_cache = {}  # hall → (last event id, at, body)
+    cache: dict[str, tuple[Any, float, bytes]] = request.app.state.dashboard_cache
+    cached = cache.get(cfg.id)
+    if cached and cached[0] == last and time.monotonic() - cached[1] < CACHE_SECONDS:
+        return Response(cached[2], media_type="application/json")
+    body = JSONResponse(await dashboard_data.live(store, request.app.state.tide, cfg)).body
+    cache[cfg.id] = (last, time.monotonic(), bytes(body))
+    return Response(body, media_type="application/json")
 
 
 @api("GET", "/api/halls/{hall}/dashboard/today", "Today's curves: arrivals and served per "
