@@ -47,9 +47,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         credentials = asyncio.run(_bootstrap(settings, halls, base_url))
         worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
         first = next(iter(halls))
-        print(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
+        # JSON logs: these lines are log records too (one JSON object a line on stderr)
+        say = logging.getLogger("hall").info if settings.log_format == "json" else print
+        say(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
         if credentials:
-            print(f"First start: accounts and device links are in {credentials}")
+            say(f"First start: accounts and device links are in {credentials}")
         try:
             serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
                   json_logs=settings.log_format == "json")
@@ -79,8 +81,6 @@ def _start_worker(url: str, settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from rq import Worker
-
     from hall.jobs import QUEUES
     from hall.logs import configure_logging
     from hall.redis_conn import sync_client
@@ -92,7 +92,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
               "embedded Redis)", file=sys.stderr)
         return 2
     connection = sync_client(settings)
-    Worker(list(QUEUES), connection=connection).work(with_scheduler=False)
+    from voice.worker import HallWorker  # speech in-process, other jobs forked
+
+    HallWorker(list(QUEUES), connection=connection).work(with_scheduler=False)
     return 0
 
 

@@ -22,6 +22,7 @@ import redis
 from tests.e2e.boards import Board
 from tests.e2e.deployment import PASSWORD, Deployment, wait_until
 from tests.e2e.test_health_metrics import metric
+from tests.support import ROOT
 
 HALL = "district"
 
@@ -78,7 +79,10 @@ def test_journey_through_the_proxy(deployment: Deployment):
         wait_until(lambda b=board: number in b.audio, 60, "the announcement on every board")
     audio = httpx.get(f"{d.url}{boards[0].audio[number]}")
     assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
-    # static files come from nginx itself, the rest from the apps
+    # static files come from nginx itself (its `expires` header), the rest from the apps
+    static = httpx.get(f"{d.url}/static/hall.css")
+    assert static.status_code == 200 and "max-age=3600" in static.headers["cache-control"]
+    assert static.content == (ROOT / "displays" / "static" / "hall.css").read_bytes()
     assert httpx.get(f"{d.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{d.url}/metrics").status_code == 404  # scraped per process only
     # counted once, by the process that committed it

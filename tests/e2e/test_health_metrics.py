@@ -73,3 +73,14 @@ def test_websocket_clients_counted(client):
         assert ws.receive_json()["type"] == "hub.snapshot"
         page = client.get("/metrics").text
         assert metric(page, "hall_websocket_clients", hall="district") == 1
+
+
+def test_tide_decisions_counted(client, accounts):
+    manager = accounts.user("district-manager", Role.MANAGER)
+    r = client.post("/api/halls/district/tide/override",
+                    json={"window": 12, "action": "open", "reason": "上午高峰"}, headers=manager)
+    assert r.status_code == 200, r.text
+    page = client.get("/metrics").text
+    assert metric(page, "hall_tide_decisions_total", hall="district", type="tide.override") == 1
+    assert metric(page, "hall_events_committed_total", hall="district",
+                  type="window.changed") >= 1
