@@ -139,3 +139,10 @@ class Synthesizer:
             raise SynthesisError("the engine produced no speech")
         return pcm
 
+
+
+def warm_up(voices: tuple[str, ...] = ("sit/cmn-latn-pinyin", "gmw/en")) -> None:
+    """Start the engine and load the usual voices' dictionaries before the first call."""
+    synth = Synthesizer()
+    for voice in voices:
+        synth.segment("A1", voice, 175, 0.1)

@@ -103,3 +103,20 @@ def test_calls_never_wait_for_voice_and_stale_ones_stay_silent(hall_app, worker,
     assert [d["number"] for _, d in found] == [second]  # voice resumed; the stale one dropped
     time.sleep(1.0)
     assert [d["number"] for _, d in watch.of_type("voice.announce")] == [second]
+
+
+def test_speech_runs_in_the_worker_and_other_jobs_are_forked(worker, redis_url) -> None:
+    import os
+
+    from rq import Queue
+
+    from hall.jobs import REPORTS_QUEUE
+
+    worker.start()
+    job = Queue(REPORTS_QUEUE, connection=redis.Redis.from_url(redis_url)).enqueue(os.getpid)
+    deadline = time.monotonic() + 20
+    while job.get_status(refresh=True) not in ("finished", "failed") and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.get_status() == "finished"
+    assert worker.process is not None and job.return_value() != worker.process.pid
