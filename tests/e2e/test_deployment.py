@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -206,7 +207,11 @@ def test_gentle_stop_drains(deployment: Deployment):
         time.sleep(1.5)
         leaving.signal(signal.SIGTERM)
         assert leaving.process is not None
-        leaving.process.wait(timeout=30)
+        try:
+            leaving.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("no exit 30 s after SIGTERM: "
+                                 + leaving.log.read_text()[-3000:]) from None
         time.sleep(2.0)
     _check_no_call_missed(d, boards)
     assert 1001 in [code for b in boards for code in b.closes], [b.closes for b in boards]
