@@ -22,6 +22,27 @@ current_hall: ContextVar[str | None] = ContextVar("current_hall", default=None)
 FIELDS = ("hall", "ticket", "queue", "window", "event", "method", "path", "status",
           "duration_ms", "client")
 HALL_IN_PATH = re.compile(r"^/(?:api/halls|ws/halls|h)/([A-Za-z0-9_-]+)")
+# Capabilities that must never reach a log: a citizen's ticket id in a path, device and
+# session tokens in a query string.
+SECRETS = re.compile(r"(/tickets/|[?&](?:device|token)=)[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str) -> str:
+    return SECRETS.sub(r"\1…", text)
+
+
+class Redact(logging.Filter):
+    """Mask ticket ids and tokens in every record's message and path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        path = getattr(record, "path", None)
+        if isinstance(path, str):
+            record.path = redact(path)
+        return True
 access = logging.getLogger("hall.access")
 
 
@@ -50,6 +71,7 @@ def configure_logging(fmt: str, level: str = "info") -> None:
     """Send every logger of the process to stderr, as JSON lines or plain text."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    handler.addFilter(Redact())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "rq.worker"):
         logger = logging.getLogger(name)

@@ -66,6 +66,12 @@ class HallMetrics:
 
     def observe(self, hall: str, event: EventType, data: dict[str, Any]) -> None:
         """Count one committed event and log it as one line with its hall and ticket."""
+        try:
+            self._observe(hall, event, data)
+        except Exception:  # the change is committed: a metrics fault must not fail it
+            log.exception("metrics: could not count %s", event.value)
+
+    def _observe(self, hall: str, event: EventType, data: dict[str, Any]) -> None:
         self.events.labels(hall, event.value).inc()
         ticket = data.get("ticket") or {}
         queue = str(ticket.get("queue", ""))

@@ -87,3 +87,17 @@ def test_nginx_config_rendered_for_local_processes(tmp_path):
     assert f"pid {tmp_path}/nginx.pid;" in conf
     assert "listen 127.0.0.1:18080;" in conf
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
+
+
+def test_secrets_never_reach_the_log():
+    from hall.logs import Redact
+
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
+                               '%s - "WebSocket %s" [accepted]',
+                               ("127.0.0.1:5", "/ws/halls/district/pads/3?device=AbCdEfGh12345678"),
+                               None)
+    record.path = "/api/halls/district/tickets/Zx9_-Qwerty1234567890/cancel"
+    assert Redact().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert "AbCdEfGh12345678" not in line["msg"] and "device=…" in line["msg"]
+    assert line["path"] == "/api/halls/district/tickets/…/cancel"
