@@ -10,7 +10,7 @@ One command:  .venv/bin/python benchmarks/bench_reports.py
 2. dashboard: the same ``hall serve`` process, with 0, N1 and N2 emulated dashboards
               connected (each one does what displays/static/dashboard.js does: listen on
               /ws/halls/district, re-read /api/halls/district/dashboard at most once per
-              150 ms after events, and today's figures every 3 s after a ticket event),
+              150 ms after events, and today's figures 5 s after a ticket event),
               while tickets are issued, called and finished at a steady rate. Reports the
               server's CPU seconds per wall second (from /proc) and the extra CPU per
               connected dashboard.
@@ -185,7 +185,7 @@ async def dashboard(base: str, token: str, stop: asyncio.Event, counts: dict[str
                 counts["events"] += 1
                 live_due = live_due or time.monotonic() + 0.15
                 if msg.get("type") in ("ticket.issued", "ticket.done"):
-                    today_due = today_due or time.monotonic() + 3.0
+                    today_due = today_due or time.monotonic() + 5.0
             except TimeoutError:
                 pass
             if live_due and time.monotonic() >= live_due:

@@ -38,6 +38,7 @@ from ticketing.store import TicketStore
 HERE = Path(__file__).parent
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 CACHE_SECONDS = 1.0
+TODAY_CACHE_SECONDS = 5.0
 
 
 @cache
@@ -108,6 +109,11 @@ async def city_page(request: Request) -> Response:
     return render(request, "dashboard_city.html", data=page_data({}))
 
 
+async def _last_event(store: TicketStore, cfg: HallConfig) -> Any:
+    newest = await store.redis.xrevrange(HallKeys(cfg.id).events, count=1)
+    return newest[0][0] if newest else b"0-0"
+
+
 async def _manager(request: Request) -> HallConfig:
     cfg = _store(request).hall(request.path_params["hall"])
     require(await caller(request), cfg.id, *MANAGERS)
@@ -123,8 +129,7 @@ async def dashboard_live(request: Request) -> Response:
     # for the same last event are shared for up to CACHE_SECONDS (alerts carry their
     # start times, so a second-old answer still shows them on time).
     store = _store(request)
-    newest = await store.redis.xrevrange(HallKeys(cfg.id).events, count=1)
-    last = newest[0][0] if newest else b"0-0"
+    last = await _last_event(store, cfg)
     if not hasattr(request.app.state, "dashboard_cache"):
         request.app.state.dashboard_cache = {}  # hall → (last event id, at, body)
     cache: dict[str, tuple[Any, float, bytes]] = request.app.state.dashboard_cache
@@ -139,9 +144,20 @@ async def dashboard_live(request: Request) -> Response:
 @api("GET", "/api/halls/{hall}/dashboard/today", "Today's curves: arrivals and served per "
      "15 minutes, people waiting, wait-time spread, per-window figures, rating rates",
      "manager, admin", tag="dashboard")
-async def dashboard_today(request: Request) -> JSONResponse:
+async def dashboard_today(request: Request) -> Response:
     cfg = await _manager(request)
-    return JSONResponse(await dashboard_data.today(_store(request), cfg))
+    # Today's curves read every ticket of the day: open dashboards of a process share one
+    # answer while no event has happened (for at most TODAY_CACHE_SECONDS).
+    if not hasattr(request.app.state, "dashboard_today_cache"):
+        request.app.state.dashboard_today_cache = {}
+    cache: dict[str, tuple[Any, float, bytes]] = request.app.state.dashboard_today_cache
+    last = await _last_event(_store(request), cfg)
+    cached = cache.get(cfg.id)
+    if cached and cached[0] == last and time.monotonic() - cached[1] < TODAY_CACHE_SECONDS:
+        return Response(cached[2], media_type="application/json")
+    body = bytes(JSONResponse(await dashboard_data.today(_store(request), cfg)).body)
+    cache[cfg.id] = (last, time.monotonic(), body)
+    return Response(body, media_type="application/json")
 
 
 @api("GET", "/api/city", "Every hall the caller manages, with its load (the city view)",

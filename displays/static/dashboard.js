@@ -102,7 +102,7 @@ function caseCard(c) {
     try {
       await api('POST', `${base}/cases/${encodeURIComponent(c.ticket)}`, body);
       refreshLive();
-      scheduleToday();
+      refreshToday();
     } catch (err) { error.textContent = err.message; error.hidden = false; }
   }}, reasonable, rect, reply, el('button', {type: 'submit'}, t('dash.save')), error);
   const deadline = new Date(c.deadline * 1000).toLocaleString(lang === 'en' ? 'en' : 'zh-CN');
@@ -135,7 +135,7 @@ async function refreshToday() {
   const hl = h.counts.map((_, i) => (i === h.counts.length - 1 ? `${i * h.bucket_minutes}+` : `${i * h.bucket_minutes}`));
   $('chart-waits').replaceChildren(bars([{values: h.counts, cls: 'waits', title: ''}], hl, 1));
 }
-const scheduleToday = debounce(refreshToday, 3000);
+const scheduleToday = debounce(refreshToday, 5000);
 
 async function refreshTide() {
   let tide;
