@@ -207,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     dadd.add_argument("--data", default=None)
     dadd.set_defaults(func=cmd_device_add)
 
+    from ticketing.cli import register as register_report
     from tide.cli import register as register_tide
 
     register_tide(sub)
+    register_report(sub)
     return parser
 
 

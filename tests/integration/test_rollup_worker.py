@@ -60,3 +60,29 @@ async def test_scheduler_enqueues_after_closing_and_worker_rolls_up(store, aredi
     day = date(2026, 11, 18)
     report = await ReportStore(aredis, store).report("district", day, day)
     assert (report["total"]["wait_mean_s"], report["total"]["service_mean_s"]) == (600.0, 300.0)
+
+
+async def test_report_commands(store, aredis, clock, redis_url):
+    clock.now = NINE
+    await store.issue("district", "QY-KB", Channel.KIOSK)
+    await store.issue("district", "SB-CB", Channel.KIOSK)
+    env = {**os.environ, "REDIS_URL": redis_url}
+
+    def hall(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hall.cli", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    done = await asyncio.to_thread(hall, "report", "rollup", "--hall", "district",
+                                   "--day", "2026-11-18")
+    assert done.returncode == 0, done.stderr
+    assert "issued 2" in done.stdout
+    assert await aredis.exists("hall:{district}:agg:20261118")
+    shown = await asyncio.to_thread(hall, "report", "show", "--hall", "district",
+                                    "--from", "2026-11-18", "--csv")
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.splitlines()
+    assert rows[0].startswith("dimension,key,name,issued")
+    assert rows[1].startswith("hall,,,2,0")
+    bad = await asyncio.to_thread(hall, "report", "rollup", "--hall", "district",
+                                  "--day", "18.11.2026")
+    assert bad.returncode == 2 and "2026-11-18" in bad.stderr
