@@ -2,10 +2,10 @@
 
 Each app process runs at most ONE reader task per hall (started when the hall's first
 socket subscribes), doing ``XREAD BLOCK`` on ``hall:{<hall>}:events``. Every event read
-is offered to every subscriber of that hall with ``put_nowait`` (no ``await`` between
-reading and fanning out, so a subscriber registered before a catch-up ``XRANGE`` can
-miss nothing). A subscriber whose queue is full is a slow client: it is dropped
-(``CLOSE_TOO_SLOW``) and the others carry on.
+is offered to every subscriber of that hall with ``put_nowait``. A subscriber is
+registered before its catch-up ``XRANGE``, so it can miss nothing; what it gets twice
+(replayed and fanned out) is dropped by stream id. A subscriber whose queue is full is
+a slow client: it is dropped (``CLOSE_TOO_SLOW``) and the others carry on.
 
 Subscribers filter and project events themselves (``displays.views``); projections are
 cached per event, so a thousand public boards serialise each event once.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -64,17 +63,18 @@ def decode_entries(raw: list[Any]) -> list[Event]:
 class Delivery:
     """One event on its way to many sockets, with its projections cached by view name.
 
-    A delivery with ``control`` set is a hub message (e.g. waiting counts), not an event.
+    ``waiting`` carries the queues' waiting counts when the event changed them.
     """
 
     event: Event
     key: tuple[int, int]
+    waiting: dict[str, int] | None = None
     cache: dict[str, str | None] = field(default_factory=dict)
-    control: str | None = None
 
-    def view(self, name: str, make: Callable[[Event], str | None]) -> str | None:
+    def view(self, name: str,
+             make: Callable[[Event, dict[str, int] | None], str | None]) -> str | None:
         if name not in self.cache:
-            self.cache[name] = make(self.event)
+            self.cache[name] = make(self.event, self.waiting)
         return self.cache[name]
 
 
@@ -86,12 +86,14 @@ class Subscriber:
     queue: asyncio.Queue[Delivery]
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
+    close_reason: str = ""
 
     def offer(self, delivery: Delivery) -> bool:
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.close_code = CLOSE_TOO_SLOW
+            self.close_reason = "too slow: events were not read in time"
             self.dropped.set()
             return False
         return True
@@ -195,34 +197,40 @@ class Hub:
             entries = raw[0][1]
             reader.last_id = _s(entries[-1][0])
             events = decode_entries(entries)
-            self.fan_out(reader, events)
+            waiting = None
             if any(e.type.value.startswith("ticket.") for e in events):
-                await self._send_waiting(reader, events[-1])
+                waiting = await self._waiting(reader.hall)
+            self.fan_out(reader, events, waiting)
 
-    async def _send_waiting(self, reader: HallReader, last: Event) -> None:
-        """After a batch that moved tickets, tell screens the waiting count of each queue."""
-        cfg = self.halls.get(reader.hall)
+    async def _waiting(self, hall: str) -> dict[str, int] | None:
+        """The waiting count of each queue of a hall, now."""
+        cfg = self.halls.get(hall)
         if cfg is None:
-            return
-        keys = HallKeys(reader.hall)
+            return None
+        keys = HallKeys(hall)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for q in cfg.queues:
                     pipe.zcard(keys.queue(q.letter))
                 counts = await pipe.execute()
         except (RedisError, OSError):
-            return
-        text = json.dumps({"type": "hub.waiting", "data": {
-            q.letter: int(c) for q, c in zip(cfg.queues, counts, strict=True)}})
-        self._offer_all(reader, Delivery(last, (0, 0), control=text))
+            return None
+        return {q.letter: int(c) for q, c in zip(cfg.queues, counts, strict=True)}
 
-    def fan_out(self, reader: HallReader, events: list[Event]) -> None:
-        """Offer each event to every subscriber, synchronously; drop those that are full."""
+    def fan_out(self, reader: HallReader, events: list[Event],
+                waiting: dict[str, int] | None = None) -> None:
+        """Offer each event to every subscriber, synchronously; drop those that are full.
+
+        ``waiting`` (the queues' counts after the batch) rides on the batch's last ticket event.
+        """
+        last_ticket = next((e for e in reversed(events) if e.type.value.startswith("ticket.")),
+                           None)
         for event in events:
             key = parse_id(event.id)
             if key is None:
                 continue
-            self._offer_all(reader, Delivery(event, key))
+            extra = waiting if event is last_ticket else None
+            self._offer_all(reader, Delivery(event, key, waiting=extra))
             reader.last_event_at = event.at
         if events:
             reader.last_read_at = self.clock()
@@ -261,6 +269,7 @@ class Hub:
         for reader in self.readers.values():
             for sub in reader.subscribers:
                 sub.close_code = 1001
+                sub.close_reason = "server going away; reconnect with last_id"
                 sub.dropped.set()
             if reader.task is not None:
                 reader.task.cancel()

@@ -86,11 +86,16 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
 
 
 def public_view(cfg: HallConfig) -> Any:
-    def make(event: Event) -> str | None:
+    """Event → the JSON text public screens get (None: not for them), with waiting counts."""
+    def make(event: Event, waiting: dict[str, int] | None = None) -> str | None:
         data = public_data(cfg, event)
         if data is None:
             return None
-        return dumps({"id": event.id, "type": event.type.value, "at": event.at, "data": data})
+        message: dict[str, Any] = {"id": event.id, "type": event.type.value, "at": event.at,
+                                   "data": data}
+        if waiting is not None:
+            message["waiting"] = waiting
+        return dumps(message)
 
     return make
 

@@ -7,7 +7,8 @@
 Every socket takes ``?last_id=<stream id>``: with it the server replays the events after
 that id (XRANGE) and goes live with no gap and no duplicate; without it (or when the id is
 too old) it sends a ``hub.snapshot`` first. Messages are JSON: stream events
-``{id, type, at, data}`` and hub messages ``{type: "hub.snapshot" | "hub.waiting" | "pong"}``.
+``{id, type, at, data}`` (public ticket events also carry ``waiting``, the queues' counts,
+when they changed) and hub messages ``{type: "hub.snapshot" | "hub.waiting" | "pong"}``.
 Clients may send ``{"type": "ping"}``; anything else closes the socket with a code below.
 """
 
@@ -223,7 +224,7 @@ async def _live(ws: WebSocket, sub: Any, channel: Channel,
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     if dropped in done:
-        return sub.close_code, "too slow: events were not read in time"
+        return sub.close_code, sub.close_reason
     finished = done.pop()
     exc = finished.exception()
     if isinstance(exc, WebSocketDisconnect):
@@ -239,10 +240,6 @@ async def _live(ws: WebSocket, sub: Any, channel: Channel,
 async def _pump(ws: WebSocket, sub: Any, channel: Channel, sent: tuple[int, int]) -> None:
     while True:
         delivery: Delivery = await sub.queue.get()
-        if delivery.control is not None:
-            if channel.waiting:
-                await ws.send_text(delivery.control)
-            continue
         if delivery.key <= sent:
             continue  # already covered by the snapshot or the replay
         sent = delivery.key

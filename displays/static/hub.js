@@ -38,6 +38,10 @@ export function connect(path, handlers = {}) {
         window.dispatchEvent(new CustomEvent('hall:waiting', {detail: msg.data}));
       } else if (msg.id) {
         lastId = msg.id;
+        if (msg.waiting) {
+          handlers.waiting?.(msg.waiting);
+          window.dispatchEvent(new CustomEvent('hall:waiting', {detail: msg.waiting}));
+        }
         handlers.event?.(msg);
         window.dispatchEvent(new CustomEvent('hall:event', {detail: msg}));
       }

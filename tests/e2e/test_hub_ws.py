@@ -55,10 +55,15 @@ def test_waiting_counts_follow_the_queue(client, accounts):
         _issue(client, kiosk)
         counts = None
         while counts is None or counts["A"] < 2:
-            msg = ws.receive_json()
-            if msg["type"] == "hub.waiting":
-                counts = msg["data"]
+            counts = _next_event(ws, "ticket.issued").get("waiting")
         assert counts["A"] == 2
+        clerk = accounts.clerk("S01")
+        client.post("/api/halls/district/windows/1/login", headers=clerk)
+        client.post("/api/halls/district/windows/1/call-next", headers=clerk)
+        assert _next_event(ws, "ticket.called")["waiting"]["A"] == 1
+    with client.websocket_connect("/ws/halls/district?last_id=0-0") as ws:
+        replayed = [ws.receive_json() for _ in range(5)]  # 2 issued, login, called, counts
+        assert replayed[-1] == {"type": "hub.waiting", "data": counts | {"A": 1}}
 
 
 def test_replay_from_last_id_has_no_gap_and_no_duplicate(client, accounts):
