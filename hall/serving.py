@@ -60,5 +60,8 @@ def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool)
     options: dict[str, object] = {"log_config": None, "access_log": False} if json_logs else {}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=GRACE_SECONDS, proxy_headers=True,
+                            # hall screens sit on the LAN: per-socket deflate costs ~60% more
+                            # CPU per fan-out (benchmarks/bench_ws.py); frames are tiny
+                            ws_per_message_deflate=False, ws_max_size=64 * 1024,
                             **options)  # type: ignore[arg-type]
     DrainingServer(config, app).run()
