@@ -172,3 +172,39 @@ async def test_many_bad_clients_do_not_disturb_a_board(redis_url, tmp_path):
             assert event["data"]["ticket"]["number"] == numbers[0]
     finally:
         await asyncio.to_thread(app.stop)
+
+
+async def test_boards_joining_during_a_burst_see_every_event_after_their_snapshot_once(
+        redis_url, tmp_path):
+    app = await asyncio.to_thread(AppProcess(redis_url, log_path=tmp_path / "app.log").start)
+    token = await asyncio.to_thread(add_device, redis_url, Role.KIOSK)
+    kiosk = {"Authorization": f"Bearer {token}"}
+    stream = HallKeys("district").events
+    try:
+        async with httpx.AsyncClient(base_url=app.base_url, headers=kiosk) as http:
+            async def burst() -> None:
+                for _ in range(150):
+                    r = await http.post("/api/halls/district/tickets", json={"matter": "QY-KB"})
+                    assert r.status_code == 201
+
+            async def board(delay: float) -> tuple[str, list[str]]:
+                await asyncio.sleep(delay)
+                async with connect(ws_url(app.base_url, "/ws/halls/district")) as ws:
+                    snap = json.loads(await ws.recv())
+                    start, ids = snap["data"]["last_event_id"], []
+                    while True:
+                        try:
+                            ids.append((await next_event(ws, 3.0))["id"])
+                        except TimeoutError:
+                            return start, ids
+
+            writer = asyncio.create_task(burst())
+            boards = await asyncio.gather(*(board(i * 0.05) for i in range(20)))
+            await writer
+        r = redis.Redis.from_url(redis_url, decode_responses=True)
+        for start, ids in boards:
+            expected = [entry_id for entry_id, _ in r.xrange(stream, min=f"({start}", max="+")]
+            assert ids == expected  # no gap, no duplicate, in order
+        assert len({start for start, _ in boards}) > 5  # they really joined mid-burst
+    finally:
+        await asyncio.to_thread(app.stop)
