@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from redis import Redis as SyncRedis
@@ -12,7 +11,7 @@ from starlette.applications import Starlette
 from hall.component import Component
 from hall.redis_conn import sync_client
 from voice.audio import AudioCache
-from voice.dispatcher import Dispatcher
+from voice.dispatcher import STOP_SECONDS, Dispatcher
 from voice.jobs import enqueue, voice_queue
 from voice.phrases import Announcement
 from voice.routes import routes
@@ -55,8 +54,7 @@ async def stop(app: Starlette) -> None:
     task: asyncio.Task[None] | None = getattr(app.state, "voice_task", None)
     if task is not None:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await asyncio.wait([task], timeout=STOP_SECONDS + 0.5)  # never hang the shutdown
     sync: SyncRedis | None = getattr(app.state, "voice_sync_redis", None)
     if sync is not None:
         sync.close()

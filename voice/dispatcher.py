@@ -12,7 +12,6 @@ in the stream when the dispatcher sees it. A call older than the hall's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -37,6 +36,7 @@ CALL_TYPES = frozenset(e.value for e in CALL_EVENTS)
 log = logging.getLogger("voice.dispatcher")
 Clock = Callable[[], float]
 Enqueue = Callable[[Announcement], Awaitable[object]]
+STOP_SECONDS = 1.0
 
 
 class Outcome(str, Enum):
@@ -191,9 +191,9 @@ class Dispatcher:
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # Not `await task`: a task cancelled inside a redis.asyncio command can stay
+            # stuck, and shutdown must not wait for it.
+            await asyncio.wait(tasks, timeout=STOP_SECONDS)
 
     async def _retry(self, step: Callable[[str], Awaitable[object]], hall: str) -> None:
         delay = 0.2

@@ -1,0 +1,208 @@
+"""Benchmark voice calling: from a call to its audio being ready, and one worker's throughput.
+
+One command:  .venv/bin/python benchmarks/bench_voice.py  [--calls 100] [--jobs 150]
+
+It starts its own redis-server and one real ``hall worker`` process (RQ 3, a forked job
+process per job, pyttsx3 + espeak-ng), and in this process the ticket store and the voice
+dispatcher exactly as the app runs them. "Audio ready" is the moment the ``voice.announce``
+event (which carries the audio URL) is on the hall's stream, seen by a reader like a board.
+
+1. cold:  N calls, one at a time, each a phrase never said before (empty audio cache):
+          call-next → dispatcher → RQ job → synthesis (zh + en, the district's [voice]) →
+          WAV in the cache → announce event.
+2. warm:  the same N calls again in a second hall with the same voice settings (as on the
+          next day, when A001 is called at window 1 again): the dispatcher finds the audio
+          cached and announces at once, without the worker.
+3. throughput: M distinct announcements queued at once; one worker's announcements/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+from redis.asyncio import Redis as AsyncRedis  # noqa: E402
+
+from hall.config import HallConfig, bundled_hall_files, load_halls  # noqa: E402
+from tests.support import RedisServer  # noqa: E402
+from tests.voice_support import WorkerProcess  # noqa: E402
+from ticketing import model  # noqa: E402
+from ticketing.keys import HallKeys  # noqa: E402
+from ticketing.model import Channel  # noqa: E402
+from ticketing.store import TicketStore  # noqa: E402
+from voice.announce import GROUP  # noqa: E402
+from voice.audio import AudioCache  # noqa: E402
+from voice.dispatcher import Dispatcher  # noqa: E402
+from voice.jobs import enqueue, voice_queue  # noqa: E402
+from voice.phrases import Announcement, announcement_for  # noqa: E402
+from voice.settings import parse_voice  # noqa: E402
+
+WINDOWS = (1, 2, 3, 4, 5)  # the district's no-difference windows, serving queue A
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary(name: str, seconds: list[float]) -> dict[str, Any]:
+    ms = [s * 1000 for s in seconds]
+    return {"phase": name, "n": len(ms), "p50_ms": round(percentile(ms, 50), 1),
+            "p90_ms": round(percentile(ms, 90), 1), "p99_ms": round(percentile(ms, 99), 1),
+            "max_ms": round(max(ms), 1), "mean_ms": round(statistics.fmean(ms), 1)}
+
+
+def bench_halls() -> dict[str, HallConfig]:
+    district = load_halls(bundled_hall_files())["district"]
+    voice = {**district.voice, "max_age_seconds": 3600}  # nothing dropped while measuring
+    base = dataclasses.replace(district, voice=voice)
+    return {h: dataclasses.replace(base, id=h) for h in ("cold", "warm", "burst")}
+
+
+async def wait_announce(client: AsyncRedis, hall: str, after: str, number: str,
+                        timeout: float = 30.0) -> tuple[float, str]:
+    """Block on the stream until the announce of `number` appears; (seen at, last id)."""
+    stream = HallKeys(hall).events
+    deadline = time.perf_counter() + timeout
+    last = after
+    while time.perf_counter() < deadline:
+        reply = await client.xread({stream: last}, block=1000, count=100)
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id.decode()
+                if fields[b"type"] == b"voice.announce" and \
+                        json.loads(fields[b"data"])["number"] == number:
+                    return time.perf_counter(), last
+    raise TimeoutError(f"no announcement of {number} in {timeout} s")
+
+
+async def run_calls(store: TicketStore, reader: AsyncRedis, hall: str, n: int
+                    ) -> list[float]:
+    for w in WINDOWS:
+        await store.change_window(hall, w, lambda win, now, w=w: model.login(
+            win, f"S0{w}", now), "login")
+    latencies: list[float] = []
+    last = "$"
+    info = await reader.xinfo_stream(HallKeys(hall).events)
+    last = info["last-generated-id"].decode()
+    for i in range(n):
+        window = WINDOWS[i % len(WINDOWS)]
+        await store.issue(hall, "QY-KB", Channel.KIOSK)
+        started = time.perf_counter()
+        ticket = await store.call_next(hall, window)
+        assert ticket is not None
+        seen, last = await wait_announce(reader, hall, last, ticket.number)
+        latencies.append(seen - started)
+        await store.start(hall, window)
+        await store.finish(hall, window)
+        await asyncio.sleep(0.05)  # calls one by one: measure latency, not queueing
+    return latencies
+
+
+def throughput(url: str, hall: str, m: int, settings_raw: dict[str, Any]) -> dict[str, Any]:
+    sync = redis.Redis.from_url(url)
+    queue = voice_queue(sync)
+    settings = parse_voice(settings_raw)
+    anns: list[Announcement] = []
+    for i in range(m):
+        ann = announcement_for(hall, f"burst-{i}", "call", time.time(),
+                               {"number": f"T{i + 1:03d}", "window": i % 12 + 1}, settings)
+        assert ann is not None
+        anns.append(ann)
+    stream = HallKeys(hall).events
+    started = time.perf_counter()
+    for ann in anns:
+        enqueue(queue, ann)
+    enqueued = time.perf_counter() - started
+    while sync.xlen(stream) < m:
+        time.sleep(0.02)
+        if time.perf_counter() - started > 600:
+            raise TimeoutError("worker did not finish the burst")
+    elapsed = time.perf_counter() - started
+    return {"phase": "throughput (1 worker, distinct phrases)", "announcements": m,
+            "seconds": round(elapsed, 2), "per_second": round(m / elapsed, 2),
+            "enqueue_seconds": round(enqueued, 3)}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-voice-"))
+    server = RedisServer(tmp / "redis").start()
+    worker = WorkerProcess(server.url, tmp, log_path=tmp / "worker.log")
+    halls = bench_halls()
+    aredis = AsyncRedis.from_url(server.url)
+    reader = AsyncRedis.from_url(server.url)
+    sync = redis.Redis.from_url(server.url)
+    queue = voice_queue(sync)
+    cache = AudioCache(tmp)
+    voice = {h: parse_voice(cfg.voice) for h, cfg in halls.items()}
+
+    async def to_worker(ann: Announcement) -> str:
+        return await asyncio.to_thread(enqueue, queue, ann)
+
+    store = TicketStore(aredis, halls, time.time)
+    dispatcher = Dispatcher(aredis, voice, cache, to_worker, time.time)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        worker.start()
+        for h in halls:  # the dispatcher's groups exist before the first call
+            while True:
+                try:
+                    if any(g["name"].decode() == GROUP
+                           for g in await reader.xinfo_groups(HallKeys(h).events)):
+                        break
+                except redis.ResponseError:
+                    pass
+                await asyncio.sleep(0.02)
+        # one call first so the worker's first fork and imports are not in the figures
+        await run_calls(store, reader, "burst", 1)
+        cold = await run_calls(store, reader, "cold", args.calls)
+        files = len(list(cache.dir.glob("*.wav")))
+        warm = await run_calls(store, reader, "warm", args.calls)
+        assert len(list(cache.dir.glob("*.wav"))) == files  # nothing synthesized twice
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    burst = throughput(server.url, "burst", args.jobs, dict(halls["burst"].voice))
+    worker.stop()
+    await aredis.aclose()
+    await reader.aclose()
+    server.stop()
+    return {
+        "command": "benchmarks/bench_voice.py " + " ".join(sys.argv[1:]),
+        "cpus": os.cpu_count(),
+        "voice": {k: v for k, v in halls["cold"].voice.items() if k != "templates"},
+        "results": [summary("cold cache (worker synthesizes zh+en)", cold),
+                    summary("warm cache (dispatcher announces)", warm), burst],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100, help="calls per latency phase")
+    parser.add_argument("--jobs", type=int, default=150, help="announcements in the burst")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "voice.json"))
+    args = parser.parse_args()
+    report = asyncio.run(main_async(args))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
