@@ -146,3 +146,65 @@ def test_pages_switch_to_english_and_refuse_unknown_halls(app):
         page.goto(f"{app.base_url}/")
         expect(page.locator("[data-hall=district]")).to_be_visible()
         screenshot(page, "index")
+
+
+def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, redis_url):
+    base = app.base_url
+    username = add_clerk(redis_url, "S01")
+    kiosk_token = add_device(redis_url, Role.KIOSK)
+    with browser() as b:
+        kiosk = b.new_page(viewport={"width": 1080, "height": 1920})
+        kiosk.goto(f"{base}/h/district/kiosk?device={kiosk_token}")
+        kiosk.get_by_role("tab", name="按部门").click()
+        numbers = []
+        for _ in range(3):
+            kiosk.click("[data-matter=QY-KB]")
+            expect(kiosk.get_by_test_id("kiosk-ticket")).to_be_visible()
+            numbers.append(kiosk.locator("#t-number").inner_text())
+            kiosk.click("#done")
+            expect(kiosk.get_by_test_id("kiosk-ticket")).to_be_hidden()
+        assert numbers == ["A001", "A002", "A003"]
+        display = b.new_page(viewport={"width": 1280, "height": 720})
+        display.goto(f"{base}/h/district/window/1")
+        board = b.new_page(viewport={"width": 1920, "height": 1080})
+        board.goto(f"{base}/h/district/board")
+        clerk = b.new_page(viewport={"width": 1440, "height": 900})
+        clerk.goto(f"{base}/h/district/clerk?window=1")
+        clerk.fill("input[name=username]", username)
+        clerk.fill("input[name=password]", PASSWORD)
+        clerk.click("#login button[type=submit]")
+        clerk.click("#pick button[type=submit]")
+        expect(clerk.locator("[data-queue=A] .count")).to_have_text("3")
+
+        clerk.locator("body").click()
+        clerk.keyboard.press("p")  # pause: the window display says so
+        expect(display.get_by_test_id("window-status")).to_have_text("暂停服务")
+        expect(board.locator("[data-window='1'] .win-status")).to_have_text("暂停服务")
+        clerk.keyboard.press("n")  # a paused window cannot call: the refusal is shown
+        expect(clerk.get_by_test_id("clerk-error")).to_have_attribute("data-code",
+                                                                       "window_not_open")
+        clerk.keyboard.press("p")  # resume
+        expect(display.get_by_test_id("window-status")).to_have_text("请稍候")
+
+        clerk.keyboard.press("g")  # call a given number, out of order
+        clerk.fill("#call-form input[name=number]", "a003")
+        clerk.keyboard.press("Enter")
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text("A003")
+        expect(display.get_by_test_id("window-current")).to_have_text("A003")
+
+        clerk.keyboard.press("t")  # transfer to window 6 with a note for the next clerk
+        clerk.select_option("#transfer-window", "6")
+        clerk.fill("#transfer-form textarea[name=note]", "缺少营业执照复印件")
+        clerk.click("#transfer-form button[value=ok]")
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text("—")
+        expect(display.get_by_test_id("window-current")).to_have_text("—")
+
+        clerk.keyboard.press("r")  # nothing to recall now
+        expect(clerk.get_by_test_id("clerk-error")).to_have_attribute("data-code",
+                                                                       "no_current_ticket")
+        clerk.keyboard.press("n")  # next in line is A001
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text("A001")
+        clerk.keyboard.press("x")  # no-show
+        expect(clerk.get_by_test_id("clerk-current")).to_have_text("—")
+        expect(board.locator("[data-queue=A] .wait-count")).to_have_text("1")
+        screenshot(clerk, "clerk-console-after-transfer")
