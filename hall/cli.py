@@ -52,6 +52,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
         if credentials:
             say(f"First start: accounts and device links are in {credentials}")
+        # uvicorn re-raises the SIGTERM it caught once it has shut down; Python's default
+        # action would then kill this process before the worker and the embedded Redis
+        # are stopped below, leaving both running. Leave through the finally blocks.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
                   json_logs=settings.log_format == "json")
@@ -73,6 +77,10 @@ async def _bootstrap(
         return await ensure_initial_accounts(client, halls, settings.data_dir, base_url)
     finally:
         await client.aclose()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _start_worker(url: str, settings: Settings) -> subprocess.Popen[bytes]:

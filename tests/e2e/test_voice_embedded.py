@@ -1,0 +1,95 @@
+"""The README's first run: ``hall serve`` alone (embedded Redis on a Unix socket, its own RQ
+worker) speaks a call with no extra step."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.support import ROOT, free_port
+from tests.voice_support import StreamWatch, wav_info
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HALL_START_WORKER",
+                                                            "REDIS_SENTINELS", "HALL_FILES")}
+    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall.cli", "serve", "--data", str(tmp_path / "var"),
+         "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=ROOT, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/halls", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "hall serve did not start"
+            time.sleep(0.1)
+        yield base, tmp_path / "var", proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.close()
+
+
+def test_first_run_speaks_calls(served) -> None:
+    base, data, proc = served
+    credentials = (data / "initial-credentials.txt").read_text(encoding="utf-8")
+    password = re.search(r"password: (\S+)", credentials).group(1)  # type: ignore[union-attr]
+    kiosk = re.search(r"/h/district/kiosk\?device=(\S+)", credentials).group(1)  # type: ignore[union-attr]
+    token = httpx.post(f"{base}/api/login", json={"username": "district-S01",
+                                                  "password": password}).json()["token"]
+    clerk = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert clerk.post("/api/halls/district/windows/1/login").status_code == 200
+    issued = httpx.post(f"{base}/api/halls/district/tickets", json={"matter": "QY-KB"},
+                        headers={"Authorization": f"Bearer {kiosk}"})
+    assert issued.status_code == 201, issued.text
+    number = clerk.post("/api/halls/district/windows/1/call-next").json()["ticket"]["number"]
+    # The embedded Redis listens on a Unix socket in the data folder.
+    watch = StreamWatch(redis.Redis(unix_socket_path=str(data / "redis.sock")), "district")
+    found = watch.wait_for("voice.announce", timeout=30)
+    assert [d["number"] for _, d in found] == [number], (data.parent / "serve.log").read_text()
+    audio = httpx.get(base + found[0][1]["audio"])
+    assert audio.status_code == 200
+    assert wav_info(audio.content).rms > 1000
+    assert (data / "audio" / found[0][1]["audio"].rsplit("/", 1)[1]).is_file()
+
+    # Stopping `hall serve` (SIGTERM, as systemd or docker do) stops its worker and Redis.
+    socket = str(data / "redis.sock")
+    workers = [redis.Redis(unix_socket_path=socket).hget(k, "pid")
+               for k in redis.Redis(unix_socket_path=socket).smembers("rq:workers")]
+    pids = [int(p) for p in workers if p]
+    assert pids, "the embedded worker is registered with RQ"
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in pids), "the worker outlived hall serve"
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(unix_socket_path=socket).ping()
