@@ -110,16 +110,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     worst = 0
     for name in args.files:
         from tide.settings import TideConfigError, parse_tide
+        from voice.settings import VoiceConfigError, parse_voice
 
         try:
             cfg = load_hall(name)
             parse_tide(cfg.tide)
+            parse_voice(cfg.voice)
         except ConfigError as exc:
             print(f"{name}: {len(exc.problems)} problem(s)")
             for problem in exc.problems:
                 print(f"  - {problem}")
             worst = 1
-        except TideConfigError as exc:
+        except (TideConfigError, VoiceConfigError) as exc:
             problems = str(exc).split("; ")
             print(f"{name}: {len(problems)} problem(s)")
             for problem in problems:
