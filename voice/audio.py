@@ -2,8 +2,10 @@
 
 A cached file is named by the sha256 of what was spoken and how (``phrases.audio_key``),
 so a phrase is synthesized once and the file never changes: it can be served with a
-long cache lifetime. Files are written to a temporary name and renamed, so a reader
-never sees half a file.
+long cache lifetime. A file's mtime is its last use (the dispatcher touches it on a hit);
+the worker prunes files unused for ``KEEP_UNUSED_DAYS``, which bounds the folder to the
+phrases a hall really says (about 0.2-0.4 MB each). Files are written to a temporary
+name and renamed, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ KEY_RE = re.compile(r"[0-9a-f]{64}")
 FILE_RE = re.compile(r"([0-9a-f]{64})\.wav")
 AUDIO_URL_PREFIX = "/audio/"
 CHIME_URL = "/audio/chime.wav"
+KEEP_UNUSED_DAYS = 30
 
 
 def audio_url(key: str) -> str:
@@ -39,6 +42,30 @@ class AudioCache:
 
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def use(self, key: str) -> bool:
+        """True if cached; marks the file as used now (its mtime), for ``prune``."""
+        try:
+            os.utime(self.path(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def prune(self, unused_seconds: float, now: float) -> int:
+        """Delete audio not used for ``unused_seconds`` (and stray temporary files)."""
+        removed = 0
+        if not self.dir.is_dir():
+            return 0
+        for path in self.dir.iterdir():
+            if not (FILE_RE.fullmatch(path.name) or path.name.startswith(".tmp-")):
+                continue
+            try:
+                if now - path.stat().st_mtime > unused_seconds:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def put(self, key: str, wav: bytes) -> Path:
         target = self.path(key)

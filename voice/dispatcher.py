@@ -170,7 +170,7 @@ class Dispatcher:
         if ann.is_stale(now):
             log.info("dropped stale call %s %s (%.1f s old)", hall, ann.number, ann.age(now))
             return Handled(hall, entry_id, Outcome.STALE, ann)
-        if self.cache.has(ann.audio_key):
+        if self.cache.use(ann.audio_key):
             said = await announce_async(self.redis, ann, now)
             return Handled(hall, entry_id, Outcome.ANNOUNCED if said else Outcome.ALREADY_SAID,
                            ann)

@@ -7,6 +7,7 @@ writes audio under ``<data>/audio``, the folder the app serves ``/audio/<key>.wa
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,13 @@ from rq import Queue, get_current_job
 from hall.jobs import VOICE_QUEUE
 from hall.settings import Settings
 from voice.announce import announce
-from voice.audio import AudioCache
+from voice.audio import KEEP_UNUSED_DAYS, AudioCache
 from voice.phrases import Announcement
 from voice.synth import Synthesizer
 
 log = logging.getLogger("voice.jobs")
 JOB_TIMEOUT_SECONDS = 30
+PRUNE_CHANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ def ensure_audio(cache: AudioCache, ann: Announcement) -> bool:
         return False
     pcm = Synthesizer().speak(ann.segments, ann.rate, ann.volume)
     cache.put(key, pcm.wav())
+    if random.random() < PRUNE_CHANCE:  # now and then, never on every call
+        cache.prune(KEEP_UNUSED_DAYS * 86400, time.time())
     return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from typing import Any
 
 from rq import Queue, Worker
@@ -19,6 +20,8 @@ from rq.job import Job
 from rq.worker import WorkerStatus
 
 from hall.jobs import VOICE_QUEUE
+from hall.settings import Settings
+from voice.audio import KEEP_UNUSED_DAYS, AudioCache
 from voice.synth import SynthesisError, warm_up
 
 log = logging.getLogger("voice.worker")
@@ -31,6 +34,11 @@ class HallWorker(Worker):
             warm_up()  # the first call of the day is then as quick as any other
         except SynthesisError as exc:  # speech jobs will fail and say why; reports still run
             log.error("speech engine unavailable: %s", exc)
+        cache = AudioCache(Settings.from_env().data_dir)
+        removed = cache.prune(KEEP_UNUSED_DAYS * 86400, time.time())
+        if removed:
+            log.info("audio cache: removed %d file(s) unused for %d days", removed,
+                     KEEP_UNUSED_DAYS)
         return bool(super().work(*args, **kwargs))
 
     def execute_job(self, job: Job, queue: Queue) -> Any:

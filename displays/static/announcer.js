@@ -13,6 +13,12 @@
 const GAP_MS = 400;  // between repeats and between announcements
 const MAX_PLAY_MS = 30000;  // a stalled audio element never blocks the queue for longer
 const CHIME_URL = '/audio/chime.wav';
+const KEEP = 500;  // ids remembered; a board runs for weeks
+
+function remember(list, id) {
+  list.push(id);
+  if (list.length > KEEP) list.splice(0, list.length - KEEP);
+}
 
 function catalogue() {
   try {
@@ -83,6 +89,7 @@ class Announcer {
     if (this.seen.has(event.id) || this.seen.has(key)) return;
     this.seen.add(event.id);
     this.seen.add(key);
+    while (this.seen.size > 4 * KEEP) this.seen.delete(this.seen.values().next().value);
     const item = {
       id: event.id,
       callId: d.call_id,
@@ -96,7 +103,7 @@ class Announcer {
       audio: null,
     };
     if (this.isStale(item)) {  // e.g. replayed after a reconnect: say nothing late
-      this.dropped.push(item.id);
+      remember(this.dropped, item.id);
       return;
     }
     item.audio = new Audio(item.url);  // starts loading now, while earlier ones play
@@ -131,7 +138,7 @@ class Announcer {
         const item = this.queue[0];
         if (this.isStale(item)) {
           this.queue.shift();
-          this.dropped.push(item.id);
+          remember(this.dropped, item.id);
           continue;
         }
         this.current = item;
@@ -151,14 +158,14 @@ class Announcer {
             await this.play(item.audio);
           }
           this.queue.shift();
-          this.played.push(item.id);
+          remember(this.played, item.id);
         } catch (err) {
           if (err && err.name === 'NotAllowedError') {
             await this.waitForUnlock();  // keep the item; it is dropped if it grows stale
             continue;
           }
           this.queue.shift();
-          this.failed.push(item.id);
+          remember(this.failed, item.id);
         } finally {
           this.current = null;
         }

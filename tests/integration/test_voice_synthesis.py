@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -78,3 +80,17 @@ def test_a_phrase_is_synthesized_once(tmp_path: Path) -> None:
 def test_chime_is_a_short_audible_wav() -> None:
     info = wav_info(chime_wav())
     assert 0.8 < info.seconds < 2.0 and info.rms > 1000
+
+
+def test_unused_audio_is_pruned_and_used_audio_kept(tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    old, used, fresh = (hashlib.sha256(n.encode()).hexdigest() for n in ("old", "used", "new"))
+    for key in (old, used, fresh):
+        cache.put(key, chime_wav())
+    month = 31 * 86400
+    for key in (old, used):  # both last written a month ago …
+        os.utime(cache.path(key), (time.time() - month, time.time() - month))
+    assert cache.use(used)  # … but this one was just announced again
+    assert not cache.use(hashlib.sha256(b"never made").hexdigest())
+    assert cache.prune(30 * 86400, time.time()) == 1
+    assert not cache.has(old) and cache.has(used) and cache.has(fresh)
