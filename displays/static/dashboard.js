@@ -146,8 +146,20 @@ async function refreshTide() {
     el('button', {onclick: () => decide(p.id, true)}, t('dash.confirm')),
     el('button', {class: 'secondary', onclick: () => decide(p.id, false)}, t('dash.dismiss'))));
   $('tide-pending').replaceChildren(...(pending.length ? pending : [el('p', {class: 'muted'}, t('dash.tide.none'))]));
+  $('tide-windows').replaceChildren(...tide.windows.map((w) => el('div', {class: 'tide-window', 'data-window': w.number},
+    `${t('dash.window')} ${w.number} · ${t(`dash.status.${w.status}`)} · ${w.queues.join(',')} `,
+    el('button', {class: 'secondary', onclick: () => override(w.number, 'open')}, t('dash.tide.open')),
+    el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
     `${new Date(d.at * 1000).toLocaleTimeString()} ${d.action} ${t('dash.window')} ${d.window} ${d.reason || ''}`)));
+}
+
+async function override(window, action) {
+  try {
+    await api('POST', `${base}/tide/override`, {window, action, reason: 'dashboard'});
+  } catch (err) { alert(err.message); }
+  refreshTide();
+  refreshLive();
 }
 
 async function decide(id, accept) {

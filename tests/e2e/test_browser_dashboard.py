@@ -95,6 +95,12 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         assert csv.ok and "QY-KB" in csv.text()
         screenshot(page, "dashboard")
 
+        # Tide window 12 opened by hand from the tide panel (a manager override).
+        tide12 = page.locator("#tide-windows [data-window='12']")
+        expect(tide12).to_contain_text("关闭")
+        tide12.get_by_role("button", name="人工开放").click()
+        expect(page.locator("#windows [data-window='12']")).to_contain_text("开放", timeout=5000)
+
         # The city view lists the hall with its load.
         page.goto(f"{base}/city")
         expect(page.locator("#halls [data-hall=district]")).to_be_visible()
