@@ -118,33 +118,37 @@ class TideService:
                     break
                 last = "(" + _s(batch[-1][0])
             entries.reverse()
+            self._take_arrivals(cfg.id, entries, arrivals)
         else:
-            # page through what is new, so a busy hall's backlog is never one huge reply
-            entries = []
+            # page through what is new, so a busy hall's backlog is never one huge reply,
+            # and let requests run between pages
             start = "(" + cursor
             while True:
                 page = list(await self.redis.xrange(keys.events, min=start, count=STREAM_PAGE)
                             or [])
-                entries.extend(page)
+                self._take_arrivals(cfg.id, page, arrivals)
                 if len(page) < STREAM_PAGE:
                     break
                 start = "(" + _s(page[-1][0])
-        for done, (entry_id, fields) in enumerate(entries, 1):
-            if done % STREAM_PAGE == 0:
-                await asyncio.sleep(0)  # let requests run between pages of decoding
-            self._cursor[cfg.id] = _s(entry_id)
-            decoded = _decode(fields)
-            if decoded.get("type") != EventType.TICKET_ISSUED.value:
-                continue
-            queue = json.loads(decoded["data"]).get("ticket", {}).get("queue")
-            if queue in arrivals:
-                arrivals[queue].append(float(decoded["at"]))
+                await asyncio.sleep(0)
         if cfg.id not in self._cursor:
             self._cursor[cfg.id] = "0-0"
         for q in arrivals.values():
             while q and q[0] < now - horizon:
                 q.popleft()
         return arrivals
+
+    def _take_arrivals(self, hall_id: str, entries: list[Any],
+                       arrivals: dict[str, deque[float]]) -> None:
+        for entry_id, fields in entries:
+            self._cursor[hall_id] = _s(entry_id)
+            kind = fields.get(b"type", fields.get("type"))
+            if kind is None or _s(kind) != EventType.TICKET_ISSUED.value:
+                continue  # only ticket.issued entries are decoded further
+            decoded = _decode(fields)
+            queue = json.loads(decoded["data"]).get("ticket", {}).get("queue")
+            if queue in arrivals:
+                arrivals[queue].append(float(decoded["at"]))
 
     async def load(self, hall_id: str) -> HallLoad:
         cfg = self.store.hall(hall_id)
