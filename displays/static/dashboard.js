@@ -57,8 +57,18 @@ function renderWindows() {
       el('td', {}, w.clerk_name ? `${w.clerk_name} ${w.clerk_staff_number || ''}` : '—'),
       el('td', {}, w.current_number || '—'),
       el('td', {class: 'num'}, mine.served ?? 0),
-      el('td', {class: 'num'}, minutes(mine.service_mean_s)));
+      el('td', {class: 'num'}, minutes(mine.service_mean_s)),
+      el('td', {class: 'actions'}, ...windowActions(w)));
   }));
+}
+
+function windowActions(w) {
+  const actions = {open: ['pause', 'close'], paused: ['resume', 'close']}[w.status] || [];
+  return actions.map((action) => el('button', {class: 'secondary small', 'data-action': action,
+    onclick: async () => {
+      try { await api('POST', `${base}/windows/${w.number}/${action}`); } catch (err) { alert(err.message); }
+      refreshLive();
+    }}, t(`dash.action.${action}`)));
 }
 
 function alertText(a) {

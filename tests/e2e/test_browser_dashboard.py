@@ -95,6 +95,13 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         assert csv.ok and "QY-KB" in csv.text()
         screenshot(page, "dashboard")
 
+        # The manager pauses window 1 from its row, then resumes it.
+        row1 = page.locator("#windows [data-window='1']")
+        row1.locator("[data-action=pause]").click()
+        expect(row1).to_contain_text("暂停")
+        row1.locator("[data-action=resume]").click()
+        expect(row1.locator("[data-action=pause]")).to_be_visible()
+
         # Tide window 12 opened by hand from the tide panel (a manager override).
         tide12 = page.locator("#tide-windows [data-window='12']")
         expect(tide12).to_contain_text("关闭")
