@@ -97,7 +97,7 @@ async def dashboard_page(request: Request) -> Response:
         return who
     data = {"hall": hall_public(cfg), "levels": {
         k.value: v for k, v in LEVEL_NAMES_ZH.items()},
-        "user": who.display_name or who.name,
+        "user": who.display_name or who.name, "timezone": cfg.timezone,
         "staff": {s.id: f"{s.name} ({s.staff_number})" for s in cfg.staff}}
     return render(request, "dashboard.html", hall=cfg, data=page_data(data))
 

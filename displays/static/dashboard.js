@@ -18,6 +18,10 @@ const pct = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed
 const levelName = (lv) => (lang === 'en' ? LEVELS_EN[lv] : data.levels[lv]) || lv;
 const queueName = (letter) => name(hall.queues.find((q) => q.letter === letter)) || letter;
 const serverNow = () => Date.now() / 1000 + offset;
+const locale = lang === 'en' ? 'en' : 'zh-CN';
+const hallTime = {timeZone: data.timezone};  // times as the hall sees them
+const at = (seconds) => new Date(seconds * 1000).toLocaleString(locale, hallTime);
+const clockAt = (seconds) => new Date(seconds * 1000).toLocaleTimeString(locale, hallTime);
 
 function debounce(fn, ms) {
   let timer = null;
@@ -115,7 +119,7 @@ function caseCard(c) {
       refreshToday();
     } catch (err) { error.textContent = err.message; error.hidden = false; }
   }}, reasonable, rect, reply, el('button', {type: 'submit'}, t('dash.save')), error);
-  const deadline = new Date(c.deadline * 1000).toLocaleString(lang === 'en' ? 'en' : 'zh-CN');
+  const deadline = at(c.deadline);
   return el('div', {class: `case case-${c.status}`, 'data-ticket': c.ticket, 'data-status': c.status},
     el('div', {class: 'case-head'}, `${c.number} · ${levelName(c.level)} · ${t('dash.window')} ${c.window ?? '—'} · ${c.clerk_name || '—'}`,
        el('span', {class: 'case-status'}, ` ${t(`dash.case.${c.status}`)} · ${t('dash.deadline')} ${deadline}`)),
@@ -161,7 +165,7 @@ async function refreshTide() {
     el('button', {class: 'secondary', onclick: () => override(w.number, 'open')}, t('dash.tide.open')),
     el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
-    `${new Date(d.at * 1000).toLocaleTimeString()} ${d.action} ${t('dash.window')} ${d.window} ${d.reason || ''}`)));
+    `${clockAt(d.at)} ${d.action} ${t('dash.window')} ${d.window} ${d.reason || ''}`)));
 }
 
 async function override(window, action) {
@@ -239,7 +243,7 @@ refreshTide();
 connect(`/ws/halls/${hall.id}`);
 setInterval(() => {
   renderAlerts();
-  $('clock').textContent = new Date(serverNow() * 1000).toLocaleTimeString(lang === 'en' ? 'en' : 'zh-CN');
+  $('clock').textContent = clockAt(serverNow());
 }, 1000);
 setInterval(refreshLive, 15000);
 setInterval(refreshToday, 60000);

@@ -73,6 +73,7 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         # The case is listed; the manager closes the loop from the page.
         case = page.locator(f"#cases [data-ticket='{ticket_id}']")
         expect(case).to_have_attribute("data-status", "open")
+        expect(case).to_contain_text("00:00:00")  # due at a local midnight of the hall
         expect(page.get_by_test_id("case-counts")).to_contain_text("待整改 1")
         case.locator("select[name=reasonable]").select_option("true")
         case.locator("textarea[name=rectification]").fill("对窗口人员进行服务规范培训")
