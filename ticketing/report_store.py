@@ -4,9 +4,10 @@ Keys (under the hall's hash tag):
 
     hall:{h}:agg:<day>          string  a day's aggregate (JSON, ticketing/reports.py)
     hall:{h}:agg:days           zset    days that have an aggregate, score = yyyymmdd
+    hall:{h}:agg:tickets        hash    day → how many tickets its aggregate covers
 
-A day that has not been rolled up yet (today, or a day whose job has not run) is
-aggregated from its ticket records on the fly, with the same pure function.
+Today, and a day that has not been rolled up yet, is aggregated from its ticket
+records on the fly, with the same pure function.
 Rolling a day up also sets the ticket and rating records of that day to expire
 after the hall's ``rules.record_retention_days``.
 """
@@ -36,6 +37,10 @@ def agg_key(hall_id: str, day: str) -> str:
 
 def agg_days_key(hall_id: str) -> str:
     return f"{HallKeys(hall_id).prefix}:agg:days"
+
+
+def agg_counts_key(hall_id: str) -> str:
+    return f"{HallKeys(hall_id).prefix}:agg:tickets"
 
 
 def parse_day(text: str, name: str) -> date:
@@ -96,6 +101,7 @@ class ReportStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(agg_key(hall_id, day), json.dumps(agg, separators=(",", ":")))
             pipe.zadd(agg_days_key(hall_id), {day: int(day)})
+            pipe.hset(agg_counts_key(hall_id), day, len(ids))
             for i in ids:
                 pipe.expireat(keys.ticket(i), expire_at)
                 pipe.expireat(rk.rating(i), expire_at)
@@ -107,7 +113,7 @@ class ReportStore:
         today = local_day(self.clock(), cfg)
         out: list[dict[str, Any]] = []
         for day, raw in zip(days, stored, strict=True):
-            if raw is not None:
+            if raw is not None and day != today:
                 out.append(json.loads(raw))
             elif day <= today:
                 agg = await self.build_day(cfg, day)

@@ -1,9 +1,10 @@
 """The nightly roll-up: an RQ job (queue ``reports``) per hall and day, enqueued after closing.
 
 ``rollup_job`` runs in ``hall worker``; ``RollupScheduler`` runs in each app process
-and, every minute, enqueues the job for each recent day that has tickets, has no
-aggregate yet and whose hall has closed. A ``SET NX`` claim per hall and day makes
-sure several app processes enqueue it once.
+and, every minute, enqueues the job for each recent day whose hall has closed and
+whose tickets the stored aggregate does not cover (none yet, or tickets issued after
+it). A ``SET NX`` claim per hall, day and ticket count makes several app processes
+enqueue it once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, sync_client
 from hall.settings import Settings
 from ticketing.keys import HallKeys
-from ticketing.report_store import ReportStore, agg_key
+from ticketing.report_store import ReportStore, agg_counts_key
 from ticketing.store import Clock, TicketStore, local_day
 
 log = logging.getLogger("ticketing.rollup")
@@ -71,7 +72,7 @@ def closing_time(cfg: HallConfig, day: str) -> float:
 
 
 async def due_days(client: Redis, cfg: HallConfig, now: float) -> list[str]:
-    """Recent days of the hall that are closed, have tickets and are not rolled up."""
+    """Recent closed days of the hall with tickets that their aggregate does not cover."""
     today = datetime.fromtimestamp(now, cfg.tz).date()
     candidates = [(today - timedelta(days=i)).strftime("%Y%m%d")
                   for i in range(LOOKBACK_DAYS, -1, -1)]
@@ -79,9 +80,10 @@ async def due_days(client: Redis, cfg: HallConfig, now: float) -> list[str]:
     keys = HallKeys(cfg.id)
     out = []
     for day in candidates:
-        if await client.exists(agg_key(cfg.id, day)):
-            continue
-        if await client.exists(keys.day_tickets(day)):
+        tickets = await client.zcard(keys.day_tickets(day))
+        rolled = await client.hget(agg_counts_key(cfg.id), day)
+        # a ticket issued after the roll-up (extended hours) makes the day due again
+        if tickets and (rolled is None or int(rolled) != tickets):
             out.append(day)
     return out
 
@@ -100,7 +102,8 @@ class RollupScheduler:
         now = self.clock()
         for cfg in self.halls.values():
             for day in await due_days(self.client, cfg, now):
-                claim = f"{HallKeys(cfg.id).prefix}:agg:{day}:queued"
+                count = await self.client.zcard(HallKeys(cfg.id).day_tickets(day))
+                claim = f"{HallKeys(cfg.id).prefix}:agg:{day}:queued:{count}"
                 if await self.client.set(claim, local_day(now, cfg), nx=True, ex=CLAIM_SECONDS):
                     await asyncio.to_thread(enqueue_rollup, self.redis_url, cfg.id, day)
                     queued.append((cfg.id, day))

@@ -57,6 +57,9 @@ async def test_scheduler_enqueues_after_closing_and_worker_rolls_up(store, aredi
     total = json.loads(raw)["groups"]["all"][""]
     assert (total["issued"], total["served"], total["abandoned"]) == (4, 1, 3)
     assert await due_days(aredis, halls["district"], clock.now) == []
+    # a ticket issued after the roll-up (extended hours) makes the day due again
+    await store.issue("district", "QY-KB", Channel.KIOSK)
+    assert await due_days(aredis, halls["district"], clock.now) == ["20261118"]
     day = date(2026, 11, 18)
     report = await ReportStore(aredis, store).report("district", day, day)
     assert (report["total"]["wait_mean_s"], report["total"]["service_mean_s"]) == (600.0, 300.0)
