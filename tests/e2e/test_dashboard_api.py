@@ -95,3 +95,5 @@ def test_dashboard_access(client, accounts):
     page = client.get("/h/district/dashboard", headers=manager)
     assert page.status_code == 200 and "/static/dashboard.js" in page.text
     assert client.get("/city", headers=manager).status_code == 200
+    english = client.get("/h/district/dashboard?lang=en", headers=manager)
+    assert "Manager&#39;s dashboard" in english.text or "Manager's dashboard" in english.text
