@@ -56,8 +56,11 @@ async def store(aredis: AsyncRedis, halls: dict[str, HallConfig], clock: FakeClo
 
 
 @pytest.fixture
-def client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(Settings(redis_url=redis_url, start_worker=False), halls=halls, clock=clock)
+def client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock,
+           tmp_path: Path) -> Iterator[TestClient]:
+    # data_dir: a test's own folder, so no audio cached in the repo's ./var is announced
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path)
+    app = create_app(settings, halls=halls, clock=clock)
     with TestClient(app) as test_client:
         yield test_client
 

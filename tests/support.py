@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +92,9 @@ class AppProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> AppProcess:
+        # Its own data folder (audio cache, first-start credentials), never the repo's ./var.
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
-               **self.extra_env}
+               "HALL_DATA": tempfile.mkdtemp(prefix="hall-app-"), **self.extra_env}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
