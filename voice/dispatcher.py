@@ -68,6 +68,7 @@ class Dispatcher:
         self, redis: Redis, voice: dict[str, VoiceSettings], cache: AudioCache,
         enqueue: Enqueue, clock: Clock, *, consumer: str | None = None,
         claim_idle: float = 10.0, block: float = 1.0, batch: int = 100,
+        forget_after: float = 3600.0,
     ) -> None:
         self.redis = redis
         self.voice = voice
@@ -78,6 +79,7 @@ class Dispatcher:
         self.claim_idle_ms = int(claim_idle * 1000)
         self.block_ms = int(block * 1000)
         self.batch = batch
+        self.forget_after_ms = int(forget_after * 1000)
 
     @property
     def halls(self) -> list[str]:
@@ -130,6 +132,20 @@ class Dispatcher:
                 await self.redis.xack(stream, GROUP, *deleted)
             if start == "0-0":
                 return out
+
+    async def forget_idle_consumers(self, hall: str) -> list[str]:
+        """Remove consumers (app processes long gone) with nothing pending from the group."""
+        stream = HallKeys(hall).events
+        try:
+            consumers: Any = await self.redis.xinfo_consumers(stream, GROUP)
+        except ResponseError:
+            return []
+        gone = [_s(c["name"]) for c in consumers
+                if int(c["pending"]) == 0 and int(c["idle"]) > self.forget_after_ms
+                and _s(c["name"]) != self.consumer]
+        for name in gone:
+            await self.redis.xgroup_delconsumer(stream, GROUP, name)
+        return gone
 
     async def _handle_all(self, hall: str, entries: list[tuple[str, dict[Any, Any]]]
                           ) -> list[Handled]:
@@ -219,5 +235,6 @@ class Dispatcher:
             for hall in self.halls:
                 try:
                     await self.claim(hall)
+                    await self.forget_idle_consumers(hall)
                 except Exception as exc:
                     log.warning("voice claim (%s): %s", hall, exc)

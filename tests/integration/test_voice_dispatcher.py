@@ -152,3 +152,22 @@ async def test_a_new_group_does_not_replay_old_calls(aredis: Redis, store: Ticke
     await store.call_next("district", 1)
     handled = await d.read("district", block_ms=200)
     assert [h.outcome for h in handled if h.announcement] == [Outcome.ENQUEUED]
+
+
+async def test_consumers_of_gone_processes_are_forgotten(aredis: Redis, store: TicketStore,
+                                                        halls: dict[str, HallConfig],
+                                                        clock: FakeClock, tmp_path: Path) -> None:
+    d, _ = make(aredis, halls, clock, AudioCache(tmp_path), "current", claim_idle=0.1,
+                forget_after=0.2)
+    await d.ensure_group("district")
+    await call_tickets(store, 1)
+    taken = await aredis.xreadgroup(GROUP, "gone-idle", {DISTRICT.events: ">"}, count=1)
+    await aredis.xack(DISTRICT.events, GROUP, taken[0][1][0][0])  # it finished its work
+    await aredis.xreadgroup(GROUP, "gone-pending", {DISTRICT.events: ">"}, count=1)
+    await d.read("district", block_ms=50)
+    await asyncio.sleep(0.3)
+    assert await d.forget_idle_consumers("district") == ["gone-idle"]
+    names = {c["name"].decode() for c in await aredis.xinfo_consumers(DISTRICT.events, GROUP)}
+    assert names == {"current", "gone-pending"}  # its pending call is claimed first
+    await d.claim("district")
+    assert await d.forget_idle_consumers("district") == ["gone-pending"]
