@@ -192,6 +192,11 @@ class Hub:
                 log.warning("hub reader for %s: %s; retrying", reader.hall, exc)
                 await asyncio.sleep(min(2.0, 0.1 * failures))
                 continue
+            except Exception:  # never let the hall's only reader die: its sockets rely on it
+                failures += 1
+                log.exception("hub reader for %s failed; retrying", reader.hall)
+                await asyncio.sleep(min(2.0, 0.1 * failures))
+                continue
             if not raw:
                 continue
             entries = raw[0][1]
