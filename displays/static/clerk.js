@@ -61,7 +61,8 @@ function setWindow(w) {
     ? `${t(`status.${ticket.status}`)} · ${name(hall.matters.find((m) => m.code === ticket.matter))}`
     : t(`status.${w.status}`);
   $('cur-history').replaceChildren(...(ticket && ticket.history ? ticket.history : [])
-    .filter((s) => s.note).map((s) => el('li', {}, `${s.action}: ${s.note}`)));
+    .filter((s) => s.note).map((s) => el('li', {class: 'note'},
+      `${t('window.number', {n: s.window})}: ${s.note}`)));
   $('pause-btn').firstChild.textContent = w.status === 'paused' ? `${t('clerk.resume')} ` : `${t('clerk.pause')} `;
   renderQueues();
 }
@@ -80,8 +81,12 @@ function fillTransfer() {
       .map((w) => el('option', {value: w.number}, `${w.number} · ${name(w)}`)));
 }
 
+let full = null;  // the full ticket from the last action's answer: it has the history/notes
+
 async function reload() {
-  setWindow(await api('GET', `/api/halls/${hall.id}/windows/${windowNo}`));
+  const w = await api('GET', `/api/halls/${hall.id}/windows/${windowNo}`);
+  if (w.ticket && full && full.number === w.ticket.number) w.ticket = {...w.ticket, history: full.history};
+  setWindow(w);
 }
 
 async function post(action, body = {}) {
@@ -90,9 +95,7 @@ async function post(action, body = {}) {
     const res = await api('POST', `/api/halls/${hall.id}/windows/${windowNo}/${action}`, body);
     if (action === 'call-next' && res.ticket === null) refused(new ApiError(200, 'nobody', t('clerk.nobody')));
     if (action === 'logout') { localStorage.removeItem(windowKey); show('pick'); return; }
-    if (res && 'ticket' in res && res.ticket && res.ticket.window === windowNo) {
-      setWindow({...win, ...(res.ticket ? {ticket: res.ticket} : {})});
-    }
+    if (res && res.ticket && res.ticket.window === windowNo) full = res.ticket;
     await reload();
   } catch (err) {
     refused(err);

@@ -151,6 +151,7 @@ def test_pages_switch_to_english_and_refuse_unknown_halls(app):
 def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, redis_url):
     base = app.base_url
     username = add_clerk(redis_url, "S01")
+    second = add_clerk(redis_url, "S06")
     kiosk_token = add_device(redis_url, Role.KIOSK)
     with browser() as b:
         kiosk = b.new_page(viewport={"width": 1080, "height": 1920})
@@ -208,3 +209,15 @@ def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, re
         expect(clerk.get_by_test_id("clerk-current")).to_have_text("—")
         expect(board.locator("[data-queue=A] .wait-count")).to_have_text("1")
         screenshot(clerk, "clerk-console-after-transfer")
+
+        # 首问负责: the clerk at window 6 calls the transferred ticket and sees the note.
+        other = b.new_context(viewport={"width": 1440, "height": 900}).new_page()
+        other.goto(f"{base}/h/district/clerk?window=6")
+        other.fill("input[name=username]", second)
+        other.fill("input[name=password]", PASSWORD)
+        other.click("#login button[type=submit]")
+        other.click("#pick button[type=submit]")
+        other.locator("body").click()
+        other.keyboard.press("n")
+        expect(other.get_by_test_id("clerk-current")).to_have_text("A003")
+        expect(other.locator("#cur-history")).to_contain_text("缺少营业执照复印件")
