@@ -72,6 +72,13 @@ def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_ur
                                                          f"/h/district/t/{ticket_id}/qr.svg")
         kiosk.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
         screenshot(kiosk, "kiosk")
+        kiosk.emulate_media(media="print")  # the 80 mm thermal printer layout
+        box = ticket.bounding_box()
+        assert box is not None and box["width"] <= 80 / 25.4 * 96  # 80 mm at 96 px/inch
+        expect(kiosk.locator("#choose")).to_be_hidden()
+        expect(kiosk.locator("#print")).to_be_hidden()
+        screenshot(kiosk, "kiosk-print")
+        kiosk.emulate_media(media="screen")
 
         # The citizen follows the ticket on a phone, through the QR code's link.
         phone = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
