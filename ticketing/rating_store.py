@@ -25,9 +25,7 @@ from ticketing import ratings
 from ticketing.keys import HallKeys
 from ticketing.model import IllegalTransition, NotFound, Ticket
 from ticketing.ratings import Case, Rating
-from ticketing.store import Busy, TicketStore, Txn, _Conflict, _dumps, _s
-
-MAX_ATTEMPTS = 20
+from ticketing.store import Conflict, TicketStore, Txn, _dumps, _s
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ class RatingStore:
         rating = ratings.rate(ticket, level, comment, self.clock(),
                               cfg.rules.rating_period_minutes, source)
         case = ratings.open_case(rating, cfg.rules.rectification_working_days, cfg.tz)
-        txn = Txn(self.tickets_keys(hall_id))
+        txn = Txn(HallKeys(hall_id))
         txn.guard(rk.rating(ticket.id), "level", "")
         txn.op("HSET", rk.rating(ticket.id), "level", rating.level.value,
                "json", _dumps(rating.to_dict()))
@@ -101,21 +99,17 @@ class RatingStore:
                                 "rating": rating.to_dict(),
                                 "case": case.to_dict() if case else None}
         try:
-            await self.tickets._commit_txn(txn, EventType.RATING_GIVEN, data)
-        except _Conflict:
+            await self.tickets.commit(txn, EventType.RATING_GIVEN, data)
+        except Conflict:
             raise AlreadyRated(f"ticket {ticket.number} has already been rated") from None
         return rating, case
-
-    @staticmethod
-    def tickets_keys(hall_id: str) -> HallKeys:
-        return HallKeys(hall_id)
 
     async def pending(self, hall_id: str, window: int) -> Ticket | None:
         """The last ticket finished at a window, if it is still unrated and within its period."""
         cfg = self._cfg(hall_id)
         if cfg.window(window) is None:
             raise NotFound(f"hall '{hall_id}' has no window {window}", code="unknown_window")
-        ticket_id = await self.redis.get(self.tickets_keys(hall_id).last_done(window))
+        ticket_id = await self.redis.get(HallKeys(hall_id).last_done(window))
         if ticket_id is None:
             return None
         ticket = await self.tickets.ticket(hall_id, _s(ticket_id))
@@ -151,25 +145,24 @@ class RatingStore:
                      reply: str | None) -> Case:
         """Apply the manager's step to a case atomically (version-guarded), with its event."""
         rk = RatingKeys(hall_id)
-        for _ in range(MAX_ATTEMPTS):
+
+        async def attempt() -> Case:
             case, ver = await self.case(hall_id, ticket_id)
             now = self.clock()
             new = ratings.handle_case(case, now, by, reasonable=reasonable,
                                       rectification=rectification, reply=reply)
-            txn = Txn(self.tickets_keys(hall_id))
+            txn = Txn(HallKeys(hall_id))
             txn.guard(rk.case(ticket_id), "ver", ver)
             txn.op("HSET", rk.case(ticket_id), "ver", int(ver) + 1,
                    "json", _dumps(new.to_dict()))
             if new.closed_at is not None:
                 txn.op("ZREM", rk.open_cases, ticket_id)
-            try:
-                await self.tickets._commit_txn(txn, EventType.RATING_CASE,
-                                               {"case": new.to_dict(),
-                                                "status": new.status(now).value})
-            except _Conflict:
-                continue
+            await self.tickets.commit(txn, EventType.RATING_CASE,
+                                      {"case": new.to_dict(), "status": new.status(now).value})
             return new
-        raise Busy("this case is being changed by someone else; please try again")
+
+        result: Case = await self.tickets.retrying(attempt)
+        return result
 
     async def ratings_between(self, hall_id: str, since: float, until: float) -> list[Rating]:
         rk = RatingKeys(hall_id)

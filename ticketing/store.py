@@ -55,8 +55,8 @@ class Busy(DomainError):
     code = "busy"
 
 
-class _Conflict(Exception):
-    pass
+class Conflict(Exception):
+    """A guarded field changed between read and commit; the caller recomputes."""
 
 
 def local_day(now: float, cfg: HallConfig) -> str:
@@ -258,7 +258,7 @@ class TicketStore:
 
     # ---- the commit loop ----------------------------------------------------------
 
-    async def _commit_txn(self, txn: Txn, event: EventType, data: dict[str, Any]) -> str:
+    async def commit(self, txn: Txn, event: EventType, data: dict[str, Any]) -> str:
         spec = {"guards": txn.guards, "ops": txn.ops, "maxlen": STREAM_MAXLEN,
                 "event": [event.value, repr(self.clock()), _dumps(data)]}
         try:
@@ -266,7 +266,7 @@ class TicketStore:
                                                       keys=txn.key_list, args=[_dumps(spec)]))
         except ResponseError as exc:
             if str(exc).startswith("CONFLICT"):
-                raise _Conflict(str(exc)) from None
+                raise Conflict(str(exc)) from None
             raise
         self._notify(txn.keys.hall, event, data)
         return event_id
@@ -275,11 +275,11 @@ class TicketStore:
         for observer in self.observers:
             observer(hall_id, event, data)
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    async def retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
         for n in range(MAX_ATTEMPTS):
             try:
                 return await attempt()
-            except _Conflict:
+            except Conflict:
                 await asyncio.sleep(0.001 * min(n, 10) * secrets.randbelow(3))
         raise Busy("the hall is very busy; please try again")
 
@@ -328,10 +328,10 @@ class TicketStore:
             if ticket.status is not TicketStatus.WAITING:
                 # A stale queue entry (should not happen); drop it and look again.
                 await self.redis.zrem(keys.queue(head.queue), head.ticket_id)
-                raise _Conflict(head.ticket_id)
+                raise Conflict(head.ticket_id)
             return await self._commit_call(cfg, keys, ticket, tver, window, wver)
 
-        result: Ticket | None = await self._retrying(attempt)
+        result: Ticket | None = await self.retrying(attempt)
         return result
 
     async def call_number(self, hall_id: str, number: int, ticket_number: str) -> Ticket:
@@ -346,7 +346,7 @@ class TicketStore:
             ticket, tver = await self._read_ticket(keys, target.id)
             return await self._commit_call(cfg, keys, ticket, tver, window, wver)
 
-        result: Ticket = await self._retrying(attempt)
+        result: Ticket = await self.retrying(attempt)
         return result
 
     async def _commit_call(
@@ -362,7 +362,7 @@ class TicketStore:
         if ticket.target_window is not None:
             txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
         self._remember_call(txn, keys, called, cfg)
-        await self._commit_txn(txn, event, {"ticket": called.to_dict(),
+        await self.commit(txn, event, {"ticket": called.to_dict(),
                                             "window": new_window.to_dict()})
         return called
 
@@ -399,11 +399,11 @@ class TicketStore:
                 extra(txn, keys, ticket, new_ticket)
             if event is EventType.TICKET_RECALLED:
                 self._remember_call(txn, keys, new_ticket, cfg)
-            await self._commit_txn(txn, event, {"ticket": new_ticket.to_dict(),
+            await self.commit(txn, event, {"ticket": new_ticket.to_dict(),
                                                 "window": new_window.to_dict()})
             return new_ticket
 
-        result: Ticket = await self._retrying(attempt)
+        result: Ticket = await self.retrying(attempt)
         return result
 
     async def recall(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
@@ -475,10 +475,10 @@ class TicketStore:
             txn = Txn(keys)
             txn.put_ticket(back, tver)
             txn.op("ZADD", keys.queue(ticket.queue), key, ticket.id)
-            await self._commit_txn(txn, EventType.TICKET_REJOINED, {"ticket": back.to_dict()})
+            await self.commit(txn, EventType.TICKET_REJOINED, {"ticket": back.to_dict()})
             return back
 
-        result: Ticket = await self._retrying(attempt)
+        result: Ticket = await self.retrying(attempt)
         return result
 
     async def cancel(self, hall_id: str, ticket_id: str, by: str | None) -> Ticket:
@@ -493,11 +493,11 @@ class TicketStore:
             txn.op("ZREM", keys.queue(ticket.queue), ticket.id)
             if ticket.target_window is not None:
                 txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
-            await self._commit_txn(txn, EventType.TICKET_CANCELLED,
+            await self.commit(txn, EventType.TICKET_CANCELLED,
                                    {"ticket": cancelled.to_dict()})
             return cancelled
 
-        result: Ticket = await self._retrying(attempt)
+        result: Ticket = await self.retrying(attempt)
         return result
 
     # ---- window actions -----------------------------------------------------------
@@ -516,11 +516,11 @@ class TicketStore:
             new_window = change(window, self.clock())
             txn = Txn(keys)
             txn.put_window(new_window, wver)
-            await self._commit_txn(txn, EventType.WINDOW_CHANGED,
+            await self.commit(txn, EventType.WINDOW_CHANGED,
                                    {"window": new_window.to_dict(), "reason": reason})
             return new_window
 
-        result: WindowState = await self._retrying(attempt)
+        result: WindowState = await self.retrying(attempt)
         return result
 
     # ---- snapshot for screens -----------------------------------------------------
