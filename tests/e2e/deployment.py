@@ -105,8 +105,9 @@ def render_nginx(listen: int, upstreams: list[int], workdir: Path) -> Path:
     assert n == 1
     text, n = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", text)
     assert n == 1
-    text = text.replace("root /srv;", f"root {ROOT / 'displays'};")
+    # Temp paths first: the checkout itself may live under /tmp (a CI clone).
     text = text.replace("/tmp/", f"{workdir}/")
+    text = text.replace("root /srv;", f"root {ROOT / 'displays'};")
     if os.geteuid() == 0:  # nginx as root would run workers as nobody
         text = "user root;\n" + text
     path = workdir / "nginx.conf"
