@@ -16,6 +16,7 @@ rating and one ``rating.given`` event; the loser gets ``already_rated``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,14 +132,7 @@ class RatingStore:
                     until: float = float("inf")) -> list[Case]:
         """Every case opened in [since, until], oldest first."""
         rk = RatingKeys(hall_id)
-        ids = await self.redis.zrangebyscore(rk.cases, since, until)
-        if not ids:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.hget(rk.case(_s(i)), "json")
-            raws = await pipe.execute()
-        return [Case.from_dict(json.loads(r)) for r in raws if r is not None]
+        return [Case.from_dict(d) for d in await self._records(rk.cases, rk.case, since, until)]
 
     async def handle(self, hall_id: str, ticket_id: str, by: str, *,
                      reasonable: bool | None, rectification: str | None,
@@ -166,11 +160,17 @@ class RatingStore:
 
     async def ratings_between(self, hall_id: str, since: float, until: float) -> list[Rating]:
         rk = RatingKeys(hall_id)
-        ids = await self.redis.zrangebyscore(rk.ratings, since, until)
+        return [Rating.from_dict(d)
+                for d in await self._records(rk.ratings, rk.rating, since, until)]
+
+    async def _records(self, index: str, key_of: Callable[[str], str], since: float,
+                       until: float) -> list[dict[str, Any]]:
+        """The JSON records whose ids an index holds with scores in [since, until]."""
+        ids = await self.redis.zrangebyscore(index, since, until)
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.hget(rk.rating(_s(i)), "json")
+                pipe.hget(key_of(_s(i)), "json")
             raws = await pipe.execute()
-        return [Rating.from_dict(json.loads(r)) for r in raws if r is not None]
+        return [json.loads(r) for r in raws if r is not None]
