@@ -95,6 +95,9 @@ class Synthesizer:
                 # Set straight on the driver: the engine queues property changes and its
                 # loop can drop them, so a phrase would come out at the previous rate.
                 driver = self.driver()
+                # Parameters set while espeak-ng's thread still holds queued work can be
+                # applied to the wrong utterance: start from an idle engine.
+                self.espeak().Synchronize()
                 try:
                     driver.setProperty("voice", voice)
                 except ValueError as exc:

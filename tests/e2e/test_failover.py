@@ -61,8 +61,10 @@ def test_primary_killed_under_load(tmp_path: Path):
         procs += [start_sentinel(p, primary_port, tmp_path / f"sentinel{i}")
                   for i, p in enumerate(sentinel_ports)]
         primary = redis.Redis(port=primary_port, password=PASSWORD)
-        wait_until(lambda: primary.info("replication")["connected_slaves"] == 1, 10,
-                   "replica attached")
+        # "connected" includes a replica still in its first sync, which acknowledges
+        # nothing yet: wait until it is online and streaming.
+        wait_until(lambda: primary.info("replication").get("slave0", {}).get("state")
+                   == "online", 10, "replica online")
         sentinels = ",".join(f"127.0.0.1:{p}" for p in sentinel_ports)
         d.extra_env.update(REDIS_SENTINELS=sentinels, REDIS_WAIT_REPLICAS="1",
                            REDIS_WAIT_TIMEOUT_MS="1000")
