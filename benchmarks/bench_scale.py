@@ -35,15 +35,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-import redis  # noqa: E402
 from loadgen import Connection, Timings, now  # noqa: E402
 
 from hall.config import bundled_hall_files  # noqa: E402
 from tests.e2e.deployment import (  # noqa: E402
-    PASSWORD,
     Deployment,
     start_redis,
-    start_sentinel,
+    start_sentinel_group,
+    wait_replica_online,
     wait_until,
 )
 from tests.support import free_port  # noqa: E402
@@ -110,9 +109,7 @@ def wait_cost(seconds: float, conns: int, replicas: int) -> dict[str, Any]:
                  start_redis(d.services["redis-replica"], free_port(), folder / "replica",
                              d.redis_port)]
         try:
-            primary = redis.Redis(port=d.redis_port, password=PASSWORD)
-            wait_until(lambda: primary.info("replication")["connected_slaves"] == 1, 10,
-                       "replica")
+            wait_replica_online(d.redis_port)
             d.start()
             _, token = d.credentials()
             asyncio.run(issue_loop(d.proxy_port, token, 2.0, conns))
@@ -132,21 +129,10 @@ def failover_once() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
         folder = Path(tmp)
         d = Deployment(folder, apps=1, own_redis=False, worker=False, proxy=False)
-        primary_port, replica_port = free_port(), free_port()
-        sentinel_ports = [free_port() for _ in range(3)]
-        procs = [start_redis(d.services["redis"], primary_port, folder / "primary", None),
-                 start_redis(d.services["redis-replica"], replica_port, folder / "replica",
-                             primary_port)]
+        group = start_sentinel_group(d.services, folder)
+        procs = group.procs
         try:
-            procs += [start_sentinel(p, primary_port, folder / f"s{i}")
-                      for i, p in enumerate(sentinel_ports)]
-            primary = redis.Redis(port=primary_port, password=PASSWORD)
-            wait_until(lambda: primary.info("replication")["connected_slaves"] == 1, 10,
-                       "replica")
-            wait_until(lambda: redis.Redis(port=sentinel_ports[0]).sentinel_master("hall")
-                       ["num-other-sentinels"] == 2, 15, "sentinels")
-            d.extra_env.update(REDIS_SENTINELS=",".join(f"127.0.0.1:{p}" for p in sentinel_ports),
-                               REDIS_WAIT_REPLICAS="1")
+            d.extra_env.update(REDIS_SENTINELS=group.sentinels, REDIS_WAIT_REPLICAS="1")
             d.start()
             app = d.app_procs[0]
             _, token = d.credentials()
@@ -182,8 +168,7 @@ def failover_once() -> dict[str, Any]:
                     "refused": len(refused), "acknowledged": len(ok)}
         finally:
             d.stop()
-            for proc in reversed(procs):
-                proc.stop()
+            group.stop()
 
 
 def main() -> int:

@@ -193,6 +193,51 @@ def start_sentinel(port: int, primary: int, data: Path) -> Proc:
     return proc
 
 
+def wait_replica_online(primary_port: int) -> None:
+    """Wait until the primary's replica streams: a replica still in its first sync counts
+    as connected but acknowledges nothing yet."""
+    primary = redis.Redis(port=primary_port, password=PASSWORD)
+    wait_until(lambda: primary.info("replication").get("slave0", {}).get("state") == "online",
+               10, "replica online")
+
+
+@dataclass
+class SentinelGroup:
+    """A primary, a replica and three sentinels on loopback: compose's failover profile."""
+
+    procs: list[Proc]
+    primary_port: int
+    replica_port: int
+    sentinel_ports: list[int]
+
+    @property
+    def sentinels(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+def start_sentinel_group(services: dict[str, Any], folder: Path) -> SentinelGroup:
+    """Start the group and return once the replica streams and the sentinels agree."""
+    primary_port, replica_port = free_port(), free_port()
+    group = SentinelGroup([], primary_port, replica_port, [free_port() for _ in range(3)])
+    try:
+        group.procs.append(start_redis(services["redis"], primary_port, folder / "primary", None))
+        group.procs.append(start_redis(services["redis-replica"], replica_port,
+                                       folder / "replica", primary_port))
+        group.procs += [start_sentinel(p, primary_port, folder / f"sentinel{i}")
+                        for i, p in enumerate(group.sentinel_ports)]
+        wait_replica_online(primary_port)
+        wait_until(lambda: redis.Redis(port=group.sentinel_ports[0]).sentinel_master("hall")
+                   ["num-other-sentinels"] == 2, 15, "sentinels see each other")
+    except BaseException:
+        group.stop()
+        raise
+    return group
+
+
 @dataclass
 class Deployment:
     """redis + N app processes + worker + nginx, from compose.yaml."""

@@ -3,8 +3,6 @@ condition, follow a bad rating to closure, read the day's report; the city view.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -19,17 +17,9 @@ from tests.e2e.live import (
     clerk_session,
     screenshot,
 )
-from tests.support import AppProcess
 
 pytestmark = pytest.mark.browser
 HALL = "/api/halls/district"
-
-
-@pytest.fixture
-def app(redis_url: str, tmp_path) -> Iterator[AppProcess]:
-    proc = AppProcess(redis_url, log_path=tmp_path / "app.log").start()
-    yield proc
-    proc.stop()
 
 
 def test_manager_runs_the_day_from_the_dashboard(app, redis_url):

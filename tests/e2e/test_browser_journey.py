@@ -4,14 +4,12 @@ citizen page within one second → finish → rate on the pad. Screenshots go to
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from hall.auth import Role
 from tests.e2e.live import PASSWORD, add_clerk, add_device, browser, screenshot
-from tests.support import AppProcess
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +21,6 @@ RECORD_CALL = """number => {
         && window.__calledAt === null) window.__calledAt = Date.now();
   });
 }"""
-
-
-@pytest.fixture
-def app(redis_url: str, tmp_path) -> Iterator[AppProcess]:
-    proc = AppProcess(redis_url, log_path=tmp_path / "app.log").start()
-    yield proc
-    proc.stop()
 
 
 def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_url):

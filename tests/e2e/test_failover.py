@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.e2e.deployment import PASSWORD, Deployment, start_redis, start_sentinel, wait_until
+from tests.e2e.deployment import PASSWORD, Deployment, start_sentinel_group, wait_until
 from tests.e2e.test_health_metrics import metric
-from tests.support import free_port
 
 HALL = "district"
 # down-after-milliseconds 3000 (deploy/sentinel.conf) + election + client retries
@@ -52,24 +51,11 @@ class IssueLoad:
 
 def test_primary_killed_under_load(tmp_path: Path):
     d = Deployment(tmp_path, apps=1, own_redis=False, worker=False, proxy=False)
-    primary_port, replica_port = free_port(), free_port()
-    sentinel_ports = [free_port() for _ in range(3)]
-    procs = [start_redis(d.services["redis"], primary_port, tmp_path / "primary", None),
-             start_redis(d.services["redis-replica"], replica_port, tmp_path / "replica",
-                         primary_port)]
+    group = start_sentinel_group(d.services, tmp_path)
+    procs, replica_port, sentinel_ports = group.procs, group.replica_port, group.sentinel_ports
     try:
-        procs += [start_sentinel(p, primary_port, tmp_path / f"sentinel{i}")
-                  for i, p in enumerate(sentinel_ports)]
-        primary = redis.Redis(port=primary_port, password=PASSWORD)
-        # "connected" includes a replica still in its first sync, which acknowledges
-        # nothing yet: wait until it is online and streaming.
-        wait_until(lambda: primary.info("replication").get("slave0", {}).get("state")
-                   == "online", 10, "replica online")
-        sentinels = ",".join(f"127.0.0.1:{p}" for p in sentinel_ports)
-        d.extra_env.update(REDIS_SENTINELS=sentinels, REDIS_WAIT_REPLICAS="1",
+        d.extra_env.update(REDIS_SENTINELS=group.sentinels, REDIS_WAIT_REPLICAS="1",
                            REDIS_WAIT_TIMEOUT_MS="1000")
-        wait_until(lambda: redis.Redis(port=sentinel_ports[0]).sentinel_master("hall")
-                   ["num-other-sentinels"] == 2, 15, "sentinels see each other")
         d.start()
         app = d.app_procs[0]
         _, kiosk_token = d.credentials()
@@ -109,5 +95,4 @@ def test_primary_killed_under_load(tmp_path: Path):
               f"{len(load.failures)} refused")
     finally:
         d.stop()
-        for proc in reversed(procs):
-            proc.stop()
+        group.stop()
