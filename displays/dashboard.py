@@ -29,9 +29,9 @@ from displays.pages import LANG_COOKIE, LANGS, catalogue, env, hall_public, lang
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.component import Component
 from hall.config import HallConfig
+from hall.errors import Forbidden
 from hall.http import api, caller
 from ticketing.keys import HallKeys
-from ticketing.model import Forbidden
 from ticketing.ratings import LEVEL_NAMES_ZH
 from ticketing.store import TicketStore
 

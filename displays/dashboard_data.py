@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from hall.config import HallConfig
+from hall.errors import NotFound
 from ticketing import alerts as alert_rules
 from ticketing import reports
 from ticketing.keys import HallKeys
-from ticketing.model import NotFound, Ticket, TicketStatus, WindowStatus
+from ticketing.model import Ticket, TicketStatus, WindowStatus
 from ticketing.rating_store import RatingStore
 from ticketing.ratings import CaseStatus, rates
 from ticketing.report_store import ReportStore

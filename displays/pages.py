@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from hall.config import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, HallConfig
-from ticketing.model import NotFound
+from hall.errors import NotFound
 from ticketing.store import TicketStore
 
 HERE = Path(__file__).parent

@@ -30,9 +30,9 @@ from displays import views
 from displays.hub import Delivery, Hub, parse_id
 from hall.auth import AuthStore, Role
 from hall.config import HallConfig
+from hall.errors import NotFound
 from hall.events import Event
 from hall.http import api
-from ticketing.model import NotFound
 from ticketing.routes import ticket_view
 from ticketing.store import TicketStore
 

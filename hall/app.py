@@ -23,6 +23,7 @@ from hall import health
 from hall.auth import AuthStore, Principal
 from hall.component import Component
 from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.errors import DomainError
 from hall.http import (
     SESSION_COOKIE,
     F,
@@ -39,7 +40,6 @@ from hall.http import (
 from hall.logs import RequestLog
 from hall.redis_conn import WritePolicy, async_client
 from hall.settings import Settings
-from ticketing.model import DomainError
 from ticketing.store import Clock, TicketStore
 
 log = logging.getLogger("hall.app")

@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from redis.asyncio import Redis
 
-from ticketing.model import DomainError, Forbidden, Invalid
+from hall.errors import DomainError, Forbidden, Invalid
 
 
 class Role(str, Enum):

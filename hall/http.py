@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hall.auth import AuthStore, Principal
-from ticketing.model import DomainError
+from hall.errors import DomainError
 
 log = logging.getLogger("hall.http")
 SESSION_COOKIE = "hall_session"

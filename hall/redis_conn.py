@@ -31,8 +31,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from hall.errors import DomainError
 from hall.settings import Settings
-from ticketing.model import DomainError
 
 log = logging.getLogger("hall.redis")
 

@@ -54,7 +54,7 @@ def _url(args: argparse.Namespace) -> Any:
 
 
 def _days(*pairs: tuple[str | None, str]) -> list[Any] | None:
-    from ticketing.model import DomainError
+    from hall.errors import DomainError
     from ticketing.report_store import parse_day
 
     try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from hall.errors import IllegalTransition, Invalid
 from hall.events import EventType
 
 
@@ -36,39 +37,6 @@ class Channel(str, Enum):
     PHONE = "phone"
     APPOINTMENT = "appointment"
     COUNTER = "counter"
-
-
-class DomainError(Exception):
-    """Base of the errors the domain raises; ``code`` is stable, the message is for people."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-
-
-class IllegalTransition(DomainError):
-    status = 409
-    code = "illegal_transition"
-
-
-class NotFound(DomainError):
-    status = 404
-    code = "not_found"
-
-
-class Forbidden(DomainError):
-    status = 403
-    code = "forbidden"
-
-
-class Invalid(DomainError):
-    status = 422
-    code = "invalid_field"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hall.auth import Principal, Role, Unauthorized, require
+from hall.errors import Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
-from ticketing.model import Forbidden, IllegalTransition, Invalid, Ticket
+from ticketing.model import Ticket
 from ticketing.rating_store import RatingStore
 from ticketing.ratings import LEVELS, Case, CaseStatus, rating_open
 from ticketing.store import TicketStore

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hall.config import HallConfig
+from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
 from ticketing import ratings
 from ticketing.keys import HallKeys
-from ticketing.model import IllegalTransition, NotFound, Ticket
+from ticketing.model import Ticket
 from ticketing.ratings import Case, Rating
 from ticketing.store import Conflict, TicketStore, Txn, _dumps, _s
 

@@ -16,7 +16,8 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ticketing.model import IllegalTransition, Invalid, Ticket, TicketStatus
+from hall.errors import IllegalTransition, Invalid
+from ticketing.model import Ticket, TicketStatus
 
 
 class RatingLevel(str, Enum):

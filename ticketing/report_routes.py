@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hall.auth import Role, require
+from hall.errors import Invalid
 from hall.http import F, api, caller, read_body
 from ticketing import reports
-from ticketing.model import Invalid
 from ticketing.report_store import ReportStore, parse_day
 from ticketing.rollup import enqueue_rollup
 from ticketing.store import TicketStore, local_day

@@ -21,9 +21,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.config import HallConfig
+from hall.errors import Invalid
 from ticketing import reports
 from ticketing.keys import HallKeys
-from ticketing.model import Invalid, Ticket
+from ticketing.model import Ticket
 from ticketing.rating_store import RatingKeys, RatingStore
 from ticketing.ratings import rates
 from ticketing.store import Clock, TicketStore, _s, local_day

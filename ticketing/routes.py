@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hall.auth import Principal, Role, require
+from hall.errors import Forbidden, Invalid
 from hall.http import F, api, caller, path_int, read_body
 from ticketing import model
-from ticketing.model import Channel, Forbidden, Invalid, Ticket
+from ticketing.model import Channel, Ticket
 from ticketing.store import Position, TicketStore
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from hall.config import HallConfig
+from hall.errors import DomainError, Forbidden, IllegalTransition, Invalid, NotFound
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
 from ticketing import model, rules
@@ -31,11 +32,6 @@ from ticketing.estimate import RECENT_SERVICES, estimated_wait_seconds, mean_ser
 from ticketing.keys import HallKeys
 from ticketing.model import (
     Channel,
-    DomainError,
-    Forbidden,
-    IllegalTransition,
-    Invalid,
-    NotFound,
     Ticket,
     TicketStatus,
     WindowState,

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hall.auth import Role, require
+from hall.errors import Invalid, NotFound
 from hall.http import F, api, caller, read_body
-from ticketing.model import Invalid, NotFound
 from tide.policy import Action, Decision
 from tide.service import TideService
 from tide.settings import Mode

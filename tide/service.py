@@ -20,15 +20,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.config import HallConfig
+from hall.errors import DomainError, IllegalTransition, Invalid, NotFound
 from hall.events import Event, EventType
 from ticketing import model
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.keys import HallKeys
 from ticketing.model import (
-    DomainError,
-    IllegalTransition,
-    Invalid,
-    NotFound,
     WindowState,
     WindowStatus,
 )

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from ticketing.model import NotFound
+from hall.errors import NotFound
 from voice.audio import FILE_RE, AudioCache, chime_wav
 
 # Content-addressed: a name always means the same bytes, so browsers may keep them.

@@ -12,14 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from hall.config import HallConfig
+from hall.errors import IllegalTransition, Invalid, NotFound
 from tests.support import FakeClock
 from ticketing import model
 from ticketing.keys import HallKeys
 from ticketing.model import (
     Channel,
-    IllegalTransition,
-    Invalid,
-    NotFound,
     Ticket,
     TicketStatus,
     WindowStatus,

@@ -10,11 +10,12 @@ import pytest
 from redis.asyncio import Redis
 
 from hall.config import HallConfig
+from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
 from tests.support import FakeClock
 from ticketing import model
 from ticketing.keys import HallKeys
-from ticketing.model import Channel, IllegalTransition, NotFound, WindowStatus
+from ticketing.model import Channel, WindowStatus
 from ticketing.store import TicketStore
 from tide.controller import TideController
 from tide.keys import TideKeys

@@ -14,7 +14,7 @@ from ticketing.rules import pass_over_bound_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-CORE_SOURCES = ["hall/http.py", "hall/auth.py", "ticketing/model.py", "ticketing/store.py",
+CORE_SOURCES = ["hall/http.py", "hall/auth.py", "hall/errors.py", "ticketing/model.py", "ticketing/store.py",
                 "ticketing/routes.py"]
 
 

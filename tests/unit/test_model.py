@@ -6,12 +6,11 @@ import dataclasses
 
 import pytest
 
+from hall.errors import IllegalTransition, Invalid
 from hall.events import EventType
 from ticketing import model
 from ticketing.model import (
     Channel,
-    IllegalTransition,
-    Invalid,
     Ticket,
     TicketStatus,
     WindowState,

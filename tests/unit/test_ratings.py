@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hall.errors import IllegalTransition, Invalid
 from ticketing import ratings
-from ticketing.model import Channel, IllegalTransition, Invalid, Ticket, TicketStatus
+from ticketing.model import Channel, Ticket, TicketStatus
 
 TZ = ZoneInfo("Asia/Shanghai")
 
