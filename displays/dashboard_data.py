@@ -15,12 +15,12 @@ from hall.config import HallConfig
 from hall.errors import NotFound
 from ticketing import alerts as alert_rules
 from ticketing import reports
-from ticketing.keys import HallKeys
+from ticketing.keys import HallKeys, local_day
 from ticketing.model import Ticket, TicketStatus, WindowStatus
 from ticketing.rating_store import RatingStore
 from ticketing.ratings import CaseStatus, rates
 from ticketing.report_store import ReportStore
-from ticketing.store import TicketStore, local_day
+from ticketing.store import TicketStore
 
 QUARTERS = 96
 HIST_BUCKET_MINUTES = 5

@@ -40,7 +40,8 @@ from hall.http import (
 from hall.logs import RequestLog
 from hall.redis_conn import WritePolicy, async_client
 from hall.settings import Settings
-from ticketing.store import Clock, TicketStore
+from ticketing.commit import Clock
+from ticketing.store import TicketStore
 
 log = logging.getLogger("hall.app")
 STOP_SECONDS = 5.0

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import fmean
 
+from hall.config import HallConfig
+
 RECENT_SERVICES = 20  # how many recent service durations a queue remembers
+DEFAULT_EXPECTED_MINUTES = 10.0  # a queue with no matter (should not happen) still estimates
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a waiting ticket stands: people ahead and the expected wait until its call."""
+
+    ahead: int
+    estimated_wait_seconds: float
 
 
 def mean_service_seconds(recent: Sequence[float], expected_minutes: float) -> float:
@@ -20,6 +32,13 @@ def mean_service_seconds(recent: Sequence[float], expected_minutes: float) -> fl
     return (prior + fmean(recent) * len(recent)) / (1 + len(recent))
 
 
+def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) -> float:
+    """A queue's expected service time: its matters' mean expected time blended with ``recent``."""
+    expected = [m.expected_minutes for m in cfg.matters if m.queue == queue]
+    prior = sum(expected) / len(expected) if expected else DEFAULT_EXPECTED_MINUTES
+    return mean_service_seconds(recent, prior)
+
+
 def estimated_wait_seconds(
     ahead: int, service_seconds: float, open_windows: int, closed_fallback_windows: int = 1
 ) -> float:
@@ -30,3 +49,10 @@ def estimated_wait_seconds(
     """
     windows = open_windows if open_windows > 0 else max(1, closed_fallback_windows)
     return ahead * service_seconds / windows
+
+
+def position(cfg: HallConfig, queue: str, ahead: int, recent: Sequence[float],
+             open_windows: int) -> Position:
+    """A ticket's position from the people ahead, the queue's recent services and open windows."""
+    service = queue_service_seconds(cfg, queue, recent)
+    return Position(ahead, estimated_wait_seconds(ahead, service, open_windows))

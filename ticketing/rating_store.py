@@ -24,10 +24,11 @@ from hall.config import HallConfig
 from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
 from ticketing import ratings
+from ticketing.commit import Conflict, Txn, as_str, dumps, retrying
 from ticketing.keys import HallKeys
 from ticketing.model import Ticket
 from ticketing.ratings import Case, Rating
-from ticketing.store import Conflict, TicketStore, Txn, _dumps, _s
+from ticketing.store import TicketStore
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class AlreadyRated(IllegalTransition):
 
 
 class RatingStore:
-    """Ratings and rectification cases, committed through the ticket store's atomic step."""
+    """Ratings and rectification cases, committed through ``ticketing.commit``."""
 
     def __init__(self, tickets: TicketStore) -> None:
         self.tickets = tickets
@@ -89,10 +90,10 @@ class RatingStore:
         txn = Txn(HallKeys(hall_id))
         txn.guard(rk.rating(ticket.id), "level", "")
         txn.op("HSET", rk.rating(ticket.id), "level", rating.level.value,
-               "json", _dumps(rating.to_dict()))
+               "json", dumps(rating.to_dict()))
         txn.op("ZADD", rk.ratings, rating.at, ticket.id)
         if case is not None:
-            txn.op("HSET", rk.case(ticket.id), "ver", 1, "json", _dumps(case.to_dict()))
+            txn.op("HSET", rk.case(ticket.id), "ver", 1, "json", dumps(case.to_dict()))
             txn.op("ZADD", rk.cases, case.opened_at, ticket.id)
             txn.op("ZADD", rk.open_cases, case.deadline, ticket.id)
         # window/level/ticket_id/number at the top too: what screens and pads may show
@@ -101,7 +102,7 @@ class RatingStore:
                                 "rating": rating.to_dict(),
                                 "case": case.to_dict() if case else None}
         try:
-            await self.tickets.commit(txn, EventType.RATING_GIVEN, data)
+            await self.tickets.committer.commit(txn, EventType.RATING_GIVEN, data)
         except Conflict:
             raise AlreadyRated(f"ticket {ticket.number} has already been rated") from None
         return rating, case
@@ -114,7 +115,7 @@ class RatingStore:
         ticket_id = await self.redis.get(HallKeys(hall_id).last_done(window))
         if ticket_id is None:
             return None
-        ticket = await self.tickets.ticket(hall_id, _s(ticket_id))
+        ticket = await self.tickets.ticket(hall_id, as_str(ticket_id))
         if not ratings.rating_open(ticket, self.clock(), cfg.rules.rating_period_minutes):
             return None
         if await self.redis.hexists(RatingKeys(hall_id).rating(ticket.id), "level"):
@@ -127,7 +128,7 @@ class RatingStore:
         ver, raw = await self.redis.hmget(RatingKeys(hall_id).case(ticket_id), ["ver", "json"])
         if raw is None:
             raise NotFound("no rectification case for this ticket", code="unknown_case")
-        return Case.from_dict(json.loads(raw)), _s(ver)
+        return Case.from_dict(json.loads(raw)), as_str(ver)
 
     async def cases(self, hall_id: str, since: float = 0.0,
                     until: float = float("inf")) -> list[Case]:
@@ -149,15 +150,14 @@ class RatingStore:
             txn = Txn(HallKeys(hall_id))
             txn.guard(rk.case(ticket_id), "ver", ver)
             txn.op("HSET", rk.case(ticket_id), "ver", int(ver) + 1,
-                   "json", _dumps(new.to_dict()))
+                   "json", dumps(new.to_dict()))
             if new.closed_at is not None:
                 txn.op("ZREM", rk.open_cases, ticket_id)
-            await self.tickets.commit(txn, EventType.RATING_CASE,
+            await self.tickets.committer.commit(txn, EventType.RATING_CASE,
                                       {"case": new.to_dict(), "status": new.status(now).value})
             return new
 
-        result: Case = await self.tickets.retrying(attempt)
-        return result
+        return await retrying(attempt)
 
     async def ratings_between(self, hall_id: str, since: float, until: float) -> list[Rating]:
         rk = RatingKeys(hall_id)
@@ -172,6 +172,6 @@ class RatingStore:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.hget(key_of(_s(i)), "json")
+                pipe.hget(key_of(as_str(i)), "json")
             raws = await pipe.execute()
         return [json.loads(r) for r in raws if r is not None]

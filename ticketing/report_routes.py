@@ -15,9 +15,10 @@ from hall.auth import Role, require
 from hall.errors import Invalid
 from hall.http import F, api, caller, read_body
 from ticketing import reports
+from ticketing.keys import local_day
 from ticketing.report_store import ReportStore, parse_day
 from ticketing.rollup import enqueue_rollup
-from ticketing.store import TicketStore, local_day
+from ticketing.store import TicketStore
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 

@@ -23,11 +23,12 @@ from redis.asyncio import Redis
 from hall.config import HallConfig
 from hall.errors import Invalid
 from ticketing import reports
-from ticketing.keys import HallKeys
+from ticketing.commit import Clock, as_str
+from ticketing.keys import HallKeys, local_day
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingKeys, RatingStore
 from ticketing.ratings import rates
-from ticketing.store import Clock, TicketStore, _s, local_day
+from ticketing.store import TicketStore
 
 MAX_REPORT_DAYS = 400
 
@@ -69,7 +70,7 @@ class ReportStore:
     async def day_tickets(self, hall_id: str, day: str) -> tuple[list[Ticket], dict[str, str]]:
         """A day's ticket records and their ratings (ticket id → level)."""
         keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
-        ids = [_s(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
+        ids = [as_str(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
         if not ids:
             return [], {}
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -79,7 +80,8 @@ class ReportStore:
                 pipe.hget(rk.rating(i), "level")
             raw = await pipe.execute()
         tickets = [Ticket.from_dict(json.loads(r)) for r in raw[: len(ids)] if r is not None]
-        levels = {i: _s(lv) for i, lv in zip(ids, raw[len(ids):], strict=True) if lv is not None}
+        levels = {i: as_str(lv) for i, lv in zip(ids, raw[len(ids):], strict=True)
+                  if lv is not None}
         return tickets, levels
 
     async def build_day(self, cfg: HallConfig, day: str) -> dict[str, Any]:
@@ -95,7 +97,7 @@ class ReportStore:
         cfg = self.tickets.hall(hall_id)
         agg = await self.build_day(cfg, day)
         keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
-        ids = [_s(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
+        ids = [as_str(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
         end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),
                                datetime.min.time(), cfg.tz).timestamp()
         expire_at = int(end + cfg.rules.record_retention_days * 86400)

@@ -25,9 +25,10 @@ from hall.config import HallConfig, bundled_hall_files, load_halls
 from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, sync_client
 from hall.settings import Settings
-from ticketing.keys import HallKeys
+from ticketing.commit import Clock
+from ticketing.keys import HallKeys, local_day
 from ticketing.report_store import ReportStore, agg_counts_key
-from ticketing.store import Clock, TicketStore, local_day
+from ticketing.store import TicketStore
 
 log = logging.getLogger("ticketing.rollup")
 LOOKBACK_DAYS = 7

@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse
 from hall.auth import Principal, Role, require
 from hall.errors import Forbidden, Invalid
 from hall.http import F, api, caller, path_int, read_body
-from ticketing import model
+from ticketing import model, rules
+from ticketing.estimate import Position
 from ticketing.model import Channel, Ticket
-from ticketing.store import Position, TicketStore
+from ticketing.store import TicketStore
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 ISSUERS = (Role.KIOSK, Role.PHONE, *STAFF)
@@ -160,14 +161,14 @@ async def _clerk_of_hall(request: Request) -> tuple[str, int, Principal]:
     hall_id = _hall(request)
     number = path_int(request, "window")
     who = require(await caller(request), hall_id, Role.CLERK)
-    _store(request)._window_cfg(_store(request).hall(hall_id), number)  # 404 before anything
+    _store(request).require_window(_store(request).hall(hall_id), number)  # 404 before anything
     return hall_id, number, who
 
 
 def _window_view(request: Request, hall_id: str, window: model.WindowState) -> dict[str, Any]:
     cfg = _store(request).hall(hall_id)
     data = window.to_dict()
-    data["queues"] = list(_store(request).served_queues(cfg, window))
+    data["queues"] = list(rules.served_queues(cfg, window))
     staff = cfg.staff_member(window.clerk) if window.clerk else None
     data["clerk_name"] = staff.name if staff else None
     data["clerk_staff_number"] = staff.staff_number if staff else None

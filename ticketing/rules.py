@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hall.config import HallConfig
+from ticketing.model import WindowState
+
 DIRECT = "@direct"  # pseudo-queue of tickets transferred to one window
 
 
@@ -30,6 +33,13 @@ class Head:
     queue: str
     ticket_id: str
     order_key: float
+
+
+def served_queues(cfg: HallConfig, window: WindowState) -> tuple[str, ...]:
+    """The queues a window serves now, in call order: its tide override, else its own."""
+    if window.queues_override is not None:
+        return window.queues_override
+    return cfg.window_queues(window.number)
 
 
 def order_key(enqueued_at: float, has_priority: bool, head_start_minutes: float) -> float:

@@ -23,13 +23,14 @@ from hall.config import HallConfig
 from hall.errors import DomainError, IllegalTransition, Invalid, NotFound
 from hall.events import Event, EventType
 from ticketing import model
+from ticketing.commit import STREAM_MAXLEN
 from ticketing.estimate import RECENT_SERVICES
-from ticketing.keys import HallKeys
+from ticketing.keys import HallKeys, local_day
 from ticketing.model import (
     WindowState,
     WindowStatus,
 )
-from ticketing.store import STREAM_MAXLEN, TicketStore, local_day
+from ticketing.store import TicketStore
 from tide.keys import TideKeys
 from tide.load import HallLoad, measure
 from tide.policy import Action, Decision, Memory, decide, remember, standby_clerk

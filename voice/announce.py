@@ -21,8 +21,8 @@ import redis
 import redis.asyncio
 
 from hall.events import EventType
+from ticketing.commit import STREAM_MAXLEN
 from ticketing.keys import HallKeys
-from ticketing.store import STREAM_MAXLEN
 from voice.audio import CHIME_URL, audio_url
 from voice.phrases import Announcement
 

@@ -14,7 +14,8 @@ from ticketing.rules import pass_over_bound_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-CORE_SOURCES = ["hall/http.py", "hall/auth.py", "hall/errors.py", "ticketing/model.py", "ticketing/store.py",
+CORE_SOURCES = ["hall/http.py", "hall/auth.py", "hall/errors.py", "ticketing/model.py",
+                "ticketing/store.py", "ticketing/commit.py", "ticketing/queries.py",
                 "ticketing/routes.py"]
 
 

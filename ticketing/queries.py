@@ -1,0 +1,159 @@
+"""Read-only reads of a hall's live state: tickets, windows, waiting counts, positions, snapshot.
+
+Nothing here writes. ``TicketQueries`` is the read side of the ticket store (the store
+extends it with issuing and actions); ``waiting_counts`` is the one reader of how many
+tickets wait in each queue, for screens, the tide, metrics and the snapshot alike.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from hall.config import HallConfig
+from hall.errors import NotFound
+from ticketing import estimate
+from ticketing.commit import Clock, as_str
+from ticketing.estimate import RECENT_SERVICES, Position
+from ticketing.keys import HallKeys, local_day
+from ticketing.model import Ticket, TicketStatus, WindowState, WindowStatus
+from ticketing.records import ticket_from, window_from
+
+RECENT_CALLS = 20  # latest calls kept for the boards
+
+
+def read_waiting(pipe: Any, cfg: HallConfig) -> None:
+    """Queue, on a pipeline, the reads ``waiting_from`` decodes (one ZCARD per queue)."""
+    keys = HallKeys(cfg.id)
+    for q in cfg.queues:
+        pipe.zcard(keys.queue(q.letter))
+
+
+def waiting_from(cfg: HallConfig, replies: list[Any]) -> dict[str, int]:
+    """Queue letter → tickets waiting, from the replies of ``read_waiting``."""
+    return {q.letter: int(c) for q, c in zip(cfg.queues, replies, strict=True)}
+
+
+async def waiting_counts(redis: Redis, cfg: HallConfig) -> dict[str, int]:
+    """How many tickets wait in each queue of a hall now (tickets sent to one window excluded)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        read_waiting(pipe, cfg)
+        replies = await pipe.execute()
+    return waiting_from(cfg, replies)
+
+
+class TicketQueries:
+    """Reads of tickets and windows of every hall, kept in one Redis."""
+
+    def __init__(self, redis: Redis, halls: dict[str, HallConfig], clock: Clock) -> None:
+        self.redis = redis
+        self.halls = halls
+        self.clock = clock
+
+    def hall(self, hall_id: str) -> HallConfig:
+        """A hall's configuration, or NotFound ``unknown_hall``."""
+        cfg = self.halls.get(hall_id)
+        if cfg is None:
+            raise NotFound(f"no hall '{hall_id}'", code="unknown_hall")
+        return cfg
+
+    def require_window(self, cfg: HallConfig, number: int) -> None:
+        """NotFound ``unknown_window`` unless the hall has this window."""
+        if cfg.window(number) is None:
+            raise NotFound(f"hall '{cfg.id}' has no window {number}", code="unknown_window")
+
+    async def ticket(self, hall_id: str, ticket_id: str) -> Ticket:
+        ticket, _ = await self.read_ticket(HallKeys(hall_id), ticket_id)
+        return ticket
+
+    async def window(self, hall_id: str, number: int) -> WindowState:
+        self.require_window(self.hall(hall_id), number)
+        window, _ = await self.read_window(HallKeys(hall_id), number)
+        return window
+
+    async def windows(self, hall_id: str) -> list[WindowState]:
+        """Every configured window of a hall, in configuration order."""
+        cfg = self.hall(hall_id)
+        keys = HallKeys(hall_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for w in cfg.windows:
+                pipe.hget(keys.window(w.number), "json")
+            raw = await pipe.execute()
+        return [window_from(w.number, r) for w, r in zip(cfg.windows, raw, strict=True)]
+
+    async def ticket_by_number(self, hall_id: str, number: str) -> Ticket:
+        """Today's ticket with this number (e.g. "A012"), or NotFound ``unknown_ticket``."""
+        cfg = self.hall(hall_id)
+        keys = HallKeys(hall_id)
+        ticket_id = await self.redis.hget(keys.day_numbers(local_day(self.clock(), cfg)), number)
+        if ticket_id is None:
+            raise NotFound(f"no ticket {number} today", code="unknown_ticket")
+        return await self.ticket(hall_id, as_str(ticket_id))
+
+    async def read_ticket(self, keys: HallKeys, ticket_id: str) -> tuple[Ticket, str]:
+        """A ticket and its record version (for a guarded commit)."""
+        ver, raw = await self.redis.hmget(keys.ticket(ticket_id), ["ver", "json"])
+        if raw is None:
+            raise NotFound("no such ticket", code="unknown_ticket")
+        return ticket_from(raw), as_str(ver)
+
+    async def read_window(self, keys: HallKeys, number: int) -> tuple[WindowState, str]:
+        """A window and its record version ("" when never written)."""
+        ver, raw = await self.redis.hmget(keys.window(number), ["ver", "json"])
+        return window_from(number, raw), as_str(ver) if ver is not None else ""
+
+    async def waiting_counts(self, hall_id: str) -> dict[str, int]:
+        return await waiting_counts(self.redis, self.hall(hall_id))
+
+    # ---- position and estimated wait ---------------------------------------------
+
+    async def position(self, hall_id: str, ticket: Ticket) -> Position | None:
+        """A waiting ticket's place and estimated wait; None when it is not waiting."""
+        if ticket.status is not TicketStatus.WAITING:
+            return None
+        cfg = self.hall(hall_id)
+        keys = HallKeys(hall_id)
+        if ticket.target_window is not None:
+            rank = await self.redis.zrank(keys.direct(ticket.target_window), ticket.id)
+        else:
+            rank = await self.redis.zrank(keys.queue(ticket.queue), ticket.id)
+        ahead = rank if isinstance(rank, int) else 0
+        serving = cfg.windows_serving(ticket.queue)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(keys.service_times(ticket.queue), 0, RECENT_SERVICES - 1)
+            for n in serving:
+                pipe.hget(keys.window(n), "json")
+            recent, *windows_raw = await pipe.execute()
+        open_now = sum(
+            1 for n, raw in zip(serving, windows_raw, strict=True)
+            if window_from(n, raw).status is WindowStatus.OPEN
+        )
+        return estimate.position(cfg, ticket.queue, ahead, [float(x) for x in recent], open_now)
+
+    # ---- snapshot for screens -----------------------------------------------------
+
+    async def snapshot(self, hall_id: str) -> dict[str, Any]:
+        """Hall state (full records: staff only) and the id of the last event it includes,
+        read in one transaction. Public surfaces send ``ticketing.public`` projections."""
+        cfg = self.hall(hall_id)
+        keys = HallKeys(hall_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xrevrange(keys.events, count=1)
+            for w in cfg.windows:
+                pipe.hget(keys.window(w.number), "json")
+            read_waiting(pipe, cfg)
+            pipe.lrange(keys.recent_calls, 0, RECENT_CALLS - 1)
+            raw = await pipe.execute()
+        last, rest = raw[0], raw[1:]
+        windows_raw, rest = rest[: len(cfg.windows)], rest[len(cfg.windows):]
+        counts, calls = rest[: len(cfg.queues)], rest[-1]
+        return {
+            "hall": hall_id,
+            "last_event_id": as_str(last[0][0]) if last else "0-0",
+            "windows": [window_from(w.number, r).to_dict()
+                        for w, r in zip(cfg.windows, windows_raw, strict=True)],
+            "waiting": waiting_from(cfg, counts),
+            "recent_calls": [json.loads(c) for c in calls],
+        }
