@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from displays import dashboard_data
-from displays.pages import LANG_COOKIE, LANGS, catalogue, env, hall_public, language, page_data
+from displays.pages import catalogue, hall_public, language, page_data, render_with
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.component import Component
 from hall.config import HallConfig
@@ -50,20 +50,7 @@ def messages(lang: str) -> dict[str, str]:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """displays.pages.render with the dashboard's messages added to the catalogue."""
-    lang = language(request)
-    msgs = messages(lang)
-
-    def t(key: str, **args: Any) -> str:
-        text = msgs.get(key) or messages("zh").get(key) or key
-        return text.format(**args) if args else text
-
-    page = env.get_template(template).render(
-        request=request, lang=lang, other_lang="en" if lang == "zh" else "zh", t=t,
-        messages=json.dumps(msgs, ensure_ascii=False).replace("</", "<\\/"), **context)
-    response = HTMLResponse(page, status_code=status)
-    if request.query_params.get("lang") in LANGS:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
-    return response
+    return render_with(request, template, messages(language(request)), status, **context)
 
 
 def _store(request: Request) -> TicketStore:
@@ -91,7 +78,7 @@ async def dashboard_page(request: Request) -> Response:
     hall_id = request.path_params["hall"]
     cfg = _store(request).halls.get(hall_id)
     if cfg is None:
-        return render(request, "error.html", status=404, message="unknown hall")
+        return render(request, "error.html", status=404, code="unknown_hall")
     who = await _page_access(request, hall_id)
     if isinstance(who, HTMLResponse):
         return who

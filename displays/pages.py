@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -34,13 +36,26 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"),
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((HERE / "messages" / f"{lang}.json").read_text("utf-8"))
+    """The page texts and the texts of every error code (``error.<code>``) in one language."""
+    data: dict[str, str] = {}
+    for name in (f"{lang}.json", f"errors.{lang}.json"):
+        data.update(json.loads((HERE / "messages" / name).read_text("utf-8")))
     return data
+
+
+def error_text(lang: str, code: str, **params: Any) -> str:
+    """What a person reads for an error code: the catalogue's text, never the API's English."""
+    text = catalogue(lang).get(f"error.{code}") or catalogue(lang)["error.generic"]
+    return _fill(text, params)
+
+
+def _fill(text: str, params: dict[str, Any]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), "")), text)
 
 
 def translate(lang: str, key: str, **args: Any) -> str:
     text = catalogue(lang).get(key) or catalogue("zh").get(key) or key
-    return text.format(**args) if args else text
+    return _fill(text, args) if args else text
 
 
 def language(request: Request) -> str:
@@ -53,10 +68,24 @@ def language(request: Request) -> str:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
+    return render_with(request, template, catalogue(lang), status, **context)
+
+
+def render_with(request: Request, template: str, msgs: dict[str, str], status: int = 200,
+                **context: Any) -> HTMLResponse:
+    """Render with a given catalogue (the page's language already chosen by ``language``)."""
+    lang = language(request)
+    other = "en" if lang == "zh" else "zh"
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "device")]
+    switch_href = "?" + urlencode([*query, ("lang", other)])
+
+    def t(key: str, **args: Any) -> str:
+        text = msgs.get(key) or key
+        return _fill(text, args) if args else text
+
     page = env.get_template(template).render(
-        request=request, lang=lang, other_lang="en" if lang == "zh" else "zh",
-        t=lambda key, **args: translate(lang, key, **args),
-        messages=json.dumps(catalogue(lang), ensure_ascii=False).replace("</", "<\\/"),
+        request=request, lang=lang, other_lang=other, switch_href=switch_href, t=t,
+        messages=json.dumps(msgs, ensure_ascii=False).replace("</", "<\\/"),
         **context)
     response = HTMLResponse(page, status_code=status)
     if request.query_params.get("lang") in LANGS:
@@ -72,7 +101,7 @@ def page_data(data: Any) -> str:
 def hall_public(cfg: HallConfig) -> dict[str, Any]:
     """What every page's JS knows about its hall (names in both languages)."""
     return {
-        "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en,
+        "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en, "timezone": cfg.timezone,
         "notices": list(cfg.notices),
         "queues": [{"letter": q.letter, "name_zh": q.name_zh, "name_en": q.name_en}
                    for q in cfg.queues],
@@ -98,7 +127,7 @@ def _store(request: Request) -> TicketStore:
 def _hall_page(request: Request) -> HallConfig | HTMLResponse:
     cfg = _store(request).halls.get(request.path_params["hall"])
     if cfg is None:
-        return render(request, "error.html", status=404, message="unknown hall")
+        return render(request, "error.html", status=404, code="unknown_hall")
     return cfg
 
 
@@ -131,7 +160,7 @@ def _windowed(template: str) -> Any:
             return cfg
         number = _window_number(request, cfg)
         if number is None:
-            return render(request, "error.html", status=404, message="unknown window")
+            return render(request, "error.html", status=404, code="unknown_window")
         window = cfg.window(number)
         return render(request, template, hall=cfg, window=window,
                       data=page_data({"hall": hall_public(cfg), "window": number}))
@@ -147,7 +176,7 @@ async def ticket_page(request: Request) -> Response:
     try:
         await _store(request).ticket(cfg.id, ticket_id)
     except NotFound:
-        return render(request, "error.html", status=404, message="unknown ticket")
+        return render(request, "error.html", status=404, code="unknown_ticket")
     return render(request, "ticket.html", hall=cfg, ticket_id=ticket_id,
                   data=page_data({"hall": hall_public(cfg), "ticket": ticket_id}))
 

@@ -1,7 +1,9 @@
 """Domain errors every package raises: a stable ``code`` for machines, a message for people.
 
 They are translated to HTTP in one handler (``hall/http.py``): JSON for the API, a page
-for people. A package adds its own codes by subclassing or by passing ``code=``.
+for people. A package adds its own codes by subclassing or by passing ``code=``; every
+code needs a text in both languages of ``displays/messages/errors.*.json`` (pages show
+that text, filled with ``params``; a test fails on a code without one).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None,
+                 params: dict[str, str | int] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.params = dict(params or {})  # fill the catalogue's text for ``code`` on pages
         if code:
             self.code = code
 

@@ -161,13 +161,17 @@ async def caller(request: Request) -> Principal | None:
     return principal
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str,
+                   params: dict[str, str | int] | None = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if params:
+        error["params"] = params
+    return JSONResponse({"error": error}, status_code=status)
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.params)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,7 @@
 // Clerk console: log in, sign in at a window, then every window action by button or key
 // (N call next, R recall, S start, F finish, X no-show, T transfer, G call a number,
 // P pause/resume, C close, L sign out). A refused action shows the API's message plainly.
-import { ApiError, api, data, el, name, queueName, t, windowName } from './common.js';
+import { ApiError, api, data, el, errorText, name, queueName, t, windowName } from './common.js';
 import { connect } from './hub.js';
 
 const hall = data.hall;
@@ -13,10 +13,12 @@ let waiting = {};
 
 const $ = (id) => document.getElementById(id);
 
-function refused(err) {
+function refused(err, context = {}) {
   const box = $('refused');
   if (!err) { box.hidden = true; return; }
-  box.textContent = `${t('clerk.refused')}：${err.message}`;
+  const who = me ? (me.display_name || me.name) : '';
+  box.textContent = err.code === 'nobody' ? t('clerk.nobody')
+    : t('clerk.refused_line', {reason: errorText(err, {window: windowNo ?? '', name: who, ...context})});
   box.dataset.code = err.code || '';
   box.hidden = false;
 }
@@ -128,7 +130,7 @@ $('pick').addEventListener('submit', async (e) => {
     const w = await api('POST', `/api/halls/${hall.id}/windows/${number}/login`, {});
     enter(number, w);
     await reload();
-  } catch (err) { refused(err); }
+  } catch (err) { refused(err, {window: number}); }
 });
 
 $('logout').addEventListener('click', async () => {

@@ -1,7 +1,7 @@
 // The manager's dashboard: live over the hall's event hub, re-reading its JSON on each event.
 // Alerts come with the moment they start (some in the future: a wait passing the target), so
 // the page shows each one the second it holds, using the server's clock.
-import { api, data, el, lang, name, t } from './common.js';
+import { api, data, el, errorText, lang, name, t } from './common.js';
 import { connect } from './hub.js';
 import { bars, line, quarterLabels } from './dashboard_charts.js';
 
@@ -70,7 +70,7 @@ function windowActions(w) {
   const actions = {open: ['pause', 'close'], paused: ['resume', 'close']}[w.status] || [];
   return actions.map((action) => el('button', {class: 'secondary small', 'data-action': action,
     onclick: async () => {
-      try { await api('POST', `${base}/windows/${w.number}/${action}`); } catch (err) { alert(err.message); }
+      try { await api('POST', `${base}/windows/${w.number}/${action}`); } catch (err) { alert(errorText(err, {window: w.number})); }
       refreshLive();
     }}, t(`dash.action.${action}`)));
 }
@@ -117,7 +117,7 @@ function caseCard(c) {
       await api('POST', `${base}/cases/${encodeURIComponent(c.ticket)}`, body);
       refreshLive();
       refreshToday();
-    } catch (err) { error.textContent = err.message; error.hidden = false; }
+    } catch (err) { error.textContent = errorText(err); error.hidden = false; }
   }}, reasonable, rect, reply, el('button', {type: 'submit'}, t('dash.save')), error);
   const deadline = at(c.deadline);
   return el('div', {class: `case case-${c.status}`, 'data-ticket': c.ticket, 'data-status': c.status},
@@ -151,12 +151,15 @@ async function refreshToday() {
 }
 const scheduleToday = debounce(refreshToday, 5000);
 
+// A tide decision's reason in the page's language (manual overrides carry their own note).
+const reason = (d) => (lang === 'en' ? d.reason_en : d.reason_zh) || '';
+
 async function refreshTide() {
   let tide;
   try { tide = await api('GET', `${base}/tide`); } catch (err) { return; }
-  $('tide-mode').textContent = tide.mode;
+  $('tide-mode').textContent = t(`dash.tide.mode.${tide.mode}`);
   const pending = tide.pending.map((p) => el('div', {class: 'tide-pending', 'data-id': p.id},
-    `${p.action} · ${t('dash.window')} ${p.window} ${p.reason || ''} `,
+    `${t(`dash.tide.action.${p.action}`)} · ${t('dash.window')} ${p.window} ${reason(p)} `,
     el('button', {onclick: () => decide(p.id, true)}, t('dash.confirm')),
     el('button', {class: 'secondary', onclick: () => decide(p.id, false)}, t('dash.dismiss'))));
   $('tide-pending').replaceChildren(...(pending.length ? pending : [el('p', {class: 'muted'}, t('dash.tide.none'))]));
@@ -165,13 +168,13 @@ async function refreshTide() {
     el('button', {class: 'secondary', onclick: () => override(w.number, 'open')}, t('dash.tide.open')),
     el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
-    `${clockAt(d.at)} ${d.action} ${t('dash.window')} ${d.window} ${d.reason || ''}`)));
+    `${clockAt(d.at)} ${t(`dash.tide.action.${d.action}`)} · ${t('dash.window')} ${d.window} ${reason(d)}`)));
 }
 
 async function override(window, action) {
   try {
     await api('POST', `${base}/tide/override`, {window, action, reason: 'dashboard'});
-  } catch (err) { alert(err.message); }
+  } catch (err) { alert(errorText(err, {window})); }
   refreshTide();
   refreshLive();
 }
@@ -208,7 +211,7 @@ async function showReport(e) {
     report = await api('GET', `${base}/reports?${query}`);
     $('report-error').hidden = true;
   } catch (err) {
-    $('report-error').textContent = err.message;
+    $('report-error').textContent = errorText(err);
     $('report-error').hidden = false;
     return;
   }

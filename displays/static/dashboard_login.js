@@ -1,5 +1,5 @@
 // Manager log-in on the dashboard: POST /api/login sets the session cookie, then reload.
-import { api, t } from './common.js';
+import { api, errorText } from './common.js';
 
 const form = document.getElementById('login-form');
 const error = document.getElementById('login-error');
@@ -10,7 +10,7 @@ form.addEventListener('submit', async (e) => {
     await api('POST', '/api/login', body);
     location.reload();
   } catch (err) {
-    error.textContent = err.message || t('dash.login');
+    error.textContent = errorText(err);
     error.hidden = false;
   }
 });

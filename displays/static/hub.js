@@ -50,7 +50,7 @@ export function connect(path, handlers = {}) {
       document.body.dataset.connected = '0';
       if (stopped) return;
       if (FINAL.has(closed.code)) {
-        show(t('conn.refused', {reason: closed.reason || closed.code}));
+        show(t(`conn.${closed.code}`));
         handlers.refused?.(closed);
         return;
       }

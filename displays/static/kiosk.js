@@ -1,7 +1,7 @@
 // Kiosk (取号机): matters grouped by life event or department, an optional green channel,
 // then the ticket with people ahead, estimated wait, a QR code and an 80 mm print layout.
 // The device token comes once as ?device=…, is kept in localStorage and removed from the URL.
-import { api, data, el, lang, name, t } from './common.js';
+import { api, data, el, errorText, hallTime, name, t } from './common.js';
 
 const hall = data.hall;
 const tokenKey = `hall_kiosk_token:${hall.id}`;
@@ -61,7 +61,7 @@ async function take(matter) {
       {matter: matter.code, ...(green ? {priority_group: green} : {})}, token);
     showTicket(ticket, matter);
   } catch (err) {
-    showError(`${err.message}`);
+    showError(errorText(err));
   }
 }
 
@@ -76,7 +76,8 @@ function showTicket(ticket, matter) {
   document.getElementById('t-wait').textContent = t('kiosk.wait',
     {m: Math.max(1, Math.round(ticket.estimated_wait_minutes ?? 0))});
   document.getElementById('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;
-  document.getElementById('t-time').textContent = new Date().toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB');
+  document.getElementById('t-time').textContent = t('kiosk.issued_at_time', {time: hallTime(ticket.issued_at ?? Date.now() / 1000,
+    {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'})});
   clearTimeout(resetTimer);
   resetTimer = setTimeout(reset, 60000);
 }

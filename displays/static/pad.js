@@ -1,6 +1,6 @@
 // Rating pad (评价器) at one window: after a ticket is finished there it offers the five
 // 好差评 levels for that ticket, once. The pad's device token comes once as ?device=….
-import { api, data, t } from './common.js';
+import { api, data, errorText, t } from './common.js';
 import { connect } from './hub.js';
 import { ratingForm } from './rating.js';
 
@@ -52,13 +52,13 @@ async function checkPending() {
     }
     showError('');
   } catch (err) {
-    showError(err.message);
+    showError(errorText(err, {window: number}));
   }
 }
 
 function showClerk(w) {
   document.getElementById('clerk').textContent = w && w.clerk_name
-    ? `${t('window.clerk')}：${w.clerk_name}　${t('window.staff_number')}：${w.clerk_staff_number || ''}` : '';
+    ? t('window.clerk_line', {name: w.clerk_name, number: w.clerk_staff_number || ''}) : '';
 }
 
 if (!token) {

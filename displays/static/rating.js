@@ -1,4 +1,6 @@
 // The five 好差评 levels as one form, used by the citizen page and the rating pad.
+import { errorText } from './common.js';
+
 export function ratingForm(onSubmit) {
   const form = document.getElementById('rating');
   const submit = document.getElementById('rating-submit');
@@ -21,7 +23,7 @@ export function ratingForm(onSubmit) {
       await onSubmit({level, ...(comment ? {comment} : {})});
       thank();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = errorText(err);
       error.hidden = false;
       submit.disabled = false;
     }

@@ -1,6 +1,6 @@
 // Citizen ticket page (from the QR code): live status, position, estimated wait, an alert
 // when the number is near and when it is called, and the rating form after service.
-import { api, data, t, windowName } from './common.js';
+import { api, data, errorText, t, windowName } from './common.js';
 import { connect } from './hub.js';
 import { ratingForm } from './rating.js';
 
@@ -77,7 +77,7 @@ async function act(path) {
   const error = document.getElementById('error');
   error.hidden = true;
   try { setTicket(await api('POST', `${base}/${path}`, {})); }
-  catch (err) { error.textContent = err.message; error.hidden = false; }
+  catch (err) { error.textContent = errorText(err); error.hidden = false; }
 }
 
 document.getElementById('rejoin').addEventListener('click', () => act('rejoin'));

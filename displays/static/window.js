@@ -14,7 +14,7 @@ function render() {
   status.textContent = win.status === 'open' ? (win.current_number ? '' : t('window.idle'))
     : t(`status.${win.status}`);
   document.getElementById('clerk').textContent = win.clerk_name
-    ? `${t('window.clerk')}：${win.clerk_name}　${t('window.staff_number')}：${win.clerk_staff_number || ''}`
+    ? t('window.clerk_line', {name: win.clerk_name, number: win.clerk_staff_number || ''})
     : '';
 }
 
