@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from displays.hub import Hub
+from displays.hub import HUB, Hub
 from displays.pages import routes as page_routes
 from displays.ws import routes as ws_routes
 from hall.component import Component
+from hall.metrics import HallMetrics
+from hall.services import Key, Services
 
 STATIC = Path(__file__).parent / "static"
 
 
-async def start(app: Starlette) -> None:
-    app.state.hub = Hub(app.state.redis, app.state.halls)
+def provide(found: Services) -> dict[Key[Any], object]:
+    return {HUB: Hub(found.redis, found.halls)}
 
 
-async def stop(app: Starlette) -> None:
-    hub: Hub | None = getattr(app.state, "hub", None)
-    if hub is not None:
-        await hub.stop()
+async def start(found: Services) -> None:
+    hub = found.get(HUB)
+    found.health.add_check("hub", hub.readers_alive)
+    found.health.on_drain(hub.stop)  # sockets closed with 1001: boards go to another process
+
+    def gauges(metrics: HallMetrics) -> None:
+        status = hub.status()
+        for hall in found.halls:
+            figures = status["halls"].get(hall, {})
+            metrics.ws_clients.labels(hall).set(figures.get("clients", 0))
+        metrics.hub_lag.set(status["lag_seconds"])
+
+    found.metrics.on_scrape(gauges)
+
+
+async def stop(found: Services) -> None:
+    await found.get(HUB).stop()
 
 
 component = Component(
     "displays",
     routes=[*ws_routes, *page_routes, Mount("/static", StaticFiles(directory=STATIC),
                                             name="static")],
+    provide=provide,
     start=start,
     stop=stop,
 )

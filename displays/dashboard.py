@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,26 @@ from hall.component import Component
 from hall.config import HallConfig
 from hall.errors import Forbidden
 from hall.http import api, caller
+from hall.services import Key, services
 from ticketing.keys import HallKeys
 from ticketing.ratings import LEVEL_NAMES_ZH
-from ticketing.store import TicketStore
+from ticketing.store import STORE, TicketStore
 
 HERE = Path(__file__).parent
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 CACHE_SECONDS = 1.0
+Cached = dict[str, tuple[Any, float, bytes]]  # hall → (last event id, at, body)
+
+
+@dataclass(frozen=True)
+class AnswerCaches:
+    """Dashboard answers shared by the dashboards of one process until the next event."""
+
+    live: Cached = field(default_factory=dict)
+    today: Cached = field(default_factory=dict)
+
+
+CACHES: Key[AnswerCaches] = Key("displays.dashboard_caches")
 TODAY_CACHE_SECONDS = 5.0
 
 
@@ -52,10 +66,6 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     """displays.pages.render with the dashboard's messages added to the catalogue."""
     return render_with(request, template, messages(language(request)), status, **context)
 
-
-def _store(request: Request) -> TicketStore:
-    store: TicketStore = request.app.state.store
-    return store
 
 
 def visible_halls(store: TicketStore, who: Principal) -> list[HallConfig]:
@@ -76,7 +86,7 @@ async def _page_access(request: Request, hall_id: str | None) -> Principal | HTM
 
 async def dashboard_page(request: Request) -> Response:
     hall_id = request.path_params["hall"]
-    cfg = _store(request).halls.get(hall_id)
+    cfg = services(request).get(STORE).halls.get(hall_id)
     if cfg is None:
         return render(request, "error.html", status=404, code="unknown_hall")
     who = await _page_access(request, hall_id)
@@ -102,7 +112,7 @@ async def _last_event(store: TicketStore, cfg: HallConfig) -> Any:
 
 
 async def _manager(request: Request) -> HallConfig:
-    cfg = _store(request).hall(request.path_params["hall"])
+    cfg = services(request).get(STORE).hall(request.path_params["hall"])
     require(await caller(request), cfg.id, *MANAGERS)
     return cfg
 
@@ -115,15 +125,14 @@ async def dashboard_live(request: Request) -> Response:
     # Every open dashboard re-reads this after each event: within one process, answers
     # for the same last event are shared for up to CACHE_SECONDS (alerts carry their
     # start times, so a second-old answer still shows them on time).
-    store = _store(request)
+    store = services(request).get(STORE)
     last = await _last_event(store, cfg)
-    if not hasattr(request.app.state, "dashboard_cache"):
-        request.app.state.dashboard_cache = {}  # hall → (last event id, at, body)
-    cache: dict[str, tuple[Any, float, bytes]] = request.app.state.dashboard_cache
+    cache = services(request).get(CACHES).live
     cached = cache.get(cfg.id)
     if cached and cached[0] == last and time.monotonic() - cached[1] < CACHE_SECONDS:
         return Response(cached[2], media_type="application/json")
-    body = JSONResponse(await dashboard_data.live(store, request.app.state.tide, cfg)).body
+    load = services(request).get(dashboard_data.LOAD)
+    body = JSONResponse(await dashboard_data.live(store, load, cfg)).body
     cache[cfg.id] = (last, time.monotonic(), bytes(body))
     return Response(body, media_type="application/json")
 
@@ -135,14 +144,12 @@ async def dashboard_today(request: Request) -> Response:
     cfg = await _manager(request)
     # Today's curves read every ticket of the day: open dashboards of a process share one
     # answer while no event has happened (for at most TODAY_CACHE_SECONDS).
-    if not hasattr(request.app.state, "dashboard_today_cache"):
-        request.app.state.dashboard_today_cache = {}
-    cache: dict[str, tuple[Any, float, bytes]] = request.app.state.dashboard_today_cache
-    last = await _last_event(_store(request), cfg)
+    cache = services(request).get(CACHES).today
+    last = await _last_event(services(request).get(STORE), cfg)
     cached = cache.get(cfg.id)
     if cached and cached[0] == last and time.monotonic() - cached[1] < TODAY_CACHE_SECONDS:
         return Response(cached[2], media_type="application/json")
-    body = bytes(JSONResponse(await dashboard_data.today(_store(request), cfg)).body)
+    body = bytes(JSONResponse(await dashboard_data.today(services(request).get(STORE), cfg)).body)
     cache[cfg.id] = (last, time.monotonic(), body)
     return Response(body, media_type="application/json")
 
@@ -155,7 +162,7 @@ async def city_api(request: Request) -> JSONResponse:
         raise Unauthorized("please log in")
     if who.role not in MANAGERS:
         raise Forbidden(f"the city view is for managers; you are {who.role.value}")
-    store = _store(request)
+    store = services(request).get(STORE)
     return JSONResponse({"halls": await dashboard_data.city(store, visible_halls(store, who))})
 
 
@@ -165,4 +172,5 @@ routes = [
     dashboard_live, dashboard_today, city_api,
 ]
 
-component = Component("dashboard", routes=list(routes))
+component = Component("dashboard", routes=list(routes),
+                      provide=lambda found: {CACHES: AnswerCaches()})

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hall.config import HallConfig
 from hall.errors import NotFound
+from hall.services import Key
 from ticketing import alerts as alert_rules
 from ticketing import reports
 from ticketing.keys import HallKeys, local_day
@@ -32,7 +33,16 @@ def _staff(cfg: HallConfig, clerk: str | None) -> tuple[str | None, str | None]:
     return (staff.name if staff else clerk), (staff.staff_number if staff else None)
 
 
-async def live(store: TicketStore, tide: Any, cfg: HallConfig) -> dict[str, Any]:
+class LoadSource(Protocol):
+    """Where the dashboard reads a hall's load (the tide service; wired by ``hall.app``)."""
+
+    async def load(self, hall_id: str) -> Any: ...
+
+
+LOAD: Key[LoadSource] = Key("displays.load")
+
+
+async def live(store: TicketStore, tide: LoadSource, cfg: HallConfig) -> dict[str, Any]:
     """Queues, windows, alerts (current and upcoming) and open cases of one hall."""
     now = store.clock()
     load = await tide.load(cfg.id)

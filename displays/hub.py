@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from hall.config import HallConfig
 from hall.events import Event
+from hall.services import Key
 from ticketing.keys import HallKeys
 
 log = logging.getLogger("displays.hub")
@@ -136,6 +137,10 @@ class Hub:
         lags = [r.last_read_at - r.last_event_at for r in self.readers.values()
                 if r.last_read_at is not None and r.last_event_at is not None]
         return max(lags, default=0.0)
+
+    def readers_alive(self) -> bool:
+        """Every hall's stream reader is running (the app's ``hub`` ready check)."""
+        return all(r.task is None or not r.task.done() for r in self.readers.values())
 
     def status(self) -> dict[str, Any]:
         return {
@@ -280,3 +285,6 @@ class Hub:
                 reader.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader.task
+
+
+HUB: Key[Hub] = Key("displays.hub")

@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from hall.config import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, HallConfig
 from hall.errors import NotFound
-from ticketing.store import TicketStore
+from hall.services import services
+from ticketing.store import STORE
 
 HERE = Path(__file__).parent
 LANGS = ("zh", "en")
@@ -119,13 +120,9 @@ def hall_public(cfg: HallConfig) -> dict[str, Any]:
     }
 
 
-def _store(request: Request) -> TicketStore:
-    store: TicketStore = request.app.state.store
-    return store
-
 
 def _hall_page(request: Request) -> HallConfig | HTMLResponse:
-    cfg = _store(request).halls.get(request.path_params["hall"])
+    cfg = services(request).get(STORE).halls.get(request.path_params["hall"])
     if cfg is None:
         return render(request, "error.html", status=404, code="unknown_hall")
     return cfg
@@ -139,7 +136,7 @@ def _window_number(request: Request, cfg: HallConfig) -> int | None:
 
 
 async def index(request: Request) -> Response:
-    halls = list(_store(request).halls.values())
+    halls = list(services(request).get(STORE).halls.values())
     return render(request, "index.html", halls=halls)
 
 
@@ -174,7 +171,7 @@ async def ticket_page(request: Request) -> Response:
         return cfg
     ticket_id = request.path_params["ticket"]
     try:
-        await _store(request).ticket(cfg.id, ticket_id)
+        await services(request).get(STORE).ticket(cfg.id, ticket_id)
     except NotFound:
         return render(request, "error.html", status=404, code="unknown_ticket")
     return render(request, "ticket.html", hall=cfg, ticket_id=ticket_id,
@@ -183,12 +180,12 @@ async def ticket_page(request: Request) -> Response:
 
 async def ticket_qr(request: Request) -> Response:
     """The QR code of a ticket's citizen page, as SVG (drawn here, no external service)."""
-    cfg = _store(request).halls.get(request.path_params["hall"])
+    cfg = services(request).get(STORE).halls.get(request.path_params["hall"])
     ticket_id = request.path_params["ticket"]
     if cfg is None:
         return Response("unknown hall", status_code=404, media_type="text/plain")
     try:
-        await _store(request).ticket(cfg.id, ticket_id)
+        await services(request).get(STORE).ticket(cfg.id, ticket_id)
     except NotFound:
         return Response("unknown ticket", status_code=404, media_type="text/plain")
     url = str(request.url_for("ticket_page", hall=cfg.id, ticket=ticket_id))

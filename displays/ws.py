@@ -27,14 +27,15 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from displays import views
-from displays.hub import Delivery, Hub, parse_id
-from hall.auth import AuthStore, Role
+from displays.hub import HUB, Delivery, Hub, parse_id
+from hall.auth import Role
 from hall.config import HallConfig
 from hall.errors import NotFound
 from hall.events import Event
 from hall.http import api
+from hall.services import services
 from ticketing.routes import ticket_view
-from ticketing.store import TicketStore
+from ticketing.store import STORE, TicketStore
 
 CLOSE_BINARY = 1003  # binary frames are not part of the protocol
 CLOSE_TOO_BIG = 1009
@@ -63,13 +64,11 @@ class Channel:
 
 
 def _hub(ws: WebSocket) -> Hub:
-    hub: Hub = ws.app.state.hub
-    return hub
+    return services(ws).get(HUB)
 
 
 def _store(ws: WebSocket) -> TicketStore:
-    store: TicketStore = ws.app.state.store
-    return store
+    return services(ws).get(STORE)
 
 
 def _cfg(ws: WebSocket) -> HallConfig:
@@ -138,8 +137,7 @@ async def _pad_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
     if not str(raw).isdigit() or cfg.window(int(raw)) is None:
         raise Refused(CLOSE_UNKNOWN, "unknown window")
     number = int(raw)
-    auth: AuthStore = ws.app.state.auth
-    who = await auth.resolve(ws.query_params.get("device"))
+    who = await services(ws).auth.resolve(ws.query_params.get("device"))
     if who is None or who.role is not Role.PAD or not who.may_see_hall(cfg.id) \
             or who.window != number:
         raise Refused(CLOSE_FORBIDDEN, "this socket needs the pad device token of the window")
@@ -282,8 +280,7 @@ async def pad_socket(ws: WebSocket) -> None:
 @api("GET", "/api/hub", "This process's event hub: sockets, lag, slow clients dropped",
      "anyone", tag="halls")
 async def hub_status(request: Request) -> JSONResponse:
-    hub: Hub = request.app.state.hub
-    return JSONResponse(hub.status())
+    return JSONResponse(services(request).get(HUB).status())
 
 
 routes = [

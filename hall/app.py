@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,11 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hall import health
+from displays import dashboard_data
+from displays.component import component as displays
+from displays.dashboard import component as dashboard
 from hall.auth import AuthStore, Principal
 from hall.component import Component
-from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.config import HallConfig, load_configured_halls
 from hall.errors import DomainError
+from hall.health import Health
+from hall.health import routes as health_routes
 from hall.http import (
     SESSION_COOKIE,
     F,
@@ -38,16 +42,20 @@ from hall.http import (
     token_of,
 )
 from hall.logs import RequestLog
-from hall.redis_conn import WritePolicy, async_client
+from hall.metrics import HallMetrics
+from hall.redis_conn import async_client
+from hall.services import Clock, Key, Services, services
 from hall.settings import Settings
-from ticketing.commit import Clock
-from ticketing.store import TicketStore
+from ticketing.component import component as ticketing
+from tide.component import component as tide
+from tide.service import TIDE
+from voice.component import component as voice
 
 log = logging.getLogger("hall.app")
 STOP_SECONDS = 5.0
 
 
-async def _bounded_stop(part: Component, app: Starlette) -> None:
+async def _bounded_stop(part: Component, found: Services) -> None:
     """Run a component's stop hook, giving up after STOP_SECONDS.
 
     With redis-py's asyncio client, a task cancelled in the middle of a command can
@@ -55,7 +63,7 @@ async def _bounded_stop(part: Component, app: Starlette) -> None:
     would hang the shutdown forever; ``asyncio.wait`` does not wait for the stuck task.
     """
     assert part.stop is not None
-    task = asyncio.ensure_future(part.stop(app))
+    task = asyncio.ensure_future(part.stop(found))
     done, _ = await asyncio.wait([task], timeout=STOP_SECONDS)
     if not done:
         log.warning("component %s did not stop within %.0f s", part.name, STOP_SECONDS)
@@ -64,18 +72,16 @@ async def _bounded_stop(part: Component, app: Starlette) -> None:
 
 
 def components() -> list[Component]:
-    from displays.component import component as displays
-    from displays.dashboard import component as dashboard
-    from ticketing.component import component as ticketing
-    from tide.component import component as tide
-    from voice.component import component as voice
-
-    return [ticketing, displays, dashboard, voice, tide]
+    """The packages of the app, in start order (a part may use those provided before it)."""
+    return [ticketing, displays, dashboard, voice, tide, _wiring]
 
 
-def load_configured_halls(settings: Settings) -> dict[str, HallConfig]:
-    files = list(settings.hall_files) or bundled_hall_files()
-    return load_halls([Path(f) for f in files])
+def _wire(found: Services) -> dict[Key[Any], object]:
+    # The dashboard shows the tide load measure; displays must not import tide.
+    return {dashboard_data.LOAD: found.get(TIDE)}
+
+
+_wiring = Component("wiring", provide=_wire)
 
 
 LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length=256))
@@ -85,11 +91,12 @@ LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length
      "anyone", LOGIN_FIELDS, tag="auth")
 async def login(request: Request) -> Response:
     body = await read_body(request, LOGIN_FIELDS)
-    auth: AuthStore = request.app.state.auth
+    found = services(request)
+    auth = found.auth
     token, principal = await auth.login(body["username"], body["password"])
     response = JSONResponse({"token": token, "user": _me(principal)})
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.secure_cookies,
+                        secure=found.settings.secure_cookies,
                         max_age=auth.session_seconds)
     return response
 
@@ -98,7 +105,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     token = token_of(request)
     if token:
-        await request.app.state.auth.logout(token)
+        await services(request).auth.logout(token)
     response = JSONResponse({"ok": True})
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -134,32 +141,35 @@ def create_app(
     """Build the app. Connections are made at start-up, never at import."""
     settings = settings or Settings.from_env()
     parts = components()
+    metrics, health = HallMetrics(), Health()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = redis or async_client(settings)
-        app.state.redis = client
-        app.state.halls = halls if halls is not None else load_configured_halls(settings)
-        app.state.store = TicketStore(client, app.state.halls, clock)
-        app.state.store.write_policy = WritePolicy.from_settings(settings)
-        app.state.store.observers.append(app.state.metrics.observe)
-        app.state.auth = AuthStore(client, settings.session_hours)
+        configured = halls if halls is not None else load_configured_halls(settings)
+        found = Services(settings=settings, redis=client, halls=configured, clock=clock,
+                         auth=AuthStore(client, settings.session_hours), metrics=metrics,
+                         health=health)
         started: list[Component] = []
         try:
             for part in parts:
+                if part.provide:
+                    found = found.with_parts(part.provide(found))
+            app.state.services = found
+            for part in parts:
                 if part.start:
-                    await part.start(app)
+                    await part.start(found)
                 started.append(part)
             yield
         finally:
             for part in reversed(started):
                 if part.stop:
-                    await _bounded_stop(part, app)
+                    await _bounded_stop(part, found)
             if redis is None:
                 await client.aclose()
 
     routes: list[BaseRoute] = [login, logout, me, Route("/openapi.json", openapi),
-                               *health.routes]
+                               *health_routes]
     for part in parts:
         routes.extend(part.routes)
     app = Starlette(
@@ -174,7 +184,4 @@ def create_app(
         },
         middleware=[Middleware(RequestLog, enabled=settings.log_format == "json")],
     )
-    health.install(app)
-    app.state.settings = settings
-    app.state.clock = clock
     return app

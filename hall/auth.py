@@ -108,6 +108,9 @@ class AuthStore:
             "principal": principal.to_json(), "password_hash": _hasher.hash(password)})
         await self.redis.sadd("auth:users", username)
 
+    async def has_user(self, username: str) -> bool:
+        return bool(await self.redis.exists(f"auth:user:{username}"))
+
     async def user_count(self) -> int:
         return int(await self.redis.scard("auth:users"))
 

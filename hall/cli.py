@@ -9,32 +9,20 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from hall.config import ConfigError, HallConfig, load_hall
-from hall.settings import Settings
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-
-@contextmanager
-def redis_url_for(settings: Settings) -> Iterator[str]:
-    """REDIS_URL when set (or "" with Sentinel); else the data folder's embedded server."""
-    if settings.redis_url or settings.redis_sentinels:
-        yield settings.redis_url or ""
-        return
-    from hall.redis_server import EmbeddedRedis
-
-    embedded = EmbeddedRedis(settings.data_dir)
-    url = embedded.start()
-    try:
-        yield url
-    finally:
-        embedded.stop()
+from hall.cli_support import CliError, redis_url_for, settings_from, with_redis
+from hall.config import ConfigError, HallConfig, load_configured_halls, load_hall
+from hall.errors import DomainError
+from hall.settings import Settings, SettingsError
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hall.app import create_app, load_configured_halls
+    from hall.app import create_app
     from hall.logs import configure_logging
     from hall.serving import serve
 
@@ -133,43 +121,57 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return worst
 
 
+def check_user(args: argparse.Namespace, halls: dict[str, HallConfig]) -> None:
+    """Refuse an account that names a hall or staff id the hall files do not have."""
+    for hall_id in args.hall or ():
+        if hall_id not in halls:
+            raise CliError(f"--hall: no hall '{hall_id}' (known: {', '.join(halls)})")
+    if args.role != "admin" and not args.hall:
+        raise CliError(f"--hall: a {args.role} needs at least one hall")
+    staff_id = args.staff or (args.username if args.role == "clerk" else None)
+    if staff_id is None:
+        return
+    in_halls = [h for h in (args.hall or halls) if h in halls]
+    if not any(halls[h].staff_member(staff_id) for h in in_halls):
+        flag = "--staff" if args.staff else "--staff (default: the user name)"
+        raise CliError(f"{flag}: no staff '{staff_id}' in hall(s) {', '.join(in_halls)}")
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from hall.auth import AuthStore, Role
-    from hall.redis_conn import async_client
 
+    settings = settings_from(args)
+    check_user(args, load_configured_halls(settings))
     password = args.password or sys.stdin.readline().rstrip("\n")
-    settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
 
-    async def add(url: str) -> None:
-        client = async_client(settings, url or None)
-        try:
-            await AuthStore(client).add_user(args.username, password, Role(args.role),
-                                             tuple(args.hall or ()), args.staff, args.name or "")
-        finally:
-            await client.aclose()
+    async def add(client: Redis) -> None:
+        auth = AuthStore(client)
+        if not args.replace and await auth.has_user(args.username):
+            raise CliError(f"user '{args.username}' exists; add --replace to overwrite it")
+        await auth.add_user(args.username, password, Role(args.role), tuple(args.hall or ()),
+                            args.staff, args.name or "")
 
-    with redis_url_for(settings) as url:
-        asyncio.run(add(url))
+    with_redis(settings, add)
     print(f"user {args.username} ({args.role}) saved")
     return 0
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
     from hall.auth import AuthStore, Role
-    from hall.redis_conn import async_client
 
-    settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+    settings = settings_from(args)
+    halls = load_configured_halls(settings)
+    cfg = halls.get(args.hall)
+    if cfg is None:
+        raise CliError(f"--hall: no hall '{args.hall}' (known: {', '.join(halls)})")
+    if args.window is not None and cfg.window(args.window) is None:
+        raise CliError(f"--window: hall '{args.hall}' has no window {args.window}")
 
-    async def add(url: str) -> str:
-        client = async_client(settings, url or None)
-        try:
-            return await AuthStore(client).add_device(Role(args.kind), args.hall,
-                                                      args.name or args.kind, args.window)
-        finally:
-            await client.aclose()
+    async def add(client: Redis) -> str:
+        return await AuthStore(client).add_device(Role(args.kind), args.hall,
+                                                  args.name or args.kind, args.window)
 
-    with redis_url_for(settings) as url:
-        print(asyncio.run(add(url)))
+    print(with_redis(settings, add))
     return 0
 
 
@@ -204,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--staff", help="staff id in the hall file (clerks)")
     add.add_argument("--name", help="display name")
     add.add_argument("--password", help="the password (default: read a line from stdin)")
+    add.add_argument("--replace", action="store_true",
+                     help="overwrite an existing account of that name")
     add.add_argument("--data", default=None)
     add.set_defaults(func=cmd_user_add)
 
@@ -230,9 +234,23 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+    except CliError as exc:
+        print(f"hall {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"hall file problem: {exc}", file=sys.stderr)
         return 2
+    except SettingsError as exc:
+        print(f"setting problem: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:  # refused by a store: its message is for people
+        print(f"hall {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        print(f"hall {args.command}: Redis is not reachable ({exc})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return code
 
 

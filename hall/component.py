@@ -1,19 +1,31 @@
-"""How a package plugs into the app: its routes and its background work."""
+"""How a package plugs into the app: its routes, its parts and its background work."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-Hook = Callable[[Starlette], Awaitable[None]]
+from hall.services import Key, Services
+
+Provide = Callable[[Services], Mapping[Key[Any], object]]
+Hook = Callable[[Services], Awaitable[None]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Component:
+    """A package's share of the app.
+
+    ``provide(services)`` builds the package's parts (no I/O; it may use parts provided
+    by components listed before it) and returns them by key; ``start`` runs once every
+    part exists (background tasks, ready checks, scrape hooks); ``stop`` on shutdown,
+    in reverse order.
+    """
+
     name: str
     routes: list[BaseRoute] = field(default_factory=list)
-    start: Hook | None = None  # called once the Redis connection and stores exist
-    stop: Hook | None = None  # called on shutdown, in reverse order
+    provide: Provide | None = None
+    start: Hook | None = None
+    stop: Hook | None = None

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hall.settings import Settings
+
 BUNDLED_HALLS_DIR = Path(__file__).parent / "halls"
 
 DOMAINS: dict[str, tuple[str, str]] = {
@@ -225,6 +227,12 @@ def load_halls(paths: list[Path]) -> dict[str, HallConfig]:
 
 def bundled_hall_files() -> list[Path]:
     return sorted(BUNDLED_HALLS_DIR.glob("*.toml"))
+
+
+def load_configured_halls(settings: Settings) -> dict[str, HallConfig]:
+    """The halls of ``HALL_FILES`` (files or folders), or the bundled ones when unset."""
+    files = list(settings.hall_files) or bundled_hall_files()
+    return load_halls([Path(f) for f in files])
 
 
 class _Reader:

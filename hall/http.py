@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hall.auth import AuthStore, Principal
+from hall.auth import Principal
 from hall.errors import DomainError
+from hall.services import services
 
 log = logging.getLogger("hall.http")
 SESSION_COOKIE = "hall_session"
@@ -92,7 +93,7 @@ def api(method: str, path: str, summary: str, roles: str, body: tuple[F, ...] = 
 
 async def read_body(request: Request, fields: tuple[F, ...]) -> dict[str, Any]:
     """Parse and check a JSON object body; 400 malformed, 413 too large, 422 bad field."""
-    limit: int = request.app.state.settings.max_body_bytes
+    limit = services(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body is over {limit} bytes")
@@ -155,8 +156,7 @@ def token_of(request: Request) -> str | None:
 async def caller(request: Request) -> Principal | None:
     """Who is calling: a logged-in user or a device, from header, cookie or ?device= token."""
     if "principal" not in request.scope:
-        auth: AuthStore = request.app.state.auth
-        request.scope["principal"] = await auth.resolve(token_of(request))
+        request.scope["principal"] = await services(request).auth.resolve(token_of(request))
     principal: Principal | None = request.scope["principal"]
     return principal
 

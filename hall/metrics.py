@@ -15,13 +15,14 @@ Two kinds of figure, chosen so that they stay right with many app processes:
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
 
-from hall.config import HallConfig
 from hall.events import EventType
 from hall.jobs import QUEUES
 
@@ -29,6 +30,7 @@ log = logging.getLogger("hall.events")
 
 WAIT_BUCKETS = (30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800)
 RQ_QUEUE_PREFIX = "rq:queue:"  # rq.Queue.redis_queue_namespace_prefix
+ScrapeHook = Callable[["HallMetrics"], Awaitable[None] | None]
 
 
 class HallMetrics:
@@ -63,6 +65,7 @@ class HallMetrics:
                               registry=r)
         self.unreplicated = Gauge("hall_redis_unreplicated_writes", "Writes accepted with no "
                                   "replica connected (REDIS_WAIT_REPLICAS degraded)", registry=r)
+        self.scrape_hooks: list[ScrapeHook] = []
 
     def observe(self, hall: str, event: EventType, data: dict[str, Any]) -> None:
         """Count one committed event and log it as one line with its hall and ticket."""
@@ -94,37 +97,31 @@ class HallMetrics:
                          window=ticket.get("window"))
         log.info(event.value, extra=extra)
 
-    async def refresh(self, redis: Redis, halls: dict[str, HallConfig], state: Any) -> None:
-        """Read the shared gauges from Redis and the hub's own figures, before a scrape."""
-        from ticketing.keys import HallKeys
+    def on_scrape(self, hook: ScrapeHook) -> None:
+        """Run ``hook(metrics)`` before each scrape (a part sets the gauges it owns)."""
+        self.scrape_hooks.append(hook)
 
+    async def refresh(self, redis: Redis) -> None:
+        """Read the shared gauges from Redis and run the parts' scrape hooks."""
         try:
             async with redis.pipeline(transaction=False) as pipe:
-                for cfg in halls.values():
-                    for q in cfg.queues:
-                        pipe.zcard(HallKeys(cfg.id).queue(q.letter))
                 for name in QUEUES:
                     pipe.llen(RQ_QUEUE_PREFIX + name)
                 values = iter(await pipe.execute())
-            for cfg in halls.values():
-                for q in cfg.queues:
-                    self.waiting.labels(cfg.id, q.letter).set(int(next(values)))
             for name in QUEUES:
                 self.rq_depth.labels(name).set(int(next(values)))
             self.redis_up.set(1)
         except Exception as exc:  # a scrape must answer even when Redis does not
             log.warning("metrics: redis unavailable: %s", exc)
             self.redis_up.set(0)
-        policy = getattr(getattr(state, "store", None), "write_policy", None)
-        if policy is not None:
-            self.unreplicated.set(policy.unreplicated)
-        hub_status = getattr(getattr(state, "hub", None), "status", None)
-        if callable(hub_status):  # displays.hub.Hub.status()
-            status = hub_status()
-            for hall in halls:
-                figures = status.get("halls", {}).get(hall, {})
-                self.ws_clients.labels(hall).set(figures.get("clients", 0))
-            self.hub_lag.set(status.get("lag_seconds", 0.0))
+            return
+        for hook in self.scrape_hooks:
+            try:
+                result = hook(self)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                log.warning("metrics: scrape hook failed: %s", exc)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from hall.app import create_app
 from hall.auth import AuthStore, Role
 from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.services import services
 from hall.settings import Settings
 from tests.support import FakeClock, RedisServer
 from ticketing.store import TicketStore
@@ -70,7 +71,7 @@ class Accounts:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.auth = AuthStore(client.app.state.redis)  # type: ignore[attr-defined]
+        self.auth = AuthStore(services(client.app).redis)
 
     def _run(self, coro):  # type: ignore[no-untyped-def]
         return self.client.portal.call(lambda: coro)  # type: ignore[union-attr]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, TypeVar
+
+from hall.cli_support import CliError, settings_from, with_redis
+from hall.config import load_configured_halls
+
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -28,49 +34,35 @@ def register(sub: Any) -> None:
     show.set_defaults(func=_show)
 
 
-async def _with_store(url: str, action: Any) -> Any:
-    from redis.asyncio import Redis
-
-    from hall.app import load_configured_halls
-    from hall.settings import Settings
+def _with_reports(args: argparse.Namespace, action: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``action(ReportStore)`` on the configured Redis (URL, Sentinel or embedded)."""
     from ticketing.report_store import ReportStore
     from ticketing.store import TicketStore
 
-    client = Redis.from_url(url)
-    try:
-        store = TicketStore(client, load_configured_halls(Settings.from_env()), time.time)
-        return await action(ReportStore(client, store))
-    finally:
-        await client.aclose()
+    settings = settings_from(args)
+    halls = load_configured_halls(settings)
+    if args.hall not in halls:
+        raise CliError(f"no hall '{args.hall}' (known: {', '.join(halls)})")
+
+    async def run(client: Any) -> T:
+        return await action(ReportStore(client, TicketStore(client, halls, time.time)))
+
+    return with_redis(settings, run)
 
 
-def _url(args: argparse.Namespace) -> Any:
-    from pathlib import Path
-
-    from hall.cli import redis_url_for
-    from hall.settings import Settings
-
-    return redis_url_for(Settings.from_env(data_dir=Path(args.data) if args.data else None))
-
-
-def _days(*pairs: tuple[str | None, str]) -> list[Any] | None:
+def _day(text: str, name: str) -> date:
     from hall.errors import DomainError
     from ticketing.report_store import parse_day
 
     try:
-        return [parse_day(text, name) if text else None for text, name in pairs]
+        return parse_day(text, name)
     except DomainError as exc:
-        print(exc.message, file=sys.stderr)
-        return None
+        raise CliError(exc.message) from None
 
 
 def _rollup(args: argparse.Namespace) -> int:
-    parsed = _days((args.day, "day"))
-    if parsed is None:
-        return 2
-    day = parsed[0].strftime("%Y%m%d")
-    with _url(args) as url:
-        agg = asyncio.run(_with_store(url, lambda r: r.rollup(args.hall, day)))
+    day = _day(args.day, "day").strftime("%Y%m%d")
+    agg = _with_reports(args, lambda r: r.rollup(args.hall, day))
     total = agg["groups"]["all"].get("", {})
     print(f"{args.hall} {day}: issued {total.get('issued', 0)}, served {total.get('served', 0)}")
     return 0
@@ -79,12 +71,9 @@ def _rollup(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from ticketing import reports
 
-    parsed = _days((args.first, "from"), (args.last, "to"))
-    if parsed is None:
-        return 2
-    first, last = parsed[0], parsed[1] or parsed[0]
-    with _url(args) as url:
-        report = asyncio.run(_with_store(url, lambda r: r.report(args.hall, first, last)))
+    first = _day(args.first, "from")
+    last = _day(args.last, "to") if args.last else first
+    report = _with_reports(args, lambda r: r.report(args.hall, first, last))
     if args.csv:
         csv.writer(sys.stdout).writerows(reports.csv_rows(report, report["names"]))
     else:

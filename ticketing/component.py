@@ -1,12 +1,50 @@
-"""The ticketing package as an app component."""
+"""The ticketing package as an app component: the ticket store, its routes, the roll-up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hall.component import Component
+from hall.metrics import HallMetrics
+from hall.redis_conn import WritePolicy
+from hall.services import Key, Services
 from ticketing import rollup
+from ticketing.keys import HallKeys
 from ticketing.rating_routes import routes as rating_routes
 from ticketing.report_routes import routes as report_routes
 from ticketing.routes import routes
+from ticketing.store import STORE, TicketStore
+
+
+def provide(found: Services) -> dict[Key[Any], object]:
+    store = TicketStore(found.redis, found.halls, found.clock)
+    store.write_policy = WritePolicy.from_settings(found.settings)
+    store.observers.append(found.metrics.observe)
+    parts: dict[Key[Any], object] = {STORE: store}
+    scheduler = rollup.scheduler_for(found)
+    if scheduler is not None:
+        parts[rollup.ROLLUP] = scheduler
+    return parts
+
+
+async def start(found: Services) -> None:
+    store = found.get(STORE)
+
+    async def gauges(metrics: HallMetrics) -> None:
+        """Tickets waiting per queue (read at scrape: the same on every process)."""
+        async with found.redis.pipeline(transaction=False) as pipe:
+            for cfg in found.halls.values():
+                for q in cfg.queues:
+                    pipe.zcard(HallKeys(cfg.id).queue(q.letter))
+            values = iter(await pipe.execute())
+        for cfg in found.halls.values():
+            for q in cfg.queues:
+                metrics.waiting.labels(cfg.id, q.letter).set(int(next(values)))
+        metrics.unreplicated.set(store.write_policy.unreplicated)
+
+    found.metrics.on_scrape(gauges)
+    await rollup.start(found)
+
 
 component = Component("ticketing", routes=[*routes, *rating_routes, *report_routes],
-                      start=rollup.start, stop=rollup.stop)
+                      provide=provide, start=start, stop=rollup.stop)

@@ -10,10 +10,11 @@ from starlette.responses import JSONResponse
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
+from hall.services import services
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingStore
 from ticketing.ratings import LEVELS, Case, CaseStatus, rating_open
-from ticketing.store import TicketStore
+from ticketing.store import STORE
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 MANAGERS = (Role.ADMIN, Role.MANAGER)
@@ -24,18 +25,14 @@ RATE_FIELDS = (
 )
 
 
-def _store(request: Request) -> TicketStore:
-    store: TicketStore = request.app.state.store
-    return store
-
 
 def _ratings(request: Request) -> RatingStore:
-    return RatingStore(_store(request))
+    return RatingStore(services(request).get(STORE))
 
 
 def _hall(request: Request) -> str:
     hall_id: str = request.path_params["hall"]
-    _store(request).hall(hall_id)
+    services(request).get(STORE).hall(hall_id)
     return hall_id
 
 
@@ -50,7 +47,7 @@ def _rated_view(rating: Any, case: Case | None) -> dict[str, Any]:
      RATE_FIELDS, tag="ratings")
 async def rate_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
-    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
     body = await read_body(request, RATE_FIELDS)
     rating, case = await _ratings(request).rate(hall_id, ticket, body["level"],
                                                 body["comment"] or "", "citizen")
@@ -62,10 +59,10 @@ async def rate_ticket(request: Request) -> JSONResponse:
      "the citizen holding the ticket link", tag="ratings")
 async def get_ticket_rating(request: Request) -> JSONResponse:
     hall_id = _hall(request)
-    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
     rating = await _ratings(request).rating_of(hall_id, ticket.id)
-    period = _store(request).hall(hall_id).rules.rating_period_minutes
-    can_rate = rating is None and rating_open(ticket, _store(request).clock(), period)
+    period = services(request).get(STORE).hall(hall_id).rules.rating_period_minutes
+    can_rate = rating is None and rating_open(ticket, services(request).get(STORE).clock(), period)
     return JSONResponse({
         "rating": None if rating is None else {"level": rating.level.value,
                                                "comment": rating.comment, "at": rating.at},
@@ -84,7 +81,7 @@ async def _pad_or_staff(request: Request, staff_too: bool) -> tuple[str, int, Pr
 
 
 def _pad_ticket(request: Request, hall_id: str, ticket: Ticket) -> dict[str, Any]:
-    cfg = _store(request).hall(hall_id)
+    cfg = services(request).get(STORE).hall(hall_id)
     staff = cfg.staff_member(ticket.clerk) if ticket.clerk else None
     matter = cfg.matter(ticket.matter)
     return {"number": ticket.number, "matter": ticket.matter,
@@ -123,7 +120,7 @@ async def rate_at_window(request: Request) -> JSONResponse:
 
 
 def case_view(request: Request, case: Case, now: float) -> dict[str, Any]:
-    cfg = _store(request).hall(case.hall)
+    cfg = services(request).get(STORE).hall(case.hall)
     staff = cfg.staff_member(case.rating.clerk) if case.rating.clerk else None
     data = case.to_dict()
     data["status"] = case.status(now).value
@@ -145,7 +142,7 @@ async def list_cases(request: Request) -> JSONResponse:
     status = request.query_params.get("status")
     if status is not None and status not in {s.value for s in CaseStatus}:
         raise Invalid("status must be open, overdue or closed")
-    now = _store(request).clock()
+    now = services(request).get(STORE).clock()
     cases = await _ratings(request).cases(hall_id)
     if who.role is Role.CLERK:
         cases = [c for c in cases if c.rating.clerk == who.staff_id]
@@ -178,7 +175,7 @@ async def handle_case(request: Request) -> JSONResponse:
     case = await _ratings(request).handle(
         hall_id, request.path_params["ticket"], who.name, reasonable=body["reasonable"],
         rectification=body["rectification"], reply=body["reply"])
-    return JSONResponse(case_view(request, case, _store(request).clock()))
+    return JSONResponse(case_view(request, case, services(request).get(STORE).clock()))
 
 
 routes = [rate_ticket, get_ticket_rating, pending_rating, rate_at_window, list_cases, handle_case]

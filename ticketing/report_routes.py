@@ -14,18 +14,15 @@ from starlette.responses import JSONResponse, Response
 from hall.auth import Role, require
 from hall.errors import Invalid
 from hall.http import F, api, caller, read_body
+from hall.services import services
 from ticketing import reports
 from ticketing.keys import local_day
 from ticketing.report_store import ReportStore, parse_day
 from ticketing.rollup import enqueue_rollup
-from ticketing.store import TicketStore
+from ticketing.store import STORE
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 
-
-def _store(request: Request) -> TicketStore:
-    store: TicketStore = request.app.state.store
-    return store
 
 
 def own_figures(report: dict[str, Any], staff_id: str | None) -> dict[str, Any]:
@@ -40,16 +37,16 @@ def own_figures(report: dict[str, Any], staff_id: str | None) -> dict[str, Any]:
      "window and clerk", "manager, admin; a clerk gets only their own figures", tag="reports")
 async def get_report(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
-    cfg = _store(request).hall(hall_id)
+    cfg = services(request).get(STORE).hall(hall_id)
     who = require(await caller(request), hall_id, *STAFF)
-    today = datetime.strptime(local_day(_store(request).clock(), cfg), "%Y%m%d").date()
+    today = datetime.strptime(local_day(services(request).get(STORE).clock(), cfg), "%Y%m%d").date()
     q = request.query_params
     first = parse_day(q["from"], "from") if "from" in q else today
     last = parse_day(q["to"], "to") if "to" in q else first
     fmt = q.get("format", "json")
     if fmt not in ("json", "csv"):
         raise Invalid("format must be json or csv")
-    report = await ReportStore(request.app.state.redis, _store(request)).report(
+    report = await ReportStore(services(request).redis, services(request).get(STORE)).report(
         hall_id, first, last)
     if who.role is Role.CLERK:
         if fmt == "csv":
@@ -72,12 +69,13 @@ ROLLUP_FIELDS = (F("day", str, max_length=10, description="the day to roll up, Y
      ROLLUP_FIELDS, tag="reports")
 async def post_rollup(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
-    _store(request).hall(hall_id)
+    services(request).get(STORE).hall(hall_id)
     require(await caller(request), hall_id, Role.ADMIN, Role.MANAGER)
     body = await read_body(request, ROLLUP_FIELDS)
     day = parse_day(body["day"], "day").strftime("%Y%m%d")
-    url = request.app.state.settings.redis_url or ""
-    if not (url or request.app.state.settings.redis_sentinels):
+    settings = services(request).settings
+    url = settings.redis_url or ""
+    if not (url or settings.redis_sentinels):
         raise Invalid("no job queue is configured", code="no_worker")
     job = await asyncio.to_thread(enqueue_rollup, url, hall_id, day)
     return JSONResponse({"job": job, "hall": hall_id, "day": day}, status_code=202)

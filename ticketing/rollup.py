@@ -14,16 +14,15 @@ import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 from rq import Queue
-from starlette.applications import Starlette
 
-from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.config import HallConfig, load_configured_halls
 from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, sync_client
+from hall.services import Key, Services
 from hall.settings import Settings
 from ticketing.commit import Clock
 from ticketing.keys import HallKeys, local_day
@@ -40,7 +39,7 @@ async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
     settings = Settings.from_env()
     if not (settings.redis_url or settings.redis_sentinels):
         raise RuntimeError("the reports worker needs REDIS_URL or REDIS_SENTINELS")
-    halls = load_halls([Path(f) for f in settings.hall_files] or bundled_hall_files())
+    halls = load_configured_halls(settings)
     client = async_client(settings)
     try:
         store = TicketStore(client, halls, time.time)
@@ -120,19 +119,28 @@ class RollupScheduler:
             await asyncio.sleep(self.interval)
 
 
-async def start(app: Starlette) -> None:
-    url = app.state.settings.redis_url or ""
-    if not (url or app.state.settings.redis_sentinels):
-        return
+ROLLUP: Key[RollupScheduler] = Key("ticketing.rollup")
+
+
+def scheduler_for(found: Services) -> RollupScheduler | None:
+    """The app's scheduler, or None without a job queue (embedded Redis in tests)."""
+    url = found.settings.redis_url or ""
+    if not (url or found.settings.redis_sentinels):
+        return None
     # Its own connection: a tick in flight at shutdown must not hold the app's client.
-    client = async_client(app.state.settings, url or None)
-    scheduler = RollupScheduler(client, app.state.halls, app.state.clock, url)
-    scheduler.task = asyncio.create_task(scheduler.run(first_delay=5.0), name="rollup-scheduler")
-    app.state.rollup = scheduler
+    client = async_client(found.settings, url or None)
+    return RollupScheduler(client, found.halls, found.clock, url)
 
 
-async def stop(app: Starlette) -> None:
-    scheduler: RollupScheduler | None = getattr(app.state, "rollup", None)
+async def start(found: Services) -> None:
+    scheduler = found.find(ROLLUP)
+    if scheduler is not None:
+        scheduler.task = asyncio.create_task(scheduler.run(first_delay=5.0),
+                                             name="rollup-scheduler")
+
+
+async def stop(found: Services) -> None:
+    scheduler = found.find(ROLLUP)
     if scheduler is None:
         return
     if scheduler.task:

@@ -10,23 +10,20 @@ from starlette.responses import JSONResponse
 from hall.auth import Principal, Role, require
 from hall.errors import Forbidden, Invalid
 from hall.http import F, api, caller, path_int, read_body
+from hall.services import services
 from ticketing import model, rules
 from ticketing.estimate import Position
 from ticketing.model import Channel, Ticket
-from ticketing.store import TicketStore
+from ticketing.store import STORE
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 ISSUERS = (Role.KIOSK, Role.PHONE, *STAFF)
 
 
-def _store(request: Request) -> TicketStore:
-    store: TicketStore = request.app.state.store
-    return store
-
 
 def _hall(request: Request) -> str:
     hall_id: str = request.path_params["hall"]
-    _store(request).hall(hall_id)
+    services(request).get(STORE).hall(hall_id)
     return hall_id
 
 
@@ -47,7 +44,7 @@ def ticket_view(ticket: Ticket, position: Position | None, staff: bool) -> dict[
 
 @api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls")
 async def list_halls(request: Request) -> JSONResponse:
-    halls = _store(request).halls.values()
+    halls = services(request).get(STORE).halls.values()
     return JSONResponse({"halls": [
         {"id": h.id, "name_zh": h.name_zh, "name_en": h.name_en, "level": h.level.value}
         for h in halls]})
@@ -55,7 +52,7 @@ async def list_halls(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}", "A hall's public configuration", "anyone", tag="halls")
 async def hall_info(request: Request) -> JSONResponse:
-    cfg = _store(request).hall(request.path_params["hall"])
+    cfg = services(request).get(STORE).hall(request.path_params["hall"])
     return JSONResponse({
         "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en, "level": cfg.level.value,
         "timezone": cfg.timezone, "priority_groups": list(cfg.priority_groups),
@@ -76,7 +73,7 @@ async def hall_info(request: Request) -> JSONResponse:
 @api("GET", "/api/halls/{hall}/state", "Live snapshot: windows, waiting counts, latest calls",
      "anyone", tag="halls")
 async def hall_state(request: Request) -> JSONResponse:
-    return JSONResponse(await _store(request).snapshot(_hall(request)))
+    return JSONResponse(await services(request).get(STORE).snapshot(_hall(request)))
 
 
 ISSUE_FIELDS = (
@@ -96,7 +93,7 @@ async def issue_ticket(request: Request) -> JSONResponse:
     channel = {Role.KIOSK: Channel.KIOSK, Role.PHONE: Channel.PHONE}.get(who.role, Channel.COUNTER)
     if body["appointment"]:
         channel = Channel.APPOINTMENT
-    ticket, position = await _store(request).issue(
+    ticket, position = await services(request).get(STORE).issue(
         hall_id, body["matter"], channel, priority_group=body["priority_group"],
         appointment=bool(body["appointment"]))
     return JSONResponse(ticket_view(ticket, position, staff=False), status_code=201)
@@ -105,7 +102,7 @@ async def issue_ticket(request: Request) -> JSONResponse:
 async def _ticket_for(request: Request) -> tuple[Ticket, Principal | None]:
     """The ticket in the path; whoever holds its unguessable id may see it."""
     hall_id = _hall(request)
-    ticket = await _store(request).ticket(hall_id, request.path_params["ticket"])
+    ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
     return ticket, await caller(request)
 
 
@@ -117,7 +114,7 @@ def _is_staff(who: Principal | None, hall_id: str) -> bool:
      "the citizen holding the ticket link; staff")
 async def get_ticket(request: Request) -> JSONResponse:
     ticket, who = await _ticket_for(request)
-    position = await _store(request).position(ticket.hall, ticket)
+    position = await services(request).get(STORE).position(ticket.hall, ticket)
     return JSONResponse(ticket_view(ticket, position, _is_staff(who, ticket.hall)))
 
 
@@ -127,7 +124,7 @@ async def cancel_ticket(request: Request) -> JSONResponse:
     ticket, who = await _ticket_for(request)
     await read_body(request, ())
     by = who.name if _is_staff(who, ticket.hall) and who else None
-    cancelled = await _store(request).cancel(ticket.hall, ticket.id, by)
+    cancelled = await services(request).get(STORE).cancel(ticket.hall, ticket.id, by)
     return JSONResponse(ticket_view(cancelled, None, staff=False))
 
 
@@ -137,7 +134,7 @@ async def cancel_ticket(request: Request) -> JSONResponse:
 async def rejoin_ticket(request: Request) -> JSONResponse:
     ticket, _ = await _ticket_for(request)
     await read_body(request, ())
-    store = _store(request)
+    store = services(request).get(STORE)
     back = await store.rejoin(ticket.hall, ticket.id)
     return JSONResponse(ticket_view(back, await store.position(ticket.hall, back), staff=False))
 
@@ -150,7 +147,7 @@ async def _clerk_at_window(request: Request) -> tuple[str, int, Principal]:
     hall_id = _hall(request)
     number = path_int(request, "window")
     who = require(await caller(request), hall_id, Role.CLERK)
-    window = await _store(request).window(hall_id, number)
+    window = await services(request).get(STORE).window(hall_id, number)
     if window.clerk != who.staff_id:
         raise Forbidden(f"you are not logged in at window {number}", code="not_your_window")
     return hall_id, number, who
@@ -161,12 +158,13 @@ async def _clerk_of_hall(request: Request) -> tuple[str, int, Principal]:
     hall_id = _hall(request)
     number = path_int(request, "window")
     who = require(await caller(request), hall_id, Role.CLERK)
-    _store(request).require_window(_store(request).hall(hall_id), number)  # 404 before anything
+    store = services(request).get(STORE)
+    store.require_window(store.hall(hall_id), number)  # 404 before anything
     return hall_id, number, who
 
 
 def _window_view(request: Request, hall_id: str, window: model.WindowState) -> dict[str, Any]:
-    cfg = _store(request).hall(hall_id)
+    cfg = services(request).get(STORE).hall(hall_id)
     data = window.to_dict()
     data["queues"] = list(rules.served_queues(cfg, window))
     staff = cfg.staff_member(window.clerk) if window.clerk else None
@@ -179,7 +177,7 @@ def _window_view(request: Request, hall_id: str, window: model.WindowState) -> d
      "anyone", tag="windows")
 async def get_window(request: Request) -> JSONResponse:
     hall_id = _hall(request)
-    store = _store(request)
+    store = services(request).get(STORE)
     window = await store.window(hall_id, path_int(request, "window"))
     data = _window_view(request, hall_id, window)
     if window.current:
@@ -194,7 +192,7 @@ async def window_login(request: Request) -> JSONResponse:
     number = path_int(request, "window")
     who = require(await caller(request), hall_id, Role.CLERK)
     await read_body(request, ())
-    store = _store(request)
+    store = services(request).get(STORE)
     cfg = store.hall(hall_id)
     await store.window(hall_id, number)  # 404 for an unknown window before the roster check
     staff = cfg.staff_member(who.staff_id or "")
@@ -212,7 +210,7 @@ async def _window_change(request: Request, change: Any, reason: str,
     number = path_int(request, "window")
     who = require(await caller(request), hall_id, *STAFF)
     await read_body(request, ())
-    store = _store(request)
+    store = services(request).get(STORE)
     if who.role is Role.CLERK or not managers_too:
         await _clerk_at_window(request)
     window = await store.change_window(hall_id, number, change, reason=reason)
@@ -254,7 +252,8 @@ def _ticket_json(ticket: Ticket | None) -> JSONResponse:
 async def call_next(request: Request) -> JSONResponse:
     hall_id, number, who = await _clerk_of_hall(request)
     await read_body(request, ())
-    return _ticket_json(await _store(request).call_next(hall_id, number, clerk=who.staff_id))
+    store = services(request).get(STORE)
+    return _ticket_json(await store.call_next(hall_id, number, clerk=who.staff_id))
 
 
 CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A007"),)
@@ -265,7 +264,8 @@ CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A
 async def call_number(request: Request) -> JSONResponse:
     hall_id, number, _ = await _clerk_at_window(request)
     body = await read_body(request, CALL_FIELDS)
-    return _ticket_json(await _store(request).call_number(hall_id, number, body["number"].upper()))
+    store = services(request).get(STORE)
+    return _ticket_json(await store.call_number(hall_id, number, body["number"].upper()))
 
 
 def _current(action: str, summary: str) -> Any:
@@ -274,7 +274,7 @@ def _current(action: str, summary: str) -> Any:
     async def handler(request: Request) -> JSONResponse:
         hall_id, number, who = await _clerk_of_hall(request)
         await read_body(request, ())
-        method = getattr(_store(request), action.replace("-", "_"))
+        method = getattr(services(request).get(STORE), action.replace("-", "_"))
         return _ticket_json(await method(hall_id, number, clerk=who.staff_id))
 
     return handler
@@ -295,7 +295,7 @@ async def transfer(request: Request) -> JSONResponse:
     body = await read_body(request, TRANSFER_FIELDS)
     if body["window"] is not None and body["window"] < 1:
         raise Invalid("window must be a positive number")
-    moved = await _store(request).transfer(hall_id, number, queue=body["queue"],
+    moved = await services(request).get(STORE).transfer(hall_id, number, queue=body["queue"],
                                            to_window=body["window"], note=body["note"] or "")
     return _ticket_json(moved)
 

@@ -23,6 +23,7 @@ from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
+from hall.services import Key
 from ticketing import estimate, model, rules
 from ticketing.commit import (
     SCRIPTS,
@@ -363,3 +364,7 @@ def _require_clerk(window: WindowState, clerk: str | None) -> None:
     if clerk is not None and window.clerk != clerk:
         raise Forbidden(f"you are not logged in at window {window.number}",
                         code="not_your_window")
+
+
+STORE: Key[TicketStore] = Key("ticketing.store")
+"""The app's ticket store in ``hall.services.Services``."""

@@ -44,8 +44,7 @@ def _parse_surge(text: str) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from hall.app import load_configured_halls
-    from hall.config import ConfigError, load_hall
+    from hall.config import ConfigError, load_configured_halls, load_hall
     from hall.settings import Settings
     from tide.profiles import DISTRICT_SHARES, PEAK_SHAPE, shaped_profile
     from tide.report import comparison_table, queue_table, summarize, write_day

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
-
-from starlette.applications import Starlette
+from typing import Any
 
 from hall.component import Component
-from tide.controller import TideController
+from hall.services import Key, Services
+from ticketing.store import STORE
+from tide.controller import CONTROLLER, TideController
 from tide.routes import routes
-from tide.service import TideService
+from tide.service import TIDE, TideService
 
 log = logging.getLogger("tide")
 
 
-async def start(app: Starlette) -> None:
-    """Parse every hall's [tide] table (a mistake stops the start) and start the loop."""
-    service = TideService.for_halls(app.state.redis, app.state.store)
-    app.state.tide = service
-    controller = TideController(app.state.redis, service)
-    app.state.tide_controller = controller
+def provide(found: Services) -> dict[Key[Any], object]:
+    """Parse every hall's [tide] table (a mistake stops the start)."""
+    service = TideService.for_halls(found.redis, found.get(STORE))
+    return {TIDE: service, CONTROLLER: TideController(found.redis, service)}
+
+
+async def start(found: Services) -> None:
+    controller = found.get(CONTROLLER)
     # Take (or learn who holds) each hall's lead before the first request, not seconds later.
     try:
         await controller.step()
@@ -28,10 +31,8 @@ async def start(app: Starlette) -> None:
     controller.start()
 
 
-async def stop(app: Starlette) -> None:
-    controller: TideController | None = getattr(app.state, "tide_controller", None)
-    if controller is not None:
-        await controller.stop()
+async def stop(found: Services) -> None:
+    await found.get(CONTROLLER).stop()
 
 
-component = Component("tide", routes=list(routes), start=start, stop=stop)
+component = Component("tide", routes=list(routes), provide=provide, start=start, stop=stop)

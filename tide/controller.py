@@ -15,6 +15,7 @@ import secrets
 
 from redis.asyncio import Redis
 
+from hall.services import Key
 from tide.keys import TideKeys
 from tide.service import TideService
 
@@ -88,3 +89,6 @@ class TideController:
         for hall_id in self.service.settings:
             with contextlib.suppress(Exception):
                 await self._release(keys=[TideKeys(hall_id).leader], args=[self.token])
+
+
+CONTROLLER: Key[TideController] = Key("tide.controller")

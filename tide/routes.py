@@ -8,15 +8,17 @@ from starlette.responses import JSONResponse
 from hall.auth import Role, require
 from hall.errors import Invalid, NotFound
 from hall.http import F, api, caller, read_body
+from hall.services import services
+from tide.controller import CONTROLLER
 from tide.policy import Action, Decision
-from tide.service import TideService
+from tide.service import TIDE, TideService
 from tide.settings import Mode
 
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 
 
 async def _manager(request: Request) -> tuple[TideService, str, str]:
-    service: TideService = request.app.state.tide
+    service = services(request).get(TIDE)
     hall_id: str = request.path_params["hall"]
     service.store.hall(hall_id)
     who = require(await caller(request), hall_id, *MANAGERS)
@@ -29,7 +31,7 @@ async def _manager(request: Request) -> tuple[TideService, str, str]:
 async def tide_state(request: Request) -> JSONResponse:
     service, hall_id, _ = await _manager(request)
     state = await service.state(hall_id)
-    controller = getattr(request.app.state, "tide_controller", None)
+    controller = services(request).find(CONTROLLER)
     state["controller"] = controller.token if controller is not None else None
     return JSONResponse(state)
 

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from hall.config import HallConfig
 from hall.errors import DomainError, IllegalTransition, Invalid, NotFound
 from hall.events import Event, EventType
+from hall.services import Key
 from ticketing import model
 from ticketing.commit import STREAM_MAXLEN
 from ticketing.estimate import RECENT_SERVICES
@@ -379,3 +380,5 @@ class TideService:
         for observer in self.store.observers:  # metrics and logs (hall.metrics)
             observer(hall_id, kind, data)
 
+
+TIDE: Key[TideService] = Key("tide.service")

@@ -20,6 +20,8 @@ import tempfile
 import wave
 from pathlib import Path
 
+from hall.services import Key
+
 KEY_RE = re.compile(r"[0-9a-f]{64}")
 FILE_RE = re.compile(r"([0-9a-f]{64})\.wav")
 AUDIO_URL_PREFIX = "/audio/"
@@ -106,3 +108,6 @@ def chime_wav(rate: int = 22050) -> bytes:
         w.setframerate(rate)
         w.writeframes(frames)
     return out.getvalue()
+
+
+AUDIO: Key[AudioCache] = Key("voice.audio_cache")

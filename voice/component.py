@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis as SyncRedis
-from starlette.applications import Starlette
 
 from hall.component import Component
+from hall.config import HallConfig
 from hall.redis_conn import sync_client
-from voice.audio import AudioCache
+from hall.services import Key, Services
+from voice.audio import AUDIO, AudioCache
 from voice.dispatcher import STOP_SECONDS, Dispatcher
 from voice.jobs import enqueue, voice_queue
 from voice.phrases import Announcement
@@ -20,11 +24,11 @@ from voice.settings import VoiceConfigError, VoiceSettings, parse_voice
 log = logging.getLogger("voice")
 
 
-def hall_voice_settings(app: Starlette) -> dict[str, VoiceSettings]:
+def hall_voice_settings(halls: Mapping[str, HallConfig]) -> dict[str, VoiceSettings]:
     """Every hall's [voice] table, parsed; a mistake stops the start with its field named."""
     out: dict[str, VoiceSettings] = {}
     problems: list[str] = []
-    for hall_id, cfg in app.state.halls.items():
+    for hall_id, cfg in halls.items():
         try:
             out[hall_id] = parse_voice(cfg.voice)
         except VoiceConfigError as exc:
@@ -34,30 +38,42 @@ def hall_voice_settings(app: Starlette) -> dict[str, VoiceSettings]:
     return out
 
 
-async def start(app: Starlette) -> None:
-    settings = app.state.settings
-    app.state.audio_cache = cache = AudioCache(settings.data_dir)
-    app.state.voice_settings = voice = hall_voice_settings(app)
-    sync = sync_client(settings)  # hall.redis_conn: password, Sentinel, retries
+@dataclass
+class VoiceRuntime:
+    """The dispatcher of this process and what it holds (its task, its sync client)."""
+
+    dispatcher: Dispatcher
+    sync: SyncRedis
+    task: asyncio.Task[None] | None = None
+
+
+VOICE: Key[VoiceRuntime] = Key("voice.runtime")
+
+
+def provide(found: Services) -> dict[Key[Any], object]:
+    cache = AudioCache(found.settings.data_dir)
+    voice = hall_voice_settings(found.halls)
+    sync = sync_client(found.settings)  # hall.redis_conn: password, Sentinel, retries
     queue = voice_queue(sync)
 
     async def to_worker(ann: Announcement) -> str:
         return await asyncio.to_thread(enqueue, queue, ann)
 
-    dispatcher = Dispatcher(app.state.redis, voice, cache, to_worker, app.state.clock)
-    app.state.voice_dispatcher = dispatcher
-    app.state.voice_sync_redis = sync
-    app.state.voice_task = asyncio.create_task(dispatcher.run(), name="voice-dispatcher")
+    dispatcher = Dispatcher(found.redis, voice, cache, to_worker, found.clock)
+    return {AUDIO: cache, VOICE: VoiceRuntime(dispatcher, sync)}
 
 
-async def stop(app: Starlette) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "voice_task", None)
-    if task is not None:
-        task.cancel()
-        await asyncio.wait([task], timeout=STOP_SECONDS + 0.5)  # never hang the shutdown
-    sync: SyncRedis | None = getattr(app.state, "voice_sync_redis", None)
-    if sync is not None:
-        sync.close()
+async def start(found: Services) -> None:
+    runtime = found.get(VOICE)
+    runtime.task = asyncio.create_task(runtime.dispatcher.run(), name="voice-dispatcher")
 
 
-component = Component("voice", routes=list(routes), start=start, stop=stop)
+async def stop(found: Services) -> None:
+    runtime = found.get(VOICE)
+    if runtime.task is not None:
+        runtime.task.cancel()
+        await asyncio.wait([runtime.task], timeout=STOP_SECONDS + 0.5)  # never hang the shutdown
+    runtime.sync.close()
+
+
+component = Component("voice", routes=list(routes), provide=provide, start=start, stop=stop)

@@ -7,7 +7,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from hall.errors import NotFound
-from voice.audio import FILE_RE, AudioCache, chime_wav
+from hall.services import services
+from voice.audio import AUDIO, FILE_RE, chime_wav
 
 # Content-addressed: a name always means the same bytes, so browsers may keep them.
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -23,7 +24,7 @@ async def audio(request: Request) -> Response:
     match = FILE_RE.fullmatch(name)  # the only names there are: no paths, no dots
     if match is None:
         raise NotFound(f"no audio named '{name[:80]}'", code="audio_not_found")
-    cache: AudioCache = request.app.state.audio_cache
+    cache = services(request).get(AUDIO)
     path = cache.path(match.group(1))
     if not path.is_file():
         raise NotFound("that announcement is not synthesized (yet)", code="audio_not_found")

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from hall.auth import Role
+from hall.services import services
 from tests.conftest import Accounts
 
 D = "/api/halls/district"
@@ -168,7 +169,7 @@ def test_unknown_hall_matter_window_ticket_queue(
 
 
 def test_oversize_body_is_413(client: TestClient, hall: dict[str, Any], unchanged: None) -> None:
-    limit = client.app.state.settings.max_body_bytes  # type: ignore[attr-defined]
+    limit = services(client.app).settings.max_body_bytes
     big = b'{"matter": "' + b"x" * limit + b'"}'
     response = client.post(f"{D}/tickets", content=big,
                            headers={**hall["kiosk"], "content-type": "application/json"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from hall.auth import Role
+from hall.services import services
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -29,10 +30,13 @@ def test_health_and_ready(client):
 
 
 def test_not_ready_while_draining(client):
-    client.app.state.draining = True
+    assert client.get("/readyz").json()["draining"] is False
+    services(client.app).health.draining = True
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["error"]["code"] == "not_ready"
+    assert ready.json()["draining"] is True
+    assert ready.json()["checks"]["redis"] is True  # the checks still say what works
     assert client.get("/healthz").status_code == 200
 
 

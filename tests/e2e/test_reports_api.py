@@ -9,6 +9,8 @@ import time
 import pytest
 
 from hall.auth import Role
+from hall.services import services
+from ticketing.store import STORE
 
 HALL = "/api/halls/district"
 NINE = 1_794_963_600.0  # 2026-11-18 09:00 Asia/Shanghai (a Wednesday)
@@ -135,7 +137,7 @@ def test_rolled_up_day_gives_the_same_figures_and_records_expire(client, account
     manager = accounts.user("mgr", Role.MANAGER)
     live = client.get(f"{HALL}/reports?from=2026-11-18&to=2026-11-18", headers=manager).json()
     app = client.app
-    client.portal.call(lambda: ReportStore(app.state.redis, app.state.store).rollup(
+    client.portal.call(lambda: ReportStore(services(app).redis, services(app).get(STORE)).rollup(
         "district", "20261118"))
     sync = redis.Redis.from_url(redis_url)
     assert sync.exists("hall:{district}:agg:20261118")
@@ -175,8 +177,8 @@ def test_csv_download(client, accounts, day):
 def test_unrated_counts_as_basically_satisfied_when_the_hall_says_so(client, accounts, day):
     import dataclasses
 
-    cfg = client.app.state.store.halls["district"]
-    client.app.state.store.halls["district"] = dataclasses.replace(
+    cfg = services(client.app).halls["district"]
+    services(client.app).halls["district"] = dataclasses.replace(
         cfg, rules=dataclasses.replace(cfg.rules, unrated_counts_as="basically_satisfied"))
     try:
         manager = accounts.user("mgr", Role.MANAGER)
@@ -189,7 +191,7 @@ def test_unrated_counts_as_basically_satisfied_when_the_hall_says_so(client, acc
         assert after["ratings"]["basically_satisfied"] == 1
         assert after["rated"] == 2  # a default is not an active rating
     finally:
-        client.app.state.store.halls["district"] = cfg
+        services(client.app).halls["district"] = cfg
 
 
 def test_clerk_sees_only_their_own_figures(client, accounts, day):

@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
+from hall.services import services
 from tests.voice_support import wav_info
-from voice.audio import AudioCache
+from voice.audio import AUDIO, AudioCache
 
 
 def test_chime_is_served(client) -> None:
@@ -18,7 +19,7 @@ def test_chime_is_served(client) -> None:
 
 
 def test_cached_announcement_is_served_immutable(client) -> None:
-    cache: AudioCache = client.app.state.audio_cache
+    cache: AudioCache = services(client.app).get(AUDIO)
     key = hashlib.sha256(b"test_cached_announcement_is_served_immutable").hexdigest()
     data = client.get("/audio/chime.wav").content
     cache.put(key, data)
