@@ -103,6 +103,9 @@ def hall_public(cfg: HallConfig) -> dict[str, Any]:
     """What every page's JS knows about its hall (names in both languages)."""
     return {
         "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en, "timezone": cfg.timezone,
+        "kiosk_reset_seconds": cfg.rules.kiosk_reset_seconds,
+        "pad_rating_seconds": cfg.rules.pad_rating_seconds,
+        "rejoin_minutes": cfg.rules.rejoin_minutes,
         "notices": list(cfg.notices),
         "queues": [{"letter": q.letter, "name_zh": q.name_zh, "name_en": q.name_en}
                    for q in cfg.queues],

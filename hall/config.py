@@ -131,6 +131,8 @@ class Rules:
     unrated_counts_as: str | None = None
     rectification_working_days: int = 5  # a bad rating's case must close within this
     record_retention_days: int = 180  # ticket records; daily aggregates are kept for good
+    kiosk_reset_seconds: float = 20.0  # a kiosk forgets the last citizen's ticket after this
+    pad_rating_seconds: float = 90.0  # a window's pad offers a rating this long after finish
 
 
 @dataclass(frozen=True)
@@ -370,6 +372,10 @@ def _parse_rules(r: _Reader, raw: Mapping[str, Any]) -> Rules:
             data, "rectification_working_days", "rules", d.rectification_working_days, minimum=1)),
         record_retention_days=int(r.number(
             data, "record_retention_days", "rules", d.record_retention_days, minimum=1)),
+        kiosk_reset_seconds=r.number(
+            data, "kiosk_reset_seconds", "rules", d.kiosk_reset_seconds, minimum=5),
+        pad_rating_seconds=r.number(
+            data, "pad_rating_seconds", "rules", d.pad_rating_seconds, minimum=10),
     )
 
 

@@ -87,7 +87,7 @@ def _pad_ticket(request: Request, hall_id: str, ticket: Ticket) -> dict[str, Any
     return {"number": ticket.number, "matter": ticket.matter,
             "matter_name_zh": matter.name_zh if matter else "",
             "matter_name_en": matter.name_en if matter else "",
-            "window": ticket.window,
+            "window": ticket.window, "done_at": ticket.done_at,
             "clerk_name": staff.name if staff else ticket.clerk,
             "clerk_staff_number": staff.staff_number if staff else None}
 

@@ -1,9 +1,14 @@
 // Kiosk (取号机): matters grouped by life event or department, an optional green channel,
 // then the ticket with people ahead, estimated wait, a QR code and an 80 mm print layout.
 // The device token comes once as ?device=…, is kept in localStorage and removed from the URL.
-import { api, data, el, errorText, hallTime, name, t } from './common.js';
+// A public device forgets: the ticket (whose QR link can cancel it) leaves the screen after
+// the hall's kiosk_reset_seconds or at the next touch, and a half-made choice resets too.
+// Keyboard: every choice keeps focus; the issued number is announced through a live region.
+import { api, data, el, errorText, hallTime, lang, name, t } from './common.js';
 
 const hall = data.hall;
+const RESET_MS = (hall.kiosk_reset_seconds || 20) * 1000;
+const TOUCH_GRACE_MS = 1500;  // the tap that took the ticket must not also clear it
 const tokenKey = `hall_kiosk_token:${hall.id}`;
 const params = new URLSearchParams(location.search);
 if (params.get('device')) {
@@ -12,28 +17,46 @@ if (params.get('device')) {
   history.replaceState(null, '', `${location.pathname}${params.size ? `?${params}` : ''}`);
 }
 const token = localStorage.getItem(tokenKey);
+const $ = (id) => document.getElementById(id);
 let grouping = 'life_event';
 let green = null;
 let resetTimer = null;
+let shownAt = 0;
+let busy = false;
 
 function showError(text) {
-  const box = document.getElementById('error');
-  box.textContent = text || '';
-  box.hidden = !text;
+  $('error').textContent = text || '';
+  $('error').hidden = !text;
+}
+
+// Group headings come from the hall file in Chinese; the catalogue names them in English.
+function groupTitle(title) {
+  const key = `group.${title}`;
+  const text = t(key);
+  return text === key ? title : text;
 }
 
 function renderGreen() {
-  const box = document.getElementById('green');
+  const box = $('green');
   const options = [{code: null, name_zh: t('kiosk.green_none'), name_en: t('kiosk.green_none')},
                    ...hall.priority_groups];
   box.replaceChildren(
-    el('div', {class: 'green-label'}, t('kiosk.green')),
+    el('div', {class: 'green-label', id: 'green-label'}, t('kiosk.green')),
     el('div', {class: 'green-options'}, options.map((g) => el('button', {
-      class: `chip${green === g.code ? ' selected' : ''}`, 'data-priority': g.code || 'none',
-      'aria-pressed': String(green === g.code),
-      onclick: () => { green = g.code; renderGreen(); },
-    }, name(g)))));
+      type: 'button', class: 'chip', 'data-priority': g.code || 'none',
+      'aria-pressed': 'false', onclick: () => { green = g.code; markGreen(); armIdle(); },
+    }, el('span', {class: 'chip-mark', 'aria-hidden': 'true'}, '✓'), name(g)))));
+  markGreen();
   if (!hall.priority_groups.length) box.hidden = true;
+}
+
+// Update the chosen chip in place, so keyboard focus stays on the button just pressed.
+function markGreen() {
+  for (const chip of $('green').querySelectorAll('.chip')) {
+    const on = (chip.dataset.priority === 'none' ? null : chip.dataset.priority) === green;
+    chip.classList.toggle('selected', on);
+    chip.setAttribute('aria-pressed', String(on));
+  }
 }
 
 function renderGroups() {
@@ -43,57 +66,113 @@ function renderGroups() {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(m);
   }
-  document.getElementById('groups').replaceChildren(...[...groups].map(([title, matters]) =>
-    el('div', {class: 'group'}, el('h3', {}, title),
+  $('groups').replaceChildren(...[...groups].map(([title, matters]) =>
+    el('div', {class: 'group'}, el('h3', {}, groupTitle(title)),
       el('div', {class: 'matters'}, matters.map((m) => el('button', {
-        class: 'matter', 'data-matter': m.code, onclick: () => take(m),
+        type: 'button', class: 'matter', 'data-matter': m.code, onclick: () => take(m),
       }, name(m)))))));
+  $('groups').setAttribute('aria-labelledby', `tab-${grouping}`);
+  $('groups').scrollTop = 0;
   for (const tab of document.querySelectorAll('.tab')) {
-    tab.classList.toggle('active', tab.dataset.group === grouping);
+    const on = tab.dataset.group === grouping;
+    tab.classList.toggle('active', on);
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
   }
+  hint();
+}
+
+// "More below" while the list runs past the screen.
+function hint() {
+  const box = $('groups');
+  $('more-hint').hidden = box.scrollHeight - box.scrollTop - box.clientHeight < 8;
 }
 
 async function take(matter) {
   showError('');
   if (!token) { showError(t('kiosk.no_device')); return; }
+  if (busy) return;
+  busy = true;
   try {
     const ticket = await api('POST', `/api/halls/${hall.id}/tickets`,
       {matter: matter.code, ...(green ? {priority_group: green} : {})}, token);
     showTicket(ticket, matter);
   } catch (err) {
     showError(errorText(err));
+  } finally {
+    busy = false;
   }
 }
 
 function showTicket(ticket, matter) {
-  document.getElementById('choose').hidden = true;
-  const box = document.getElementById('issued');
+  $('choose').hidden = true;
+  const box = $('issued');
   box.hidden = false;
   box.dataset.ticketId = ticket.id;
-  document.getElementById('t-number').textContent = ticket.number;
-  document.getElementById('t-matter').textContent = name(matter);
-  document.getElementById('t-ahead').textContent = t('kiosk.ahead', {n: ticket.ahead ?? 0});
-  document.getElementById('t-wait').textContent = t('kiosk.wait',
-    {m: Math.max(1, Math.round(ticket.estimated_wait_minutes ?? 0))});
-  document.getElementById('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;
-  document.getElementById('t-time').textContent = t('kiosk.issued_at_time', {time: hallTime(ticket.issued_at ?? Date.now() / 1000,
+  $('t-number').textContent = ticket.number;
+  $('t-matter').textContent = name(matter);
+  const ahead = t('kiosk.ahead', {n: ticket.ahead ?? 0});
+  const wait = t('kiosk.wait', {m: Math.max(1, Math.round(ticket.estimated_wait_minutes ?? 0))});
+  $('t-ahead').textContent = ahead;
+  $('t-wait').textContent = wait;
+  $('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;
+  $('t-time').textContent = t('kiosk.issued_at_time', {time: hallTime(ticket.issued_at ?? Date.now() / 1000,
     {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'})});
+  $('t-reset').textContent = t('kiosk.reset_note', {s: Math.round(RESET_MS / 1000)});
+  $('announce').textContent = t('kiosk.announce', {number: ticket.number, ahead, wait});
+  $('t-label').focus();
+  shownAt = Date.now();
   clearTimeout(resetTimer);
-  resetTimer = setTimeout(reset, 60000);
+  resetTimer = setTimeout(reset, RESET_MS);
 }
 
+// Back to the start screen with nothing of the last citizen left.
 function reset() {
+  clearTimeout(resetTimer);
+  resetTimer = null;
+  const hadTicket = !$('issued').hidden;
   green = null;
-  document.getElementById('issued').hidden = true;
-  document.getElementById('choose').hidden = false;
-  renderGreen();
+  grouping = 'life_event';
+  $('issued').hidden = true;
+  delete $('issued').dataset.ticketId;
+  for (const id of ['t-number', 't-matter', 't-ahead', 't-wait', 't-time', 'announce']) $(id).textContent = '';
+  $('t-qr').removeAttribute('src');
+  $('choose').hidden = false;
+  showError(token ? '' : t('kiosk.no_device'));
+  markGreen();
+  renderGroups();
+  if (hadTicket) $('choose-title').focus();
+}
+
+// A half-made choice (a green channel picked, the other tab) is forgotten when idle.
+function armIdle() {
+  if (!$('issued').hidden) return;
+  clearTimeout(resetTimer);
+  resetTimer = setTimeout(reset, RESET_MS);
 }
 
 for (const tab of document.querySelectorAll('.tab')) {
-  tab.addEventListener('click', () => { grouping = tab.dataset.group; renderGroups(); });
+  tab.addEventListener('click', () => { grouping = tab.dataset.group; renderGroups(); armIdle(); });
+  tab.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    const tabs = [...document.querySelectorAll('.tab')];
+    const next = tabs[(tabs.indexOf(tab) + 1) % tabs.length];
+    next.focus();
+    next.click();
+  });
 }
-document.getElementById('print').addEventListener('click', () => window.print());
-document.getElementById('done').addEventListener('click', reset);
+$('groups').addEventListener('scroll', hint, {passive: true});
+window.addEventListener('resize', hint);
+$('print').addEventListener('click', () => { window.print(); });
+$('done').addEventListener('click', reset);
+// The next touch after a ticket (not its print button) starts afresh for the next citizen.
+document.addEventListener('pointerdown', (e) => {
+  if ($('issued').hidden || Date.now() - shownAt < TOUCH_GRACE_MS) return;
+  if (e.target.closest('#print, #done')) return;
+  reset();
+}, true);
+document.addEventListener('keydown', () => { if (!$('issued').hidden) { clearTimeout(resetTimer); resetTimer = setTimeout(reset, RESET_MS); } else if (green !== null || grouping !== 'life_event') armIdle(); });
 if (!token) showError(t('kiosk.no_device'));
+document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
 renderGreen();
 renderGroups();

@@ -1,26 +1,37 @@
 // The five 好差评 levels as one form, used by the citizen page and the rating pad.
-import { errorText } from './common.js';
+// A chosen level and a typed comment survive a language switch (common.js drafts).
+import { errorText, keepDraft, takeDraft } from './common.js';
 
 export function ratingForm(onSubmit) {
   const form = document.getElementById('rating');
   const submit = document.getElementById('rating-submit');
   const error = document.getElementById('rating-error');
+  const comment = document.getElementById('rating-comment');
   let level = null;
-  for (const button of form.querySelectorAll('.level')) {
-    button.addEventListener('click', () => {
-      level = button.dataset.level;
-      for (const b of form.querySelectorAll('.level')) b.classList.toggle('selected', b === button);
-      submit.disabled = false;
-    });
+
+  function choose(value) {
+    level = value;
+    for (const b of form.querySelectorAll('.level')) {
+      const on = b.dataset.level === value;
+      b.classList.toggle('selected', on);
+      b.setAttribute('aria-pressed', String(on));
+    }
+    submit.disabled = !value;
   }
+
+  for (const button of form.querySelectorAll('.level')) {
+    button.addEventListener('click', () => choose(button.dataset.level));
+  }
+  keepDraft('rating', () => (form.hidden || (!level && !comment.value) ? null
+    : {level, comment: comment.value}));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!level) return;
     submit.disabled = true;
     error.hidden = true;
     try {
-      const comment = document.getElementById('rating-comment').value.trim();
-      await onSubmit({level, ...(comment ? {comment} : {})});
+      const text = comment.value.trim();
+      await onSubmit({level, ...(text ? {comment: text} : {})});
       thank();
     } catch (err) {
       error.textContent = errorText(err);
@@ -34,10 +45,9 @@ export function ratingForm(onSubmit) {
   }
   return {
     show(title) {
-      level = null;
-      submit.disabled = true;
-      for (const b of form.querySelectorAll('.level')) b.classList.remove('selected');
-      document.getElementById('rating-comment').value = '';
+      const draft = takeDraft('rating') || {};
+      comment.value = draft.comment || '';
+      choose(draft.level || null);
       if (title) document.getElementById('rating-title').textContent = title;
       document.getElementById('thanks').hidden = true;
       error.hidden = true;

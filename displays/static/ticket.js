@@ -1,6 +1,6 @@
 // Citizen ticket page (from the QR code): live status, position, estimated wait, an alert
 // when the number is near and when it is called, and the rating form after service.
-import { api, data, errorText, t, windowName } from './common.js';
+import { api, data, el, errorText, t, windowName } from './common.js';
 import { connect } from './hub.js';
 import { ratingForm } from './rating.js';
 
@@ -10,6 +10,7 @@ const NEAR = 3;
 let ticket = null;
 let rated = false;
 let refreshing = null;
+let hallWindows = [];  // windows' status and queues, to tell whether anyone serves the queue
 const rating = ratingForm((body) => api('POST', `${base}/rating`, body));
 
 function render() {
@@ -33,12 +34,15 @@ function render() {
   else if (waiting && ticket.target_window) {
     text = t('ticket.transferred', {target: `${t('window.number', {n: ticket.target_window})} ${windowName(hall, ticket.target_window)}`});
     kind = 'transferred';
-  } else if (waiting && ahead !== null && ahead < NEAR) { text = t('ticket.near'); kind = 'near'; }
+  } else if (waiting && !served()) { text = t('ticket.not_served'); kind = 'not_served'; }
+  else if (waiting && ahead !== null && ahead < NEAR) { text = t('ticket.near'); kind = 'near'; }
   alert.textContent = text;
   alert.dataset.kind = kind;
   alert.hidden = !text;
   document.getElementById('rejoin').hidden = ticket.status !== 'no_show';
-  document.getElementById('cancel').hidden = !waiting;
+  document.getElementById('cancel').hidden = !waiting || !document.getElementById('cancel-confirm').hidden;
+  if (!waiting) document.getElementById('cancel-confirm').hidden = true;
+  wayBack();
   if (ticket.status === 'done' && !rated) checkRating();
   else if (ticket.status !== 'done') rating.hide();
 }
@@ -55,6 +59,38 @@ async function checkRating() {
   } catch (e) {
     ratingChecked = false;
   }
+}
+
+// "Near" only while an open window serves the ticket's queue (or it waits for a window).
+function served() {
+  if (!ticket || ticket.target_window) return true;
+  return hallWindows.some((w) => (w.status === 'open' || w.status === 'closing') && w.clerk_on
+    && (w.queues_override || (hall.windows.find((c) => c.number === w.number) || {}).queues || [])
+      .includes(ticket.queue));
+}
+
+async function readWindows() {
+  try {
+    const state = await api('GET', `/api/halls/${hall.id}/state`);
+    hallWindows = state.windows.map((w) => ({number: w.number, status: w.status,
+      clerk_on: Boolean(w.clerk), queues_override: w.queues_override}));
+    render();
+  } catch (e) { /* keep the last known */ }
+}
+
+// After a cancel or a missed call: what this citizen can do now.
+function wayBack() {
+  const box = document.getElementById('way-back');
+  const status = ticket && ticket.status;
+  let lines = [];
+  if (status === 'cancelled') lines = [t('ticket.cancelled_help')];
+  else if (status === 'no_show' && ticket.no_show_at) {
+    const left = ticket.no_show_at + (hall.rejoin_minutes || 30) * 60 - Date.now() / 1000;
+    lines = [left > 0 ? t('ticket.rejoin_until', {m: Math.max(1, Math.floor(left / 60))})
+      : t('ticket.rejoin_over')];
+  }
+  box.replaceChildren(...lines.map((line) => el('p', {}, line)));
+  box.hidden = !lines.length;
 }
 
 function setTicket(next) {
@@ -81,7 +117,21 @@ async function act(path) {
 }
 
 document.getElementById('rejoin').addEventListener('click', () => act('rejoin'));
-document.getElementById('cancel').addEventListener('click', () => act('cancel'));
+// Cancelling asks once; "keep my number" is the default and takes focus.
+document.getElementById('cancel').addEventListener('click', () => {
+  document.getElementById('cancel-confirm').hidden = false;
+  document.getElementById('cancel').hidden = true;
+  document.getElementById('cancel-keep').focus();
+});
+document.getElementById('cancel-keep').addEventListener('click', () => {
+  document.getElementById('cancel-confirm').hidden = true;
+  render();
+  document.getElementById('cancel').focus();
+});
+document.getElementById('cancel-yes').addEventListener('click', async () => {
+  document.getElementById('cancel-confirm').hidden = true;
+  await act('cancel');
+});
 
 connect(`/ws/halls/${hall.id}/tickets/${data.ticket}`, {
   snapshot(snap) { setTicket(snap.ticket); },
@@ -95,6 +145,8 @@ connect(`/ws/halls/${hall.id}/tickets/${data.ticket}`, {
     } else if (ticket && ticket.status === 'waiting' && d.ticket && d.ticket.queue === ticket.queue) {
       refresh();
     }
+    if (ev.type === 'window.changed' || ev.type.startsWith('tide.')) readWindows();
   },
   refused() { document.getElementById('status').textContent = t('ticket.unknown'); },
 });
+readWindows();
