@@ -1,8 +1,9 @@
 """The ticket and window life cycles, as pure functions: state in, new state and event out.
 
-Nothing here touches Redis or HTTP. Every function either returns the next state
-with the event that records it, or raises an ``IllegalTransition`` that names why.
-Times are POSIX seconds given by the caller's clock.
+Nothing here touches Redis or HTTP. Every transition returns one shape, a
+``Transition(ticket, window, event)``: the ticket and/or window after it (``None`` for
+the side it does not touch) and the event that records it; or it raises an
+``IllegalTransition`` that names why. Times are POSIX seconds given by the caller's clock.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from hall.errors import IllegalTransition, Invalid
 from hall.events import EventType
@@ -161,10 +162,23 @@ def _step(ticket: Ticket, step: Step, **changes: Any) -> Ticket:
     return dataclasses.replace(ticket, history=(*ticket.history, step), **changes)
 
 
+TicketT = TypeVar("TicketT", Ticket, None)
+WindowT = TypeVar("WindowT", WindowState, None)
+
+
+@dataclass(frozen=True)
+class Transition(Generic[TicketT, WindowT]):
+    """What one transition did: the ticket and window after it (None: untouched), its event."""
+
+    ticket: TicketT
+    window: WindowT
+    event: EventType
+
+
 # ---- ticket transitions ---------------------------------------------------------------
 
 
-def call(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState, EventType]:
+def call(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
     """Call a waiting ticket to a window that is free to take it."""
     require_free_window(window)
     _refuse(ticket, "call", (TicketStatus.WAITING,))
@@ -174,45 +188,54 @@ def call(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, Windo
         first_clerk=ticket.first_clerk or window.clerk, calls=1, called_at=now,
         target_window=None,
     )
-    return called, dataclasses.replace(window, current=ticket.id), EventType.TICKET_CALLED
+    return Transition(called, dataclasses.replace(window, current=ticket.id),
+                      EventType.TICKET_CALLED)
 
 
-def recall(ticket: Ticket, window: WindowState, now: float) -> Ticket:
+def recall(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
+    """Call the window's current ticket once more (the citizen has not come yet)."""
     _require_current(ticket, window, "recall")
     _refuse(ticket, "recall", (TicketStatus.CALLED,))
-    return _step(ticket, Step(now, "recalled", window.number, window.clerk), calls=ticket.calls + 1)
+    again = _step(ticket, Step(now, "recalled", window.number, window.clerk),
+                  calls=ticket.calls + 1)
+    return Transition(again, window, EventType.TICKET_RECALLED)
 
 
-def start(ticket: Ticket, window: WindowState, now: float) -> Ticket:
+def start(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
+    """The citizen has come to the window: service starts."""
     _require_current(ticket, window, "start serving")
     _refuse(ticket, "start serving", (TicketStatus.CALLED,))
-    return _step(
+    serving = _step(
         ticket, Step(now, "serving", window.number, window.clerk),
         status=TicketStatus.SERVING, serving_at=now,
     )
+    return Transition(serving, window, EventType.TICKET_SERVING)
 
 
-def finish(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState]:
+def finish(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
+    """Service done: the ticket is served and the window free."""
     _require_current(ticket, window, "finish")
     _refuse(ticket, "finish", (TicketStatus.SERVING,))
     done = _step(
         ticket, Step(now, "done", window.number, window.clerk),
         status=TicketStatus.DONE, done_at=now,
     )
-    return done, _release(window, served=True)
+    return Transition(done, _release(window, served=True), EventType.TICKET_DONE)
 
 
-def no_show(ticket: Ticket, window: WindowState, now: float) -> tuple[Ticket, WindowState]:
+def no_show(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
+    """The called citizen did not come: the ticket may re-join later; the window is free."""
     _require_current(ticket, window, "mark as no-show")
     _refuse(ticket, "mark as no-show", (TicketStatus.CALLED,))
     gone = _step(
         ticket, Step(now, "no_show", window.number, window.clerk),
         status=TicketStatus.NO_SHOW, no_show_at=now,
     )
-    return gone, _release(window, served=False)
+    return Transition(gone, _release(window, served=False), EventType.TICKET_NO_SHOW)
 
 
-def rejoin(ticket: Ticket, now: float, rejoin_minutes: float, max_rejoins: int) -> Ticket:
+def rejoin(ticket: Ticket, now: float, rejoin_minutes: float, max_rejoins: int
+           ) -> Transition[Ticket, None]:
     """A no-show comes back within the hall's time limit and waits again."""
     _refuse(ticket, "re-join", (TicketStatus.NO_SHOW,))
     assert ticket.no_show_at is not None
@@ -227,17 +250,18 @@ def rejoin(ticket: Ticket, now: float, rejoin_minutes: float, max_rejoins: int) 
             f"ticket {ticket.number} has already re-joined {ticket.rejoins} time(s)",
             code="rejoin_limit",
         )
-    return _step(
+    back = _step(
         ticket, Step(now, "rejoined"),
         status=TicketStatus.WAITING, rejoins=ticket.rejoins + 1, window=None, clerk=None,
         enqueued_at=now,
     )
+    return Transition(back, None, EventType.TICKET_REJOINED)
 
 
 def transfer(
     ticket: Ticket, window: WindowState, now: float, *, queue: str, to_window: int | None,
     note: str,
-) -> tuple[Ticket, WindowState]:
+) -> Transition[Ticket, WindowState]:
     """Send a called or serving ticket to another queue or window; first clerk stays on record."""
     _require_current(ticket, window, "transfer")
     _refuse(ticket, "transfer", (TicketStatus.CALLED, TicketStatus.SERVING))
@@ -248,59 +272,70 @@ def transfer(
         status=TicketStatus.WAITING, queue=queue, target_window=to_window, transferred=True,
         window=None, clerk=None, enqueued_at=now,
     )
-    return moved, _release(window, served=True)
+    return Transition(moved, _release(window, served=False), EventType.TICKET_TRANSFERRED)
 
 
-def cancel(ticket: Ticket, now: float, by: str | None) -> Ticket:
+def cancel(ticket: Ticket, now: float, by: str | None) -> Transition[Ticket, None]:
+    """A waiting or missed ticket is given up (by the citizen, or ``by`` a clerk)."""
     _refuse(ticket, "cancel", (TicketStatus.WAITING, TicketStatus.NO_SHOW))
-    return _step(ticket, Step(now, "cancelled", clerk=by), status=TicketStatus.CANCELLED)
+    gone = _step(ticket, Step(now, "cancelled", clerk=by), status=TicketStatus.CANCELLED)
+    return Transition(gone, None, EventType.TICKET_CANCELLED)
 
 
 # ---- window transitions ---------------------------------------------------------------
 
 
-def login(window: WindowState, clerk: str, now: float) -> WindowState:
+def _changed(window: WindowState) -> Transition[None, WindowState]:
+    return Transition(None, window, EventType.WINDOW_CHANGED)
+
+
+def login(window: WindowState, clerk: str, now: float) -> Transition[None, WindowState]:
+    """A clerk takes the window (it opens, or stays paused); refused if another clerk has it."""
     if window.clerk is not None and window.clerk != clerk:
         raise IllegalTransition(
             f"window {window.number} is staffed by {window.clerk}; they must log out first",
             code="window_taken",
         )
     status = window.status if window.status is WindowStatus.PAUSED else WindowStatus.OPEN
-    return dataclasses.replace(window, clerk=clerk, status=status, since=now)
+    return _changed(dataclasses.replace(window, clerk=clerk, status=status, since=now))
 
 
-def logout(window: WindowState, now: float) -> WindowState:
+def logout(window: WindowState, now: float) -> Transition[None, WindowState]:
+    """The clerk leaves an idle window; it closes."""
     _require_idle(window, "log out")
-    return dataclasses.replace(window, clerk=None, status=WindowStatus.CLOSED, since=now)
+    return _changed(dataclasses.replace(window, clerk=None, status=WindowStatus.CLOSED, since=now))
 
 
-def pause(window: WindowState, now: float) -> WindowState:
+def pause(window: WindowState, now: float) -> Transition[None, WindowState]:
+    """An open, idle window stops calling for a while."""
     if window.status is not WindowStatus.OPEN:
         raise IllegalTransition(f"window {window.number} is {window.status.value}, not open")
     _require_idle(window, "pause")
-    return dataclasses.replace(window, status=WindowStatus.PAUSED, since=now)
+    return _changed(dataclasses.replace(window, status=WindowStatus.PAUSED, since=now))
 
 
-def resume(window: WindowState, now: float) -> WindowState:
+def resume(window: WindowState, now: float) -> Transition[None, WindowState]:
+    """A paused window calls again."""
     if window.status is not WindowStatus.PAUSED:
         raise IllegalTransition(f"window {window.number} is {window.status.value}, not paused")
-    return dataclasses.replace(window, status=WindowStatus.OPEN, since=now)
+    return _changed(dataclasses.replace(window, status=WindowStatus.OPEN, since=now))
 
 
-def reassign(window: WindowState, queues: tuple[str, ...] | None, now: float) -> WindowState:
+def reassign(window: WindowState, queues: tuple[str, ...] | None, now: float
+             ) -> Transition[None, WindowState]:
     """Lend a window to other queues (``queues`` in call order), or give it back with None."""
     if queues is not None and not queues:
         raise Invalid(f"window {window.number} must serve at least one queue", code="no_queues")
-    return dataclasses.replace(window, queues_override=queues, since=now)
+    return _changed(dataclasses.replace(window, queues_override=queues, since=now))
 
 
-def close(window: WindowState, now: float) -> WindowState:
+def close(window: WindowState, now: float) -> Transition[None, WindowState]:
     """Close now if idle; otherwise stop taking tickets and close after the current one."""
     if window.status is WindowStatus.CLOSED:
         raise IllegalTransition(f"window {window.number} is already closed")
     if window.current is not None:
-        return dataclasses.replace(window, status=WindowStatus.CLOSING, since=now)
-    return dataclasses.replace(window, status=WindowStatus.CLOSED, clerk=None, since=now)
+        return _changed(dataclasses.replace(window, status=WindowStatus.CLOSING, since=now))
+    return _changed(dataclasses.replace(window, status=WindowStatus.CLOSED, clerk=None, since=now))
 
 
 def _release(window: WindowState, served: bool) -> WindowState:
@@ -325,6 +360,15 @@ def require_free_window(window: WindowState) -> None:
         raise IllegalTransition(
             f"window {window.number} still has a ticket; finish, transfer or mark it no-show first",
             code="window_busy",
+        )
+
+
+def require_transfer_target(window: WindowState) -> None:
+    """A ticket may be sent only to a window a clerk staffs and that is not closing."""
+    if window.clerk is None or window.status in (WindowStatus.CLOSED, WindowStatus.CLOSING):
+        raise IllegalTransition(
+            f"window {window.number} is closed; transfer to a queue or to an open window",
+            code="target_window_closed",
         )
 
 

@@ -262,10 +262,11 @@ CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A
 @api("POST", "/api/halls/{hall}/windows/{window}/call", "Call a given waiting number",
      "the clerk at the window", CALL_FIELDS, tag="windows")
 async def call_number(request: Request) -> JSONResponse:
-    hall_id, number, _ = await _clerk_at_window(request)
+    hall_id, number, who = await _clerk_of_hall(request)
     body = await read_body(request, CALL_FIELDS)
     store = services(request).get(STORE)
-    return _ticket_json(await store.call_number(hall_id, number, body["number"].upper()))
+    return _ticket_json(await store.call_number(hall_id, number, body["number"].upper(),
+                                                clerk=who.staff_id))
 
 
 def _current(action: str, summary: str) -> Any:
@@ -291,12 +292,13 @@ TRANSFER_FIELDS = (
      "Transfer the current ticket to a queue or a window (转移), keeping its history",
      "the clerk at the window", TRANSFER_FIELDS, tag="windows")
 async def transfer(request: Request) -> JSONResponse:
-    hall_id, number, _ = await _clerk_at_window(request)
+    hall_id, number, who = await _clerk_of_hall(request)
     body = await read_body(request, TRANSFER_FIELDS)
     if body["window"] is not None and body["window"] < 1:
         raise Invalid("window must be a positive number")
-    moved = await services(request).get(STORE).transfer(hall_id, number, queue=body["queue"],
-                                           to_window=body["window"], note=body["note"] or "")
+    moved = await services(request).get(STORE).transfer(
+        hall_id, number, queue=body["queue"], to_window=body["window"], note=body["note"] or "",
+        clerk=who.staff_id)
     return _ticket_json(moved)
 
 

@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hall.config import HallConfig
-from ticketing.model import WindowState
+from hall.errors import IllegalTransition
+from ticketing.model import Ticket, WindowState
 
 DIRECT = "@direct"  # pseudo-queue of tickets transferred to one window
 
@@ -40,6 +41,23 @@ def served_queues(cfg: HallConfig, window: WindowState) -> tuple[str, ...]:
     if window.queues_override is not None:
         return window.queues_override
     return cfg.window_queues(window.number)
+
+
+def reachable(cfg: HallConfig, window: WindowState, ticket: Ticket) -> bool:
+    """Whether a window may call this ticket: sent to it, or in a queue it serves now."""
+    if ticket.target_window is not None:
+        return ticket.target_window == window.number
+    return ticket.queue in served_queues(cfg, window)
+
+
+def require_reachable(cfg: HallConfig, window: WindowState, ticket: Ticket) -> None:
+    """Refuse (``not_served_here``) a ticket the window could not call next."""
+    if not reachable(cfg, window, ticket):
+        raise IllegalTransition(
+            f"ticket {ticket.number} waits for another window; window {window.number} serves"
+            f" {', '.join(served_queues(cfg, window))}",
+            code="not_served_here",
+        )
 
 
 def order_key(enqueued_at: float, has_priority: bool, head_start_minutes: float) -> float:

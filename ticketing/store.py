@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -43,6 +43,7 @@ from ticketing.model import (
     Channel,
     Ticket,
     TicketStatus,
+    Transition,
     WindowState,
     WindowStatus,
 )
@@ -119,6 +120,28 @@ class TicketStore(TicketQueries):
         return ticket, estimate.position(cfg, ticket.queue, int(ahead),
                                          [float(x) for x in recent], open_now)
 
+    # ---- the one way a transition is committed -----------------------------------
+
+    async def _commit(self, keys: HallKeys, tr: Transition[Any, Any], tver: str, wver: str,
+                      *, extra: Callable[[Txn], None] | None = None, reason: str = "") -> None:
+        """Write a transition's ticket and/or window (version-guarded) with its event.
+
+        ``extra`` adds the index writes the transition implies (queues, recent calls …).
+        """
+        txn = Txn(keys)
+        data: dict[str, Any] = {}
+        if tr.ticket is not None:
+            put_ticket(txn, tr.ticket, tver)
+            data["ticket"] = tr.ticket.to_dict()
+        if tr.window is not None:
+            put_window(txn, tr.window, wver)
+            data["window"] = tr.window.to_dict()
+        if tr.event is EventType.WINDOW_CHANGED:
+            data["reason"] = reason
+        if extra is not None:
+            extra(txn)
+        await self.committer.commit(txn, tr.event, data)
+
     # ---- window-scoped ticket actions (the clerk's buttons) -----------------------
 
     async def call_next(self, hall_id: str, number: int, clerk: str | None = None
@@ -167,11 +190,15 @@ class TicketStore(TicketQueries):
                 raise Conflict(head.ticket_id)
             return await self._commit_call(cfg, keys, ticket, tver, window, wver)
 
-        result: Ticket | None = await retrying(attempt)
-        return result
+        return await retrying(attempt)
 
-    async def call_number(self, hall_id: str, number: int, ticket_number: str) -> Ticket:
-        """Call a given waiting number out of order (the clerk picks it)."""
+    async def call_number(self, hall_id: str, number: int, ticket_number: str,
+                          clerk: str | None = None) -> Ticket:
+        """Call a given waiting number out of order (the clerk picks it).
+
+        Only a ticket this window could call next is reachable: one of the queues it
+        serves now, or sent to this window (else ``not_served_here``).
+        """
         cfg = self.hall(hall_id)
         self.require_window(cfg, number)
         keys = HallKeys(hall_id)
@@ -179,28 +206,28 @@ class TicketStore(TicketQueries):
 
         async def attempt() -> Ticket:
             window, wver = await self.read_window(keys, number)
+            _require_clerk(window, clerk)
             ticket, tver = await self.read_ticket(keys, target.id)
+            model.require_free_window(window)
+            rules.require_reachable(cfg, window, ticket)
             return await self._commit_call(cfg, keys, ticket, tver, window, wver)
 
-        result: Ticket = await retrying(attempt)
-        return result
+        return await retrying(attempt)
 
     async def _commit_call(
         self, cfg: HallConfig, keys: HallKeys, ticket: Ticket, tver: str,
         window: WindowState, wver: str,
     ) -> Ticket:
-        now = self.clock()
-        called, new_window, event = model.call(ticket, window, now)
-        txn = Txn(keys)
-        put_ticket(txn, called, tver)
-        put_window(txn, new_window, wver)
-        txn.op("ZREM", keys.queue(ticket.queue), ticket.id)
-        if ticket.target_window is not None:
-            txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
-        self._remember_call(txn, keys, called, cfg)
-        await self.committer.commit(txn, event, {"ticket": called.to_dict(),
-                                            "window": new_window.to_dict()})
-        return called
+        tr = model.call(ticket, window, self.clock())
+
+        def dequeue(txn: Txn) -> None:
+            txn.op("ZREM", keys.queue(ticket.queue), ticket.id)
+            if ticket.target_window is not None:
+                txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
+            self._remember_call(txn, keys, tr.ticket, cfg)
+
+        await self._commit(keys, tr, tver, wver, extra=dequeue)
+        return tr.ticket
 
     def _remember_call(self, txn: Txn, keys: HallKeys, ticket: Ticket, cfg: HallConfig) -> None:
         window_cfg = cfg.window(ticket.window or 0)
@@ -213,10 +240,12 @@ class TicketStore(TicketQueries):
 
     async def _current_action(
         self, hall_id: str, number: int,
-        decide: Callable[[Ticket, WindowState, float], tuple[Ticket, WindowState, EventType]],
-        extra: Callable[[Txn, HallKeys, Ticket, Ticket], None] | None = None,
+        decide: Callable[[Ticket, WindowState, float], Transition[Ticket, WindowState]],
+        extra: Callable[[Txn, HallKeys, Ticket], None] | None = None,
         clerk: str | None = None,
+        check: Callable[[Ticket, WindowState], Awaitable[None]] | None = None,
     ) -> Ticket:
+        """Apply ``decide`` to a window's current ticket (clerk checked on the same state)."""
         cfg = self.hall(hall_id)
         self.require_window(cfg, number)
         keys = HallKeys(hall_id)
@@ -227,52 +256,46 @@ class TicketStore(TicketQueries):
             if window.current is None:
                 raise IllegalTransition(f"window {number} has no ticket", code="no_current_ticket")
             ticket, tver = await self.read_ticket(keys, window.current)
-            new_ticket, new_window, event = decide(ticket, window, self.clock())
-            txn = Txn(keys)
-            put_ticket(txn, new_ticket, tver)
-            put_window(txn, new_window, wver)
-            if extra:
-                extra(txn, keys, ticket, new_ticket)
-            if event is EventType.TICKET_RECALLED:
-                self._remember_call(txn, keys, new_ticket, cfg)
-            await self.committer.commit(txn, event, {"ticket": new_ticket.to_dict(),
-                                                "window": new_window.to_dict()})
-            return new_ticket
+            if check is not None:
+                await check(ticket, window)
+            tr = decide(ticket, window, self.clock())
 
-        result: Ticket = await retrying(attempt)
-        return result
+            def writes(txn: Txn) -> None:
+                if extra is not None:
+                    extra(txn, keys, tr.ticket)
+                if tr.event is EventType.TICKET_RECALLED:
+                    self._remember_call(txn, keys, tr.ticket, cfg)
+
+            await self._commit(keys, tr, tver, wver, extra=writes)
+            return tr.ticket
+
+        return await retrying(attempt)
 
     async def recall(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
-        return await self._current_action(
-            hall_id, number, lambda t, w, now: (model.recall(t, w, now), w,
-                                                EventType.TICKET_RECALLED), clerk=clerk)
+        return await self._current_action(hall_id, number, model.recall, clerk=clerk)
 
     async def start(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
-        return await self._current_action(
-            hall_id, number, lambda t, w, now: (model.start(t, w, now), w,
-                                                EventType.TICKET_SERVING), clerk=clerk)
+        return await self._current_action(hall_id, number, model.start, clerk=clerk)
 
     async def finish(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
-        def record_service(txn: Txn, keys: HallKeys, old: Ticket, new: Ticket) -> None:
+        def record_service(txn: Txn, keys: HallKeys, new: Ticket) -> None:
             if new.done_at is not None and new.serving_at is not None:
                 txn.op("LPUSH", keys.service_times(new.queue), new.done_at - new.serving_at)
                 txn.op("LTRIM", keys.service_times(new.queue), 0, RECENT_SERVICES - 1)
             if new.window is not None:
                 txn.op("SET", keys.last_done(new.window), new.id)  # the rating pad's ticket
 
-        return await self._current_action(
-            hall_id, number, lambda t, w, now: (*model.finish(t, w, now), EventType.TICKET_DONE),
-            record_service, clerk=clerk)
+        return await self._current_action(hall_id, number, model.finish, record_service,
+                                          clerk=clerk)
 
     async def no_show(self, hall_id: str, number: int, clerk: str | None = None) -> Ticket:
-        return await self._current_action(
-            hall_id, number,
-            lambda t, w, now: (*model.no_show(t, w, now), EventType.TICKET_NO_SHOW),
-            clerk=clerk)
+        return await self._current_action(hall_id, number, model.no_show, clerk=clerk)
 
     async def transfer(
-        self, hall_id: str, number: int, *, queue: str | None, to_window: int | None, note: str
+        self, hall_id: str, number: int, *, queue: str | None, to_window: int | None, note: str,
+        clerk: str | None = None,
     ) -> Ticket:
+        """Send a window's current ticket to a queue or to an open window, keeping its history."""
         cfg = self.hall(hall_id)
         if (queue is None) == (to_window is None):
             raise Invalid("give exactly one of 'queue' or 'window' to transfer to",
@@ -282,65 +305,70 @@ class TicketStore(TicketQueries):
         if queue is not None and cfg.queue(queue) is None:
             raise NotFound(f"hall '{hall_id}' has no queue '{queue}'", code="unknown_queue")
         head_start = cfg.rules.priority_head_start_minutes
+        keys = HallKeys(hall_id)
 
-        def decide(t: Ticket, w: WindowState, now: float) -> tuple[Ticket, WindowState, EventType]:
-            moved, window = model.transfer(t, w, now, queue=queue or t.queue,
-                                           to_window=to_window, note=note)
-            return moved, window, EventType.TICKET_TRANSFERRED
+        async def target_open(ticket: Ticket, window: WindowState) -> None:
+            if to_window is not None and to_window != window.number:
+                target, _ = await self.read_window(keys, to_window)
+                model.require_transfer_target(target)
 
-        def requeue(txn: Txn, keys: HallKeys, old: Ticket, new: Ticket) -> None:
+        def decide(t: Ticket, w: WindowState, now: float) -> Transition[Ticket, WindowState]:
+            return model.transfer(t, w, now, queue=queue or t.queue, to_window=to_window,
+                                  note=note)
+
+        def requeue(txn: Txn, keys: HallKeys, new: Ticket) -> None:
             key = rules.order_key(new.enqueued_at, True, head_start)
             target = keys.direct(to_window) if to_window is not None else keys.queue(new.queue)
             txn.op("ZADD", target, key, new.id)
 
-        return await self._current_action(hall_id, number, decide, requeue)
+        return await self._current_action(hall_id, number, decide, requeue, clerk=clerk,
+                                          check=target_open)
 
     # ---- ticket-scoped actions (citizen or staff) ---------------------------------
 
     async def rejoin(self, hall_id: str, ticket_id: str) -> Ticket:
+        """A no-show back in time waits again, a few places behind the head of its queue."""
         cfg = self.hall(hall_id)
         keys = HallKeys(hall_id)
 
         async def attempt() -> Ticket:
             ticket, tver = await self.read_ticket(keys, ticket_id)
             now = self.clock()
-            back = model.rejoin(ticket, now, cfg.rules.rejoin_minutes, cfg.rules.max_rejoins)
+            tr = model.rejoin(ticket, now, cfg.rules.rejoin_minutes, cfg.rules.max_rejoins)
             places = cfg.rules.rejoin_places_back
             heads = await self.redis.zrange(keys.queue(ticket.queue), 0, places, withscores=True)
             key = rules.rejoin_key([float(entry[1]) for entry in heads], places, now)
-            txn = Txn(keys)
-            put_ticket(txn, back, tver)
-            txn.op("ZADD", keys.queue(ticket.queue), key, ticket.id)
-            await self.committer.commit(txn, EventType.TICKET_REJOINED, {"ticket": back.to_dict()})
-            return back
+            await self._commit(keys, tr, tver, "",
+                               extra=lambda txn: txn.op("ZADD", keys.queue(ticket.queue), key,
+                                                        ticket.id))
+            return tr.ticket
 
-        result: Ticket = await retrying(attempt)
-        return result
+        return await retrying(attempt)
 
     async def cancel(self, hall_id: str, ticket_id: str, by: str | None) -> Ticket:
+        """Give up a waiting or missed ticket (``by``: the staff id, None for the citizen)."""
         self.hall(hall_id)
         keys = HallKeys(hall_id)
 
         async def attempt() -> Ticket:
             ticket, tver = await self.read_ticket(keys, ticket_id)
-            cancelled = model.cancel(ticket, self.clock(), by)
-            txn = Txn(keys)
-            put_ticket(txn, cancelled, tver)
-            txn.op("ZREM", keys.queue(ticket.queue), ticket.id)
-            if ticket.target_window is not None:
-                txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
-            await self.committer.commit(txn, EventType.TICKET_CANCELLED,
-                                   {"ticket": cancelled.to_dict()})
-            return cancelled
+            tr = model.cancel(ticket, self.clock(), by)
 
-        result: Ticket = await retrying(attempt)
-        return result
+            def dequeue(txn: Txn) -> None:
+                txn.op("ZREM", keys.queue(ticket.queue), ticket.id)
+                if ticket.target_window is not None:
+                    txn.op("ZREM", keys.direct(ticket.target_window), ticket.id)
+
+            await self._commit(keys, tr, tver, "", extra=dequeue)
+            return tr.ticket
+
+        return await retrying(attempt)
 
     # ---- window actions -----------------------------------------------------------
 
     async def change_window(
         self, hall_id: str, number: int,
-        change: Callable[[WindowState, float], WindowState], reason: str = "",
+        change: Callable[[WindowState, float], Transition[None, WindowState]], reason: str = "",
     ) -> WindowState:
         """Apply a pure window transition (login, pause, …) atomically, with its event."""
         cfg = self.hall(hall_id)
@@ -349,15 +377,12 @@ class TicketStore(TicketQueries):
 
         async def attempt() -> WindowState:
             window, wver = await self.read_window(keys, number)
-            new_window = change(window, self.clock())
-            txn = Txn(keys)
-            put_window(txn, new_window, wver)
-            await self.committer.commit(txn, EventType.WINDOW_CHANGED,
-                                   {"window": new_window.to_dict(), "reason": reason})
-            return new_window
+            tr = change(window, self.clock())
+            await self._commit(keys, tr, "", wver, reason=reason)
+            return tr.window
 
-        result: WindowState = await retrying(attempt)
-        return result
+        return await retrying(attempt)
+
 
 def _require_clerk(window: WindowState, clerk: str | None) -> None:
     """Refuse a clerk who is not the one logged in at the window (None: not checked)."""

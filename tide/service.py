@@ -303,13 +303,13 @@ class TideService:
     async def apply(self, hall_id: str, d: Decision, by: str, status: str) -> WindowState:
         """Change the window through ticketing and record the decision on the stream."""
         cfg = self.store.hall(hall_id)
-        change: Callable[[WindowState, float], WindowState]
+        change: Callable[[WindowState, float], model.Transition[None, WindowState]]
         if d.action is Action.OPEN:
             clerk = d.clerk
             if clerk is None:
                 raise Invalid("opening a window needs a clerk", code="no_standby_clerk")
 
-            def change(w: WindowState, now: float) -> WindowState:
+            def change(w: WindowState, now: float) -> model.Transition[None, WindowState]:
                 if w.status is not WindowStatus.CLOSED:
                     raise IllegalTransition(f"window {w.number} is already {w.status.value}",
                                             code="window_not_closed")
@@ -322,7 +322,7 @@ class TideService:
                 if cfg.queue(q) is None:
                     raise Invalid(f"hall '{hall_id}' has no queue '{q}'", code="unknown_queue")
 
-            def change(w: WindowState, now: float) -> WindowState:
+            def change(w: WindowState, now: float) -> model.Transition[None, WindowState]:
                 return model.reassign(w, queues, now)
         window = await self.store.change_window(hall_id, d.window, change,
                                                 reason=f"tide.{d.action.value}")

@@ -192,7 +192,7 @@ class Simulation:
                 continue
             used.add(staff.id)
             self.windows[w.number] = model.login(self.windows[w.number], staff.id,
-                                                 self.abs(start))
+                                                 self.abs(start)).window
             self.opened_at[w.number] = start
 
     # ---- citizens -----------------------------------------------------------------
@@ -223,7 +223,7 @@ class Simulation:
     def _abandon(self, tid: object) -> None:
         ticket = self.tickets[str(tid)]
         if ticket.status is TicketStatus.WAITING:
-            self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None)
+            self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None).ticket
             self.waiting_count[ticket.queue] -= 1
             self._record(ticket, "abandoned", None)
 
@@ -255,7 +255,8 @@ class Simulation:
         heapq.heappop(self.heaps[head.queue])
         self.waiting_count[head.queue] -= 1
         ticket = self.tickets[head.ticket_id]
-        called, self.windows[number], _ = model.call(ticket, window, self.abs(self.now))
+        tr = model.call(ticket, window, self.abs(self.now))
+        called, self.windows[number] = tr.ticket, tr.window
         self.tickets[ticket.id] = called
         a = self.meta[ticket.id]
         if a.no_show:
@@ -271,22 +272,22 @@ class Simulation:
 
     def _start(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
-        ticket = model.start(self._current(n), self.windows[n], self.abs(self.now))
+        ticket = model.start(self._current(n), self.windows[n], self.abs(self.now)).ticket
         self.tickets[ticket.id] = ticket
         self.at(self.now + self.meta[ticket.id].service_seconds, FINISH, n)
 
     def _finish(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
-        ticket, self.windows[n] = model.finish(self._current(n), self.windows[n],
-                                               self.abs(self.now))
+        tr = model.finish(self._current(n), self.windows[n], self.abs(self.now))
+        ticket, self.windows[n] = tr.ticket, tr.window
         self.tickets[ticket.id] = ticket
         self.recent[ticket.queue].appendleft(self.meta[ticket.id].service_seconds)
         self._after_ticket(n)
 
     def _no_show(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
-        ticket, self.windows[n] = model.no_show(self._current(n), self.windows[n],
-                                                self.abs(self.now))
+        tr = model.no_show(self._current(n), self.windows[n], self.abs(self.now))
+        ticket, self.windows[n] = tr.ticket, tr.window
         self.tickets[ticket.id] = ticket
         self._record(ticket, "no_show", n)
         self._after_ticket(n)
@@ -307,7 +308,7 @@ class Simulation:
     def _ready(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
         clerk = self.pending.pop(n)
-        self.windows[n] = model.login(self.windows[n], clerk, self.abs(self.now))
+        self.windows[n] = model.login(self.windows[n], clerk, self.abs(self.now)).window
         self.opened_at[n] = self.now
         self._call_next(n)
 
@@ -359,15 +360,15 @@ class Simulation:
             self.pending[n] = d.clerk
             self.at(self.now + self.profile.startup_minutes * 60.0, READY, n)
         elif d.action is Action.CLOSE:
-            self.windows[n] = model.close(self.windows[n], now)
+            self.windows[n] = model.close(self.windows[n], now).window
             if self.windows[n].status is WindowStatus.CLOSED:
                 self._closed(n)
         elif d.action is Action.LEND:
-            self.windows[n] = model.reassign(self.windows[n], d.queues, now)
+            self.windows[n] = model.reassign(self.windows[n], d.queues, now).window
             if self.windows[n].current is None:
                 self._call_next(n)
         elif d.action is Action.RETURN:
-            self.windows[n] = model.reassign(self.windows[n], None, now)
+            self.windows[n] = model.reassign(self.windows[n], None, now).window
 
 
 def simulate(cfg: HallConfig, settings: TideSettings, profile: DayProfile, seed: int,

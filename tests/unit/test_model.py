@@ -45,16 +45,18 @@ def at_window(status: TicketStatus, **changes: object) -> tuple[Ticket, WindowSt
 def test_full_life_cycle_records_every_step() -> None:
     t = ticket()
     w = open_window()
-    called, w, event = model.call(t, w, T0 + 60)
+    tr = model.call(t, w, T0 + 60)
+    called, w, event = tr.ticket, tr.window, tr.event
     assert event is EventType.TICKET_CALLED
     assert (called.status, called.window, called.clerk, called.calls) == (S.CALLED, 1, "S01", 1)
     assert called.called_at == T0 + 60 and called.first_clerk == "S01"
     assert w.current == t.id
 
-    serving = model.start(called, w, T0 + 90)
+    serving = model.start(called, w, T0 + 90).ticket
     assert serving.status is S.SERVING and serving.serving_at == T0 + 90
 
-    done, w = model.finish(serving, w, T0 + 600)
+    tr = model.finish(serving, w, T0 + 600)
+    done, w = tr.ticket, tr.window
     assert done.status is S.DONE and done.done_at == T0 + 600
     assert w.current is None and w.served == 1 and w.status is WindowStatus.OPEN
     assert [s.action for s in done.history] == ["issued", "called", "serving", "done"]
@@ -69,8 +71,8 @@ def test_the_input_state_is_never_mutated() -> None:
 
 def test_recall_counts_every_call_and_keeps_status() -> None:
     t, w = at_window(S.CALLED)
-    once = model.recall(t, w, T0 + 30)
-    twice = model.recall(once, w, T0 + 60)
+    once = model.recall(t, w, T0 + 30).ticket
+    twice = model.recall(once, w, T0 + 60).ticket
     assert (once.calls, twice.calls) == (2, 3)
     assert twice.status is S.CALLED
     assert [s.action for s in twice.history[-2:]] == ["recalled", "recalled"]
@@ -78,7 +80,8 @@ def test_recall_counts_every_call_and_keeps_status() -> None:
 
 def test_no_show_frees_the_window_without_counting_a_service() -> None:
     t, w = at_window(S.CALLED)
-    gone, w2 = model.no_show(t, w, T0 + 120)
+    tr = model.no_show(t, w, T0 + 120)
+    gone, w2 = tr.ticket, tr.window
     assert gone.status is S.NO_SHOW and gone.no_show_at == T0 + 120
     assert w2.current is None and w2.served == 0
 
@@ -91,7 +94,7 @@ def _no_show(at: float = T0, rejoins: int = 0) -> Ticket:
 
 
 def test_rejoin_within_the_time_limit_waits_again() -> None:
-    back = model.rejoin(_no_show(), T0 + 29 * 60, rejoin_minutes=30, max_rejoins=1)
+    back = model.rejoin(_no_show(), T0 + 29 * 60, rejoin_minutes=30, max_rejoins=1).ticket
     assert back.status is S.WAITING and back.rejoins == 1
     assert back.window is None and back.clerk is None
     assert back.enqueued_at == T0 + 29 * 60
@@ -99,7 +102,7 @@ def test_rejoin_within_the_time_limit_waits_again() -> None:
 
 
 def test_rejoin_exactly_at_the_limit_is_allowed() -> None:
-    assert model.rejoin(_no_show(), T0 + 30 * 60, 30, 1).status is S.WAITING
+    assert model.rejoin(_no_show(), T0 + 30 * 60, 30, 1).ticket.status is S.WAITING
 
 
 def test_rejoin_after_the_time_limit_is_refused() -> None:
@@ -113,14 +116,15 @@ def test_rejoin_limit() -> None:
         model.rejoin(_no_show(rejoins=1), T0 + 60, 30, max_rejoins=1)
     assert err.value.code == "rejoin_limit"
     # a hall allowing two re-joins takes the second one
-    assert model.rejoin(_no_show(rejoins=1), T0 + 60, 30, max_rejoins=2).rejoins == 2
+    assert model.rejoin(_no_show(rejoins=1), T0 + 60, 30, max_rejoins=2).ticket.rejoins == 2
     with pytest.raises(IllegalTransition):
         model.rejoin(_no_show(), T0 + 60, 30, max_rejoins=0)
 
 
 def test_a_rejoined_ticket_can_be_called_again() -> None:
-    back = model.rejoin(_no_show(), T0 + 60, 30, 1)
-    called, _, _ = model.call(back, open_window(2, "S02"), T0 + 120)
+    back = model.rejoin(_no_show(), T0 + 60, 30, 1).ticket
+    tr = model.call(back, open_window(2, "S02"), T0 + 120)
+    called = tr.ticket
     assert called.status is S.CALLED and called.window == 2 and called.calls == 1
     assert called.first_clerk == "S02"  # nobody had served it yet
 
@@ -138,7 +142,8 @@ def test_only_a_no_show_may_rejoin(status: TicketStatus) -> None:
 @pytest.mark.parametrize("status", [S.CALLED, S.SERVING])
 def test_transfer_to_a_queue_keeps_first_clerk_and_history(status: TicketStatus) -> None:
     t, w = at_window(status)
-    moved, w2 = model.transfer(t, w, T0 + 300, queue="D", to_window=None, note="needs tax")
+    tr = model.transfer(t, w, T0 + 300, queue="D", to_window=None, note="needs tax")
+    moved, w2 = tr.ticket, tr.window
     assert moved.status is S.WAITING and moved.queue == "D" and moved.target_window is None
     assert moved.transferred and moved.has_priority
     assert moved.first_clerk == "S01" and moved.window is None and moved.clerk is None
@@ -147,14 +152,16 @@ def test_transfer_to_a_queue_keeps_first_clerk_and_history(status: TicketStatus)
     last = moved.history[-1]
     assert (last.action, last.window, last.clerk, last.note) == ("transferred", 1, "S01",
                                                                  "needs tax")
-    assert w2.current is None and w2.served == 1
+    assert w2.current is None and w2.served == 0, "a transfer is not a service (docs/API.md)"
 
 
 def test_transfer_to_a_window_then_served_there_keeps_first_clerk() -> None:
     t, w = at_window(S.SERVING)
-    moved, _ = model.transfer(t, w, T0 + 300, queue="A", to_window=8, note="")
+    tr = model.transfer(t, w, T0 + 300, queue="A", to_window=8, note="")
+    moved = tr.ticket
     assert moved.target_window == 8 and moved.queue == "A"
-    called, _, _ = model.call(moved, open_window(8, "S08"), T0 + 400)
+    tr = model.call(moved, open_window(8, "S08"), T0 + 400)
+    called = tr.ticket
     assert called.clerk == "S08" and called.first_clerk == "S01"
     assert called.target_window is None
     assert [s.action for s in called.history] == ["issued", "transferred", "called"]
@@ -180,7 +187,7 @@ def test_transfer_needs_a_called_or_serving_ticket(status: TicketStatus) -> None
 
 @pytest.mark.parametrize("status", [S.WAITING, S.NO_SHOW])
 def test_cancel_a_waiting_or_missed_ticket(status: TicketStatus) -> None:
-    cancelled = model.cancel(ticket(status), T0 + 5, by="S16")
+    cancelled = model.cancel(ticket(status), T0 + 5, by="S16").ticket
     assert cancelled.status is S.CANCELLED
     assert (cancelled.history[-1].action, cancelled.history[-1].clerk) == ("cancelled", "S16")
 
@@ -252,14 +259,14 @@ def test_call_needs_a_free_open_staffed_window() -> None:
 
 
 def test_login_opens_a_closed_window() -> None:
-    w = model.login(WindowState(3), "S03", T0)
+    w = model.login(WindowState(3), "S03", T0).window
     assert (w.status, w.clerk, w.since) == (WindowStatus.OPEN, "S03", T0)
 
 
 def test_login_again_by_the_same_clerk_is_harmless_and_keeps_a_pause() -> None:
     paused = WindowState(3, WindowStatus.PAUSED, "S03")
-    assert model.login(paused, "S03", T0).status is WindowStatus.PAUSED
-    assert model.login(open_window(3, "S03"), "S03", T0).status is WindowStatus.OPEN
+    assert model.login(paused, "S03", T0).window.status is WindowStatus.PAUSED
+    assert model.login(open_window(3, "S03"), "S03", T0).window.status is WindowStatus.OPEN
 
 
 def test_login_at_a_window_another_clerk_holds_is_refused() -> None:
@@ -269,7 +276,7 @@ def test_login_at_a_window_another_clerk_holds_is_refused() -> None:
 
 
 def test_logout_closes_an_idle_window() -> None:
-    w = model.logout(open_window(), T0 + 5)
+    w = model.logout(open_window(), T0 + 5).window
     assert (w.status, w.clerk) == (WindowStatus.CLOSED, None)
 
 
@@ -280,9 +287,9 @@ def test_logout_with_a_ticket_at_the_window_is_refused() -> None:
 
 
 def test_pause_and_resume() -> None:
-    paused = model.pause(open_window(), T0 + 1)
+    paused = model.pause(open_window(), T0 + 1).window
     assert paused.status is WindowStatus.PAUSED and paused.clerk == "S01"
-    resumed = model.resume(paused, T0 + 2)
+    resumed = model.resume(paused, T0 + 2).window
     assert resumed.status is WindowStatus.OPEN and resumed.since == T0 + 2
 
 
@@ -310,7 +317,7 @@ def test_resume_needs_a_paused_window(status: WindowStatus) -> None:
 
 @pytest.mark.parametrize("status", [WindowStatus.OPEN, WindowStatus.PAUSED])
 def test_close_an_idle_window_closes_now(status: WindowStatus) -> None:
-    w = model.close(WindowState(1, status, "S01"), T0)
+    w = model.close(WindowState(1, status, "S01"), T0).window
     assert (w.status, w.clerk) == (WindowStatus.CLOSED, None)
 
 
@@ -322,29 +329,30 @@ def test_close_a_closed_window_is_refused() -> None:
 @pytest.mark.parametrize("end", ["finish", "no_show", "transfer"])
 def test_closing_after_the_current_ticket(end: str) -> None:
     t, w = at_window(S.SERVING if end != "no_show" else S.CALLED)
-    closing = model.close(w, T0 + 1)
+    closing = model.close(w, T0 + 1).window
     assert closing.status is WindowStatus.CLOSING and closing.clerk == "S01"
     assert closing.current == t.id
     with pytest.raises(IllegalTransition):  # it takes no new ticket meanwhile
         model.call(ticket(id="t2"), dataclasses.replace(closing, current=None), T0 + 2)
     if end == "transfer":
-        _, after = model.transfer(t, closing, T0 + 3, queue="B", to_window=None, note="")
+        tr = model.transfer(t, closing, T0 + 3, queue="B", to_window=None, note="")
+        _, after = tr.ticket, tr.window
     else:
-        _, after = getattr(model, end)(t, closing, T0 + 3)
+        after = getattr(model, end)(t, closing, T0 + 3).window
     assert (after.status, after.clerk, after.current) == (WindowStatus.CLOSED, None, None)
 
 
 def test_closing_window_can_still_recall_and_serve_its_ticket() -> None:
     t, w = at_window(S.CALLED)
-    closing = model.close(w, T0)
-    assert model.recall(t, closing, T0 + 1).calls == 2
-    assert model.start(t, closing, T0 + 1).status is S.SERVING
+    closing = model.close(w, T0).window
+    assert model.recall(t, closing, T0 + 1).ticket.calls == 2
+    assert model.start(t, closing, T0 + 1).ticket.status is S.SERVING
 
 
 def test_reassign_lends_a_window_to_other_queues_and_gives_it_back() -> None:
-    lent = model.reassign(open_window(6, "S06"), ("A", "B"), T0 + 1)
+    lent = model.reassign(open_window(6, "S06"), ("A", "B"), T0 + 1).window
     assert lent.queues_override == ("A", "B") and lent.status is WindowStatus.OPEN
-    back = model.reassign(lent, None, T0 + 2)
+    back = model.reassign(lent, None, T0 + 2).window
     assert back.queues_override is None and back.since == T0 + 2
 
 
@@ -359,7 +367,8 @@ def test_reassign_to_no_queue_is_refused() -> None:
 
 def test_ticket_and_window_round_trip_through_dicts() -> None:
     t, w = at_window(S.SERVING)
-    moved, w2 = model.transfer(t, w, T0 + 1, queue="D", to_window=8, note="x")
+    tr = model.transfer(t, w, T0 + 1, queue="D", to_window=8, note="x")
+    moved, w2 = tr.ticket, tr.window
     assert Ticket.from_dict(moved.to_dict()) == moved
     assert WindowState.from_dict(w2.to_dict()) == w2
     w3 = dataclasses.replace(w2, queues_override=("A", "B"))
