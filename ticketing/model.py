@@ -368,7 +368,7 @@ def require_transfer_target(window: WindowState) -> None:
     if window.clerk is None or window.status in (WindowStatus.CLOSED, WindowStatus.CLOSING):
         raise IllegalTransition(
             f"window {window.number} is closed; transfer to a queue or to an open window",
-            code="target_window_closed",
+            code="target_window_closed", params={"window": window.number},
         )
 
 

@@ -56,7 +56,7 @@ def require_reachable(cfg: HallConfig, window: WindowState, ticket: Ticket) -> N
         raise IllegalTransition(
             f"ticket {ticket.number} waits for another window; window {window.number} serves"
             f" {', '.join(served_queues(cfg, window))}",
-            code="not_served_here",
+            code="not_served_here", params={"window": window.number, "number": ticket.number},
         )
 
 

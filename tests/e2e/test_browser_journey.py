@@ -191,6 +191,15 @@ def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, re
         expect(clerk.get_by_test_id("clerk-current")).to_have_text("A003")
         expect(display.get_by_test_id("window-current")).to_have_text("A003")
 
+        # A second clerk opens window 6 (a ticket is only sent to an open window).
+        other = b.new_context(viewport={"width": 1440, "height": 900}).new_page()
+        other.goto(f"{base}/h/district/clerk?window=6")
+        other.fill("input[name=username]", second)
+        other.fill("input[name=password]", PASSWORD)
+        other.click("#login button[type=submit]")
+        other.click("#pick button[type=submit]")
+        expect(other.locator("#console")).to_be_visible()
+
         clerk.keyboard.press("t")  # transfer to window 6 with a note for the next clerk
         clerk.select_option("#transfer-window", "6")
         clerk.fill("#transfer-form textarea[name=note]", "缺少营业执照复印件")
@@ -209,12 +218,6 @@ def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, re
         screenshot(clerk, "clerk-console-after-transfer")
 
         # 首问负责: the clerk at window 6 calls the transferred ticket and sees the note.
-        other = b.new_context(viewport={"width": 1440, "height": 900}).new_page()
-        other.goto(f"{base}/h/district/clerk?window=6")
-        other.fill("input[name=username]", second)
-        other.fill("input[name=password]", PASSWORD)
-        other.click("#login button[type=submit]")
-        other.click("#pick button[type=submit]")
         other.locator("body").click()
         other.keyboard.press("n")
         expect(other.get_by_test_id("clerk-current")).to_have_text("A003")

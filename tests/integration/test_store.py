@@ -254,6 +254,33 @@ async def test_call_a_given_number_out_of_order(store: TicketStore, aredis: Redi
     assert await state(aredis) == before
 
 
+async def test_call_a_given_number_reaches_only_the_queues_the_window_serves(
+        store: TicketStore, aredis: Redis) -> None:
+    await open_window(store, 8, "S08")  # tax: queue D only
+    await open_window(store, 1, "S01")
+    a1 = await issue(store)
+    before = await state(aredis)
+    with pytest.raises(IllegalTransition) as err:
+        await store.call_number("district", 8, a1.number)
+    assert err.value.code == "not_served_here" and err.value.params["number"] == a1.number
+    assert await state(aredis) == before
+    # a ticket sent to window 8 is reachable there, and only there
+    await store.call_next("district", 1)
+    await store.transfer("district", 1, queue=None, to_window=8, note="")
+    await open_window(store, 2, "S02")  # serves A, but the ticket waits for window 8
+    with pytest.raises(IllegalTransition) as err:
+        await store.call_number("district", 2, a1.number)
+    assert err.value.code == "not_served_here"
+    assert (await store.call_number("district", 8, a1.number)).window == 8
+    # a window lent to D by the tide reaches D, and no longer A
+    await store.change_window("district", 2, lambda w, now: model.reassign(w, ("D",), now))
+    d1, a2 = await issue(store, "SW-SB"), await issue(store)
+    with pytest.raises(IllegalTransition) as err:
+        await store.call_number("district", 2, a2.number)
+    assert err.value.code == "not_served_here"
+    assert (await store.call_number("district", 2, d1.number)).id == d1.id
+
+
 # ---- re-join -------------------------------------------------------------------------------
 
 
@@ -361,6 +388,7 @@ async def test_bad_transfers_change_nothing(store: TicketStore, aredis: Redis) -
         ({"queue": "A", "to_window": 3}, Invalid, "invalid_field"),
         ({"queue": None, "to_window": None}, Invalid, "invalid_field"),
         ({"queue": None, "to_window": 2}, Invalid, "same_window"),
+        ({"queue": None, "to_window": 3}, IllegalTransition, "target_window_closed"),
     ]
     for kw, exc, code in cases:
         with pytest.raises(exc) as err:

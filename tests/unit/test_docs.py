@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 CORE_SOURCES = ["hall/http.py", "hall/auth.py", "hall/errors.py", "ticketing/model.py",
                 "ticketing/store.py", "ticketing/commit.py", "ticketing/queries.py",
+                "ticketing/rules.py",
                 "ticketing/routes.py"]
 
 
