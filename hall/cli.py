@@ -94,6 +94,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _voice_warnings(cfg: HallConfig) -> list[str]:
+    """Queue letters whose spoken reading is close to a digit's (voice.readings)."""
+    from voice.readings import ReadingUnavailable, letter_warnings
+    from voice.settings import parse_voice
+
+    settings = parse_voice(cfg.voice)
+    if not settings.enabled:
+        return []
+    try:
+        return letter_warnings(settings, [q.letter for q in cfg.queues])
+    except ReadingUnavailable as exc:
+        return [f"voice: letter readings not checked: {exc}"]
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     worst = 0
     for name in args.files:
@@ -118,6 +132,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         else:
             print(f"{name}: OK — hall '{cfg.id}' ({cfg.level.value}), {len(cfg.windows)} windows, "
                   f"{len(cfg.queues)} queues, {len(cfg.matters)} matters, {len(cfg.staff)} staff")
+            for warning in _voice_warnings(cfg):
+                print(f"  warning: {warning}")
     return worst
 
 

@@ -5,6 +5,9 @@ Keys (all under the hall's hash tag, beside ``ticketing/keys.py``'s):
     hall:{h}:events               stream  the hall's event stream; the consumer group
                                           ``voice`` (``GROUP``) is the dispatchers'
     hall:{h}:voice:said:<call>    string  set when call <call> (a stream id) was announced
+    hall:{h}:voice:synthesis      hash    counters of the worker's synthesis: retried
+                                          (segments made again), failed (calls given up,
+                                          nothing cached), replaced (bad cached files)
 
 Both the dispatcher (audio already cached) and the RQ job (audio just made) announce
 through ``scripts/announce.lua``, which appends the event only if the call's marker
@@ -33,6 +36,10 @@ SCRIPT = (Path(__file__).parent / "scripts" / "announce.lua").read_text(encoding
 
 def said_key(hall: str, call_id: str) -> str:
     return f"{HallKeys(hall).prefix}:voice:said:{call_id}"
+
+
+def synthesis_key(hall: str) -> str:
+    return f"{HallKeys(hall).prefix}:voice:synthesis"
 
 
 def _args(ann: Announcement, now: float) -> tuple[list[str], list[str]]:

@@ -3,10 +3,11 @@
 Every app process runs one. They share the consumer group ``voice`` on each hall's
 stream, so each call is delivered to one dispatcher only; entries left pending by a
 dispatcher that died are claimed (``XAUTOCLAIM``) by the others after ``claim_idle``.
-A call whose audio is cached is announced at once; otherwise an RQ job synthesizes it
-and announces it. Nothing here ever delays a call on screen: the call event is already
-in the stream when the dispatcher sees it. A call older than the hall's
-``max_age_seconds`` is dropped, never announced late.
+A call whose audio is cached (and passes a quick check: readable, long enough, not
+silent) is announced at once; otherwise an RQ job synthesizes it and announces it.
+Nothing here ever delays a call on screen: the call event is already in the stream when
+the dispatcher sees it. A call older than the hall's ``max_age_seconds`` is dropped,
+never announced late.
 """
 
 from __future__ import annotations
@@ -187,6 +188,14 @@ class Dispatcher:
             log.info("dropped stale call %s %s (%.1f s old)", hall, ann.number, ann.age(now))
             return Handled(hall, entry_id, Outcome.STALE, ann)
         if self.cache.use(ann.audio_key):
+            problem = await asyncio.to_thread(self.cache.problem, ann.audio_key,
+                                              len(ann.segments))
+            if problem is not None:  # never play a bad file: make it again
+                log.warning("cached audio %s of %s %s is bad (%s): synthesizing again",
+                            ann.audio_key, hall, ann.number, problem)
+                self.cache.remove(ann.audio_key)
+                await self.enqueue(ann)
+                return Handled(hall, entry_id, Outcome.ENQUEUED, ann)
             said = await announce_async(self.redis, ann, now)
             return Handled(hall, entry_id, Outcome.ANNOUNCED if said else Outcome.ALREADY_SAID,
                            ann)

@@ -2,6 +2,11 @@
 
 The worker reads the data folder from ``HALL_DATA`` (``hall serve`` passes its own), and
 writes audio under ``<data>/audio``, the folder the app serves ``/audio/<key>.wav`` from.
+
+Only verified audio is cached: ``Synthesizer.speak`` checks every segment and synthesizes
+a wrong one again; when one stays wrong the job logs it, counts it (``synthesis_key``:
+``failed``; also ``retried`` and ``replaced``, read by ``/metrics``) and fails, caching
+nothing. A cached file found bad is replaced.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from rq import Queue, get_current_job
 
 from hall.jobs import VOICE_QUEUE
 from hall.settings import Settings
-from voice.announce import announce
+from voice.announce import announce, synthesis_key
 from voice.audio import KEEP_UNUSED_DAYS, AudioCache
 from voice.phrases import Announcement
-from voice.synth import Synthesizer
+from voice.synth import SynthesisError, Synthesizer
 
 log = logging.getLogger("voice.jobs")
 JOB_TIMEOUT_SECONDS = 30
@@ -39,11 +44,21 @@ class JobResult:
                 "announced": self.announced, "stale": self.stale}
 
 
-def ensure_audio(cache: AudioCache, ann: Announcement) -> bool:
-    """Make the announcement's audio unless it is cached; True if it was synthesized now."""
+def ensure_audio(cache: AudioCache, ann: Announcement,
+                 counts: dict[str, int] | None = None) -> bool:
+    """Make the announcement's audio unless a good copy is cached; True if synthesized now.
+
+    Raises SynthesisError (nothing cached) when a segment stays wrong after its retries."""
     key = ann.audio_key
     if cache.has(key):
-        return False
+        problem = cache.problem(key, len(ann.segments))
+        if problem is None:
+            return False
+        log.warning("cached audio %s of %s %s is bad (%s): replacing it", key, ann.hall,
+                    ann.number, problem)
+        cache.remove(key)
+        if counts is not None:
+            counts["replaced"] = counts.get("replaced", 0) + 1
     pcm = Synthesizer().speak(ann.segments, ann.rate, ann.volume)
     cache.put(key, pcm.wav())
     if random.random() < PRUNE_CHANCE:  # now and then, never on every call
@@ -51,19 +66,44 @@ def ensure_audio(cache: AudioCache, ann: Announcement) -> bool:
     return True
 
 
+def _count(client: Redis, hall: str, counts: dict[str, int]) -> None:
+    """Add to the hall's synthesis counters; a Redis fault must not fail the call."""
+    counts = {k: v for k, v in counts.items() if v}
+    if not counts:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name, n in counts.items():
+            pipe.hincrby(synthesis_key(hall), name, n)
+        pipe.execute()
+    except Exception as exc:
+        log.warning("voice: could not count synthesis %s for %s: %s", counts, hall, exc)
+
+
 def synthesize_and_announce(payload: dict[str, Any]) -> dict[str, Any]:
     """The job: make (or reuse) the audio, then announce unless the call grew too old."""
     ann = Announcement.from_json(payload)
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("synthesize_and_announce runs inside an RQ worker")
     cache = AudioCache(Settings.from_env().data_dir)
-    synthesized = ensure_audio(cache, ann)
+    stats = Synthesizer.stats
+    retried = stats.retried
+    counts: dict[str, int] = {}
+    try:
+        synthesized = ensure_audio(cache, ann, counts)
+    except SynthesisError as exc:
+        log.error("voice: call %s %s at window %d not synthesized, nothing cached: %s",
+                  ann.hall, ann.number, ann.window, exc)
+        _count(job.connection, ann.hall,
+               {**counts, "failed": 1, "retried": stats.retried - retried})
+        raise
+    _count(job.connection, ann.hall, {**counts, "retried": stats.retried - retried})
     now = time.time()
     if ann.is_stale(now):
         # Cached anyway (the next call of this number is instant), but not said late.
         log.info("dropped stale call %s %s (%.1f s old)", ann.hall, ann.number, ann.age(now))
         return JobResult(ann.audio_key, synthesized, None, True).to_json()
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("synthesize_and_announce runs inside an RQ worker")
     entry = announce(job.connection, ann, now)
     return JobResult(ann.audio_key, synthesized, entry, False).to_json()
 

@@ -1,4 +1,4 @@
-"""From a call to the words a hall speaks: "请A零零一号到五号窗口办理", "Number A001, …".
+"""From a call to the words a hall speaks: "请A零零一号，到五号窗口办理", "Number A, zero …".
 
 Pure: no Redis, no RQ, no speech engine. A call becomes an ``Announcement``: one
 ``Segment`` per configured language (the text shown on screens and the text spoken),
@@ -15,6 +15,7 @@ from typing import Any
 from voice.settings import NumberStyle, VoiceSettings
 
 ZH_DIGITS = "零一二三四五六七八九"
+EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _ZH_UNITS = ((1000, "千"), (100, "百"), (10, "十"))
 KINDS = ("call", "recall")
 
@@ -58,18 +59,42 @@ def split_ticket(number: str) -> tuple[str, str]:
     return number[:end], number[end:]
 
 
-def spoken_ticket(number: str, style: NumberStyle, language: str) -> str:
-    """How a ticket number is said: zh digits "A零零一", zh number "A一", en "A001" / "A1"."""
+def english_digits(digits: str) -> str:
+    """Read digits one by one, always the same way: "045" -> "zero four five"."""
+    return " ".join(EN_DIGITS[int(c)] for c in digits if c.isdigit() and c.isascii())
+
+
+def spoken_letters(letters: str, settings: VoiceSettings, language: str) -> str:
+    """The queue letter(s) as the hall reads them: zh "E" -> "Edward" (never heard as 一)."""
+    words = [settings.letter(language, c) for c in letters]
+    if language == "zh":
+        # A Latin word next to another needs a space; CJK readings run together.
+        out = ""
+        for w in words:
+            out += (" " if out and out[-1].isascii() and w[0].isascii() else "") + w
+        return out
+    return " ".join(words)
+
+
+def spoken_ticket(number: str, style: NumberStyle, language: str,
+                  settings: VoiceSettings | None = None) -> str:
+    """How a ticket number is said.
+
+    zh: the letter's reading, then digits one by one ("A零零一") or the number ("A一").
+    en: the stressed letter, a pause, then always digit by digit: "E, zero zero one" ("number"
+    style drops the leading zeros: "E, one"); never "zero forty-five" or "one hundred and …".
+    """
+    settings = settings or VoiceSettings(letters={})
     letters, digits = split_ticket(number)
     if not digits:
         return number
+    head = spoken_letters(letters, settings, language)
     if language == "zh":
         if style is NumberStyle.DIGITS:
-            return letters + chinese_digits(digits)
-        return letters + chinese_number(int(digits))
-    if style is NumberStyle.NUMBER:
-        return f"{letters}{int(digits)}"
-    return number  # espeak-ng reads "A001" as "A zero zero one"
+            return head + chinese_digits(digits)
+        return head + chinese_number(int(digits))
+    said = digits if style is NumberStyle.DIGITS else str(int(digits))
+    return f"{head}, {english_digits(said)}" if head else english_digits(said)
 
 
 def spoken_window(window: int, language: str) -> str:
@@ -95,15 +120,23 @@ def segments_for(kind: str, number: str, window: int, settings: VoiceSettings
     for lang in settings.languages:
         template = settings.template(lang, kind)
         text = template.format(number=number, window=window)
-        speech = template.format(number=spoken_ticket(number, settings.number_style, lang),
+        speech = template.format(number=spoken_ticket(number, settings.number_style, lang,
+                                                      settings),
                                  window=spoken_window(window, lang))
         out.append(Segment(lang, settings.voice(lang), text, speech))
     return tuple(out)
 
 
+# Bumped when files made before could be wrong: version 2 = every segment verified (its
+# settings confirmed, its length checked). Files of older versions are never used again
+# and are pruned once unused for KEEP_UNUSED_DAYS.
+AUDIO_VERSION = 2
+
+
 def audio_key(segments: tuple[Segment, ...], rate: int, volume: float) -> str:
     """The cache key of the audio: sha256 of each segment's (spoken text, voice, rate, volume)."""
-    spec = [[s.speech, s.voice, rate, volume] for s in segments]
+    spec: list[object] = [[s.speech, s.voice, rate, volume] for s in segments]
+    spec.append(AUDIO_VERSION)
     raw = json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 

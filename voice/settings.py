@@ -10,9 +10,13 @@
     max_age_seconds = 60            # an announcement older than this is dropped, not played late
     voices = { zh = "sit/cmn-latn-pinyin", en = "gmw/en" }   # espeak-ng voice ids
 
+    [voice.letters]                 # how a queue letter is read, per language (see DEFAULT_LETTERS)
+    zh = { E = "Edward" }           # Mandarin: E would be heard as 一 (yī)
+    en = { E = "E" }
+
     [voice.templates]               # {number} and {window} are filled in
-    zh_call = "请{number}号到{window}号窗口办理"
-    zh_recall = "请{number}号尽快到{window}号窗口办理"
+    zh_call = "请{number}号，到{window}号窗口办理"     # the comma: a short pause before the window
+    zh_recall = "请{number}号，尽快到{window}号窗口办理"
     en_call = "Number {number}, please go to window {window}"
     en_recall = "Number {number}, once again, please go to window {window}"
 """
@@ -30,14 +34,28 @@ CALL_KINDS = ("call", "recall")
 PLACEHOLDERS = frozenset({"number", "window"})
 
 DEFAULT_TEMPLATES: dict[str, str] = {
-    "zh_call": "请{number}号到{window}号窗口办理",
-    "zh_recall": "请{number}号尽快到{window}号窗口办理",
+    "zh_call": "请{number}号，到{window}号窗口办理",
+    "zh_recall": "请{number}号，尽快到{window}号窗口办理",
     "en_call": "Number {number}, please go to window {window}",
     "en_recall": "Number {number}, once again, please go to window {window}",
 }
 # espeak-ng's Mandarin voice that reads Chinese characters with Mandarin phonemes (the plain
 # "sit/cmn" voice of espeak-ng 1.51 reads the pinyin of its dictionary as English).
 DEFAULT_VOICES: dict[str, str] = {"zh": "sit/cmn-latn-pinyin", "en": "gmw/en"}
+
+# How queue letters are read where espeak-ng's own letter name is unclear. In its Mandarin
+# voice E is read yì (heard as 一 yī), G zhì (七 qī), R ér (二 èr), Z zì (七), W "dà-bliù"
+# (六 liù) and J zhèi: they are read as English words instead, which espeak-ng speaks with
+# English phonemes inside the Mandarin sentence. ``hall config check`` compares every queue
+# letter's reading with the digits' (voice/readings.py). Letters not listed are read as is.
+DEFAULT_LETTERS: dict[str, dict[str, str]] = {
+    "zh": {"E": "Edward", "G": "Golf", "J": "Jack", "R": "Robert", "W": "Double U",
+           "Z": "Zebra"},
+    "en": {},
+}
+MAX_LETTER_READING = 24
+LETTER_READING_CHARS = frozenset(string.ascii_letters + " -'") | frozenset(
+    chr(c) for c in range(0x4E00, 0xA000))  # Latin words or CJK characters, nothing else
 
 MIN_RATE, MAX_RATE = 80, 450
 MAX_REPEAT = 5
@@ -69,6 +87,12 @@ class VoiceSettings:
     max_age_seconds: float = 60.0
     voices: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_VOICES))
     templates: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    letters: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_LETTERS.items()})
+
+    def letter(self, language: str, letter: str) -> str:
+        """How one queue letter is read in a language (the letter itself unless configured)."""
+        return self.letters.get(language, {}).get(letter, letter)
 
     def template(self, language: str, kind: str) -> str:
         return self.templates[f"{language}_{kind}"]
@@ -86,7 +110,7 @@ def parse_voice(raw: Mapping[str, Any]) -> VoiceSettings:
         problems.append(f"voice.{key}: {message}")
 
     known = {"enabled", "languages", "number_style", "repeat", "rate", "volume",
-             "max_age_seconds", "voices", "templates"}
+             "max_age_seconds", "voices", "templates", "letters"}
     for key in sorted(set(raw) - known):
         err(key, f"unknown setting (known: {', '.join(sorted(known))})")
 
@@ -149,10 +173,39 @@ def parse_voice(raw: Mapping[str, Any]) -> VoiceSettings:
             else:
                 templates[key] = text
 
+    letters = _letters(raw.get("letters", {}), err)
+
     if problems:
         raise VoiceConfigError(problems)
     return VoiceSettings(enabled, languages, style, repeat, rate, volume, max_age, voices,
-                         templates)
+                         templates, letters)
+
+
+def _letters(raw: object, err: Callable[[str, str], None]) -> dict[str, dict[str, str]]:
+    """[voice.letters]: per language, letter = reading; merged over DEFAULT_LETTERS."""
+    out = {k: dict(v) for k, v in DEFAULT_LETTERS.items()}
+    if not isinstance(raw, Mapping):
+        err("letters", 'must be a table such as zh = { E = "Edward" }')
+        return out
+    for lang, table in raw.items():
+        if lang not in LANGUAGES:
+            err(f"letters.{lang}", f"unknown language (known: {', '.join(LANGUAGES)})")
+            continue
+        if not isinstance(table, Mapping):
+            err(f"letters.{lang}", 'must be a table of letter = reading, such as { E = "Edward" }')
+            continue
+        for letter, reading in table.items():
+            where = f"letters.{lang}.{letter}"
+            if not (isinstance(letter, str) and len(letter) == 1 and "A" <= letter <= "Z"):
+                err(where, "must be one capital letter A-Z (a queue letter)")
+            elif (not isinstance(reading, str) or not reading.strip()
+                  or len(reading) > MAX_LETTER_READING
+                  or not set(reading) <= LETTER_READING_CHARS):
+                err(where, f"must be a word of letters or Chinese characters (at most "
+                           f"{MAX_LETTER_READING}), such as \"Edward\", got {reading!r}")
+            else:
+                out[lang][letter] = reading.strip()
+    return out
 
 
 def template_problem(text: object) -> str | None:

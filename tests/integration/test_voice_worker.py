@@ -64,7 +64,7 @@ def test_worker_speaks_a_call_and_the_app_serves_it(hall_app, worker, redis_url)
     number = call_one(client, accounts, clerk, 5)
     (announce_id, data), = watch.wait_for("voice.announce", timeout=20)
     assert data["number"] == number and data["window"] == 5 and data["kind"] == "call"
-    assert data["texts"]["zh"] == f"请{number}号到5号窗口办理"
+    assert data["texts"]["zh"] == f"请{number}号，到5号窗口办理"
     assert data["texts"]["en"] == f"Number {number}, please go to window 5"
     assert data["repeat"] == 2 and data["max_age"] == MAX_AGE
     called = watch.of_type("ticket.called")

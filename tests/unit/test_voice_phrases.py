@@ -48,30 +48,54 @@ def test_ticket_split_and_spoken_forms() -> None:
     assert spoken_ticket("A001", NumberStyle.NUMBER, "zh") == "A一"
     assert spoken_ticket("B012", NumberStyle.NUMBER, "zh") == "B十二"
     assert spoken_ticket("C110", NumberStyle.NUMBER, "zh") == "C一百一十"
-    assert spoken_ticket("A001", NumberStyle.DIGITS, "en") == "A001"
-    assert spoken_ticket("A001", NumberStyle.NUMBER, "en") == "A1"
+    assert spoken_ticket("A001", NumberStyle.DIGITS, "en") == "A, zero zero one"
+    assert spoken_ticket("A001", NumberStyle.NUMBER, "en") == "A, one"
     assert spoken_ticket("VIP", NumberStyle.DIGITS, "zh") == "VIP"
+
+
+def test_english_numbers_are_always_read_digit_by_digit() -> None:
+    """Never "zero forty-five" or "one hundred and twenty-three": one way, as printed."""
+    s = VoiceSettings()
+    assert spoken_ticket("E045", NumberStyle.DIGITS, "en", s) == "E, zero four five"
+    assert spoken_ticket("B123", NumberStyle.DIGITS, "en", s) == "B, one two three"
+    assert spoken_ticket("B120", NumberStyle.NUMBER, "en", s) == "B, one two zero"
+    assert spoken_ticket("C007", NumberStyle.NUMBER, "en", s) == "C, seven"
+
+
+def test_letters_heard_as_digits_in_mandarin_have_their_own_reading() -> None:
+    s = VoiceSettings()
+    assert spoken_ticket("E001", NumberStyle.DIGITS, "zh", s) == "Edward零零一"
+    assert spoken_ticket("G012", NumberStyle.NUMBER, "zh", s) == "Golf十二"
+    assert spoken_ticket("A001", NumberStyle.DIGITS, "zh", s) == "A零零一"
+    assert spoken_ticket("EG001", NumberStyle.DIGITS, "zh", s) == "Edward Golf零零一"
+    assert spoken_ticket("E001", NumberStyle.DIGITS, "en", s) == "E, zero zero one"
+    own = parse_voice({"letters": {"zh": {"E": "鹅", "A": "Apple"}, "en": {"E": "Echo"}}})
+    assert spoken_ticket("E001", NumberStyle.DIGITS, "zh", own) == "鹅零零一"
+    assert spoken_ticket("A001", NumberStyle.DIGITS, "zh", own) == "Apple零零一"
+    assert spoken_ticket("G001", NumberStyle.DIGITS, "zh", own) == "Golf零零一"  # default kept
+    assert spoken_ticket("E001", NumberStyle.DIGITS, "en", own) == "Echo, zero zero one"
 
 
 def test_default_call_is_the_hall_sentence() -> None:
     (zh,) = segments_for("call", "A001", 5, VoiceSettings())
     assert zh.language == "zh"
-    assert zh.text == "请A001号到5号窗口办理"
-    assert zh.speech == "请A零零一号到五号窗口办理"
+    assert zh.text == "请A001号，到5号窗口办理"  # the comma: a short pause before the window
+    assert zh.speech == "请A零零一号，到五号窗口办理"
 
 
 def test_number_style_and_window_in_chinese() -> None:
     settings = parse_voice({"number_style": "number"})
     (zh,) = segments_for("call", "A001", 12, settings)
-    assert zh.speech == "请A一号到十二号窗口办理"
-    assert zh.text == "请A001号到12号窗口办理"
+    assert zh.speech == "请A一号，到十二号窗口办理"
+    assert zh.text == "请A001号，到12号窗口办理"
 
 
 def test_english_follows_chinese_when_configured() -> None:
     settings = parse_voice({"languages": ["zh", "en"]})
     zh, en = segments_for("call", "A001", 5, settings)
     assert (zh.language, en.language) == ("zh", "en")
-    assert en.text == en.speech == "Number A001, please go to window 5"
+    assert en.text == "Number A001, please go to window 5"
+    assert en.speech == "Number A, zero zero one, please go to window 5"
     assert en.voice == "gmw/en" and zh.voice == "sit/cmn-latn-pinyin"
     only_en = parse_voice({"languages": ["en"]})
     assert [s.language for s in segments_for("call", "A001", 5, only_en)] == ["en"]
@@ -81,7 +105,7 @@ def test_recall_has_its_own_wording() -> None:
     settings = parse_voice({"languages": ["zh", "en"]})
     call = segments_for("call", "A001", 5, settings)
     recall = segments_for("recall", "A001", 5, settings)
-    assert recall[0].speech == "请A零零一号尽快到五号窗口办理"
+    assert recall[0].speech == "请A零零一号，尽快到五号窗口办理"
     assert recall[1].text == "Number A001, once again, please go to window 5"
     assert [s.text for s in call] != [s.text for s in recall]
     with pytest.raises(ValueError):
@@ -110,11 +134,11 @@ def test_announcement_of_a_call_event() -> None:
     ann = announcement_for("district", "5-0", "call", 1000.0,
                            {"number": "A001", "window": 5}, settings)
     assert ann is not None
-    assert ann.repeat == 3 and ann.text == "请A001号到5号窗口办理"
+    assert ann.repeat == 3 and ann.text == "请A001号，到5号窗口办理"
     assert not ann.is_stale(1030.0) and ann.is_stale(1030.5)
     data = ann.event_data("/audio/x.wav", "/audio/chime.wav")
     assert data["call_at"] == 1000.0 and data["max_age"] == 30 and data["repeat"] == 3
-    assert data["texts"] == {"zh": "请A001号到5号窗口办理"}
+    assert data["texts"] == {"zh": "请A001号，到5号窗口办理"}
     assert ann.from_json(ann.to_json()) == ann
 
 

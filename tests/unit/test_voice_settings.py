@@ -18,7 +18,9 @@ def test_defaults() -> None:
     s = parse_voice({})
     assert s.enabled and s.languages == ("zh",) and s.number_style is NumberStyle.DIGITS
     assert s.repeat == 2 and s.max_age_seconds == 60.0
-    assert s.template("zh", "call") == "请{number}号到{window}号窗口办理"
+    assert s.template("zh", "call") == "请{number}号，到{window}号窗口办理"
+    assert s.letter("zh", "E") == "Edward" and s.letter("zh", "A") == "A"
+    assert s.letter("en", "E") == "E"
 
 
 def test_bundled_halls_have_valid_voice_tables() -> None:
@@ -54,6 +56,14 @@ def test_bundled_halls_have_valid_voice_tables() -> None:
     ({"templates": {"zh_call": ""}}, "voice.templates.zh_call"),
     ({"templates": {"fr_call": "{number}"}}, "voice.templates.fr_call"),
     ({"speed": 2}, "voice.speed"),
+    ({"letters": "E=Edward"}, "voice.letters"),
+    ({"letters": {"fr": {"E": "Edouard"}}}, "voice.letters.fr"),
+    ({"letters": {"zh": "Edward"}}, "voice.letters.zh"),
+    ({"letters": {"zh": {"e": "Edward"}}}, "voice.letters.zh.e"),
+    ({"letters": {"zh": {"EE": "Edward"}}}, "voice.letters.zh.EE"),
+    ({"letters": {"zh": {"E": ""}}}, "voice.letters.zh.E"),
+    ({"letters": {"zh": {"E": "{number}"}}}, "voice.letters.zh.E"),
+    ({"letters": {"en": {"E": "Echo1"}}}, "voice.letters.en.E"),
 ])
 def test_each_mistake_is_named(raw: dict[str, object], field: str) -> None:
     found = problems(raw)
