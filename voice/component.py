@@ -8,12 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Gauge
 from redis import Redis as SyncRedis
 
 from hall.component import Component
 from hall.config import HallConfig
+from hall.metrics import HallMetrics
 from hall.redis_conn import sync_client
 from hall.services import Key, Services
+from voice.announce import synthesis_key
 from voice.audio import AUDIO, AudioCache
 from voice.dispatcher import STOP_SECONDS, Dispatcher
 from voice.jobs import enqueue, voice_queue
@@ -63,8 +66,34 @@ def provide(found: Services) -> dict[Key[Any], object]:
     return {AUDIO: cache, VOICE: VoiceRuntime(dispatcher, sync)}
 
 
+SYNTHESIS_OUTCOMES = ("retried", "failed", "replaced")
+
+
+def synthesis_gauges(found: Services) -> None:
+    """``hall_voice_synthesis{hall, outcome}``: the workers' counts (voice.jobs), read from
+    Redis at scrape, so the same on every process (use max(), not sum())."""
+    gauge = Gauge("hall_voice_synthesis", "Voice segments synthesized again after a failed "
+                  "check (retried), calls given up with nothing cached (failed), bad cached "
+                  "files replaced (replaced); counted by the workers, read from Redis",
+                  ["hall", "outcome"], registry=found.metrics.registry)
+    halls = [h for h, cfg in found.halls.items() if cfg.voice.get("enabled", True)]
+
+    async def read(metrics: HallMetrics) -> None:
+        async with found.redis.pipeline(transaction=False) as pipe:
+            for hall in halls:
+                pipe.hgetall(synthesis_key(hall))
+            counts = await pipe.execute()
+        for hall, raw in zip(halls, counts, strict=True):
+            values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+            for outcome in SYNTHESIS_OUTCOMES:
+                gauge.labels(hall, outcome).set(values.get(outcome, 0))
+
+    found.metrics.on_scrape(read)
+
+
 async def start(found: Services) -> None:
     runtime = found.get(VOICE)
+    synthesis_gauges(found)
     runtime.task = asyncio.create_task(runtime.dispatcher.run(), name="voice-dispatcher")
 
 

@@ -17,10 +17,11 @@ from ticketing.keys import HallKeys
 from ticketing.model import Channel
 from ticketing.store import TicketStore
 from voice.announce import GROUP
-from voice.audio import AudioCache
+from voice.audio import AudioCache, chime_wav
 from voice.dispatcher import Dispatcher, Outcome
 from voice.phrases import Announcement
 from voice.settings import VoiceSettings, parse_voice
+from voice.synth import Pcm
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DISTRICT = HallKeys("district")
@@ -129,7 +130,7 @@ async def test_cached_audio_is_announced_at_once_and_only_once(
                            if f[b"type"] == EventType.TICKET_CALLED.value.encode())
     first = await d.handle("district", call_id.decode(), fields)
     assert first.outcome is Outcome.ENQUEUED and first.announcement  # not cached yet
-    cache.put(first.announcement.audio_key, b"RIFF....WAVE")
+    cache.put(first.announcement.audio_key, chime_wav())  # audible, long enough
     again = await d.handle("district", call_id.decode(), fields)
     assert again.outcome is Outcome.ANNOUNCED
     twice = await d.handle("district", call_id.decode(), fields)
@@ -138,6 +139,33 @@ async def test_cached_audio_is_announced_at_once_and_only_once(
                  if f[b"type"] == EventType.ANNOUNCE.value.encode()]
     assert len(announces) == 1
     assert len(sent.sent) == 1
+
+
+@pytest.mark.parametrize("bad", [
+    b"RIFF....WAVE",  # unreadable
+    Pcm(b"").wav(),  # empty: what a cancelled segment used to leave
+    Pcm(b"\x00\x00" * 22050 * 3).wav(),  # three seconds of silence
+    Pcm(b"\x10\x27" * 2000).wav(),  # a click, far too short for zh + en
+])
+async def test_a_bad_cached_file_is_never_played_but_made_again(
+        aredis: Redis, store: TicketStore, halls: dict[str, HallConfig], clock: FakeClock,
+        tmp_path: Path, bad: bytes) -> None:
+    cache = AudioCache(tmp_path)
+    d, sent = make(aredis, halls, clock, cache, "bad")
+    await d.ensure_group("district")
+    await call_tickets(store, 1)
+    entries = await aredis.xrange(DISTRICT.events)
+    call_id, fields = next((i, f) for i, f in entries
+                           if f[b"type"] == EventType.TICKET_CALLED.value.encode())
+    first = await d.handle("district", call_id.decode(), fields)
+    assert first.announcement is not None
+    cache.put(first.announcement.audio_key, bad)
+    again = await d.handle("district", call_id.decode(), fields)
+    assert again.outcome is Outcome.ENQUEUED  # to the worker, which makes it again
+    assert not cache.has(first.announcement.audio_key)
+    assert len(sent.sent) == 2  # the first (not cached) and this one
+    assert not [f for _, f in await aredis.xrange(DISTRICT.events)
+                if f[b"type"] == EventType.ANNOUNCE.value.encode()]
 
 
 async def test_a_new_group_does_not_replay_old_calls(aredis: Redis, store: TicketStore,
