@@ -46,6 +46,7 @@ from hall.metrics import HallMetrics
 from hall.redis_conn import async_client
 from hall.services import Clock, Key, Services, services
 from hall.settings import Settings
+from ticketing.booking_component import component as appointments
 from ticketing.component import component as ticketing
 from tide.component import component as tide
 from tide.service import TIDE
@@ -73,7 +74,7 @@ async def _bounded_stop(part: Component, found: Services) -> None:
 
 def components() -> list[Component]:
     """The packages of the app, in start order (a part may use those provided before it)."""
-    return [ticketing, displays, dashboard, voice, tide, _wiring]
+    return [ticketing, appointments, displays, dashboard, voice, tide, _wiring]
 
 
 def _wire(found: Services) -> dict[Key[Any], object]:

@@ -29,6 +29,12 @@ class EventType(str, Enum):
     TIDE_OVERRIDE = "tide.override"
     RATING_GIVEN = "rating.given"
     RATING_CASE = "rating.case"  # a rectification case was judged, rectified or replied to
+    APPOINTMENT_BOOKED = "appointment.booked"
+    APPOINTMENT_CHANGED = "appointment.changed"
+    APPOINTMENT_CANCELLED = "appointment.cancelled"
+    APPOINTMENT_CHECKED_IN = "appointment.checked_in"  # on time: an appointment ticket
+    APPOINTMENT_LATE = "appointment.late"  # after the check-in window: a walk-in ticket
+    APPOINTMENT_NO_SHOW = "appointment.no_show"
     ANNOUNCE = "voice.announce"
     NOTICE = "hall.notice"
 

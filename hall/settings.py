@@ -60,6 +60,8 @@ class Settings:
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 500
     log_format: str = "text"
+    identity_secret: str | None = None  # HMAC key of ID numbers (hall/identity.py)
+    always_open: bool = False  # demos and tests: walk-ins are not refused outside hours
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +83,8 @@ class Settings:
             "redis_wait_replicas": _int(env, "REDIS_WAIT_REPLICAS", 0),
             "redis_wait_timeout_ms": _int(env, "REDIS_WAIT_TIMEOUT_MS", 500),
             "log_format": _choice(env, "HALL_LOG_FORMAT", ("text", "json"), "text"),
+            "identity_secret": env.get("HALL_IDENTITY_SECRET") or None,
+            "always_open": env.get("HALL_ALWAYS_OPEN", "0") in ("1", "true", "yes"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from tests.support import FakeClock, RedisServer
 from ticketing.store import TicketStore
 
 PASSWORD = "correct horse battery"
+# Tests of other rules issue walk-in tickets at any hour; the calendar's refusal outside
+# opening hours is tested on its own (tests/integration/test_appointments.py), with it on.
+os.environ.setdefault("HALL_ALWAYS_OPEN", "1")
+os.environ.setdefault("HALL_IDENTITY_SECRET", "test-identity-secret")
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +65,8 @@ async def store(aredis: AsyncRedis, halls: dict[str, HallConfig], clock: FakeClo
 def client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock,
            tmp_path: Path) -> Iterator[TestClient]:
     # data_dir: a test's own folder, so no audio cached in the repo's ./var is announced
-    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path)
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=True)
     app = create_app(settings, halls=halls, clock=clock)
     with TestClient(app) as test_client:
         yield test_client

@@ -93,7 +93,11 @@ class AppProcess:
 
     def start(self) -> AppProcess:
         # Its own data folder (audio cache, first-start credentials), never the repo's ./var.
-        env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
+        # Open around the clock unless a test says otherwise (HALL_ALWAYS_OPEN=0); one
+        # identity secret for every process, as a deployment has.
+        env = {**os.environ, "HALL_ALWAYS_OPEN": "1",
+               "HALL_IDENTITY_SECRET": "test-identity-secret",
+               "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
                "HALL_DATA": tempfile.mkdtemp(prefix="hall-app-"), **self.extra_env}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(

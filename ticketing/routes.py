@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hall.auth import Principal, Role, require
-from hall.errors import Forbidden, Invalid
+from hall.errors import Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
 from hall.services import services
 from ticketing import model, rules
@@ -91,11 +91,11 @@ async def issue_ticket(request: Request) -> JSONResponse:
     who = require(await caller(request), hall_id, *ISSUERS)
     body = await read_body(request, ISSUE_FIELDS)
     channel = {Role.KIOSK: Channel.KIOSK, Role.PHONE: Channel.PHONE}.get(who.role, Channel.COUNTER)
-    if body["appointment"]:
-        channel = Channel.APPOINTMENT
+    if body["appointment"]:  # the mark comes only from a check-in (POST …/checkin)
+        raise IllegalTransition("an appointment ticket comes from checking in a booking",
+                                code="checkin_required")
     ticket, position = await services(request).get(STORE).issue(
-        hall_id, body["matter"], channel, priority_group=body["priority_group"],
-        appointment=bool(body["appointment"]))
+        hall_id, body["matter"], channel, priority_group=body["priority_group"])
     return JSONResponse(ticket_view(ticket, position, staff=False), status_code=201)
 
 

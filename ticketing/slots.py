@@ -4,7 +4,11 @@ A day's slots tile its opening periods (``slot_minutes`` each; a remainder short
 slot at the end of a period is not bookable). A slot's capacity for a matter is what the
 windows serving it can handle in the slot, minus the share kept for walk-ins:
 
-    capacity = floor(W × slot_minutes ÷ expected_minutes × (1 − walk_in_share))
+    per slot = W × slot_minutes ÷ expected_minutes × (1 − walk_in_share)
+
+and slot i of the day gets floor((i+1) × per slot) − floor(i × per slot) places, so a
+matter with 0.4 bookable places per slot still gets one every two or three slots and the
+day's total is the floor of its exact share.
 
 where W counts the matter's windows in *window-equivalents*: each window that serves the
 matter's queue (tide windows excepted: they are closed normally) gives its time equally
@@ -25,11 +29,12 @@ from hall.config import HallConfig, WindowKind
 
 @dataclass(frozen=True)
 class SlotTime:
-    """One slot of a day: its label (HHMM, local) and its start and end in POSIX seconds."""
+    """One slot of a day: its label (HHMM, local), start and end (POSIX seconds), index."""
 
     label: str
     start: float
     end: float
+    index: int = 0
 
 
 def window_equivalents(cfg: HallConfig, matter_code: str) -> float:
@@ -46,13 +51,21 @@ def window_equivalents(cfg: HallConfig, matter_code: str) -> float:
     return share / max(1, matters_in_queue)
 
 
-def slot_capacity(cfg: HallConfig, matter_code: str, slot_minutes: int,
-                  walk_in_share: float) -> int:
+def per_slot(cfg: HallConfig, matter_code: str, slot_minutes: int,
+             walk_in_share: float) -> float:
+    """Bookable places per slot of a matter, as a fraction (see module doc)."""
     matter = cfg.matter(matter_code)
     if matter is None:
-        return 0
-    per_slot = window_equivalents(cfg, matter_code) * slot_minutes / matter.expected_minutes
-    return max(0, math.floor(per_slot * (1.0 - walk_in_share) + 1e-9))
+        return 0.0
+    share = window_equivalents(cfg, matter_code) * slot_minutes / matter.expected_minutes
+    return max(0.0, share * (1.0 - walk_in_share))
+
+
+def slot_capacity(cfg: HallConfig, matter_code: str, slot_minutes: int, walk_in_share: float,
+                  index: int = 0) -> int:
+    """Places of the ``index``-th slot of the day (0-based)."""
+    exact = per_slot(cfg, matter_code, slot_minutes, walk_in_share)
+    return math.floor((index + 1) * exact + 1e-9) - math.floor(index * exact + 1e-9)
 
 
 def day_slots(cal: HallCalendar, day: date, slot_minutes: int) -> list[SlotTime]:
@@ -63,7 +76,7 @@ def day_slots(cal: HallCalendar, day: date, slot_minutes: int) -> list[SlotTime]
         end = datetime.combine(day, period.end, cal.tz)
         while start + step <= end:
             out.append(SlotTime(start.strftime("%H%M"), start.timestamp(),
-                                (start + step).timestamp()))
+                                (start + step).timestamp(), len(out)))
             start += step
     return out
 

@@ -49,6 +49,7 @@ from ticketing.model import (
 )
 from ticketing.queries import RECENT_CALLS, TicketQueries
 from ticketing.records import put_ticket, put_window, window_from
+from ticketing.walk_in import require_open
 
 DAY_KEYS_TTL = 40 * 24 * 3600
 
@@ -60,6 +61,9 @@ class TicketStore(TicketQueries):
         super().__init__(redis, halls, clock)
         self.committer = Committer(redis, clock)
         self._issue = redis.register_script((SCRIPTS / "issue.lua").read_text())
+        # Walk-ins only in opening hours (hall/calendar.py); the app turns it on, a store
+        # built directly (tests of other rules, the simulator) leaves it off.
+        self.hours_enforced = False
 
     @property
     def write_policy(self) -> WritePolicy:
@@ -80,7 +84,11 @@ class TicketStore(TicketQueries):
     async def issue(
         self, hall_id: str, matter_code: str, channel: Channel, *,
         priority_group: str | None = None, appointment: bool = False,
+        slot_start: float | None = None,
     ) -> tuple[Ticket, Position]:
+        """Number and queue a ticket. A walk-in is refused outside the hall's opening hours
+        (``hall_closed``, naming the next opening) when ``hours_enforced``; a checked-in
+        appointment (``slot_start`` given) waits under its slot time (booking_rules)."""
         cfg = self.hall(hall_id)
         matter = cfg.matter(matter_code)
         if matter is None:
@@ -88,6 +96,8 @@ class TicketStore(TicketQueries):
         if priority_group is not None and priority_group not in cfg.priority_groups:
             raise Invalid(f"unknown priority group '{priority_group}'", code="invalid_field")
         now = self.clock()
+        if self.hours_enforced and slot_start is None:
+            require_open(cfg, now)
         day = local_day(now, cfg)
         ticket = Ticket(
             id=secrets.token_urlsafe(16), hall=hall_id, day=day, queue=matter.queue,
@@ -96,6 +106,9 @@ class TicketStore(TicketQueries):
             history=(model.Step(now, "issued"),),
         )
         key = rules.order_key(now, ticket.has_priority, cfg.rules.priority_head_start_minutes)
+        if slot_start is not None:
+            key = min(slot_start, rules.order_key(now, priority_group is not None,
+                                                  cfg.rules.priority_head_start_minutes))
         keys = HallKeys(hall_id)
         try:
             serving = cfg.windows_serving(matter.queue)

@@ -24,7 +24,8 @@ MAX_AGE = 5.0  # the smallest a hall may set; keeps the stale test short
 def hall_app(redis_url: str, halls: dict[str, HallConfig], tmp_path: Path
              ) -> Iterator[tuple[TestClient, Accounts]]:
     """The app with its dispatcher, on the real clock (the worker has no fake clock)."""
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, start_worker=False)
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, start_worker=False,
+                        always_open=True)
     app = create_app(settings, halls=with_voice(halls, max_age_seconds=MAX_AGE),
                      clock=time.time)
     with TestClient(app) as client:

@@ -11,7 +11,7 @@ from hall.calendar import parse_calendar
 from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition
 from ticketing import booking_rules as br
-from ticketing.slots import day_slots, slot_capacity, window_equivalents
+from ticketing.slots import day_slots, per_slot, slot_capacity, window_equivalents
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = 86400.0
@@ -37,15 +37,19 @@ def test_capacity_keeps_the_walk_in_share(halls: dict[str, HallConfig]) -> None:
     # queue A: window 1 serves H, A, B (1/3 of its time to A), windows 2–4 serve A and the
     # integrated B (1/2 each); tide window 5 is not counted; two matters share queue A
     assert window_equivalents(town, "MZ-JZ") == pytest.approx((1 / 3 + 3 / 2) / 2)
-    full = slot_capacity(town, "MZ-JZ", 30, 0.0)
-    half = slot_capacity(town, "MZ-JZ", 30, 0.5)
-    assert full == 2 and half == 1  # 0.917 × 30 / 10 = 2.75 → 2; × 0.5 = 1.375 → 1
-    # summed over every matter, bookings take at most half of the windows' time
+    exact = per_slot(town, "MZ-JZ", 30, 0.5)  # 0.917 × 30 / 10 × 0.5 = 1.375
+    assert exact == pytest.approx(1.375)
+    caps = [slot_capacity(town, "MZ-JZ", 30, 0.5, i) for i in range(14)]
+    assert caps[:4] == [1, 1, 2, 1] and sum(caps) == 19  # floor(14 × 1.375)
+    # a matter with less than one place per slot still gets some slots
+    assert sum(slot_capacity(halls["district"], "QY-KB", 30, 0.5, i) for i in range(14)) > 0
+    # summed over every matter and slot, bookings take at most half of the windows' time
     for cfg in halls.values():
         booked_minutes = sum(
-            slot_capacity(cfg, m.code, 30, 0.5) * m.expected_minutes for m in cfg.matters)
+            slot_capacity(cfg, m.code, 30, 0.5, i) * m.expected_minutes
+            for m in cfg.matters for i in range(14))
         non_tide = sum(1 for w in cfg.windows if w.kind.value != "tide")
-        assert booked_minutes <= 0.5 * non_tide * 30 + 1e-9
+        assert booked_minutes <= 0.5 * non_tide * 30 * 14 + 1e-9
 
 
 def test_settings_are_checked() -> None:

@@ -1,0 +1,219 @@
+"""Appointments through the app on a real Redis and a controllable clock: book, change,
+cancel, check in near the slot, late arrival as walk-in, limits, no-show blocking, the
+calendar's refusal of walk-ins outside opening hours; and no ID number in clear anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from hall import pow
+from hall.app import create_app
+from hall.auth import Role
+from hall.config import HallConfig
+from hall.services import services
+from hall.settings import Settings
+from tests.conftest import Accounts
+from tests.support import FakeClock
+from ticketing.appointments import APPOINTMENTS
+
+TZ = ZoneInfo("Asia/Shanghai")
+ID_A = "11010519491231002X"
+ID_B = "110105198001010016"
+HALL = "/api/halls/town"
+
+
+def at(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> float:
+    return datetime(y, m, d, hh, mm, tzinfo=TZ).timestamp()
+
+
+@pytest.fixture
+def app_client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock,
+               tmp_path: Path) -> Iterator[TestClient]:
+    """The app as deployed: walk-ins refused outside opening hours."""
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=False, identity_secret="s3cret")
+    with TestClient(create_app(settings, halls=halls, clock=clock)) as test_client:
+        yield test_client
+
+
+def book(client: TestClient, day: str, slot: str, *, matter: str = "MZ-JZ",
+         id_number: str | None = ID_A, phone: str | None = None, name: str = "张三"
+         ) -> dict[str, object]:
+    challenge = client.get(f"{HALL}/appointments/challenge").json()["challenge"]
+    body = {"matter": matter, "day": day, "slot": slot, "name": name,
+            "challenge": challenge, "solution": pow.solve(challenge)}
+    if id_number:
+        body["id_number"] = id_number
+    if phone:
+        body["phone"] = phone
+    response = client.post(f"{HALL}/appointments", json=body)
+    return {**response.json(), "http": response.status_code}
+
+
+def test_walk_ins_refused_outside_hours_naming_the_next_opening(
+        app_client: TestClient, clock: FakeClock) -> None:
+    kiosk = Accounts(app_client).device(Role.KIOSK, "town")
+    clock.now = at(2026, 11, 18, 3, 12)  # Wednesday, at night
+    refused = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"}, headers=kiosk)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "hall_closed"
+    assert "2026-11-18 08:30" in refused.json()["error"]["message"]
+    clock.now = at(2026, 11, 18, 12, 30)  # lunch closure
+    assert "14:00" in app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"},
+                                      headers=kiosk).json()["error"]["message"]
+    clock.now = at(2026, 10, 5, 10, 0)  # 国庆
+    refused = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"}, headers=kiosk)
+    assert "2026-10-08 08:30" in refused.json()["error"]["message"]
+    clock.now = at(2026, 10, 10, 10, 0)  # Saturday, a 调休 working day
+    taken = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"}, headers=kiosk)
+    assert taken.status_code == 201
+    # a ticket taken before closing is still called after it
+    clock.now = at(2026, 10, 10, 17, 45)
+    clerk = Accounts(app_client).clerk("T02", "town")
+    assert app_client.post(f"{HALL}/windows/2/login", headers=clerk).status_code == 200
+    called = app_client.post(f"{HALL}/windows/2/call-next", headers=clerk).json()
+    assert called["ticket"]["number"] == taken.json()["number"]
+    calendar = app_client.get(f"{HALL}/calendar").json()
+    assert calendar["open_now"] is False and calendar["next_opening"].startswith("2026-10-12T08:30")
+
+
+def test_book_check_in_and_be_called_near_the_slot(
+        app_client: TestClient, clock: FakeClock) -> None:
+    accounts = Accounts(app_client)
+    kiosk = accounts.device(Role.KIOSK, "town")
+    clock.now = at(2026, 11, 18, 16, 0)
+    slots = app_client.get(f"{HALL}/appointments/slots?matter=MZ-JZ&day=2026-11-19").json()
+    assert [s["slot"] for s in slots["slots"]][:3] == ["0830", "0900", "0930"]
+    booked = book(app_client, "2026-11-19", "1000")
+    assert booked["http"] == 201, booked
+    assert booked["id_number"] == "110105********002X" and ID_A not in str(booked)
+    # walk-ins before and after the booked time
+    issued = {}
+    for hh, mm in ((9, 0), (9, 20), (9, 40), (9, 55)):
+        clock.now = at(2026, 11, 19, hh, mm)
+        issued[(hh, mm)] = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"},
+                                           headers=kiosk).json()["number"]
+    clock.now = at(2026, 11, 19, 9, 29)
+    early = app_client.post(f"{HALL}/checkin", json={"code": booked["code"]}, headers=kiosk)
+    assert early.status_code == 409 and early.json()["error"]["code"] == "checkin_too_early"
+    clock.now = at(2026, 11, 19, 9, 58)
+    checked = app_client.post(f"{HALL}/checkin", json={"id_number": ID_A}, headers=kiosk)
+    assert checked.status_code == 201, checked.text
+    ticket = checked.json()["ticket"]
+    assert ticket["appointment"] is True and checked.json()["late"] is False
+    assert ticket["ahead"] == 4  # everyone who came before 10:00, nobody after
+    clock.now = at(2026, 11, 19, 10, 2)
+    after = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ"},
+                            headers=kiosk).json()["number"]
+    clerk = accounts.clerk("T02", "town")
+    app_client.post(f"{HALL}/windows/2/login", headers=clerk)
+    order = []
+    for _ in range(6):
+        called = app_client.post(f"{HALL}/windows/2/call-next", headers=clerk).json()["ticket"]
+        order.append(called["number"])
+        app_client.post(f"{HALL}/windows/2/start", headers=clerk)
+        assert app_client.post(f"{HALL}/windows/2/finish", headers=clerk).status_code == 200
+    assert order == [*issued.values(), ticket["number"], after]
+    again = app_client.post(f"{HALL}/checkin", json={"code": booked["code"]}, headers=kiosk)
+    assert again.json()["error"]["code"] == "booking_not_open"
+    # the appointment mark comes only from check-in
+    forged = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ", "appointment": True},
+                             headers=kiosk)
+    assert forged.json()["error"]["code"] == "checkin_required"
+
+
+def test_late_arrival_becomes_a_walk_in(app_client: TestClient, clock: FakeClock) -> None:
+    kiosk = Accounts(app_client).device(Role.KIOSK, "town")
+    clock.now = at(2026, 11, 18, 16, 0)
+    booked = book(app_client, "2026-11-19", "1000", phone="13800138000", id_number=None)
+    assert booked["http"] == 201 and booked["phone"] == "138****8000"
+    clock.now = at(2026, 11, 19, 10, 16)
+    late = app_client.post(f"{HALL}/checkin", json={"code": booked["code"].lower()},
+                           headers=kiosk)
+    assert late.status_code == 201, late.text
+    assert late.json()["late"] is True and late.json()["ticket"]["appointment"] is False
+    assert late.json()["booking"]["status"] == "late"
+
+
+def test_change_cancel_limits_and_cut_off(app_client: TestClient, clock: FakeClock) -> None:
+    clock.now = at(2026, 11, 18, 16, 0)
+    first = book(app_client, "2026-11-19", "0900")
+    assert first["http"] == 201
+    second = book(app_client, "2026-11-20", "0900")  # one open booking per matter
+    assert second["error"]["code"] == "booking_limit"  # type: ignore[index]
+    moved = app_client.post(f"{HALL}/appointments/{first['id']}/change",
+                            json={"day": "2026-11-20", "slot": "0930"}).json()
+    assert moved["slot"] == "0930" and moved["code"] != first["code"]
+    assert app_client.get(f"{HALL}/appointments/{first['id']}").json()["status"] == "changed"
+    # other matters, same week: at most 3 bookings
+    assert book(app_client, "2026-11-19", "0900", matter="JY-DJ")["http"] == 201
+    assert book(app_client, "2026-11-19", "0900", matter="SB-CB")["http"] == 201
+    fourth = book(app_client, "2026-11-19", "0900", matter="YB-CB")
+    assert fourth["error"]["code"] == "booking_limit"  # type: ignore[index]
+    # cancelling frees the place and the limit; not after the cut-off
+    clock.now = at(2026, 11, 20, 8, 0)
+    cancelled = app_client.post(f"{HALL}/appointments/{moved['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    clock.now = at(2026, 11, 19, 8, 10)
+    slots = app_client.get(f"{HALL}/appointments/slots?matter=JY-DJ&day=2026-11-19").json()
+    mine = [s for s in slots["slots"] if s["slot"] == "0900"][0]
+    assert mine["booked"] == 1 and mine["open"] is False  # past its cut-off (60 min)
+
+
+def test_repeated_no_shows_block_booking(app_client: TestClient, clock: FakeClock) -> None:
+    store = services(app_client.app).get(APPOINTMENTS)  # type: ignore[arg-type]
+    days = ["2026-11-19", "2026-11-20", "2026-11-23"]
+    for day in days:
+        clock.now = at(2026, 11, 18, 16, 0) if day == days[0] else clock.now
+        made = book(app_client, day, "0900")
+        assert made["http"] == 201, made
+        y, m, d = (int(x) for x in day.split("-"))
+        clock.now = at(y, m, d, 9, 16)
+        assert app_client.portal.call(store.sweep_no_shows, "town") == 1  # type: ignore[union-attr]
+    clock.now = at(2026, 11, 23, 10, 0)
+    blocked = book(app_client, "2026-11-25", "0900")
+    assert blocked["error"]["code"] == "booking_blocked"  # type: ignore[index]
+    overview = app_client.get(f"{HALL}/appointments/days/2026-11-23",
+                              headers=Accounts(app_client).user("m", Role.MANAGER, "town"))
+    assert overview.json()["statuses"] == {"no_show": 1}
+    assert overview.json()["no_show_rate"] == 1.0
+    clock.now = at(2026, 11, 23, 9, 0) + 90 * 86400 + 3600
+    assert book(app_client, "2027-02-23", "0900")["http"] == 201
+
+
+def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
+                                   redis_url: str) -> None:
+    kiosk = Accounts(app_client).device(Role.KIOSK, "town")
+    clock.now = at(2026, 11, 18, 16, 0)
+    made = book(app_client, "2026-11-19", "1000", id_number=ID_B)
+    assert made["http"] == 201
+    pages = [app_client.get(f"{HALL}/appointments/{made['id']}").text]
+    clock.now = at(2026, 11, 19, 9, 50)
+    pages.append(app_client.post(f"{HALL}/checkin", json={"id_number": ID_B},
+                                 headers=kiosk).text)
+    client = redis.Redis.from_url(redis_url)
+    dump = []
+    for key in client.scan_iter("*"):
+        kind = client.type(key).decode()
+        dump.append(key.decode())
+        if kind == "hash":
+            dump += [str(v) for v in client.hgetall(key).values()]
+        elif kind == "string":
+            dump.append(str(client.get(key)))
+        elif kind == "zset":
+            dump += [str(m) for m in client.zrange(key, 0, -1)]
+        elif kind == "stream":
+            dump += [str(fields) for _, fields in client.xrange(key)]
+        elif kind == "list":
+            dump += [str(v) for v in client.lrange(key, 0, -1)]
+    text = "\n".join(dump + pages)
+    assert "19800101" in ID_B
+    for secret in (ID_B, ID_B[6:14], ID_B[:14]):
+        assert secret not in text

@@ -1,0 +1,76 @@
+"""Appointments as an app component: the booking store and API, the no-show sweep, and the
+calendar's refusal of walk-ins outside opening hours (on unless ``HALL_ALWAYS_OPEN``).
+
+The identity secret (``HALL_IDENTITY_SECRET``) keys the hash of ID numbers; without it a
+random one is kept in the data folder (``identity.secret``, mode 0600), which is fine for
+one machine; app processes on several machines must share it through the setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from hall.component import Component
+from hall.services import Key, Services
+from ticketing.appointments import APPOINTMENTS, AppointmentStore
+from ticketing.booking_routes import routes
+from ticketing.store import STORE
+
+log = logging.getLogger("ticketing.appointments")
+SWEEP_SECONDS = 60.0
+
+
+def identity_secret(configured: str | None, data_dir: Path) -> bytes:
+    if configured:
+        return configured.encode()
+    path = data_dir / "identity.secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def provide(found: Services) -> dict[Key[Any], object]:
+    tickets = found.get(STORE)
+    tickets.hours_enforced = not found.settings.always_open
+    secret = identity_secret(found.settings.identity_secret, Path(found.settings.data_dir))
+    return {APPOINTMENTS: AppointmentStore(found.redis, tickets, found.clock, secret)}
+
+
+_tasks: dict[int, asyncio.Task[None]] = {}
+
+
+async def _sweep(store: AppointmentStore) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        for hall_id in list(store.tickets.halls):
+            try:
+                await store.sweep_no_shows(hall_id)
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("no-show sweep of hall %s failed", hall_id)
+
+
+async def start(found: Services) -> None:
+    store = found.get(APPOINTMENTS)
+    _tasks[id(store)] = asyncio.create_task(_sweep(store))
+
+
+async def stop(found: Services) -> None:
+    task = _tasks.pop(id(found.get(APPOINTMENTS)), None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+component = Component("appointments", routes=list(routes), provide=provide, start=start,
+                      stop=stop)
