@@ -3,8 +3,9 @@
 The rule (docs/ROUTING.md states it for people):
 
 * Each waiting ticket has an *order key* = the time it joined its queue, minus a
-  head start H for priority tickets (green channel, checked-in appointment, or a
-  transfer, which must not queue twice).
+  head start H for priority tickets (green channel, or a transfer, which must not queue
+  twice); a checked-in appointment waits under its slot's start time
+  (``ticketing.booking_rules.checkin_order_key``).
 * A window serving queues q0, q1, … q(n-1) in that order compares the head of each
   queue by ``order key + k × S`` where k is the queue's position and S the hall's
   queue step; tickets sent directly to this window come before all of them.
@@ -83,10 +84,17 @@ def select_next(
 
 
 def pass_over_bound_minutes(
-    queue_count: int, head_start_minutes: float, queue_step_minutes: float
+    queue_count: int, head_start_minutes: float, queue_step_minutes: float,
+    late_checkin_minutes: float = 0.0,
 ) -> float:
-    """How much later than a ticket another ticket may have joined and still go before it."""
-    return head_start_minutes + max(0, queue_count - 1) * queue_step_minutes
+    """How much later than a ticket another ticket may have joined and still go before it.
+
+    A checked-in appointment waits under its slot time and counts as joined at
+    max(check-in, slot start); one checked in up to ``late_checkin_minutes`` after its slot
+    acts like a head start of that much (docs/ROUTING.md).
+    """
+    return (max(head_start_minutes, late_checkin_minutes)
+            + max(0, queue_count - 1) * queue_step_minutes)
 
 
 def rejoin_key(queue_keys: Sequence[float], places_back: int, now: float) -> float:

@@ -163,7 +163,7 @@ def test_change_cancel_limits_and_cut_off(app_client: TestClient, clock: FakeClo
     assert cancelled.json()["status"] == "cancelled"
     clock.now = at(2026, 11, 19, 8, 10)
     slots = app_client.get(f"{HALL}/appointments/slots?matter=JY-DJ&day=2026-11-19").json()
-    mine = [s for s in slots["slots"] if s["slot"] == "0900"][0]
+    mine = next(s for s in slots["slots"] if s["slot"] == "0900")
     assert mine["booked"] == 1 and mine["open"] is False  # past its cut-off (60 min)
 
 

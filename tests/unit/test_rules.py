@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from ticketing import rules
+from ticketing.booking_rules import checkin_order_key
 from ticketing.estimate import RECENT_SERVICES, estimated_wait_seconds, mean_service_seconds
 from ticketing.rules import DIRECT, Head, order_key, pass_over_bound_minutes, select_next
 
@@ -94,6 +95,11 @@ class Sim:
         self.queues[letter].append((order_key(now, priority, H), tid, now))
         self.queues[letter].sort()
 
+    def check_in(self, now: float, letter: str, slot: float, tid: str) -> None:
+        """A booked citizen checking in: waits under the slot time, counts from max(now, slot)."""
+        self.queues[letter].append((checkin_order_key(slot), tid, max(now, slot)))
+        self.queues[letter].sort()
+
     def call(self, served: list[str]) -> tuple[str, float] | None:
         heads = {q: Head(q, items[0][1], items[0][0]) for q, items in self.queues.items()
                  if items}
@@ -113,10 +119,17 @@ WINDOW_LAYOUTS = [
 ]
 
 
+EARLY, LATE = 30.0, 15.0  # check-in window around the slot, minutes (booking_rules defaults)
+
+
 @pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("appointments", [False, True])
 def test_nobody_is_passed_over_by_someone_who_joined_more_than_the_bound_later(
-    seed: int,
+    seed: int, appointments: bool,
 ) -> None:
+    """With checked-in appointments among the arrivals (slot anywhere from EARLY minutes
+    after to LATE minutes before the check-in), B = max(H, LATE) + (n − 1) × S, counting an
+    appointment as joined at max(check-in, slot)."""
     rng = random.Random(seed)
     layout = rng.choice(WINDOW_LAYOUTS)
     letters = sorted({q for w in layout for q in w})
@@ -126,7 +139,11 @@ def test_nobody_is_passed_over_by_someone_who_joined_more_than_the_bound_later(
         now += rng.expovariate(1 / 45.0)  # a ticket every 45 s on average
         if rng.random() < 0.7:
             n += 1
-            sim.arrive(now, rng.choice(letters), rng.random() < 0.15, f"t{n}")
+            if appointments and rng.random() < 0.3:
+                slot = now + rng.uniform(-LATE, EARLY) * MIN
+                sim.check_in(now, rng.choice(letters), slot, f"t{n}")
+            else:
+                sim.arrive(now, rng.choice(letters), rng.random() < 0.15, f"t{n}")
         if rng.random() < 0.6:
             served = rng.choice(layout)
             waiting_before = {tid: joined for q in served for _, tid, joined in sim.queues[q]}
@@ -134,13 +151,19 @@ def test_nobody_is_passed_over_by_someone_who_joined_more_than_the_bound_later(
             if picked is None:
                 continue
             tid, joined = picked
-            bound = pass_over_bound_minutes(len(served), H, STEP) * MIN
+            late = LATE if appointments else 0.0
+            bound = pass_over_bound_minutes(len(served), H, STEP, late) * MIN
             for other, other_joined in waiting_before.items():
                 if other != tid:
                     passes_checked += 1
                     assert joined <= other_joined + bound + 1e-6, (
                         f"{tid} joined {joined - other_joined:.0f}s after {other} and went first")
     assert passes_checked > 0
+
+
+def test_a_late_check_in_longer_than_h_widens_the_bound() -> None:
+    assert pass_over_bound_minutes(2, H, STEP, 15.0) == 40  # L ≤ H: the bound is unchanged
+    assert pass_over_bound_minutes(2, H, STEP, 45.0) == 55
 
 
 def test_the_bound_is_tight() -> None:
