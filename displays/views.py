@@ -81,6 +81,8 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
         out = _scrub(data)
         if ticket is not None:
             out["ticket"] = public_ticket(ticket)
+        if window is not None:  # a tide change carries its window like window.changed
+            out["window"] = public_window(cfg, window)
         return dict(out)
     return None
 

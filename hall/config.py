@@ -115,6 +115,14 @@ class Staff:
     role: str = "clerk"
     windows: tuple[int, ...] = ()
 
+    def rostered_for(self, window: int) -> bool:
+        """Whether the roster lets this person staff ``window`` (no list: any window)."""
+        return not self.windows or window in self.windows
+
+    def may_staff(self, window: int) -> bool:
+        """A clerk rostered for ``window``: who may be put at it (tide, simulator)."""
+        return self.role == "clerk" and self.rostered_for(window)
+
 
 @dataclass(frozen=True)
 class Rules:

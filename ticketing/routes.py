@@ -196,7 +196,7 @@ async def window_login(request: Request) -> JSONResponse:
     cfg = store.hall(hall_id)
     await store.window(hall_id, number)  # 404 for an unknown window before the roster check
     staff = cfg.staff_member(who.staff_id or "")
-    if staff is not None and staff.windows and number not in staff.windows:
+    if staff is not None and not staff.rostered_for(number):
         raise Forbidden(f"{staff.name} is not rostered for window {number}", code="not_rostered")
     clerk = who.staff_id or who.name
     window = await store.change_window(hall_id, number, lambda w, now: model.login(w, clerk, now),

@@ -1,8 +1,9 @@
 """Redis keys of the tide controller; all share the hall's hash tag with ticketing's keys.
 
     hall:{h}:tide:leader      string  the leading controller's token (SET NX PX, renewed)
-    hall:{h}:tide:mode        string  auto | advise | off (absent: the hall file's mode)
-    hall:{h}:tide:memory      string  policy memory (JSON): last change and toggles per window
+    hall:{h}:tide:state       hash    ver (bumped by every tide change, the commit guard),
+                                      mode (auto | advise | off; absent: the hall file's),
+                                      memory (JSON: last change and toggles per window)
     hall:{h}:tide:overrides   hash    window -> manager override (JSON), held until released
     hall:{h}:tide:pending     hash    "<window>:<action>" -> proposed decision (advise mode)
     hall:{h}:tide:decisions   list    the latest decisions and overrides (JSON), newest first
@@ -26,12 +27,8 @@ class TideKeys:
         return f"{self.prefix}:leader"
 
     @property
-    def mode(self) -> str:
-        return f"{self.prefix}:mode"
-
-    @property
-    def memory(self) -> str:
-        return f"{self.prefix}:memory"
+    def state(self) -> str:
+        return f"{self.prefix}:state"
 
     @property
     def overrides(self) -> str:

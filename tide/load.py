@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hall.config import HallConfig
-from ticketing.estimate import mean_service_seconds
+from ticketing.estimate import queue_service_seconds
 from ticketing.model import WindowState, WindowStatus
+from ticketing.rules import served_queues
 
 BUSY_STATUSES = (WindowStatus.OPEN, WindowStatus.PAUSED)
 LONG_FACTOR = 4.0  # the slow rate's smoothing, in multiples of the fast one
@@ -46,9 +47,7 @@ class HallLoad:
 
     def served_queues(self, cfg: HallConfig, number: int) -> tuple[str, ...]:
         window = self.windows.get(number)
-        if window is not None and window.queues_override is not None:
-            return window.queues_override
-        return cfg.window_queues(number)
+        return served_queues(cfg, window) if window is not None else cfg.window_queues(number)
 
     def is_open(self, number: int) -> bool:
         window = self.windows.get(number)
@@ -59,15 +58,49 @@ class HallLoad:
         return sum(q.waiting for q in self.queues.values())
 
 
-def smoothed_rate_per_hour(arrivals: Iterable[float], now: float, tau_seconds: float) -> float:
-    """Exponentially weighted arrival rate: sum of exp(-age/tau) over arrivals, per tau."""
-    total = sum(math.exp(-(now - t) / tau_seconds) for t in arrivals if t <= now)
-    return total / tau_seconds * 3600.0
+class ArrivalRates:
+    """Exponentially smoothed arrival rates per queue, fed one arrival at a time.
 
+    The live service feeds it from the event stream's ``ticket.issued`` entries and the
+    simulator from its arrivals, so both see the same rates. Two smoothings: ``tau`` (the
+    fast rate) and ``LONG_FACTOR × tau`` (the slow one). Arrivals must come in time order.
+    """
 
-def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) -> float:
-    expected = [m.expected_minutes for m in cfg.matters if m.queue == queue] or [10.0]
-    return mean_service_seconds(recent, sum(expected) / len(expected))
+    def __init__(self, queues: Iterable[str], smoothing_minutes: float) -> None:
+        self.tau = max(60.0, smoothing_minutes * 60.0)
+        self.taus = (self.tau, self.tau * LONG_FACTOR)
+        self._sums: dict[str, list[float]] = {q: [0.0, 0.0] for q in queues}
+        self._as_of = -math.inf
+
+    def observe(self, queue: str, at: float) -> None:
+        """Count one arrival to ``queue`` at ``at`` (unknown queues are ignored)."""
+        sums = self._sums.get(queue)
+        if sums is None:
+            return
+        if at > self._as_of:
+            self._decay_to(at)
+            for i in range(2):
+                sums[i] += 1.0
+        else:  # same instant or slightly late: weigh it by its age
+            for i, tau in enumerate(self.taus):
+                sums[i] += math.exp(-(self._as_of - at) / tau)
+
+    def _decay_to(self, at: float) -> None:
+        if math.isfinite(self._as_of):
+            factors = [math.exp(-(at - self._as_of) / tau) for tau in self.taus]
+            for sums in self._sums.values():
+                for i in range(2):
+                    sums[i] *= factors[i]
+        self._as_of = at
+
+    def per_hour(self, now: float) -> dict[str, tuple[float, float]]:
+        """The fast and slow rate per queue at ``now`` (arrivals per hour)."""
+        dt = max(0.0, now - self._as_of) if math.isfinite(self._as_of) else 0.0
+        out = {}
+        for q, sums in self._sums.items():
+            out[q] = tuple(sums[i] * math.exp(-dt / tau) / tau * 3600.0
+                           for i, tau in enumerate(self.taus))
+        return out  # type: ignore[return-value]
 
 
 def measure(
@@ -75,26 +108,18 @@ def measure(
     now: float,
     windows: Iterable[WindowState],
     waiting_since: Mapping[str, Sequence[float]],
-    arrivals: Mapping[str, Sequence[float]],
+    rates: Mapping[str, tuple[float, float]],
     recent_services: Mapping[str, Sequence[float]],
-    smoothing_minutes: float = 15.0,
-    rates: Mapping[str, tuple[float, float]] | None = None,
 ) -> HallLoad:
     """The hall's load now. ``waiting_since`` holds, per queue, when each waiting ticket joined
-    (all of them, or at least the oldest ones with the count given by its length).
-    ``rates``, when given, are the fast and slow smoothed rates per queue (per hour)."""
+    (all of them, or at least the oldest ones with the count given by its length); ``rates``
+    the fast and slow smoothed arrival rates per queue (``ArrivalRates.per_hour``)."""
     wins = {w.number: w for w in windows}
-    tau = max(60.0, smoothing_minutes * 60.0)
     base: dict[str, tuple[int, float, float, float]] = {}
     slow: dict[str, float] = {}
     for q in cfg.queues:
         since = waiting_since.get(q.letter, ())
-        if rates is not None:  # kept up to date by the caller (the simulator)
-            rate, slow[q.letter] = rates.get(q.letter, (0.0, 0.0))
-        else:
-            rate = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now, tau)
-            slow[q.letter] = smoothed_rate_per_hour(arrivals.get(q.letter, ()), now,
-                                                    tau * LONG_FACTOR)
+        rate, slow[q.letter] = rates.get(q.letter, (0.0, 0.0))
         service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
         longest = max((now - t for t in since), default=0.0)
         base[q.letter] = (len(since), max(0.0, longest), rate, service)
@@ -102,9 +127,7 @@ def measure(
     for number, window in wins.items():
         if window.status not in BUSY_STATUSES or cfg.window(number) is None:
             continue
-        served = (window.queues_override if window.queues_override is not None
-                  else cfg.window_queues(number))
-        served = tuple(q for q in served if q in base)
+        served = tuple(q for q in served_queues(cfg, window) if q in base)
         for letter, share in window_shares(served, base).items():
             servers[letter] += share
     loads = {}

@@ -52,9 +52,33 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Why the policy wants a change it does not make (shown on the tide panel)."""
+
+    window: int
+    action: Action
+    code: str  # closed_hours | budget | resting | no_standby_clerk | override | pending
+    reason_zh: str
+    reason_en: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "action": self.action.value, "code": self.code,
+                "reason_zh": self.reason_zh, "reason_en": self.reason_en}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A policy run: the decisions to make now and the changes held back, with reasons."""
+
+    decisions: list[Decision]
+    holds: list[Hold]
+
+
+@dataclass(frozen=True)
 class WindowMemory:
     changed_at: float = -math.inf
     toggles: int = 0
+    manual: int = 0  # of ``toggles``, how many were a manager's override
 
 
 @dataclass(frozen=True)
@@ -69,96 +93,171 @@ class Memory:
 
     def to_dict(self) -> dict[str, Any]:
         return {"day": self.day, "windows": {
-            str(n): [m.changed_at if math.isfinite(m.changed_at) else None, m.toggles]
+            str(n): [m.changed_at if math.isfinite(m.changed_at) else None, m.toggles,
+                     m.manual]
             for n, m in self.windows.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Memory:
-        wins = {int(n): WindowMemory(-math.inf if v[0] is None else float(v[0]), int(v[1]))
+        wins = {int(n): WindowMemory(-math.inf if v[0] is None else float(v[0]), int(v[1]),
+                                     int(v[2]) if len(v) > 2 else 0)
                 for n, v in dict(data.get("windows", {})).items()}
         return cls(str(data.get("day", "")), wins)
 
 
-def remember(memory: Memory, applied: list[Decision], now: float, day: str) -> Memory:
-    """Memory after ``applied`` decisions; toggle counts restart each day."""
+def remember(memory: Memory, applied: list[Decision], now: float, day: str,
+             manual: bool = False) -> Memory:
+    """Memory after ``applied`` decisions; toggle counts restart each day. A manager's
+    override (``manual``) counts against the same daily budget: the clerks moved all the same."""
     wins = dict(memory.windows) if memory.day == day else {
-        n: replace(m, toggles=0) for n, m in memory.windows.items()}
+        n: replace(m, toggles=0, manual=0) for n, m in memory.windows.items()}
     for d in applied:
         old = wins.get(d.window, WindowMemory())
-        wins[d.window] = WindowMemory(now, old.toggles + 1)
+        wins[d.window] = WindowMemory(now, old.toggles + 1, old.manual + int(manual))
     return Memory(day, wins)
 
 
 def standby_clerk(cfg: HallConfig, window: int, busy: frozenset[str]) -> str | None:
-    """A clerk rostered for the window (no list: any window) not logged in at any window."""
+    """A clerk who may staff the window (``Staff.may_staff``) not logged in at any window."""
     for s in cfg.staff:
-        if s.role == "clerk" and (window in s.windows or not s.windows) and s.id not in busy:
+        if s.may_staff(window) and s.id not in busy:
             return s.id
     return None
 
 
 def decide(
     cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory, hour: float,
-    exclude: frozenset[int] = frozenset(),
+    exclude: Mapping[int, str] | frozenset[int] = frozenset(), open_now: bool = True,
 ) -> list[Decision]:
-    """The decisions for this moment; ``hour`` is the hall-local hour of day (0-24, fractional)."""
+    """The decisions for this moment (see ``assess``)."""
+    return assess(cfg, settings, load, memory, hour, exclude, open_now).decisions
+
+
+def assess(
+    cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory, hour: float,
+    exclude: Mapping[int, str] | frozenset[int] = frozenset(), open_now: bool = True,
+) -> Assessment:
+    """The decisions for this moment and the changes held back, each with its reason.
+
+    ``hour`` is the hall-local hour of day (0-24, fractional); ``exclude`` maps windows the
+    policy must leave alone to why (``override`` or ``pending``); ``open_now`` is False
+    outside opening hours and in a closure such as lunch, when nothing opens or is lent.
+    """
     if settings.policy is PolicyName.OFF:
-        return []
+        return Assessment([], [])
+    held = exclude if isinstance(exclude, Mapping) else dict.fromkeys(exclude, "pending")
     out: list[Decision] = []
+    holds: list[Hold] = []
     busy = set(load.busy_clerks)
     for w in cfg.windows:
-        if w.kind is not WindowKind.TIDE or w.number in exclude:
+        if w.kind is not WindowKind.TIDE:
             continue
-        d = _tide_window(cfg, settings, load, memory, hour, w.number, frozenset(busy))
+        d, hold = _tide_window(cfg, settings, load, memory, hour, w.number, frozenset(busy),
+                               held.get(w.number), open_now)
+        if hold is not None:
+            holds.append(hold)
         if d is not None:
             out.append(d)
             if d.clerk:
                 busy.add(d.clerk)
     if settings.lend:
-        out.extend(_lending(cfg, settings, load, memory, exclude, hour))
-    return out
+        lends, lend_holds = _lending(cfg, settings, load, memory, held, hour, open_now)
+        out.extend(lends)
+        holds.extend(lend_holds)
+    return Assessment(out, holds)
+
+
+def _rest_left(settings: TideSettings, memory: Memory, number: int, now: float,
+               opening: bool) -> float:
+    """Seconds until the window has rested long enough since its last change."""
+    rest = settings.min_closed_minutes if opening else settings.min_open_minutes
+    return max(0.0, rest * 60.0 - (now - memory.of(number).changed_at))
+
+
+def _budget_left(settings: TideSettings, memory: Memory, number: int) -> bool:
+    # Opening must leave room for the matching close within the day's toggle budget.
+    return memory.of(number).toggles + 2 <= settings.max_toggles_per_day
 
 
 def _may_change(settings: TideSettings, memory: Memory, number: int, now: float,
                 opening: bool) -> bool:
-    m = memory.of(number)
-    rest = settings.min_closed_minutes if opening else settings.min_open_minutes
-    if now - m.changed_at < rest * 60.0:
+    if _rest_left(settings, memory, number, now, opening) > 0:
         return False
-    # Opening must leave room for the matching close within the day's toggle budget.
-    return not opening or m.toggles + 2 <= settings.max_toggles_per_day
+    return not opening or _budget_left(settings, memory, number)
+
+
+def _why_not(cfg: HallConfig, settings: TideSettings, memory: Memory, number: int, now: float,
+             action: Action, excluded: str | None, open_now: bool) -> Hold | None:
+    """Why a wanted change to window ``number`` cannot be made now (None: it can)."""
+    opening = action in (Action.OPEN, Action.LEND)
+    if excluded == "override":
+        return Hold(number, action, "override", f"{number}号窗口由管理人员指令控制，解除后恢复自动",
+                    f"window {number} is held by a manager override until released")
+    if excluded is not None:
+        return Hold(number, action, "pending", f"{number}号窗口已有待确认建议",
+                    f"a proposal for window {number} awaits confirmation")
+    if opening and not open_now:
+        return Hold(number, action, "closed_hours", "非办公时间（含午间休息），不开窗不借调",
+                    "outside opening hours (or the lunch closure): nothing opens or is lent")
+    m = memory.of(number)
+    if opening and not _budget_left(settings, memory, number):
+        manual = f"，其中管理人员{m.manual}次" if m.manual else ""
+        manual_en = f", {m.manual} of them by a manager" if m.manual else ""
+        return Hold(number, action, "budget",
+                    f"{number}号窗口今日已切换{m.toggles}次{manual}，"
+                    f"已达每日{settings.max_toggles_per_day}次上限（需留一次关闭）",
+                    f"window {number} toggled {m.toggles} times today{manual_en}; the daily "
+                    f"budget of {settings.max_toggles_per_day} (keeping one for the close) "
+                    "is spent")
+    left = _rest_left(settings, memory, number, now, opening)
+    if left > 0:
+        return Hold(number, action, "resting",
+                    f"{number}号窗口刚切换过，{math.ceil(left / 60)}分钟后方可再次调整",
+                    f"window {number} changed recently; it may change again in "
+                    f"{math.ceil(left / 60)} min")
+    return None
 
 
 def _tide_window(
     cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory, hour: float,
-    number: int, busy: frozenset[str],
-) -> Decision | None:
+    number: int, busy: frozenset[str], excluded: str | None, open_now: bool,
+) -> tuple[Decision | None, Hold | None]:
     window = load.windows.get(number)
     status = window.status if window is not None else WindowStatus.CLOSED
     if status is WindowStatus.CLOSING:
-        return None
+        return None, None
     queues = cfg.window_queues(number)
     pool = [load.queues[q] for q in queues if q in load.queues]
     if not pool:
-        return None
+        return None, None
     is_open = status is not WindowStatus.CLOSED
     if settings.policy is PolicyName.THRESHOLD:
         hot, cool, why_zh, why_en = _threshold(settings, pool, cfg)
     else:
         hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open)
     name_zh = f"{number}号潮汐窗口"
-    if not is_open and hot and _may_change(settings, memory, number, load.at, True):
+    want = (Action.OPEN if not is_open and hot else
+            Action.CLOSE if is_open and cool else None)
+    if want is None:
+        return None, None
+    hold = _why_not(cfg, settings, memory, number, load.at, want, excluded, open_now)
+    if hold is not None:
+        return None, Hold(number, want, hold.code, f"{why_zh}；但{hold.reason_zh}",
+                          f"{why_en}; but {hold.reason_en}")
+    if want is Action.OPEN:
         clerk = standby_clerk(cfg, number, busy)
         if clerk is None:
-            return None
+            return None, Hold(number, want, "no_standby_clerk",
+                              f"{why_zh}；但没有空闲的备岗人员",
+                              f"{why_en}; but no standby clerk rostered for window {number} "
+                              "is free")
         return Decision(Action.OPEN, number, queues, clerk,
                         f"{why_zh}；备岗人员{clerk}可上岗，开放{name_zh}",
-                        f"{why_en}; standby clerk {clerk} available: open tide window {number}")
-    if is_open and cool and _may_change(settings, memory, number, load.at, False):
-        return Decision(Action.CLOSE, number, queues, window.clerk if window else None,
-                        f"{why_zh}，关闭{name_zh}（办完当前业务后）",
-                        f"{why_en}: close tide window {number} after its current ticket")
-    return None
+                        f"{why_en}; standby clerk {clerk} available: open tide window "
+                        f"{number}"), None
+    return Decision(Action.CLOSE, number, queues, window.clerk if window else None,
+                    f"{why_zh}，关闭{name_zh}（办完当前业务后）",
+                    f"{why_en}: close tide window {number} after its current ticket"), None
 
 
 def _threshold(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig
@@ -299,14 +398,16 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
 
 
 def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory,
-             exclude: frozenset[int], hour: float) -> list[Decision]:
+             exclude: Mapping[int, str], hour: float, open_now: bool
+             ) -> tuple[list[Decision], list[Hold]]:
     predictive = settings.policy is PolicyName.PREDICTIVE
     out: list[Decision] = []
+    holds: list[Hold] = []
     hot_limit = (settings.open_wait_minutes if settings.policy is PolicyName.THRESHOLD
                  else settings.target_wait_minutes) * 60.0
     for w in cfg.windows:
         window = load.windows.get(w.number)
-        if not w.lendable or w.number in exclude or window is None:
+        if not w.lendable or window is None:
             continue
         if window.status is not WindowStatus.OPEN:
             continue
@@ -319,8 +420,13 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
             others = [q for q in load.queues.values() if q.queue not in own and (
                 q.predicted_wait_seconds >= hot_limit
                 or (predictive and _predictive(settings, [q], cfg, hour, False)[0]))]
-            if not quiet or not others or not _may_change(settings, memory, w.number, load.at,
-                                                          True):
+            if not quiet or not others:
+                continue
+            hold = _why_not(cfg, settings, memory, w.number, load.at, Action.LEND,
+                            exclude.get(w.number), open_now)
+            if hold is not None:
+                if hold.code not in ("closed_hours", "resting"):  # routine: not worth a line
+                    holds.append(hold)
                 continue
             worst = max(others, key=lambda q: q.predicted_wait_seconds)
             qz, qe = _names(cfg, worst.queue)
@@ -339,14 +445,15 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                 # Give it back only when the lent queue's forecast is comfortable without it.
                 eased = eased and _predictive(settings, lent, cfg, hour, True)[1]
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
-            if (eased or own_busy) and _may_change(settings, memory, w.number, load.at, False):
+            if (eased or own_busy) and w.number not in exclude and _may_change(
+                    settings, memory, w.number, load.at, False):
                 why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")
                                   if own_busy else ("借出队列已缓解", "the lent queue has eased"))
                 out.append(Decision(
                     Action.RETURN, w.number, own, window.clerk,
                     f"{why_zh}：{w.number}号窗口恢复原业务", f"{why_en}: window {w.number} "
                     "returns to its own queues"))
-    return out
+    return out, holds
 
 
 def _names(cfg: HallConfig, letter: str) -> tuple[str, str]:

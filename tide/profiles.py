@@ -38,7 +38,8 @@ class DayProfile:
     walk_seconds: float = 30.0  # from the call to the window
     patience_minutes: float | None = 90.0  # mean; None: nobody leaves
     patience_floor_minutes: float = 20.0  # nobody leaves sooner; the rest is exponential
-    startup_minutes: float = 3.0  # a standby clerk's time to open the tide window
+    startup_minutes: float = 3.0  # a standby clerk's walk to the tide window
+    confirm_minutes: float = 2.0  # advise mode: a manager confirms a proposal after this
     use_opening_hours: bool = True  # arrivals only in the hall's opening periods
     steady_hours: float = 0.0  # >0: arrivals at hour-0 rates from 0 to this many hours
     warmup_hours: float = 0.0  # tickets that arrive earlier are not counted

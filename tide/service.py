@@ -1,10 +1,11 @@
 """The tide controller's Redis side: read live load, run the policy, apply or propose decisions.
 
-Windows change only through ``TicketStore.change_window`` with ``ticketing.model``
-transitions (login of the standby clerk, close, reassign), each committed atomically
-with its ``window.changed`` event. The tide's own record (``tide.decision`` /
-``tide.override`` events, recent decisions, pending proposals) is written in one
-MULTI on keys of the same hall, so boards and the dashboard read it from the stream.
+Every tide change is one atomic step (``tide.state``): apply a decision (the window
+change through ``tide.apply.apply_decision``, the toggle count, the dropped proposals),
+set the mode, propose, confirm or dismiss, override, release. Each commits its writes
+and its one ``tide.decision`` / ``tide.override`` event together through ticketing's
+commit mechanism, or nothing at all; a conflict with another writer recomputes it from
+fresh state. Events that change a window carry it (``window``) like ``window.changed``.
 """
 
 from __future__ import annotations
@@ -12,44 +13,39 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
 from hall.config import HallConfig
-from hall.errors import DomainError, IllegalTransition, Invalid, NotFound
-from hall.events import Event, EventType
+from hall.errors import DomainError, IllegalTransition, NotFound
+from hall.events import EventType
 from hall.services import Key
-from ticketing import model
-from ticketing.commit import STREAM_MAXLEN
+from ticketing.commit import Txn, as_str, retrying
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.keys import HallKeys, local_day
-from ticketing.model import (
-    WindowState,
-    WindowStatus,
-)
+from ticketing.model import WindowState
+from ticketing.records import put_window
 from ticketing.store import TicketStore
+from tide.apply import apply_decision, recheck_proposal
+from tide.hours import local_hour, open_at
 from tide.keys import TideKeys
-from tide.load import HallLoad, measure
-from tide.policy import Action, Decision, Memory, decide, remember, standby_clerk
+from tide.load import ArrivalRates, HallLoad, measure
+from tide.policy import Action, Assessment, Decision, assess, remember, standby_clerk
 from tide.settings import Mode, TideSettings, parse_tide
+from tide.state import TideRead, pending_ids, read, record
 
 log = logging.getLogger("tide")
-RECENT_DECISIONS = 50
-PENDING_SECONDS = 600.0  # a proposal nobody confirmed lapses after this
 HEAD_SAMPLE = 10  # waiting tickets read per queue for the longest wait
 STREAM_PAGE = 500  # events read and decoded between two yields to the event loop
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+T = TypeVar("T")
+Built = tuple[Txn, EventType, dict[str, Any], T]
 
 
 def _decode(fields: Any) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in fields.items()}
+    return {as_str(k): as_str(v) for k, v in fields.items()}
 
 
 def _flat(entry: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +78,7 @@ class TideService:
     def __init__(self, redis: Redis, store: TicketStore, settings: dict[str, TideSettings]
                  ) -> None:
         self.redis, self.store, self.settings = redis, store, settings
-        self._arrivals: dict[str, dict[str, deque[float]]] = {}
+        self._rates: dict[str, ArrivalRates] = {}
         self._cursor: dict[str, str] = {}
         # The controller and the dashboard read the stream through one cursor per hall.
         self._reading: dict[str, asyncio.Lock] = {}
@@ -93,65 +89,62 @@ class TideService:
 
     # ---- live load ----------------------------------------------------------------
 
-    async def _recent_arrivals(self, cfg: HallConfig, now: float, horizon: float
-                               ) -> dict[str, deque[float]]:
-        """Issue times per queue, read from the event stream incrementally."""
+    async def _arrival_rates(self, cfg: HallConfig, now: float) -> dict[str, tuple[float, float]]:
+        """Smoothed arrival rates, fed from the stream's ``ticket.issued`` entries."""
         async with self._reading.setdefault(cfg.id, asyncio.Lock()):
-            return await self._read_arrivals(cfg, now, horizon)
+            settings = self.settings[cfg.id]
+            rates = self._rates.get(cfg.id)
+            if rates is None:
+                rates = self._rates[cfg.id] = ArrivalRates(
+                    [q.letter for q in cfg.queues], settings.smoothing_minutes)
+                await self._read_back(cfg, rates, now, rates.tau * 16)
+            else:
+                await self._read_new(cfg, rates)
+            return rates.per_hour(now)
 
-    async def _read_arrivals(self, cfg: HallConfig, now: float, horizon: float
-                             ) -> dict[str, deque[float]]:
+    async def _read_back(self, cfg: HallConfig, rates: ArrivalRates, now: float,
+                         horizon: float) -> None:
         keys = HallKeys(cfg.id)
-        arrivals = self._arrivals.setdefault(cfg.id, {q.letter: deque() for q in cfg.queues})
-        cursor = self._cursor.get(cfg.id)
-        if cursor is None:
-            entries: list[Any] = []
-            last = "+"
-            while True:
-                batch = await self.redis.xrevrange(keys.events, max=last, count=500)
-                if not batch:
-                    break
-                entries.extend(batch)
-                oldest = float(_decode(batch[-1][1]).get("at", now))
-                if oldest < now - horizon or len(batch) < 500:
-                    break
-                last = "(" + _s(batch[-1][0])
-            entries.reverse()
-            self._take_arrivals(cfg.id, entries, arrivals)
-        else:
-            # page through what is new, so a busy hall's backlog is never one huge reply,
-            # and let requests run between pages
-            start = "(" + cursor
-            while True:
-                page = list(await self.redis.xrange(keys.events, min=start, count=STREAM_PAGE)
-                            or [])
-                self._take_arrivals(cfg.id, page, arrivals)
-                if len(page) < STREAM_PAGE:
-                    break
-                start = "(" + _s(page[-1][0])
-                await asyncio.sleep(0)
-        if cfg.id not in self._cursor:
-            self._cursor[cfg.id] = "0-0"
-        for q in arrivals.values():
-            while q and q[0] < now - horizon:
-                q.popleft()
-        return arrivals
+        entries: list[Any] = []
+        last = "+"
+        while True:
+            batch = await self.redis.xrevrange(keys.events, max=last, count=STREAM_PAGE)
+            if not batch:
+                break
+            entries.extend(batch)
+            oldest = float(_decode(batch[-1][1]).get("at", now))
+            if oldest < now - horizon or len(batch) < STREAM_PAGE:
+                break
+            last = "(" + as_str(batch[-1][0])
+        entries.reverse()
+        self._cursor[cfg.id] = "0-0"
+        self._take(cfg.id, entries, rates)
 
-    def _take_arrivals(self, hall_id: str, entries: list[Any],
-                       arrivals: dict[str, deque[float]]) -> None:
+    async def _read_new(self, cfg: HallConfig, rates: ArrivalRates) -> None:
+        # page through what is new, so a busy hall's backlog is never one huge reply,
+        # and let requests run between pages
+        start = "(" + self._cursor[cfg.id]
+        while True:
+            page = list(await self.redis.xrange(HallKeys(cfg.id).events, min=start,
+                                                count=STREAM_PAGE) or [])
+            self._take(cfg.id, page, rates)
+            if len(page) < STREAM_PAGE:
+                break
+            start = "(" + as_str(page[-1][0])
+            await asyncio.sleep(0)
+
+    def _take(self, hall_id: str, entries: list[Any], rates: ArrivalRates) -> None:
         for entry_id, fields in entries:
-            self._cursor[hall_id] = _s(entry_id)
+            self._cursor[hall_id] = as_str(entry_id)
             kind = fields.get(b"type", fields.get("type"))
-            if kind is None or _s(kind) != EventType.TICKET_ISSUED.value:
+            if kind is None or as_str(kind) != EventType.TICKET_ISSUED.value:
                 continue  # only ticket.issued entries are decoded further
             decoded = _decode(fields)
             queue = json.loads(decoded["data"]).get("ticket", {}).get("queue")
-            if queue in arrivals:
-                arrivals[queue].append(float(decoded["at"]))
+            rates.observe(str(queue), float(decoded["at"]))
 
     async def load(self, hall_id: str) -> HallLoad:
         cfg = self.store.hall(hall_id)
-        settings = self.settings[hall_id]
         keys = HallKeys(hall_id)
         now = self.store.clock()
         windows = await self.store.windows(hall_id)
@@ -168,7 +161,7 @@ class TideService:
             count, ids, svc = raw[3 * i: 3 * i + 3]
             waiting[q.letter] = [now] * int(count)
             services[q.letter] = [float(x) for x in svc]
-            heads.extend((q.letter, _s(t)) for t in ids)
+            heads.extend((q.letter, as_str(t)) for t in ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, tid in heads:
                 pipe.hget(keys.ticket(tid), "json")
@@ -178,53 +171,46 @@ class TideService:
             if data is not None and slot[letter] < len(waiting[letter]):
                 waiting[letter][slot[letter]] = float(json.loads(data)["enqueued_at"])
                 slot[letter] += 1
-        arrivals = await self._recent_arrivals(cfg, now, settings.smoothing_minutes * 60.0 * 16)
-        return measure(cfg, now, windows, waiting, arrivals, services,
-                       settings.smoothing_minutes)
+        rates = await self._arrival_rates(cfg, now)
+        return measure(cfg, now, windows, waiting, rates, services)
 
     # ---- state --------------------------------------------------------------------
 
+    async def _read(self, hall_id: str) -> TideRead:
+        cfg = self.store.hall(hall_id)
+        return await read(self.redis, hall_id, [w.number for w in cfg.windows],
+                          self.settings[hall_id].mode, self.store.clock())
+
     async def mode(self, hall_id: str) -> Mode:
-        raw = await self.redis.get(TideKeys(hall_id).mode)
-        return Mode(_s(raw)) if raw is not None else self.settings[hall_id].mode
-
-    async def set_mode(self, hall_id: str, mode: Mode, by: str) -> None:
-        tk = TideKeys(hall_id)
-        await self.redis.set(tk.mode, mode.value)
-        await self._record(hall_id, EventType.TIDE_OVERRIDE,
-                           {"kind": "mode", "mode": mode.value, "by": by})
-
-    async def memory(self, hall_id: str) -> Memory:
-        raw = await self.redis.get(TideKeys(hall_id).memory)
-        return Memory.from_dict(json.loads(raw)) if raw else Memory()
-
-    async def overrides(self, hall_id: str) -> dict[int, dict[str, Any]]:
-        raw = await self.redis.hgetall(TideKeys(hall_id).overrides)
-        return {int(_s(k)): json.loads(v) for k, v in raw.items()}
-
-    async def pending(self, hall_id: str) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.hgetall(TideKeys(hall_id).pending)
-        now = self.store.clock()
-        out = {_s(k): json.loads(v) for k, v in raw.items()}
-        stale = [k for k, v in out.items() if now - float(v["at"]) > PENDING_SECONDS]
-        if stale:
-            await self.redis.hdel(TideKeys(hall_id).pending, *stale)
-        return {k: v for k, v in out.items() if k not in stale}
+        return (await self._read(hall_id)).mode
 
     async def recent(self, hall_id: str, count: int = 20) -> list[dict[str, Any]]:
         raw = await self.redis.lrange(TideKeys(hall_id).decisions, 0, count - 1)
         return [json.loads(r) for r in raw]
 
+    def _assess(self, cfg: HallConfig, r: TideRead, load: HallLoad) -> Assessment:
+        exclude = dict.fromkeys(r.overrides, "override")
+        if r.mode is Mode.ADVISE:  # a proposal waits for the manager; auto acts regardless
+            for pid in r.pending:
+                exclude.setdefault(int(pid.split(":")[0]), "pending")
+        return assess(cfg, self.settings[cfg.id], load, r.memory, local_hour(cfg, load.at),
+                      exclude, open_at(cfg, load.at))
+
     async def state(self, hall_id: str) -> dict[str, Any]:
         cfg = self.store.hall(hall_id)
         settings = self.settings[hall_id]
         load = await self.load(hall_id)
-        memory = await self.memory(hall_id)
+        r = await self._read(hall_id)
+        memory = r.memory
+        today = memory.day == local_day(load.at, cfg)
+        holds = self._assess(cfg, r, load).holds if r.mode is not Mode.OFF else []
         return {
-            "hall": hall_id, "mode": (await self.mode(hall_id)).value,
+            "hall": hall_id, "mode": r.mode.value,
             "policy": settings.policy.value,
             "target_wait_minutes": settings.target_wait_minutes,
-            "leader": _s(leader) if (leader := await self.redis.get(TideKeys(hall_id).leader))
+            "max_toggles_per_day": settings.max_toggles_per_day,
+            "open_now": open_at(cfg, load.at),
+            "leader": as_str(leader) if (leader := await self.redis.get(TideKeys(hall_id).leader))
             else None,
             "queues": [{"queue": q.queue, "waiting": q.waiting,
                         "longest_wait_minutes": round(q.longest_wait_seconds / 60, 1),
@@ -237,35 +223,68 @@ class TideService:
                          "status": load.windows[w.number].status.value,
                          "clerk": load.windows[w.number].clerk,
                          "queues": list(load.served_queues(cfg, w.number)),
-                         "toggles_today": memory.of(w.number).toggles
-                         if memory.day == local_day(load.at, cfg) else 0}
+                         "toggles_today": memory.of(w.number).toggles if today else 0,
+                         "manual_toggles_today": memory.of(w.number).manual if today else 0,
+                         "override": w.number in r.overrides}
                         for w in cfg.windows if w.kind.value == "tide" or w.lendable],
-            "pending": [_flat({"id": k, **v}) for k, v in (await self.pending(hall_id)).items()],
-            "overrides": [_flat({"window": n, **v})
-                          for n, v in (await self.overrides(hall_id)).items()],
-            "recent": [_flat(r) for r in await self.recent(hall_id)],
+            # why the controller holds back a change it would otherwise make (or propose)
+            "held": [h.to_dict() for h in holds],
+            "pending": [_flat({"id": k, **v}) for k, v in r.pending.items()],
+            "overrides": [_flat({"window": n, **v}) for n, v in r.overrides.items()],
+            "recent": [_flat(e) for e in await self.recent(hall_id)],
         }
+
+    # ---- the one atomic step ------------------------------------------------------
+
+    async def _change(self, hall_id: str, build: Callable[[TideRead, float], Built[T]]) -> T:
+        """Read, build the change, commit it with its event; recomputed on a conflict."""
+        self.store.hall(hall_id)
+
+        async def attempt() -> T:
+            r = await self._read(hall_id)
+            now = self.store.clock()
+            txn, kind, data, result = build(r, now)
+            record(txn, hall_id, kind, now, data)
+            await self._commit(txn, kind, data)
+            return result
+
+        return await retrying(attempt)
+
+    async def _commit(self, txn: Txn, kind: EventType, data: dict[str, Any]) -> None:
+        """The commit itself (tests inject a fault here: then nothing may be left)."""
+        await self.store.committer.commit(txn, kind, data)
+
+    def _applied(self, cfg: HallConfig, r: TideRead, now: float, d: Decision, by: str,
+                 status: str, manual: bool = False) -> tuple[Txn, dict[str, Any], WindowState]:
+        """The writes of applying ``d``: the window, the toggle count, its proposals gone."""
+        window = apply_decision(cfg, r.windows, d, now)
+        memory = remember(r.memory, [d], now, local_day(now, cfg), manual)
+        txn = r.txn(memory=memory)
+        put_window(txn, window, r.window_vers[d.window])
+        if d.action is Action.OPEN:  # the clerk must not log in elsewhere meanwhile
+            r.guard_windows(txn, [n for n in r.windows if n != d.window])
+        superseded = [p for p in pending_ids(d.window) if p in r.pending]
+        if superseded:
+            txn.op("HDEL", TideKeys(r.hall).pending, *superseded)
+        zh, en = announce(d)
+        data = {"status": status, "decision": d.to_dict(), "by": by, "window": window.to_dict(),
+                "reason": f"tide.{d.action.value}", "message_zh": zh, "message_en": en,
+                "notify_clerk": d.clerk if d.action is Action.OPEN else None}
+        return txn, data, window
 
     # ---- the policy run -----------------------------------------------------------
 
     async def run_policy(self, hall_id: str) -> list[Decision]:
         """One controller step for a hall: apply (auto) or propose (advise); off does nothing."""
-        mode = await self.mode(hall_id)
-        if mode is Mode.OFF:
-            return []
         cfg = self.store.hall(hall_id)
+        r = await self._read(hall_id)
+        if r.mode is Mode.OFF:
+            return []
         load = await self.load(hall_id)
-        overrides = await self.overrides(hall_id)
-        pending = await self.pending(hall_id)
-        exclude = frozenset(overrides) | frozenset(int(k.split(":")[0]) for k in pending)
-        local = datetime.fromtimestamp(load.at, cfg.tz)
-        hour = local.hour + local.minute / 60 + local.second / 3600
-        decisions = decide(cfg, self.settings[hall_id], load, await self.memory(hall_id), hour,
-                           exclude)
         done: list[Decision] = []
-        for d in decisions:
+        for d in self._assess(cfg, r, load).decisions:
             try:
-                if mode is Mode.AUTO:
+                if r.mode is Mode.AUTO:
                     await self.apply(hall_id, d, by="tide", status="applied")
                 else:
                     await self.propose(hall_id, d)
@@ -277,108 +296,123 @@ class TideService:
 
     async def propose(self, hall_id: str, d: Decision) -> str:
         pid = f"{d.window}:{d.action.value}"
-        entry = {"decision": d.to_dict(), "at": self.store.clock()}
-        await self.redis.hset(TideKeys(hall_id).pending, pid, json.dumps(entry))
-        await self._record(hall_id, EventType.TIDE_DECISION,
-                           {"status": "proposed", "id": pid, "decision": d.to_dict()})
-        return pid
 
-    async def confirm(self, hall_id: str, pid: str, by: str, accept: bool = True) -> Decision:
-        tk = TideKeys(hall_id)
-        raw = await self.redis.hget(tk.pending, pid)
-        if raw is None:
-            raise NotFound(f"no pending tide decision '{pid}'", code="unknown_decision")
-        d = Decision.from_dict(json.loads(raw)["decision"])
-        if not await self.redis.hdel(tk.pending, pid):
-            raise IllegalTransition("another manager answered this proposal first",
-                                    code="already_answered")
-        if accept:
-            await self.apply(hall_id, d, by=by, status="confirmed")
-        else:
-            await self._record(hall_id, EventType.TIDE_DECISION,
-                               {"status": "dismissed", "id": pid, "decision": d.to_dict(),
-                                "by": by})
-        return d
+        def build(r: TideRead, now: float) -> Built[str]:
+            txn = r.txn()
+            txn.op("HSET", TideKeys(hall_id).pending, pid,
+                   json.dumps({"decision": d.to_dict(), "at": now}, ensure_ascii=False))
+            return txn, EventType.TIDE_DECISION, {"status": "proposed", "id": pid,
+                                                  "decision": d.to_dict()}, pid
+
+        return await self._change(hall_id, build)
 
     async def apply(self, hall_id: str, d: Decision, by: str, status: str) -> WindowState:
-        """Change the window through ticketing and record the decision on the stream."""
+        """The controller's own decision (auto mode): the window, its toggle, its event."""
         cfg = self.store.hall(hall_id)
-        change: Callable[[WindowState, float], model.Transition[None, WindowState]]
-        if d.action is Action.OPEN:
-            clerk = d.clerk
-            if clerk is None:
-                raise Invalid("opening a window needs a clerk", code="no_standby_clerk")
 
-            def change(w: WindowState, now: float) -> model.Transition[None, WindowState]:
-                if w.status is not WindowStatus.CLOSED:
-                    raise IllegalTransition(f"window {w.number} is already {w.status.value}",
-                                            code="window_not_closed")
-                return model.login(w, clerk, now)
-        elif d.action is Action.CLOSE:
-            change = model.close
-        else:
-            queues = d.queues if d.action is Action.LEND else None
-            for q in queues or ():
-                if cfg.queue(q) is None:
-                    raise Invalid(f"hall '{hall_id}' has no queue '{q}'", code="unknown_queue")
+        def build(r: TideRead, now: float) -> Built[WindowState]:
+            if d.window in r.overrides:
+                raise IllegalTransition(f"window {d.window} is held by a manager override",
+                                        code="window_overridden")
+            txn, data, window = self._applied(cfg, r, now, d, by, status)
+            return txn, EventType.TIDE_DECISION, data, window
 
-            def change(w: WindowState, now: float) -> model.Transition[None, WindowState]:
-                return model.reassign(w, queues, now)
-        window = await self.store.change_window(hall_id, d.window, change,
-                                                reason=f"tide.{d.action.value}")
-        now = self.store.clock()
-        memory = remember(await self.memory(hall_id), [d], now, local_day(now, cfg))
-        await self.redis.set(TideKeys(hall_id).memory, json.dumps(memory.to_dict()))
-        zh, en = announce(d)
-        await self._record(hall_id, EventType.TIDE_DECISION, {
-            "status": status, "decision": d.to_dict(), "by": by, "window": window.to_dict(),
-            "message_zh": zh, "message_en": en, "notify_clerk": d.clerk
-            if d.action is Action.OPEN else None})
-        return window
+        return await self._change(hall_id, build)
+
+    async def confirm(self, hall_id: str, pid: str, by: str, accept: bool = True) -> Decision:
+        """A manager answers a proposal. Accepting re-checks it on the state of now: a
+        proposed clerk who logged in elsewhere meanwhile is replaced by another free
+        standby clerk; a proposal that no longer holds is withdrawn (``proposal_stale``)."""
+        cfg = self.store.hall(hall_id)
+        tk = TideKeys(hall_id)
+        stale: list[DomainError] = []
+
+        def build(r: TideRead, now: float) -> Built[Decision]:
+            stale.clear()
+            entry = r.pending.get(pid)
+            if entry is None:
+                raise NotFound(f"no pending tide decision '{pid}' (answered or lapsed)",
+                               code="unknown_decision")
+            d = Decision.from_dict(entry["decision"])
+            if not accept:
+                txn = r.txn()
+                txn.op("HDEL", tk.pending, pid)
+                return txn, EventType.TIDE_DECISION, {"status": "dismissed", "id": pid,
+                                                      "decision": d.to_dict(), "by": by}, d
+            d = recheck_proposal(cfg, r.windows, d)
+            try:
+                if d.window in r.overrides:
+                    raise IllegalTransition(f"window {d.window} is held by a manager override",
+                                            code="window_overridden")
+                txn, data, _ = self._applied(cfg, r, now, d, by, "confirmed")
+            except DomainError as exc:
+                stale.append(exc)
+                txn = r.txn()
+                txn.op("HDEL", tk.pending, pid)
+                return txn, EventType.TIDE_DECISION, {
+                    "status": "withdrawn", "id": pid, "decision": d.to_dict(), "by": by,
+                    "why": str(exc)}, d
+            return txn, EventType.TIDE_DECISION, {**data, "id": pid}, d
+
+        d = await self._change(hall_id, build)
+        if stale:
+            raise IllegalTransition(f"the proposal no longer holds and was withdrawn: {stale[0]}",
+                                    code="proposal_stale")
+        return d
 
     async def override(self, hall_id: str, d: Decision, by: str) -> WindowState:
         """A manager's own decision; the policy leaves the window alone until released."""
         cfg = self.store.hall(hall_id)
         if cfg.window(d.window) is None:
             raise NotFound(f"hall '{hall_id}' has no window {d.window}", code="unknown_window")
-        if d.action is Action.OPEN and d.clerk is None:
-            load = await self.load(hall_id)
-            clerk = standby_clerk(cfg, d.window, load.busy_clerks)
-            if clerk is None:
-                raise IllegalTransition(f"no standby clerk is rostered for window {d.window}",
-                                        code="no_standby_clerk")
-            d = Decision(d.action, d.window, d.queues or cfg.window_queues(d.window), clerk,
-                         d.reason_zh, d.reason_en)
-        window = await self.apply(hall_id, d, by=by, status="override")
-        entry = {"action": d.action.value, "by": by, "at": self.store.clock(),
-                 "decision": d.to_dict()}
         tk = TideKeys(hall_id)
-        await self.redis.hset(tk.overrides, str(d.window), json.dumps(entry))
-        await self.redis.hdel(tk.pending, *(f"{d.window}:{a.value}" for a in Action))
-        await self._record(hall_id, EventType.TIDE_OVERRIDE,
-                           {"kind": "set", "window": d.window, **entry})
-        return window
+
+        def build(r: TideRead, now: float) -> Built[WindowState]:
+            decision = d
+            if d.action is Action.OPEN and d.clerk is None:
+                busy = frozenset(w.clerk for w in r.windows.values() if w.clerk is not None)
+                clerk = standby_clerk(cfg, d.window, busy)
+                if clerk is None:
+                    raise IllegalTransition(
+                        f"no standby clerk rostered for window {d.window} is free",
+                        code="no_standby_clerk")
+                decision = replace(d, queues=d.queues or cfg.window_queues(d.window),
+                                   clerk=clerk)
+            txn, data, window = self._applied(cfg, r, now, decision, by, "override",
+                                              manual=True)
+            entry = {"action": decision.action.value, "by": by, "at": now,
+                     "decision": decision.to_dict()}
+            txn.op("HSET", tk.overrides, str(d.window), json.dumps(entry, ensure_ascii=False))
+            return txn, EventType.TIDE_OVERRIDE, {**data, "kind": "set"}, window
+
+        return await self._change(hall_id, build)
 
     async def release(self, hall_id: str, window: int, by: str) -> None:
-        self.store.hall(hall_id)
-        if not await self.redis.hdel(TideKeys(hall_id).overrides, str(window)):
-            raise NotFound(f"window {window} has no override", code="no_override")
-        await self._record(hall_id, EventType.TIDE_OVERRIDE,
-                           {"kind": "released", "window": window, "by": by})
-
-    async def _record(self, hall_id: str, kind: EventType, data: dict[str, Any]) -> None:
-        now = self.store.clock()
-        fields: dict[Any, Any] = Event(kind, now, data).to_fields()
-        entry = json.dumps({"type": kind.value, "at": now, **data}, ensure_ascii=False)
         tk = TideKeys(hall_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(HallKeys(hall_id).events, fields, maxlen=STREAM_MAXLEN,
-                      approximate=True)
-            pipe.lpush(tk.decisions, entry)
-            pipe.ltrim(tk.decisions, 0, RECENT_DECISIONS - 1)
-            await pipe.execute()
-        for observer in self.store.observers:  # metrics and logs (hall.metrics)
-            observer(hall_id, kind, data)
+
+        def build(r: TideRead, now: float) -> Built[None]:
+            if window not in r.overrides:
+                raise NotFound(f"window {window} has no override", code="no_override")
+            txn = r.txn()
+            txn.op("HDEL", tk.overrides, str(window))
+            return txn, EventType.TIDE_OVERRIDE, {"kind": "released", "window": window,
+                                                  "by": by}, None
+
+        await self._change(hall_id, build)
+
+    async def set_mode(self, hall_id: str, mode: Mode, by: str) -> None:
+        """Change the controller's mode; leaving advise withdraws the open proposals."""
+        tk = TideKeys(hall_id)
+
+        def build(r: TideRead, now: float) -> Built[None]:
+            txn = r.txn(mode=mode)
+            withdrawn = sorted(r.pending) if mode is not Mode.ADVISE else []
+            if withdrawn:
+                txn.op("HDEL", tk.pending, *withdrawn)
+            return txn, EventType.TIDE_OVERRIDE, {"kind": "mode", "mode": mode.value, "by": by,
+                                                  "withdrawn": withdrawn}, None
+
+        await self._change(hall_id, build)
 
 
 TIDE: Key[TideService] = Key("tide.service")

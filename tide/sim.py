@@ -2,10 +2,17 @@
 
 Routing and call-next are ``ticketing.rules`` (``order_key``, ``select_next``); every
 ticket and window change is a ``ticketing.model`` transition (call, start, finish,
-no_show, cancel for a citizen who gives up, login / close / reassign for windows);
-the tide decisions are ``tide.decide`` on ``tide.load.measure``. Only the
-Redis sorted sets are stood in for by in-memory heaps. Times are seconds after the
-day's local midnight; the model sees ``midnight + seconds``.
+no_show, cancel for a citizen who gives up). The tide runs as in production: every
+``interval_seconds`` of the hall's ``[tide]`` table the controller measures the load
+(``tide.load.measure`` on rates kept by ``tide.load.ArrivalRates``, fed each arrival
+as the live service feeds it each ``ticket.issued``), asks ``tide.policy.assess``
+(with the same opening-hours and lunch rule) and, by the mode, applies decisions with
+``tide.apply.apply_decision`` (auto), or proposes them to a manager who confirms
+``confirm_minutes`` later, re-checked by ``tide.apply.recheck_proposal`` (advise), or
+does nothing (off). A standby clerk logged in by an open walks ``startup_minutes``
+to the window before the first call. Only the Redis sorted sets and hashes are stood in
+for by in-memory heaps and dicts. Times are seconds after the day's local midnight;
+the model sees ``midnight + seconds``.
 """
 
 from __future__ import annotations
@@ -19,15 +26,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from hall.config import HallConfig, WindowKind
+from hall.errors import DomainError
 from ticketing import model, rules
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
-from tide.load import LONG_FACTOR, measure
-from tide.policy import Action, Decision, Memory, decide, remember
+from ticketing.rules import served_queues
+from tide.apply import apply_decision, recheck_proposal
+from tide.hours import hhmm_hours, open_at_hour
+from tide.load import ArrivalRates, measure
+from tide.policy import Action, Decision, Memory, assess, remember
 from tide.profiles import Arrival, DayProfile
-from tide.settings import TideSettings
+from tide.settings import Mode, TideSettings
 
-ARRIVE, START, FINISH, NO_SHOW, ABANDON, TICK, READY = range(7)
+ARRIVE, START, FINISH, NO_SHOW, ABANDON, TICK, READY, CONFIRM = range(8)
 
 
 @dataclass
@@ -57,7 +68,9 @@ class DayResult:
     seed: int
     tickets: list[TicketRecord] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    decisions: list[tuple[float, Decision]] = field(default_factory=list)
+    decisions: list[tuple[float, Decision]] = field(default_factory=list)  # applied
+    proposals: list[tuple[float, Decision]] = field(default_factory=list)  # advise mode
+    refused: list[tuple[float, Decision]] = field(default_factory=list)  # no longer held
     window_seconds: dict[int, float] = field(default_factory=dict)
     tide_windows: tuple[int, ...] = ()
     end: float = 0.0
@@ -105,18 +118,18 @@ def generate_arrivals(cfg: HallConfig, profile: DayProfile, rng: random.Random) 
     return out
 
 
-def _hours(hhmm: str) -> float:
-    h, m = hhmm.split(":")
-    return int(h) + int(m) / 60.0
+_hours = hhmm_hours
 
 
 class Simulation:
     """One hall day under one tide policy; ``run()`` returns its DayResult."""
 
     def __init__(self, cfg: HallConfig, settings: TideSettings, profile: DayProfile,
-                 seed: int, tick_seconds: float = 60.0, day: str = "2026-11-18") -> None:
+                 seed: int, tick_seconds: float | None = None, day: str = "2026-11-18"
+                 ) -> None:
         self.cfg, self.settings, self.profile, self.seed = cfg, settings, profile, seed
-        self.tick_seconds = tick_seconds
+        # the live controller's interval unless a check asks otherwise
+        self.tick_seconds = tick_seconds if tick_seconds is not None else settings.interval_seconds
         self.origin = datetime.combine(datetime.fromisoformat(day).date(), time(0),
                                        tzinfo=cfg.tz).timestamp()
         self.arrivals = generate_arrivals(cfg, profile, random.Random(seed))
@@ -128,13 +141,11 @@ class Simulation:
         self.windows: dict[int, WindowState] = {w.number: WindowState(w.number)
                                                 for w in cfg.windows}
         self.opened_at: dict[int, float] = {}
-        self.pending: dict[int, str] = {}
+        self.arriving: dict[int, float] = {}  # window -> when its standby clerk is there
+        self.pending: dict[int, Decision] = {}  # advise: window -> proposal awaiting a manager
         self.recent: dict[str, deque[float]] = {q.letter: deque(maxlen=RECENT_SERVICES)
                                                 for q in cfg.queues}
-        # Exponentially smoothed arrival sums per queue (fast, slow, as of time), kept up to
-        # date on each arrival: the same rate tide.load computes from a list of arrivals.
-        self.tau = settings.smoothing_minutes * 60.0
-        self.ewma: dict[str, list[float]] = {q.letter: [0.0, 0.0, 0.0] for q in cfg.queues}
+        self.rates = ArrivalRates([q.letter for q in cfg.queues], settings.smoothing_minutes)
         self.waiting_count: dict[str, int] = {q.letter: 0 for q in cfg.queues}
         self.memory = Memory(day)
         self.day = day
@@ -142,7 +153,6 @@ class Simulation:
         self.result = DayResult(cfg.id, settings.policy.value, seed,
                                 tide_windows=tuple(w.number for w in cfg.windows
                                                    if w.kind is WindowKind.TIDE))
-        self.served_by = {w.number: cfg.window_queues(w.number) for w in cfg.windows}
         self.now = 0.0
         self.last_busy = 0.0
         self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
@@ -165,7 +175,7 @@ class Simulation:
         self.last_arrival = self.arrivals[-1].at if self.arrivals else 0.0
         handlers = {ARRIVE: self._arrive, START: self._start, FINISH: self._finish,
                     NO_SHOW: self._no_show, ABANDON: self._abandon, TICK: self._tick,
-                    READY: self._ready}
+                    READY: self._ready, CONFIRM: self._confirm}
         while self.events:
             when, _, kind, payload = heapq.heappop(self.events)
             self.now = when
@@ -181,13 +191,12 @@ class Simulation:
         start = (0.0 if self.profile.steady_hours > 0 or not self.cfg.hours.periods
                  else _hours(self.cfg.hours.periods[0][0]) * 3600.0)
         used: set[str] = set()
-        clerks = sorted((s for s in self.cfg.staff if s.role == "clerk"),
-                        key=lambda s: len(s.windows))
+        clerks = sorted(self.cfg.staff, key=lambda s: len(s.windows))
         for w in self.cfg.windows:
             if w.kind is WindowKind.TIDE:
                 continue
-            staff = next((s for s in clerks if s.id not in used
-                          and (w.number in s.windows or not s.windows)), None)
+            staff = next((s for s in clerks if s.id not in used and s.may_staff(w.number)),
+                         None)
             if staff is None:
                 continue
             used.add(staff.id)
@@ -207,15 +216,13 @@ class Simulation:
         self.tickets[tid], self.meta[tid] = ticket, a
         key = rules.order_key(now, False, self.cfg.rules.priority_head_start_minutes)
         heapq.heappush(self.heaps[a.queue], (key, next(self.seq), tid))
-        e = self._decay(a.queue)
-        e[0] += 1.0
-        e[1] += 1.0
+        self.rates.observe(a.queue, now)
         self.waiting_count[a.queue] += 1
         if math.isfinite(a.patience_seconds):
             self.at(self.now + a.patience_seconds, ABANDON, tid)
         for number, window in self.windows.items():
             if (window.status is WindowStatus.OPEN and window.current is None
-                    and a.queue in self._served(number)):
+                    and number not in self.arriving and a.queue in self._served(number)):
                 self._call_next(number)
                 if self.tickets[tid].status is not TicketStatus.WAITING:
                     break
@@ -236,8 +243,7 @@ class Simulation:
     # ---- windows ------------------------------------------------------------------
 
     def _served(self, number: int) -> tuple[str, ...]:
-        override = self.windows[number].queues_override
-        return override if override is not None else self.served_by[number]
+        return served_queues(self.cfg, self.windows[number])
 
     def _head(self, queue: str) -> rules.Head | None:
         heap = self.heaps[queue]
@@ -247,6 +253,8 @@ class Simulation:
 
     def _call_next(self, number: int) -> None:
         window = self.windows[number]
+        if number in self.arriving:  # the standby clerk is still on the way
+            return
         served = self._served(number)
         heads = {q: h for q in served if (h := self._head(q)) is not None}
         head = rules.select_next(served, heads, self.cfg.rules.queue_step_minutes)
@@ -307,10 +315,9 @@ class Simulation:
 
     def _ready(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
-        clerk = self.pending.pop(n)
-        self.windows[n] = model.login(self.windows[n], clerk, self.abs(self.now)).window
-        self.opened_at[n] = self.now
-        self._call_next(n)
+        self.arriving.pop(n, None)
+        if self.windows[n].status is WindowStatus.OPEN:
+            self._call_next(n)
 
     # ---- the tide policy ----------------------------------------------------------
 
@@ -320,21 +327,21 @@ class Simulation:
         for letter, count in self.waiting_count.items():
             head = self._head(letter) if count else None
             waiting[letter] = [head.order_key, *([now] * (count - 1))] if head else []
-        rates = {}
-        for letter in self.ewma:
-            e = self._decay(letter)
-            rates[letter] = (e[0] / self.tau * 3600.0, e[1] / (self.tau * LONG_FACTOR) * 3600.0)
-        load = measure(self.cfg, now, self.windows.values(), waiting, {}, self.recent,
-                       self.settings.smoothing_minutes, rates)
-        if self.pending:
-            load = type(load)(load.at, load.queues, load.windows,
-                              load.busy_clerks | frozenset(self.pending.values()))
-        decisions = decide(self.cfg, self.settings, load, self.memory,
-                                  self.now / 3600.0, frozenset(self.pending))
-        for d in decisions:
-            self._apply(d)
-        if decisions:
-            self.memory = remember(self.memory, decisions, now, self.day)
+        load = measure(self.cfg, now, self.windows.values(), waiting, self.rates.per_hour(now),
+                       self.recent)
+        mode = self.settings.mode
+        if mode is not Mode.OFF:
+            hour = self.now / 3600.0
+            open_now = self.profile.steady_hours > 0 or open_at_hour(self.cfg, hour)
+            exclude = dict.fromkeys(self.pending, "pending") if mode is Mode.ADVISE else {}
+            for d in assess(self.cfg, self.settings, load, self.memory, hour, exclude,
+                            open_now).decisions:
+                if mode is Mode.AUTO:
+                    self._apply(d)
+                else:
+                    self.pending[d.window] = d
+                    self.result.proposals.append((self.now, d))
+                    self.at(self.now + self.profile.confirm_minutes * 60.0, CONFIRM, d.window)
         open_windows = sum(1 for w in self.windows.values() if w.status is not WindowStatus.CLOSED)
         tide_open = sum(1 for n in self.result.tide_windows
                         if self.windows[n].status is not WindowStatus.CLOSED)
@@ -344,33 +351,36 @@ class Simulation:
                 w.current for w in self.windows.values()):
             self.at(self.now + self.tick_seconds, TICK)
 
-    def _decay(self, queue: str) -> list[float]:
-        e = self.ewma[queue]
-        dt = self.now - e[2]
-        if dt > 0:
-            e[0] *= math.exp(-dt / self.tau)
-            e[1] *= math.exp(-dt / (self.tau * LONG_FACTOR))
-            e[2] = self.now
-        return e
+    def _confirm(self, number: object) -> None:
+        """The manager confirms a proposal (advise mode), re-checked as the live confirm is."""
+        d = self.pending.pop(int(number), None)  # type: ignore[call-overload]
+        if d is not None:
+            self._apply(recheck_proposal(self.cfg, self.windows, d))
 
     def _apply(self, d: Decision) -> None:
+        """Apply a decision through the production rule; a refused one changes nothing."""
+        now = self.abs(self.now)
+        try:
+            window = apply_decision(self.cfg, self.windows, d, now)
+        except DomainError:
+            self.result.refused.append((self.now, d))
+            return
+        self.windows[d.window] = window
+        self.memory = remember(self.memory, [d], now, self.day)
         self.result.decisions.append((self.now, d))
-        n, now = d.window, self.abs(self.now)
-        if d.action is Action.OPEN and d.clerk:
-            self.pending[n] = d.clerk
-            self.at(self.now + self.profile.startup_minutes * 60.0, READY, n)
+        n = d.window
+        if d.action is Action.OPEN:
+            self.opened_at[n] = self.now
+            self.arriving[n] = self.now + self.profile.startup_minutes * 60.0
+            self.at(self.arriving[n], READY, n)
         elif d.action is Action.CLOSE:
-            self.windows[n] = model.close(self.windows[n], now).window
-            if self.windows[n].status is WindowStatus.CLOSED:
+            if window.status is WindowStatus.CLOSED:
+                self.arriving.pop(n, None)
                 self._closed(n)
-        elif d.action is Action.LEND:
-            self.windows[n] = model.reassign(self.windows[n], d.queues, now).window
-            if self.windows[n].current is None:
-                self._call_next(n)
-        elif d.action is Action.RETURN:
-            self.windows[n] = model.reassign(self.windows[n], None, now).window
+        elif d.action is Action.LEND and window.current is None:
+            self._call_next(n)
 
 
 def simulate(cfg: HallConfig, settings: TideSettings, profile: DayProfile, seed: int,
-             tick_seconds: float = 60.0) -> DayResult:
+             tick_seconds: float | None = None) -> DayResult:
     return Simulation(cfg, settings, profile, seed, tick_seconds).run()

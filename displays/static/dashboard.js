@@ -162,9 +162,12 @@ async function refreshTide() {
     `${t(`dash.tide.action.${p.action}`)} · ${t('dash.window')} ${p.window} ${reason(p)} `,
     el('button', {onclick: () => decide(p.id, true)}, t('dash.confirm')),
     el('button', {class: 'secondary', onclick: () => decide(p.id, false)}, t('dash.dismiss'))));
-  $('tide-pending').replaceChildren(...(pending.length ? pending : [el('p', {class: 'muted'}, t('dash.tide.none'))]));
+  // why the controller holds back (budget spent, override, lunch closure, no standby clerk)
+  const held = (tide.held || []).map((h) => el('p', {class: 'tide-held muted', 'data-code': h.code},
+    lang === 'en' ? h.reason_en : h.reason_zh));
+  $('tide-pending').replaceChildren(...(pending.length ? pending : [el('p', {class: 'muted'}, t('dash.tide.none'))]), ...held);
   $('tide-windows').replaceChildren(...tide.windows.map((w) => el('div', {class: 'tide-window', 'data-window': w.number},
-    `${t('dash.window')} ${w.number} · ${t(`dash.status.${w.status}`)} · ${w.queues.join(',')} `,
+    `${t('dash.window')} ${w.number} · ${t(`dash.status.${w.status}`)} · ${w.queues.join(',')} · ${w.toggles_today}/${tide.max_toggles_per_day} `,
     el('button', {class: 'secondary', onclick: () => override(w.number, 'open')}, t('dash.tide.open')),
     el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},

@@ -87,4 +87,4 @@ def test_tide_decisions_counted(client, accounts):
     page = client.get("/metrics").text
     assert metric(page, "hall_tide_decisions_total", hall="district", type="tide.override") == 1
     assert metric(page, "hall_events_committed_total", hall="district",
-                  type="window.changed") >= 1
+                  type="tide.override") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,8 @@ from starlette.testclient import TestClient
 
 from hall.auth import AuthStore, Role
 from tests.conftest import Accounts
-from tests.support import AppProcess
+from tests.support import ROOT, AppProcess
 from ticketing.keys import HallKeys
-from tide.keys import TideKeys
 
 BASE = "/api/halls/district/tide"
 
@@ -91,8 +91,10 @@ def test_manager_override_open_then_release(
     assert (state["recent"][0]["action"], state["recent"][0]["window"]) == ("open", 12)
     assert "上午高峰" in state["recent"][0]["reason"]
     assert client.get("/api/halls/district/windows/12").json()["status"] == "open"
-    decided = stream(redis_url, "tide.decision")
-    assert decided[-1]["message_zh"] == "12号潮汐窗口已开放"
+    # One event, committed with the change: the override, its window and the board's text.
+    [decided] = stream(redis_url, "tide.override")
+    assert decided["kind"] == "set" and decided["window"]["status"] == "open"
+    assert decided["message_zh"] == "12号潮汐窗口已开放"
     assert client.post(f"{BASE}/release", json={"window": 12}, headers=manager).json() == {
         "released": 12}
     assert [e["kind"] for e in stream(redis_url, "tide.override")] == ["set", "released"]
@@ -104,12 +106,14 @@ def test_manager_override_open_then_release(
 def test_two_app_processes_one_controller_decides(redis_url: str, tmp_path: Path) -> None:
     """Both processes run the controller loop; only the leader applies a decision, and when
     the leader's process dies the other one takes over once the lock expires."""
-    procs = [AppProcess(redis_url, log_path=tmp_path / f"{n}.log").start() for n in "ab"]
-    r = redis.Redis.from_url(redis_url)
+    env = {"HALL_FILES": str(_always_open_district(tmp_path))}
+    procs = [AppProcess(redis_url, log_path=tmp_path / f"{n}.log", extra_env=env).start()
+             for n in "ab"]
     try:
-        r.set(TideKeys("district").mode, "auto")
         kiosk = {"Authorization": f"Bearer {_token(redis_url, None)}"}
         manager = {"Authorization": f"Bearer {_token(redis_url, 'tide-boss')}"}
+        assert httpx.put(f"{procs[0].base_url}{BASE}/mode", json={"mode": "auto"},
+                         headers=manager).status_code == 200
         for i in range(20):
             resp = httpx.post(f"{procs[0].base_url}/api/halls/district/tickets",
                               json={"matter": "QY-KB" if i % 2 else "SB-CB"}, headers=kiosk)
@@ -137,6 +141,21 @@ def test_two_app_processes_one_controller_decides(redis_url: str, tmp_path: Path
     finally:
         for p in procs:
             p.stop(kill=True)
+
+
+def _always_open_district(folder: Path) -> Path:
+    """The district hall, open every day 00:00-23:59 in a time zone where it is about noon
+    now (the app processes run on the real clock; the tide acts only in opening hours)."""
+    offset = max(-12, min(14, 12 - datetime.now(UTC).hour))
+    text = (ROOT / "hall" / "halls" / "district.toml").read_text(encoding="utf-8")
+    text = text.replace('timezone = "Asia/Shanghai"',
+                        f'timezone = "Etc/GMT{-offset:+d}"', 1)
+    text = text.replace("weekdays = [1, 2, 3, 4, 5, 6]", "weekdays = [1, 2, 3, 4, 5, 6, 7]", 1)
+    text = text.replace('periods = ["09:00-12:00", "13:30-17:30"]', 'periods = ["00:00-23:59"]',
+                        1)
+    path = folder / "district.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _applied(redis_url: str) -> list[dict[str, Any]]:

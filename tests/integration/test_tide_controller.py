@@ -25,6 +25,8 @@ from tide.settings import Mode, PolicyName, TideSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+# 2026-11-18 10:00 in the district hall (Asia/Shanghai): open, before the lunch closure.
+OPEN_AT = 1_794_967_200.0
 # No time-of-day pattern: the decisions depend on the queue alone.
 SETTINGS = TideSettings(policy=PolicyName.PREDICTIVE, mode=Mode.AUTO, hourly_profile=(),
                         min_open_minutes=0, min_closed_minutes=0, lend=False)
@@ -32,6 +34,11 @@ SETTINGS = TideSettings(policy=PolicyName.PREDICTIVE, mode=Mode.AUTO, hourly_pro
 
 def service_for(aredis: Redis, store: TicketStore, **changes: Any) -> TideService:
     return TideService(aredis, store, {h: SETTINGS.with_(**changes) for h in store.halls})
+
+
+@pytest.fixture(autouse=True)
+def hall_is_open(clock: FakeClock) -> None:
+    clock.now = OPEN_AT
 
 
 async def events(aredis: Redis, kind: EventType | None = None) -> list[dict[str, Any]]:
@@ -88,9 +95,11 @@ async def test_auto_mode_opens_the_tide_window_for_a_standby_clerk(
     # S01 is rostered for window 12 and not logged in anywhere else.
     assert window.clerk == "S01" == decisions[0].clerk
     assert "standby clerk S01" in decisions[0].reason_en and "备岗" in decisions[0].reason_zh
-    changed = await events(aredis, EventType.WINDOW_CHANGED)
-    assert changed[-1]["window"]["number"] == 12 and changed[-1]["reason"] == "tide.open"
+    # One event carries the change: the window (as window.changed would) and the decision.
+    assert all(e["window"]["number"] != 12 for e in await events(aredis,
+                                                                 EventType.WINDOW_CHANGED))
     tide = await events(aredis, EventType.TIDE_DECISION)
+    assert tide[-1]["window"]["number"] == 12 and tide[-1]["reason"] == "tide.open"
     assert tide[-1]["status"] == "applied"
     assert tide[-1]["message_zh"] == "12号潮汐窗口已开放"
     assert tide[-1]["notify_clerk"] == "S01"
@@ -199,3 +208,195 @@ async def test_concurrent_readers_count_each_arrival_once(
         assert load.queues["A"].waiting == 10
         assert load.queues["A"].arrivals_per_hour == pytest.approx(
             fresh.queues["A"].arrivals_per_hour) == pytest.approx(10 / 900 * 3600)
+
+
+# ---- every tide change is one atomic step -------------------------------------------
+
+
+class Died(Exception):
+    """The process 'dies' after building a tide change, before committing it."""
+
+
+class DyingService(TideService):
+    async def _commit(self, txn: Any, kind: EventType, data: dict[str, Any]) -> None:
+        raise Died()
+
+
+async def hall_keys(aredis: Redis) -> dict[bytes, bytes | None]:
+    return {k: await aredis.dump(k) for k in sorted(await aredis.keys("hall:{district}*"))}
+
+
+async def _apply(s: TideService) -> Any:
+    return await s.apply("district", Decision(Action.OPEN, 12, ("A", "B"), "S01"), "tide",
+                         "applied")
+
+
+async def _run(s: TideService) -> Any:
+    return await s.run_policy("district")
+
+
+async def _mode(s: TideService) -> Any:
+    return await s.set_mode("district", Mode.ADVISE, by="m")
+
+
+async def _propose(s: TideService) -> Any:
+    return await s.propose("district", Decision(Action.OPEN, 12, ("A", "B"), "S01"))
+
+
+async def _confirm(s: TideService) -> Any:
+    return await s.confirm("district", "12:open", by="m")
+
+
+async def _dismiss(s: TideService) -> Any:
+    return await s.confirm("district", "12:open", by="m", accept=False)
+
+
+async def _override(s: TideService) -> Any:
+    return await s.override("district", Decision(Action.OPEN, 12), by="m")
+
+
+async def _release(s: TideService) -> Any:
+    return await s.release("district", 12, by="m")
+
+
+@pytest.mark.parametrize("change", [_apply, _run, _mode, _propose, _confirm, _dismiss,
+                                    _override, _release])
+async def test_a_change_that_dies_before_its_commit_leaves_nothing(
+    aredis: Redis, store: TicketStore, change: Any
+) -> None:
+    await staff_base_windows(store)
+    await crowd(store)
+    setup = service_for(aredis, store)
+    if change in (_confirm, _dismiss):
+        await _propose(setup)
+    if change is _release:
+        await setup.override("district", Decision(Action.OPEN, 12), by="m")
+    before = await hall_keys(aredis)
+    dying = DyingService(aredis, store, setup.settings)
+    with pytest.raises(Died):
+        await change(dying)
+    assert await hall_keys(aredis) == before  # no window, toggle, proposal or event alone
+    # The same change by a live process: the window, the toggle and the event together.
+    await change(setup)
+    after = await hall_keys(aredis)
+    assert after != before
+    tide_events = [e for e in await events(aredis) if e["type"].startswith("tide.")]
+    window = await store.window("district", 12)
+    memory = (await setup._read("district")).memory
+    opened = [e for e in tide_events if e.get("window", {}) and isinstance(e["window"], dict)
+              and e["window"]["number"] == 12 and e["window"]["status"] == "open"]
+    if window.status is WindowStatus.OPEN:
+        assert opened and memory.of(12).toggles == len(opened)
+
+
+async def test_a_clerk_who_logs_in_elsewhere_meanwhile_is_never_at_two_windows(
+    aredis: Redis, store: TicketStore
+) -> None:
+    for number, clerk in ((1, "S02"), (2, "S03"), (3, "S04"), (4, "S05")):
+        await store.change_window("district", number,
+                                  lambda w, now, c=clerk: model.login(w, c, now))
+    service = service_for(aredis, store, mode=Mode.ADVISE)
+    await service.propose("district", Decision(Action.OPEN, 12, ("A", "B"), "S01"))
+
+    class Racing(TideService):
+        """S01 logs in at window 5 between the confirm's read and its commit."""
+
+        raced = False
+
+        async def _commit(self, txn: Any, kind: EventType, data: dict[str, Any]) -> None:
+            if not self.raced:
+                self.raced = True
+                await store.change_window("district", 5,
+                                          lambda w, now: model.login(w, "S01", now))
+            await super()._commit(txn, kind, data)
+
+    racing = Racing(aredis, store, service.settings)
+    d = await racing.confirm("district", "12:open", by="m")
+    assert racing.raced and d.clerk != "S01"  # the commit lost, the retry re-checked
+    window = await store.window("district", 12)
+    assert window.status is WindowStatus.OPEN and window.clerk == d.clerk
+    assert (await store.window("district", 5)).clerk == "S01"
+    clerks = [w.clerk for w in await store.windows("district") if w.clerk]
+    assert len(clerks) == len(set(clerks))
+    confirmed = (await events(aredis, EventType.TIDE_DECISION))[-1]
+    assert confirmed["status"] == "confirmed" and f"{d.clerk} instead" in \
+        confirmed["decision"]["reason_en"]
+
+
+async def test_confirming_a_proposal_that_no_longer_holds_withdraws_it(
+    aredis: Redis, store: TicketStore
+) -> None:
+    await staff_base_windows(store)
+    service = service_for(aredis, store, mode=Mode.ADVISE)
+    await service.propose("district", Decision(Action.OPEN, 12, ("A", "B"), "S01"))
+    # Every standby clerk of window 12 is now at a window.
+    for number, clerk in ((8, "S01"), (9, "S12"), (10, "S14"), (11, "S15")):
+        await store.change_window("district", number,
+                                  lambda w, now, c=clerk: model.login(w, c, now))
+    with pytest.raises(IllegalTransition) as err:
+        await service.confirm("district", "12:open", by="m")
+    assert err.value.code == "proposal_stale"
+    assert (await store.window("district", 12)).status is WindowStatus.CLOSED
+    assert (await service.state("district"))["pending"] == []
+    assert (await events(aredis, EventType.TIDE_DECISION))[-1]["status"] == "withdrawn"
+
+
+async def test_a_pending_proposal_does_not_stop_auto_mode(
+    aredis: Redis, store: TicketStore
+) -> None:
+    await staff_base_windows(store)
+    await crowd(store)
+    service = service_for(aredis, store, mode=Mode.ADVISE)
+    assert [d.action for d in await service.run_policy("district")] == [Action.OPEN]
+    assert await service.run_policy("district") == []  # advise: waits for the manager
+    # A proposal left over (e.g. written just before the mode changed) …
+    await service.set_mode("district", Mode.AUTO, by="m")
+    assert (await events(aredis, EventType.TIDE_OVERRIDE))[-1]["withdrawn"] == ["12:open"]
+    await service.propose("district", Decision(Action.OPEN, 12, ("A", "B"), "S01"))
+    # … does not hold auto mode back, and is dropped in the same step that opens.
+    assert [(d.action, d.window) for d in await service.run_policy("district")] == [
+        (Action.OPEN, 12)]
+    assert (await store.window("district", 12)).status is WindowStatus.OPEN
+    assert (await service.state("district"))["pending"] == []
+
+
+async def test_the_panel_says_why_nothing_is_proposed(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    await staff_base_windows(store)
+    service = service_for(aredis, store, mode=Mode.ADVISE)
+    # A manager opens and closes window 12 by hand, and opens it once more …
+    for action in (Action.OPEN, Action.CLOSE, Action.OPEN):
+        await service.override("district", Decision(action, 12), by="manager1")
+    state = await service.state("district")
+    [w12] = [w for w in state["windows"] if w["number"] == 12]
+    assert (w12["toggles_today"], w12["manual_toggles_today"], w12["override"]) == (3, 3, True)
+    await service.override("district", Decision(Action.CLOSE, 12), by="manager1")
+    await crowd(store)
+    held = {h["window"]: h for h in (await service.state("district"))["held"]}
+    assert held[12]["code"] == "override" and held[12]["action"] == "open"
+    # … and releases it: the queue is long, but the day's budget went on the overrides.
+    await service.release("district", 12, by="manager1")
+    assert await service.run_policy("district") == []
+    held = {h["window"]: h for h in (await service.state("district"))["held"]}
+    assert held[12]["code"] == "budget"
+    assert "4 of them by a manager" in held[12]["reason_en"] or \
+        "toggled 4 times today, 4 of them by a manager" in held[12]["reason_en"]
+
+
+@pytest.mark.parametrize("local", ["12:30", "08:30", "18:00"])
+async def test_nothing_is_proposed_or_lent_while_the_hall_is_closed(
+    aredis: Redis, store: TicketStore, clock: FakeClock, local: str
+) -> None:
+    await staff_base_windows(store)
+    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    await crowd(store, 60)
+    service = service_for(aredis, store, mode=Mode.ADVISE, lend=True)
+    h, m = local.split(":")
+    clock.now = OPEN_AT + (int(h) - 10) * 3600 + int(m) * 60
+    assert await service.run_policy("district") == []
+    state = await service.state("district")
+    assert state["open_now"] is False and state["pending"] == []
+    assert {h["code"] for h in state["held"]} == {"closed_hours"}
+    clock.now = OPEN_AT  # open again: the same queue gets its proposal
+    assert Action.OPEN in [d.action for d in await service.run_policy("district")]

@@ -8,7 +8,7 @@ import pytest
 
 from hall.config import HallConfig
 from ticketing.model import WindowState, WindowStatus
-from tide.load import measure, smoothed_rate_per_hour
+from tide.load import ArrivalRates, measure
 from tide.policy import (
     Action,
     Memory,
@@ -41,9 +41,10 @@ def load_of(cfg: HallConfig, waiting_a: int, waiting_b: int = 0, tide_open: bool
             per_hour: float = 0.0, now: float = NOW):
     waiting = {"A": [now - 60.0 * i for i in range(waiting_a)],
                "B": [now - 60.0 * i for i in range(waiting_b)]}
-    arrivals = {"A": [now - 3600.0 * k / per_hour for k in range(int(per_hour))]} if per_hour \
-        else {}
-    return measure(cfg, now, windows(tide_open), waiting, arrivals, {})
+    rates = ArrivalRates([q.letter for q in cfg.queues], 15.0)
+    for k in reversed(range(int(per_hour))):
+        rates.observe("A", now - 3600.0 * k / per_hour)
+    return measure(cfg, now, windows(tide_open), waiting, rates.per_hour(now), {})
 
 
 THRESHOLD = TideSettings(policy=PolicyName.THRESHOLD, open_waiting=12, close_waiting=3,
@@ -75,7 +76,12 @@ def test_load_shares_windows_and_predicts_a_newcomers_wait(district: HallConfig)
     assert a.servers == pytest.approx(5.0)
     assert a.predicted_wait_seconds == pytest.approx(20 * a.service_seconds / 5.0)
     assert load.queues["D"].servers == pytest.approx(1.0)
-    assert smoothed_rate_per_hour([NOW] * 10, NOW, 900.0) == pytest.approx(40.0)
+    rates = ArrivalRates(["A"], 15.0)
+    for _ in range(10):
+        rates.observe("A", NOW)
+    assert rates.per_hour(NOW)["A"][0] == pytest.approx(40.0)
+    # fed late or early, the same arrivals give the same rate later
+    assert rates.per_hour(NOW + 900)["A"][0] == pytest.approx(40.0 / math.e)
 
 
 def test_threshold_opens_with_a_standby_clerk_and_says_why(district: HallConfig) -> None:
@@ -151,6 +157,7 @@ def test_lending_a_quiet_lendable_window_and_taking_it_back(district: HallConfig
     assert [(d.window, d.queues) for d in lend] == [(11, ("G", "B"))]
     lent = [WindowState(11, WindowStatus.OPEN, clerk="S11", queues_override=("G", "B"))]
     eased = measure(district, NOW, [*windows()[:-2], *lent, WindowState(12)], {}, {}, {})
+    assert eased.served_queues(district, 11) == ("G", "B")
     [back] = [d for d in decide(district, settings, eased, Memory(), 10.0)
               if d.action is Action.RETURN]
     assert back.window == 11 and "returns" in back.reason_en

@@ -1,0 +1,39 @@
+"""A hall's opening periods as hours of the local day, and whether the hall is open at one.
+
+The tide proposes, opens and lends only while the hall is open: never before opening,
+after closing, or in a closure between two periods (the lunch break). Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hall.config import HallConfig
+
+
+def hhmm_hours(text: str) -> float:
+    """'13:30' → 13.5 (the hall file's periods are validated when it is loaded)."""
+    h, m = text.split(":")
+    return int(h) + int(m) / 60.0
+
+
+def periods(cfg: HallConfig) -> list[tuple[float, float]]:
+    """The hall's opening periods as (start, end) hours of the local day, in order."""
+    return sorted((hhmm_hours(a), hhmm_hours(b)) for a, b in cfg.hours.periods)
+
+
+def open_at_hour(cfg: HallConfig, hour: float) -> bool:
+    """Whether ``hour`` (local, fractional) lies inside an opening period (end excluded)."""
+    return any(a <= hour < b for a, b in periods(cfg))
+
+
+def local_hour(cfg: HallConfig, at: float) -> float:
+    """The hall-local hour of day (0-24, fractional) of the POSIX time ``at``."""
+    local = datetime.fromtimestamp(at, cfg.tz)
+    return local.hour + local.minute / 60 + local.second / 3600
+
+
+def open_at(cfg: HallConfig, at: float) -> bool:
+    """Whether the hall is open at POSIX time ``at``: a working weekday, inside a period."""
+    weekday = datetime.fromtimestamp(at, cfg.tz).isoweekday()
+    return weekday in cfg.hours.weekdays and open_at_hour(cfg, local_hour(cfg, at))
