@@ -1,6 +1,13 @@
-"""A hall's calendar and appointment settings, read once per hall config."""
+"""A hall's calendar and appointment settings, read once per hall config.
+
+The hall file keeps ``[hall.hours]`` (with ``by_weekday``), ``[hall.calendar]`` and
+``[appointments]`` as written; ``problems`` lists their mistakes for ``hall config check``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from hall.calendar import HallCalendar, parse_calendar
 from hall.config import HallConfig
@@ -10,17 +17,25 @@ from ticketing.booking_rules import AppointmentSettings
 _CACHE: dict[int, tuple[HallConfig, HallCalendar, AppointmentSettings]] = {}
 
 
+def _parse(cfg: HallConfig) -> tuple[HallCalendar, AppointmentSettings, list[str]]:
+    hours: dict[str, Any] = {"weekdays": list(cfg.hours.weekdays),
+                             "periods": [f"{a}-{b}" for a, b in cfg.hours.periods]}
+    by_weekday = getattr(cfg.hours, "by_weekday", None)
+    if by_weekday:
+        hours["by_weekday"] = dict(by_weekday)
+    raw_calendar = getattr(cfg, "calendar", None)
+    cal, found = parse_calendar(
+        cfg.timezone, hours, dict(raw_calendar) if isinstance(raw_calendar, Mapping) else {})
+    settings, more = br.parse_settings(getattr(cfg, "appointments", None) or None)
+    return cal, settings, found + more
+
+
 def hall_parts(cfg: HallConfig) -> tuple[HallConfig, HallCalendar, AppointmentSettings]:
     """(cfg, its calendar, its ``[appointments]`` settings); cached per config object."""
     cached = _CACHE.get(id(cfg))
     if cached is not None and cached[0] is cfg:
         return cached
-    cal = getattr(cfg, "calendar", None)
-    if not isinstance(cal, HallCalendar):
-        hours = {"weekdays": list(cfg.hours.weekdays),
-                 "periods": [f"{a}-{b}" for a, b in cfg.hours.periods]}
-        cal, _ = parse_calendar(cfg.timezone, hours, {})
-    settings, _ = br.parse_settings(getattr(cfg, "appointments", None) or None)
+    cal, settings, _ = _parse(cfg)
     _CACHE[id(cfg)] = (cfg, cal, settings)
     return cfg, cal, settings
 
@@ -31,3 +46,8 @@ def hall_calendar(cfg: HallConfig) -> HallCalendar:
 
 def appointment_settings(cfg: HallConfig) -> AppointmentSettings:
     return hall_parts(cfg)[2]
+
+
+def problems(cfg: HallConfig) -> list[str]:
+    """The mistakes of a hall's calendar and ``[appointments]`` tables, for config check."""
+    return _parse(cfg)[2]
