@@ -22,6 +22,9 @@ from starlette.routing import BaseRoute, Route
 from displays import dashboard_data
 from displays.component import component as displays
 from displays.dashboard import component as dashboard
+from hall import audit_store
+from hall.audit_store import AuditContext
+from hall.audit_store import component as audit
 from hall.auth import AuthStore, Principal
 from hall.component import Component
 from hall.config import HallConfig, load_configured_halls
@@ -74,7 +77,7 @@ async def _bounded_stop(part: Component, found: Services) -> None:
 
 def components() -> list[Component]:
     """The packages of the app, in start order (a part may use those provided before it)."""
-    return [ticketing, appointments, displays, dashboard, voice, tide, _wiring]
+    return [audit, ticketing, appointments, displays, dashboard, voice, tide, _wiring]
 
 
 def _wire(found: Services) -> dict[Key[Any], object]:
@@ -94,7 +97,9 @@ async def login(request: Request) -> Response:
     body = await read_body(request, LOGIN_FIELDS)
     found = services(request)
     auth = found.auth
+    audit_store.note("login", actor=body["username"], target=body["username"])
     token, principal = await auth.login(body["username"], body["password"])
+    audit_store.note(halls=principal.halls, role=principal.role.value)
     response = JSONResponse({"token": token, "user": _me(principal)})
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                         secure=found.settings.secure_cookies,
@@ -183,6 +188,7 @@ def create_app(
             RedisTimeoutError: store_unavailable,
             Exception: server_error_handler,
         },
-        middleware=[Middleware(RequestLog, enabled=settings.log_format == "json")],
+        middleware=[Middleware(RequestLog, enabled=settings.log_format == "json"),
+                    Middleware(AuditContext)],
     )
     return app

@@ -30,13 +30,14 @@ class Role(str, Enum):
     ADMIN = "admin"
     MANAGER = "manager"
     CLERK = "clerk"
+    AUDITOR = "auditor"
     KIOSK = "kiosk"
     PAD = "pad"
     DISPLAY = "display"
     PHONE = "phone"
 
 
-STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.CLERK)
+STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.CLERK, Role.AUDITOR)
 DEVICE_ROLES = (Role.KIOSK, Role.PAD, Role.DISPLAY, Role.PHONE)
 DEVICE_CACHE_SECONDS = 30.0
 DEVICE_CACHE_SIZE = 10_000
@@ -96,7 +97,7 @@ class AuthStore:
         staff_id: str | None = None, display_name: str = "",
     ) -> None:
         if role not in STAFF_ROLES:
-            raise Invalid(f"role must be one of admin, manager, clerk; got {role.value}")
+            raise Invalid(f"role must be one of admin, manager, clerk, auditor; got {role.value}")
         if len(password) < 8:
             raise Invalid("password must have at least 8 characters", code="weak_password")
         if role is not Role.ADMIN and not halls:

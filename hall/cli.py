@@ -237,10 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     dadd.add_argument("--data", default=None)
     dadd.set_defaults(func=cmd_device_add)
 
+    from hall.audit_cli import register as register_audit
     from ticketing.cli import register as register_report
     from tide.cli import register as register_tide
 
     register_tide(sub)
+    register_audit(sub)
     register_report(sub)
     return parser
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hall import audit_store
 from hall.auth import Principal
 from hall.errors import DomainError
 from hall.services import services
@@ -158,6 +159,8 @@ async def caller(request: Request) -> Principal | None:
     if "principal" not in request.scope:
         request.scope["principal"] = await services(request).auth.resolve(token_of(request))
     principal: Principal | None = request.scope["principal"]
+    if principal is not None:
+        audit_store.note_principal(principal.name, principal.role.value, principal.halls)
     return principal
 
 
@@ -171,6 +174,7 @@ def error_response(status: int, code: str, message: str,
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    audit_store.note_error(exc.code)
     return error_response(exc.status, exc.code, exc.message, exc.params)
 
 

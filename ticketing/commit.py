@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
 from hall.errors import DomainError
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
+from ticketing.audit_entry import entry_for
 from ticketing.keys import HallKeys
 
 Clock = Callable[[], float]
@@ -77,6 +79,10 @@ class Txn:
     def __post_init__(self) -> None:
         self.key_list.append(self.keys.events)
 
+    def key_index(self, key: str) -> int:
+        """The script's index (1-based) of ``key``, added to the step's keys if new."""
+        return self._k(key)
+
     def _k(self, key: str) -> int:
         if key not in self.key_list:
             self.key_list.append(key)
@@ -104,14 +110,20 @@ class Committer:
     def __init__(self, redis: Redis, clock: Clock) -> None:
         self.redis = redis
         self.clock = clock
-        self._script = redis.register_script((SCRIPTS / "commit.lua").read_text())
+        self._script = redis.register_script(
+            APPEND_LUA + (SCRIPTS / "commit.lua").read_text())
         self.write_policy = WritePolicy()
         self.observers: list[Observer] = []
+        self.audit: AuditTrail | None = None  # set by the app: each commit carries its entry
 
     async def commit(self, txn: Txn, event: EventType, data: dict[str, Any]) -> str:
         """Apply ``txn`` and append its event atomically; the event's stream id, or Conflict."""
         spec = {"guards": txn.guards, "ops": txn.ops, "maxlen": STREAM_MAXLEN,
                 "event": [event.value, repr(self.clock()), dumps(data)]}
+        if self.audit is not None and self.audit.enabled:
+            entry = entry_for(event, data, self.clock())
+            keys, args = self.audit.spec(txn.keys.hall, entry)
+            spec["audit"] = [txn.key_index(k) for k in keys] + args
         try:
             event_id = as_str(await self.write_policy.run(
                 self.redis, self._script, keys=txn.key_list, args=[dumps(spec)]))
@@ -119,6 +131,7 @@ class Committer:
             if str(exc).startswith("CONFLICT"):
                 raise Conflict(str(exc)) from None
             raise
+        mark_recorded()
         self.notify(txn.keys.hall, event, data)
         return event_id
 

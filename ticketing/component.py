@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hall.audit_store import AUDIT
 from hall.component import Component
 from hall.metrics import HallMetrics
 from hall.redis_conn import WritePolicy
@@ -20,6 +21,7 @@ def provide(found: Services) -> dict[Key[Any], object]:
     store = TicketStore(found.redis, found.halls, found.clock)
     store.write_policy = WritePolicy.from_settings(found.settings)
     store.observers.append(found.metrics.observe)
+    store.audit = found.find(AUDIT)  # every commit and issue records who did it
     parts: dict[Key[Any], object] = {STORE: store}
     scheduler = rollup.scheduler_for(found)
     if scheduler is not None:

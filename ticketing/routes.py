@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from hall import audit_store
 from hall.auth import Principal, Role, require
 from hall.errors import Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
@@ -81,7 +82,19 @@ ISSUE_FIELDS = (
     F("priority_group", str, required=False,
       description="green channel: elderly, disabled, military, pregnant, responder"),
     F("appointment", bool, required=False, description="a checked-in appointment"),
+    F("reason", str, required=False,
+      description="why staff give this ticket priority by hand (required then; audited)"),
 )
+
+
+def _reason(body: dict[str, Any], what: str) -> str:
+    """The reason a rule asks for; recorded with the action's audit entry."""
+    reason = (body.get("reason") or "").strip()
+    if not reason:
+        raise Invalid(f"{what} needs a reason (field 'reason'); it is recorded in the audit "
+                      "trail", code="reason_required")
+    audit_store.note(reason=reason)
+    return reason
 
 
 @api("POST", "/api/halls/{hall}/tickets", "Take a ticket for a matter",
@@ -90,6 +103,8 @@ async def issue_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     who = require(await caller(request), hall_id, *ISSUERS)
     body = await read_body(request, ISSUE_FIELDS)
+    if body["priority_group"] is not None and who.role in STAFF:
+        _reason(body, "giving priority by hand")
     channel = {Role.KIOSK: Channel.KIOSK, Role.PHONE: Channel.PHONE}.get(who.role, Channel.COUNTER)
     if body["appointment"]:  # the mark comes only from a check-in (POST …/checkin)
         raise IllegalTransition("an appointment ticket comes from checking in a booking",
@@ -256,7 +271,10 @@ async def call_next(request: Request) -> JSONResponse:
     return _ticket_json(await store.call_next(hall_id, number, clerk=who.staff_id))
 
 
-CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A007"),)
+CALL_FIELDS = (
+    F("number", str, max_length=8, description="ticket number, e.g. A007"),
+    F("reason", str, description="why this number is called out of order (audited)"),
+)
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/call", "Call a given waiting number",
@@ -264,6 +282,7 @@ CALL_FIELDS = (F("number", str, max_length=8, description="ticket number, e.g. A
 async def call_number(request: Request) -> JSONResponse:
     hall_id, number, who = await _clerk_of_hall(request)
     body = await read_body(request, CALL_FIELDS)
+    _reason(body, "calling a number out of order")
     store = services(request).get(STORE)
     return _ticket_json(await store.call_number(hall_id, number, body["number"].upper(),
                                                 clerk=who.staff_id))

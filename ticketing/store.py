@@ -19,12 +19,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
 from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
 from hall.services import Key
 from ticketing import estimate, model, rules
+from ticketing.audit_entry import entry_for
 from ticketing.commit import (
     SCRIPTS,
     STREAM_MAXLEN,
@@ -60,7 +62,7 @@ class TicketStore(TicketQueries):
     def __init__(self, redis: Redis, halls: dict[str, HallConfig], clock: Clock) -> None:
         super().__init__(redis, halls, clock)
         self.committer = Committer(redis, clock)
-        self._issue = redis.register_script((SCRIPTS / "issue.lua").read_text())
+        self._issue = redis.register_script(APPEND_LUA + (SCRIPTS / "issue.lua").read_text())
         # Walk-ins only in opening hours (hall/calendar.py); the app turns it on, a store
         # built directly (tests of other rules, the simulator) leaves it off.
         self.hours_enforced = False
@@ -78,6 +80,23 @@ class TicketStore(TicketQueries):
     def observers(self) -> list[Observer]:
         """Who hears committed events in this process (metrics, logs)."""
         return self.committer.observers
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        """The audit trail every commit and issue extends (set by the app; None: off)."""
+        return self.committer.audit
+
+    @audit.setter
+    def audit(self, trail: AuditTrail | None) -> None:
+        self.committer.audit = trail
+
+    def _audit_issue(self, hall_id: str, ticket: Ticket, now: float
+                     ) -> tuple[list[str], list[str]]:
+        trail = self.committer.audit
+        if trail is None or not trail.enabled:
+            return [], []
+        return trail.spec(hall_id, entry_for(EventType.TICKET_ISSUED,
+                                             {"ticket": ticket.to_dict()}, now))
 
     # ---- issuing ------------------------------------------------------------------
 
@@ -110,17 +129,22 @@ class TicketStore(TicketQueries):
             key = min(slot_start, rules.order_key(now, priority_group is not None,
                                                   cfg.rules.priority_head_start_minutes))
         keys = HallKeys(hall_id)
+        audit_keys, audit_args = self._audit_issue(hall_id, ticket, now)
         try:
             serving = cfg.windows_serving(matter.queue)
             number, ahead, _, recent, statuses = await self.write_policy.run(
                 self.redis, self._issue,
                 keys=[keys.events, keys.day_counters(day), keys.day_numbers(day),
                       keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id),
-                      keys.service_times(matter.queue), *(keys.window(n) for n in serving)],
+                      keys.service_times(matter.queue), *audit_keys,
+                      *(keys.window(n) for n in serving)],
                 args=[matter.queue, dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
                       cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
-                      EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES],
+                      EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES,
+                      str(len(audit_keys)), *audit_args],
             )
+            if audit_keys:
+                mark_recorded()
         except ResponseError as exc:
             if "SOLD_OUT" in str(exc):
                 raise IllegalTransition(

@@ -153,8 +153,9 @@ $('call-dialog').addEventListener('close', async () => {
   const form = $('call-form');
   if ($('call-dialog').returnValue !== 'ok') return;
   const number = form.number.value.trim().toUpperCase();
+  const reason = form.reason.value.trim();
   form.reset();
-  if (number) await post('call', {number});
+  if (number) await post('call', {number, reason});
 });
 
 for (const button of document.querySelectorAll('#actions button')) {

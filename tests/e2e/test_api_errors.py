@@ -18,10 +18,15 @@ D = "/api/halls/district"
 
 
 def hall_state(redis_url: str) -> dict[bytes, Any]:
-    """Every hall key with its value (sessions under auth:* may change; halls may not)."""
+    """Every hall key with its value (sessions under auth:* may change; halls may not).
+
+    The audit trail (``hall:{h}:audit:*``) is left out: a refusal is recorded there.
+    """
     r = redis.Redis.from_url(redis_url)
     out: dict[bytes, Any] = {}
     for key in r.scan_iter(match="hall:*"):
+        if b":audit:" in key:
+            continue
         kind = r.type(key)
         out[key] = {
             b"hash": r.hgetall, b"zset": lambda k: r.zrange(k, 0, -1, withscores=True),
@@ -154,7 +159,8 @@ def test_unknown_hall_matter_window_ticket_queue(
     # a real ticket id under another hall's path is unknown there
     assert_error(client.get(f"/api/halls/town/tickets/{hall['second']['id']}"), 404,
                  "unknown_ticket")
-    assert_error(client.post(f"{D}/windows/1/call", json={"number": "A999"}, headers=s01), 404,
+    assert_error(client.post(f"{D}/windows/1/call", json={"number": "A999", "reason": "r"},
+                             headers=s01), 404,
                  "unknown_ticket")
     assert_error(client.post(f"{D}/windows/1/transfer", json={"queue": "Z"}, headers=s01), 404,
                  "unknown_queue")
@@ -221,7 +227,7 @@ def test_illegal_transitions_are_409(client: TestClient, accounts: Accounts,
                      "no_current_ticket")
     assert_error(client.post(f"{D}/windows/2/transfer", json={"queue": "D"}, headers=s02), 409,
                  "no_current_ticket")
-    assert_error(client.post(f"{D}/windows/2/call", json={"number": first["number"]},
+    assert_error(client.post(f"{D}/windows/2/call", json={"number": first["number"], "reason": "r"},
                              headers=s02), 409, "illegal_transition")  # already called
     assert hall_state(redis_url) == before
 

@@ -187,6 +187,7 @@ def test_clerk_console_keys_pause_call_a_number_and_transfer_with_a_note(app, re
 
         clerk.keyboard.press("g")  # call a given number, out of order
         clerk.fill("#call-form input[name=number]", "a003")
+        clerk.fill("#call-form input[name=reason]", "老人行动不便")
         clerk.keyboard.press("Enter")
         expect(clerk.get_by_test_id("clerk-current")).to_have_text("A003")
         expect(display.get_by_test_id("window-current")).to_have_text("A003")

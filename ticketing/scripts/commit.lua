@@ -3,7 +3,8 @@
 -- KEYS:    every key the change touches; KEYS[1] is the hall's event stream.
 -- ARGV[1]: JSON {"guards": [[k, field, expected], ...],
 --                "ops":    [[COMMAND, k, arg, ...], ...],
---                "event":  [type, at, data], "maxlen": n}
+--                "event":  [type, at, data], "maxlen": n,
+--                "audit":  [k_list, k_head, k_days, day, body, ttl] (optional)}
 --          where k indexes KEYS and every arg is a string.
 -- Returns: the event's stream id; or the error "CONFLICT <key>" when a guarded
 --          hash field no longer holds the expected value (nothing is changed).
@@ -25,6 +26,10 @@ for _, op in ipairs(spec.ops) do
   local args = {}
   for i = 3, #op do args[#args + 1] = op[i] end
   redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+if spec.audit then  -- the action's audit entry, chained (audit_append: hall/audit_store.py)
+  local a = spec.audit
+  audit_append(KEYS[a[1]], KEYS[a[2]], KEYS[a[3]], a[4], a[5], a[6])
 end
 local ev = spec.event
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', spec.maxlen, '*',

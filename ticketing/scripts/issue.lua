@@ -3,12 +3,16 @@
 -- KEYS[1] hall event stream        KEYS[2] day counters (hash: queue letter -> last n)
 -- KEYS[3] day numbers (number->id) KEYS[4] day tickets (zset id -> issued_at)
 -- KEYS[5] the queue (zset)         KEYS[6] the ticket (hash)
--- KEYS[7] the queue's recent service times (list)   KEYS[8..] the windows serving the
---         queue (hashes): read here so the estimate costs no second round trip
+-- KEYS[7] the queue's recent service times (list)
+-- KEYS[8..10] the audit trail's day list, head and day index (only when ARGV[11] is '3')
+-- KEYS[8 or 11..] the windows serving the queue (hashes): read here so the estimate
+--         costs no second round trip
 -- ARGV[1] queue letter   ARGV[2] ticket JSON holding the placeholder "number":""
 -- ARGV[3] order key (+ n µs)  ARGV[4] issued_at   ARGV[5] ticket id
 -- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
 -- ARGV[9] ttl of the day keys (s)  ARGV[10] how many recent service times to return
+-- ARGV[11] '3' with an audit entry, else '0'; ARGV[12..14] its day, body (its target's
+--          "#NUMBER#" becomes the number given) and ttl (see audit_append)
 -- Returns: {number, people ahead in the queue, stream id ('' on a retry),
 --          {recent service times}, {status of each window KEYS[8..]}}; or the error
 --          "SOLD_OUT" when the queue has issued its daily limit (nothing changed).
@@ -38,12 +42,16 @@ else
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
   for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
   ahead = redis.call('ZRANK', KEYS[5], ARGV[5])
+  if ARGV[11] == '3' then
+    audit_append(KEYS[8], KEYS[9], KEYS[10], ARGV[12],
+                 string.gsub(ARGV[13], '#NUMBER#', number, 1), ARGV[14])
+  end
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*',
                    'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
 end
 local recent = redis.call('LRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1)
 local statuses = {}
-for i = 8, #KEYS do
+for i = 8 + tonumber(ARGV[11]), #KEYS do
   local window = redis.call('HGET', KEYS[i], 'json')
   statuses[#statuses + 1] = window and cjson.decode(window).status or 'closed'
 end

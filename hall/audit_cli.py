@@ -1,0 +1,49 @@
+"""``hall audit verify``: check every hall's audit chain and name the first broken entry.
+
+Exit status 0 when every trail is intact, 1 when one is broken (the line names the
+hall, the day and the entry number, and what is wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from redis.asyncio import Redis
+
+from hall.cli_support import settings_from, with_redis
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("audit", help="the security audit trail (安全审计)")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chains; name the first break")
+    verify.add_argument("--hall", action="append",
+                        help="a hall to check (repeat; default: every hall and the "
+                             "deployment's own trail)")
+    verify.add_argument("--data", default=None)
+    verify.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hall.audit_store import AuditTrail
+    from hall.audit_trail import DEPLOYMENT
+    from hall.config import load_configured_halls
+
+    settings = settings_from(args)
+    configured = load_configured_halls(settings)
+
+    async def verify(client: Redis) -> int:
+        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()})
+        worst = 0
+        for hall in args.hall or [*configured, DEPLOYMENT]:
+            count, broken = await trail.verify(hall)
+            name = "deployment" if hall == DEPLOYMENT else hall
+            if broken is None:
+                print(f"{name}: OK, {count} entries")
+            else:
+                print(f"{name}: BROKEN at {broken} ({count} entries before it are intact)")
+                worst = 1
+        return worst
+
+    return with_redis(settings, verify)

@@ -1,0 +1,347 @@
+"""The audit trail in Redis, and who is acting in the current request.
+
+    hall:{h}:audit:<day>   list    the hall-day's chained lines (``hall.audit_trail``)
+    hall:{h}:audit:head    string  "<day> <seq> <hash>" of the hall's newest entry
+    hall:{h}:audit:days    zset    the days that have entries
+
+``APPEND_LUA`` is the one implementation of "extend the chain": the standalone append
+script here and the ticketing commit script both start with it, so an action committed
+through ``commit.lua`` and its audit entry are one atomic step (they cannot diverge).
+Nothing in the app deletes or rewrites these keys; day lists expire
+``RETENTION_DAYS`` after their last entry (at least 180 days).
+
+``AuditContext`` (ASGI middleware) keeps the caller of each state-changing request in a
+context variable (``current()``): ``hall.http.caller`` fills in the principal, a commit
+records the entry with it, and a request that changed nothing through a commit (a
+login, a refused action, a tide override) gets its entry when its answer is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hall.audit_trail import (
+    DEPLOYMENT,
+    GENESIS,
+    RETENTION_DAYS,
+    Break,
+    Entry,
+    Stored,
+    audit_day,
+    parse,
+    verify_day,
+    verify_head,
+)
+from hall.component import Component
+from hall.services import Key, Services, services
+
+log = logging.getLogger("hall.audit")
+Clock = Callable[[], float]
+
+# KEYS: the day's list, the hall's head, the day index. A later day in the head wins
+# (a process whose clock is a little behind never forks the chain at midnight).
+APPEND_LUA = """
+local function audit_append(k_list, k_head, k_days, day, body, ttl)
+  local prev, seq = '""" + GENESIS + """', 1
+  local head = redis.call('GET', k_head)
+  if head then
+    local hday, hseq, hhash = string.match(head, '^(%S+) (%S+) (%S+)$')
+    prev = hhash
+    if hday >= day then
+      if hday > day then k_list = string.sub(k_list, 1, -9) .. hday; day = hday end
+      seq = tonumber(hseq) + 1
+    end
+  end
+  local digest = redis.sha1hex(seq .. ' ' .. prev .. ' ' .. body)
+  redis.call('RPUSH', k_list, seq .. ' ' .. prev .. ' ' .. digest .. ' ' .. body)
+  redis.call('EXPIRE', k_list, ttl)
+  redis.call('SET', k_head, day .. ' ' .. seq .. ' ' .. digest)
+  redis.call('ZADD', k_days, tonumber(day), day)
+  return seq
+end
+"""
+APPEND_SCRIPT = APPEND_LUA + (
+    "return audit_append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])")
+
+
+def day_key(hall: str, day: str) -> str:
+    return f"hall:{{{hall}}}:audit:{day}"
+
+
+def head_key(hall: str) -> str:
+    return f"hall:{{{hall}}}:audit:head"
+
+
+def days_key(hall: str) -> str:
+    return f"hall:{{{hall}}}:audit:days"
+
+
+# ---- who is acting -----------------------------------------------------------------
+
+
+@dataclass
+class Acting:
+    """The caller of one state-changing request, filled in as the request goes."""
+
+    source: str
+    method: str
+    path: str
+    hall: str | None = None
+    actor: str = "anonymous"
+    role: str = "anonymous"
+    halls: tuple[str, ...] = ()
+    action: str | None = None
+    target: str = ""
+    reason: str = ""
+    error: str | None = None
+    recorded: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+_current: ContextVar[Acting | None] = ContextVar("hall_audit_acting", default=None)
+SYSTEM = Acting(source="-", method="", path="", actor="system", role="system")
+
+
+def current() -> Acting | None:
+    """The request being audited (None outside a state-changing request)."""
+    return _current.get()
+
+
+def note_principal(name: str, role: str, halls: tuple[str, ...]) -> None:
+    """Called by ``hall.http.caller`` when it resolves the caller of a request."""
+    acting = _current.get()
+    if acting is not None:
+        acting.actor, acting.role, acting.halls = name, role, halls
+
+
+def note(action: str | None = None, *, target: str | None = None, reason: str | None = None,
+         actor: str | None = None, role: str | None = None,
+         halls: tuple[str, ...] | None = None, **detail: Any) -> None:
+    """Name the action of this request (and a reason the rules ask for) for its entry."""
+    acting = _current.get()
+    if acting is None:
+        return
+    if action is not None:
+        acting.action = action
+    if target is not None:
+        acting.target = target
+    if reason:
+        acting.reason = reason
+    if actor is not None:
+        acting.actor = actor
+    if role is not None:
+        acting.role = role
+    if halls is not None:
+        acting.halls = halls
+    acting.detail.update(detail)
+
+
+def note_error(code: str) -> None:
+    acting = _current.get()
+    if acting is not None:
+        acting.error = code
+
+
+def entry_now(at: float, action: str, target: str = "", result: str = "ok",
+              detail: dict[str, Any] | None = None) -> Entry:
+    """An entry for the current caller (``system`` outside a request)."""
+    acting = _current.get() or SYSTEM
+    return Entry(at=at, actor=acting.actor, role=acting.role, source=acting.source,
+                 action=action, target=target or acting.target,
+                 result=result, reason=acting.reason,
+                 detail={**acting.detail, **(detail or {})})
+
+
+def mark_recorded() -> None:
+    acting = _current.get()
+    if acting is not None:
+        acting.recorded += 1
+
+
+# ---- the store ---------------------------------------------------------------------
+
+
+class AuditTrail:
+    """Append to, read, query and verify the trails of every hall (and the deployment's)."""
+
+    def __init__(self, redis: Redis, zones: dict[str, ZoneInfo], clock: Clock = time.time,
+                 enabled: bool = True, retention_days: int = RETENTION_DAYS) -> None:
+        self.redis = redis
+        self.zones = zones
+        self.clock = clock
+        self.enabled = enabled
+        self.ttl = retention_days * 86400
+        self._append = redis.register_script(APPEND_SCRIPT)
+
+    def day(self, hall: str, at: float) -> str:
+        return audit_day(at, self.zones.get(hall))
+
+    def spec(self, hall: str, entry: Entry) -> tuple[list[str], list[str]]:
+        """Keys and arguments of ``audit_append`` for this entry (for a commit script)."""
+        day = self.day(hall, entry.at)
+        return ([day_key(hall, day), head_key(hall), days_key(hall)],
+                [day, entry.body(), str(self.ttl)])
+
+    async def append(self, hall: str, entry: Entry) -> None:
+        """Record an entry on its own (for actions no ticketing commit carries)."""
+        if not self.enabled:
+            return
+        keys, args = self.spec(hall, entry)
+        await self._append(keys=keys, args=args)
+
+    async def record(self, hall: str, action: str, target: str = "", result: str = "ok",
+                     **detail: Any) -> None:
+        await self.append(hall, entry_now(self.clock(), action, target, result, detail))
+
+    async def days(self, hall: str) -> list[str]:
+        return [_s(d) for d in await self.redis.zrange(days_key(hall), 0, -1)]
+
+    async def read_day(self, hall: str, day: str) -> list[str]:
+        return [_s(x) for x in await self.redis.lrange(day_key(hall, day), 0, -1)]
+
+    async def entries(self, hall: str, first: date, last: date) -> list[Stored]:
+        """Entries of the hall-days ``first`` … ``last`` (inclusive), oldest first."""
+        low, high = first.strftime("%Y%m%d"), last.strftime("%Y%m%d")
+        out: list[Stored] = []
+        for day in await self.days(hall):
+            if low <= day <= high:
+                out.extend(parse(hall, day, raw) for raw in await self.read_day(hall, day))
+        return out
+
+    async def verify(self, hall: str) -> tuple[int, Break | None]:
+        """Check the hall's whole trail; (entries checked, first break or None)."""
+        days = await self.days(hall)
+        oldest_kept = (date.fromtimestamp(self.clock())
+                       - timedelta(seconds=self.ttl)).strftime("%Y%m%d")
+        prev: str | None = None
+        count = 0
+        lines: list[str] = []
+        for index, day in enumerate(days):
+            lines = await self.read_day(hall, day)
+            if not lines:
+                if day < oldest_kept:
+                    prev = None  # expired by the retention rule; the next day starts a chain
+                    continue
+                return count, Break(hall, day, 1, "the whole day was deleted")
+            if index == 0 and day >= oldest_kept:
+                prev = GENESIS  # nothing expired yet: the chain starts at the beginning
+            prev, broken = verify_day(hall, day, lines, prev)
+            if broken is not None:
+                return count + broken.seq - 1, broken
+            count += len(lines)
+        head = await self.redis.get(head_key(hall))
+        if days:
+            broken = verify_head(hall, days[-1], lines, _s(head) if head else None)
+            if broken is not None:
+                return count, broken
+        elif head:
+            return 0, Break(hall, _s(head).split(" ")[0], 1, "every day was deleted")
+        return count, None
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+AUDIT: Key[AuditTrail] = Key("hall.audit")
+
+
+def trail_of(app: Any) -> AuditTrail | None:
+    """The running app's audit trail (None before start-up)."""
+    try:
+        return services(app).find(AUDIT)
+    except RuntimeError:
+        return None
+
+
+def _provide(found: Services) -> dict[Key[Any], object]:
+    zones = {h: cfg.tz for h, cfg in found.halls.items()}
+    return {AUDIT: AuditTrail(found.redis, zones, found.clock)}
+
+
+def _routes() -> list[Any]:
+    from hall.audit_routes import routes
+
+    return list(routes)
+
+
+# ---- the middleware ----------------------------------------------------------------
+
+HALL_IN_PATH = re.compile(r"^/api/halls/([^/]+)")
+READS = ("GET", "HEAD", "OPTIONS")
+
+
+class AuditContext:
+    """Give every state-changing API request an ``Acting``; record it if no commit did."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") in READS
+                or not str(scope.get("path", "")).startswith("/api/")):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        path = str(scope.get("path", ""))
+        match = HALL_IN_PATH.match(path)
+        acting = Acting(source=client[0] if client else "-", method=str(scope["method"]),
+                        path=path, hall=match.group(1) if match else None)
+        token = _current.set(acting)
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            _current.reset(token)
+            if not acting.recorded:
+                await self._record(scope, acting, status)
+
+    async def _record(self, scope: Scope, acting: Acting, status: int) -> None:
+        trail = trail_of(scope["app"])
+        if trail is None:
+            return
+        if status < 400:
+            result = "ok"
+        elif status >= 500:
+            result = f"failed:{acting.error or status}"
+        else:
+            result = f"refused:{acting.error or status}"
+        entry = Entry(at=trail.clock(), actor=acting.actor, role=acting.role,
+                      source=acting.source,
+                      action=acting.action or f"{acting.method} {_route_shape(acting.path)}",
+                      target=acting.target, result=result, reason=acting.reason,
+                      detail=acting.detail)
+        halls = [acting.hall] if acting.hall in trail.zones else list(
+            h for h in acting.halls if h in trail.zones) or [DEPLOYMENT]
+        try:
+            for hall in halls:
+                await trail.append(hall, entry)
+        except Exception:  # the answer is sent already; never lose the fact silently
+            log.exception("could not record an audit entry for %s %s", acting.method,
+                          acting.path)
+
+
+def _route_shape(path: str) -> str:
+    """The path with its ticket ids blanked: a ticket link is a secret, never recorded."""
+    return re.sub(r"/tickets/[^/]+", "/tickets/{ticket}", path)
+
+
+component = Component("audit", routes=_routes(), provide=_provide)
