@@ -9,6 +9,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from displays.hub import HUB, Hub
+from displays.notices import routes as notice_routes
 from displays.pages import routes as page_routes
 from displays.ws import routes as ws_routes
 from hall.component import Component
@@ -43,8 +44,8 @@ async def stop(found: Services) -> None:
 
 component = Component(
     "displays",
-    routes=[*ws_routes, *page_routes, Mount("/static", StaticFiles(directory=STATIC),
-                                            name="static")],
+    routes=[*ws_routes, *notice_routes, *page_routes,
+            Mount("/static", StaticFiles(directory=STATIC), name="static")],
     provide=provide,
     start=start,
     stop=stop,

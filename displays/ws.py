@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from displays import views
+from displays import notices, views
 from displays.hub import HUB, Delivery, Hub, parse_id
 from hall.auth import Role
 from hall.config import HallConfig
@@ -82,18 +82,22 @@ async def public_snapshot(store: TicketStore, cfg: HallConfig) -> dict[str, Any]
     """The hall as a public screen may see it, with the id of the last event it includes."""
     snap = await store.snapshot(cfg.id)
     numbers: dict[str, str] = {}
+    statuses: dict[str, str] = {}  # called or serving: the window screen tells them apart
     for w in snap["windows"]:
         if w.get("current"):
             with contextlib.suppress(NotFound):
-                numbers[w["current"]] = (await store.ticket(cfg.id, w["current"])).number
+                ticket = await store.ticket(cfg.id, w["current"])
+                numbers[w["current"]] = ticket.number
+                statuses[w["current"]] = ticket.status.value
     return {
         "hall": cfg.id,
         "last_event_id": snap["last_event_id"],
-        "windows": [views.public_window(cfg, w, numbers.get(w.get("current") or ""))
+        "windows": [{**views.public_window(cfg, w, numbers.get(w.get("current") or "")),
+                     "current_status": statuses.get(w.get("current") or "")}
                     for w in snap["windows"]],
         "waiting": snap["waiting"],
         "recent_calls": snap["recent_calls"],
-        "notices": list(cfg.notices),
+        "notices": await notices.current(store.redis, cfg),
     }
 
 

@@ -165,6 +165,7 @@ class HallConfig:
     priority_groups: tuple[str, ...]
     staff: tuple[Staff, ...]
     notices: tuple[str, ...] = ()
+    notices_en: tuple[str, ...] = ()  # the same notices in English, in the same order
     voice: Mapping[str, Any] = field(default_factory=dict)
     tide: Mapping[str, Any] = field(default_factory=dict)
 
@@ -529,6 +530,7 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
         matters=tuple(matters), queues=tuple(queues), windows=tuple(windows),
         integrated_domains=integrated, priority_groups=groups, staff=tuple(staff),
         notices=r.strings(head, "notices", "hall"),
+        notices_en=r.strings(head, "notices_en", "hall"),
         voice=raw.get("voice", {}) if isinstance(raw.get("voice", {}), dict) else {},
         tide=raw.get("tide", {}) if isinstance(raw.get("tide", {}), dict) else {},
     )
@@ -558,8 +560,8 @@ TOP_LISTS = ("integrated_domains", "priority_groups")
 # The fields each table may hold; anything else is a typo or a misplaced key, reported by
 # name. Packages that read their own tables ([voice], [tide], …) check those themselves.
 KNOWN_FIELDS: dict[str, frozenset[str]] = {
-    "hall": frozenset({"id", "name_zh", "name_en", "level", "timezone", "notices", "hours",
-                       *TOP_LISTS}),
+    "hall": frozenset({"id", "name_zh", "name_en", "level", "timezone", "notices", "notices_en",
+                       "hours", *TOP_LISTS}),
     "hall.hours": frozenset({"weekdays", "periods"}),
     "queues": frozenset({"letter", "name_zh", "name_en", "domain", "specialty"}),
     "matters": frozenset({"code", "name_zh", "name_en", "queue", "expected_minutes", "domain",

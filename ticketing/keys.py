@@ -38,6 +38,11 @@ class HallKeys:
     def events(self) -> str:
         return f"{self.prefix}:events"
 
+    @property
+    def notices(self) -> str:
+        """Hash: notice id → JSON of the notices a manager posted (displays/notices.py)."""
+        return f"{self.prefix}:notices"
+
     def ticket(self, ticket_id: str) -> str:
         return f"{self.prefix}:t:{ticket_id}"
 

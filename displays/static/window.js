@@ -1,4 +1,5 @@
-// Window display (窗口屏): the number being served, the clerk, paused / closed states.
+// Window display (窗口屏): the number at the window — "please come" while it is called,
+// "now serving" once service starts — the clerk, and paused / closed states.
 import { data, t } from './common.js';
 import { connect } from './hub.js';
 
@@ -9,6 +10,9 @@ function render() {
   const screen = document.getElementById('screen');
   screen.dataset.status = win.status;
   const showing = (win.status === 'open' || win.status === 'closing') && win.current_number;
+  screen.dataset.ticket = showing ? (win.current_status || 'called') : '';
+  document.getElementById('label').textContent = showing
+    ? t(win.current_status === 'serving' ? 'window.serving' : 'window.calling') : '';
   document.getElementById('current').textContent = showing ? win.current_number : '—';
   const status = document.getElementById('status');
   status.textContent = win.status === 'open' ? (win.current_number ? '' : t('window.idle'))
@@ -18,10 +22,11 @@ function render() {
     : '';
 }
 
-function update(w) {
+function update(w, ticket) {
   const merged = {...win, ...w};
-  if (!w.busy) merged.current_number = null;
+  if (!w.busy) { merged.current_number = null; merged.current_status = null; }
   else if (!w.current_number) merged.current_number = win.current_number;
+  if (w.busy && ticket && ticket.number === merged.current_number) merged.current_status = ticket.status;
   win = merged;
 }
 
@@ -32,7 +37,7 @@ connect(`/ws/halls/${data.hall.id}`, {
   },
   event(ev) {
     const d = ev.data || {};
-    if (d.window && d.window.number === number) { update(d.window); render(); }
+    if (d.window && d.window.number === number) { update(d.window, d.ticket); render(); }
   },
 });
 render();
