@@ -9,14 +9,22 @@ import pytest
 from playwright.sync_api import expect
 
 from hall.auth import Role
-from tests.e2e.live import PASSWORD, _auth, add_clerk, add_device, browser, clerk_session, screenshot
+from tests.e2e.live import (
+    PASSWORD,
+    _auth,
+    add_clerk,
+    add_device,
+    browser,
+    clerk_session,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 HALL = "/api/halls/district"
 
 OVERFLOWING = """selector => [...document.querySelectorAll(selector)]
   .filter((n) => n.scrollWidth > n.clientWidth + 1 || n.scrollHeight > n.clientHeight + 1)
-  .map((n) => [n.textContent, n.scrollWidth, n.clientWidth, n.scrollHeight, n.clientHeight, n.style.fontSize, n.className])"""
+  .map((n) => [n.textContent, n.scrollWidth, n.clientWidth, n.scrollHeight, n.clientHeight])"""
 OUTSIDE = """() => [...document.querySelectorAll('.board *')].filter((n) => {
   const r = n.getBoundingClientRect();
   return r.width && (r.right > 1920.5 || r.bottom > 1080.5) && !n.closest('.notices');
@@ -97,9 +105,10 @@ def test_window_screen_tells_called_from_serving(app, redis_url, lang):
         label = screen.get_by_test_id("window-label")
         assert clerk.post(f"{HALL}/windows/1/call-next").status_code == 200
         expect(screen.get_by_test_id("window-current")).to_have_text("A001")
-        expect(label).to_have_text("请到本窗口办理" if lang == "zh" else "Please come to this window")
+        calling = "请到本窗口办理" if lang == "zh" else "Please come to this window"
+        expect(label).to_have_text(calling)
         screen.reload()  # a screen started later knows too
-        expect(label).to_have_text("请到本窗口办理" if lang == "zh" else "Please come to this window")
+        expect(label).to_have_text(calling)
         screenshot(screen, f"window-called-{lang}")
         assert clerk.post(f"{HALL}/windows/1/start").status_code == 200
         expect(label).to_have_text("正在办理" if lang == "zh" else "Now serving")
