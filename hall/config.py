@@ -187,15 +187,20 @@ class HallConfig:
 
     def window_queues(self, number: int) -> tuple[str, ...]:
         """Queues a window serves, in order: its own, then integrated domains' for no-difference."""
-        window = self.window(number)
-        if window is None:
-            return ()
-        served = list(window.queues)
-        if window.kind in (WindowKind.NO_DIFFERENCE, WindowKind.TIDE):
-            for q in self.queues:
-                if q.domain in self.integrated_domains and q.letter not in served:
-                    served.append(q.letter)
-        return tuple(served)
+        return self._window_queues.get(number, ())
+
+    @functools.cached_property
+    def _window_queues(self) -> dict[int, tuple[str, ...]]:
+        # computed once: the tide measure and the simulator ask this on every step
+        out: dict[int, tuple[str, ...]] = {}
+        for window in self.windows:
+            served = list(window.queues)
+            if window.kind in (WindowKind.NO_DIFFERENCE, WindowKind.TIDE):
+                for q in self.queues:
+                    if q.domain in self.integrated_domains and q.letter not in served:
+                        served.append(q.letter)
+            out[window.number] = tuple(served)
+        return out
 
     def windows_serving(self, letter: str) -> tuple[int, ...]:
         return self._serving.get(letter, ())

@@ -1,4 +1,4 @@
-"""The tide controller loop: every few seconds, for each hall it leads, run the policy.
+"""The tide controller loop: for each hall it leads, run the policy every ``interval_seconds``.
 
 Exactly one controller leads a hall however many app processes run: the lock is
 ``SET hall:{h}:tide:leader <token> NX PX <ms>``, renewed on every step by a script
@@ -36,13 +36,22 @@ return 0
 """
 
 
+HEARTBEAT_SECONDS = 5.0  # how often the lead is taken or renewed
+
+
 class TideController:
+    """Renews each hall's lead every ``HEARTBEAT_SECONDS`` (the lock lasts three of them) and
+    runs a led hall's policy every ``interval_seconds`` of its ``[tide]`` table, the interval
+    the simulator's controller uses too."""
+
     def __init__(self, redis: Redis, service: TideService, interval_seconds: float | None = None,
                  lock_ms: int | None = None) -> None:
         self.redis, self.service = redis, service
-        intervals = [s.interval_seconds for s in service.settings.values()] or [5.0]
-        self.interval = interval_seconds if interval_seconds is not None else min(intervals)
+        intervals = [s.interval_seconds for s in service.settings.values()] or [HEARTBEAT_SECONDS]
+        self.interval = min(HEARTBEAT_SECONDS, *intervals) if interval_seconds is None \
+            else interval_seconds
         self.lock_ms = lock_ms if lock_ms is not None else int(self.interval * 3000)
+        self._last_run: dict[str, float] = {}
         self.token = secrets.token_hex(12)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
@@ -59,13 +68,20 @@ class TideController:
     async def step(self) -> dict[str, bool]:
         """One round over every hall; returns which halls this controller led."""
         led: dict[str, bool] = {}
-        for hall_id in self.service.settings:
+        for hall_id, settings in self.service.settings.items():
             led[hall_id] = await self.lead(hall_id)
-            if led[hall_id]:
-                try:
-                    await self.service.run_policy(hall_id)
-                except Exception:  # one hall's trouble must not stop the others
-                    log.exception("tide step failed for hall %s", hall_id)
+            if not led[hall_id]:
+                self._last_run.pop(hall_id, None)  # on taking the lead, run at once
+                continue
+            now = self.service.store.clock()
+            last = self._last_run.get(hall_id)
+            if last is not None and now - last < settings.interval_seconds - 1e-6:
+                continue
+            self._last_run[hall_id] = now
+            try:
+                await self.service.run_policy(hall_id)
+            except Exception:  # one hall's trouble must not stop the others
+                log.exception("tide step failed for hall %s", hall_id)
         return led
 
     async def run(self) -> None:

@@ -121,14 +121,19 @@ def measure(
         since = waiting_since.get(q.letter, ())
         rate, slow[q.letter] = rates.get(q.letter, (0.0, 0.0))
         service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
-        longest = max((now - t for t in since), default=0.0)
+        longest = now - min(since) if since else 0.0
         base[q.letter] = (len(since), max(0.0, longest), rate, service)
     servers = {q.letter: 0.0 for q in cfg.queues}
+    known = _numbers(cfg)
+    shares: dict[tuple[str, ...], dict[str, float]] = {}  # windows serving the same queues
     for number, window in wins.items():
-        if window.status not in BUSY_STATUSES or cfg.window(number) is None:
+        if window.status not in BUSY_STATUSES or number not in known:
             continue
-        served = tuple(q for q in served_queues(cfg, window) if q in base)
-        for letter, share in window_shares(served, base).items():
+        served = served_queues(cfg, window)
+        split = shares.get(served)
+        if split is None:
+            split = shares[served] = window_shares(tuple(q for q in served if q in base), base)
+        for letter, share in split.items():
             servers[letter] += share
     loads = {}
     for letter, (count, longest, rate, service) in base.items():
@@ -137,6 +142,17 @@ def measure(
             predicted_wait(count, service, servers[letter]), slow[letter])
     busy = frozenset(w.clerk for w in wins.values() if w.clerk is not None)
     return HallLoad(now, loads, wins, busy)
+
+
+_NUMBERS: dict[int, tuple[HallConfig, frozenset[int]]] = {}
+
+
+def _numbers(cfg: HallConfig) -> frozenset[int]:
+    """The hall's window numbers (remembered per hall configuration object)."""
+    hit = _NUMBERS.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        hit = _NUMBERS[id(cfg)] = (cfg, frozenset(w.number for w in cfg.windows))
+    return hit[1]
 
 
 def window_shares(

@@ -3,7 +3,7 @@
     [tide]
     policy = "predictive"        # off | threshold | predictive
     mode = "advise"              # auto | advise | off (the controller's start mode)
-    interval_seconds = 5         # how often the controller runs the policy
+    interval_seconds = 30        # how often the controller runs the policy (live and simulated)
     target_wait_minutes = 15     # predictive: staff so a newcomer waits at most this
     open_waiting = 12            # threshold: open when this many wait for a tide queue …
     open_wait_minutes = 20       # … or a newcomer's predicted wait reaches this
@@ -46,7 +46,7 @@ class TideConfigError(ValueError):
 class TideSettings:
     policy: PolicyName = PolicyName.PREDICTIVE
     mode: Mode = Mode.ADVISE
-    interval_seconds: float = 5.0
+    interval_seconds: float = 30.0
     target_wait_minutes: float = 15.0
     open_waiting: int = 12
     open_wait_minutes: float = 20.0
