@@ -111,7 +111,7 @@ def wav_problem(data: bytes, segments: int = 1) -> str | None:
             frames = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as exc:
         return f"unreadable WAV: {exc}"
-    m = measure(frames, rate, loudness=False)
+    m = measure(frames, rate)
     if m.seconds < MIN_SECONDS * segments:
         return f"too short for {segments} segment(s) ({m.seconds:.2f} s)"
     if m.voiced < MIN_VOICED:

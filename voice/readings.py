@@ -41,7 +41,12 @@ class ReadingUnavailable(RuntimeError):
 
 
 def phonemes(text: str, voice: str) -> str:
-    """espeak-ng's phoneme mnemonics (``-x``) for a text in a voice."""
+    """espeak-ng's phoneme mnemonics (``-x``) for a text in a voice, on one line."""
+    return " ".join(clauses(text, voice))
+
+
+def clauses(text: str, voice: str) -> list[str]:
+    """espeak-ng's phoneme mnemonics (``-x``), one string per clause (a pause between)."""
     cmd = shutil.which("espeak-ng")
     if cmd is None:
         raise ReadingUnavailable("espeak-ng command not found (install Debian's espeak-ng)")
@@ -49,7 +54,7 @@ def phonemes(text: str, voice: str) -> str:
                          text=True, timeout=TIMEOUT, check=False)
     if run.returncode != 0:
         raise ReadingUnavailable(f"espeak-ng failed: {run.stderr.strip()[:200]}")
-    return " ".join(run.stdout.split())
+    return [" ".join(line.split()) for line in run.stdout.splitlines() if line.strip()]
 
 
 def mandarin_syllables(x: str) -> list[str]:

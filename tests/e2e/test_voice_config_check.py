@@ -25,3 +25,22 @@ def test_config_check_names_bad_voice_settings(tmp_path: Path) -> None:
     assert "voice.repeat: must be from 1 to 5, got 12" in run.stdout
     assert "voice.number_style: must be 'digits' (A零零一号) or 'number' (A一号)" in run.stdout
     assert check(ROOT / "hall" / "halls" / "village.toml").returncode == 0
+
+
+def test_config_check_warns_about_a_letter_heard_as_a_digit(tmp_path: Path) -> None:
+    text = (ROOT / "hall" / "halls" / "district.toml").read_text(encoding="utf-8")
+    assert 'zh = { E = "Edward", G = "Golf", J = "Jack" }' in text
+    risky = tmp_path / "district.toml"
+    # The hall reads E and G by their plain names: in Mandarin, yì and zhì.
+    risky.write_text(text.replace('zh = { E = "Edward", G = "Golf", J = "Jack" }',
+                                  'zh = { E = "E", G = "G" }'), encoding="utf-8")
+    run = check(risky)
+    assert run.returncode == 0, run.stdout  # a warning: the hall still starts
+    warnings = [line for line in run.stdout.splitlines() if "warning:" in line]
+    assert len(warnings) == 2, run.stdout
+    assert "voice.letters.zh.E: queue letter E is read 'E'" in warnings[0]
+    assert "close to the digit 一" in warnings[0]
+    assert "voice.letters.zh.G" in warnings[1] and "close to the digit 七" in warnings[1]
+    for name in ("district", "town", "village"):  # the bundled halls: nothing to warn about
+        ok = check(ROOT / "hall" / "halls" / f"{name}.toml")
+        assert ok.returncode == 0 and "warning" not in ok.stdout, ok.stdout

@@ -94,3 +94,19 @@ def test_unused_audio_is_pruned_and_used_audio_kept(tmp_path: Path) -> None:
     assert not cache.use(hashlib.sha256(b"never made").hexdigest())
     assert cache.prune(30 * 86400, time.time()) == 1
     assert not cache.has(old) and cache.has(used) and cache.has(fresh)
+
+
+def test_segments_alternating_between_settings_each_keep_their_own() -> None:
+    """In one process, as in the worker: every segment at its own rate and volume,
+    confirmed before synthesis and checked against the espeak-ng command's reference."""
+    from tests.voice_support import audio_problem
+
+    synth = Synthesizer()
+    zh_en = parse_voice({"languages": ["zh", "en"]})
+    settings = [(140, 0.7), (150, 1.0), (175, 0.85), (200, 0.55)]
+    for i in range(24):
+        rate, volume = settings[i % len(settings)]
+        segments = segments_for("call", f"E{i:03d}", i % 12 + 1, zh_en)
+        pcm = synth.speak(segments, rate, volume)
+        assert synth.current().rate == rate and synth.current().volume == round(volume * 100)
+        assert audio_problem(pcm.wav(), segments, rate, volume) is None, (i, rate, volume)
