@@ -20,11 +20,13 @@ from urllib.parse import urlencode
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from hall.auth import Role, require
 from hall.config import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, HallConfig
 from hall.errors import NotFound
+from hall.http import api, caller
 from hall.services import services
 from ticketing.store import STORE
 
@@ -198,7 +200,18 @@ async def ticket_qr(request: Request) -> Response:
                     headers={"Cache-Control": "private, max-age=86400"})
 
 
+@api("GET", "/api/halls/{hall}/my-windows", "The windows the calling clerk is rostered for "
+     "(the clerk console offers only these)", "clerk", tag="windows")
+async def my_windows(request: Request) -> JSONResponse:
+    cfg = services(request).get(STORE).hall(request.path_params["hall"])
+    who = require(await caller(request), cfg.id, Role.CLERK)
+    staff = cfg.staff_member(who.staff_id or "")
+    numbers = [w.number for w in cfg.windows if staff is None or staff.rostered_for(w.number)]
+    return JSONResponse({"windows": numbers, "name": staff.name if staff else who.display_name})
+
+
 routes = [
+    my_windows,
     Route("/", index, name="index"),
     Route("/h/{hall}/board", _simple("board.html"), name="board"),
     Route("/h/{hall}/kiosk", _simple("kiosk.html"), name="kiosk"),

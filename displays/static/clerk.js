@@ -18,23 +18,35 @@ function refused(err, context = {}) {
   if (!err) { box.hidden = true; return; }
   const who = me ? (me.display_name || me.name) : '';
   box.textContent = err.code === 'nobody' ? t('clerk.nobody')
-    : t('clerk.refused_line', {reason: errorText(err, {window: windowNo ?? '', name: who, ...context})});
+    : err.code === 'no_rostered_window' ? t('clerk.no_rostered_window')
+    : errorText(err, {window: windowNo ?? '', name: who, ...context});
   box.dataset.code = err.code || '';
   box.hidden = false;
 }
 
+// Show one part of the console and put keyboard focus on its first control.
 function show(section) {
   for (const id of ['login', 'pick', 'console']) $(id).hidden = id !== section;
+  const first = {login: 'input[name=username]', pick: '#window-select',
+    console: '#actions button[data-action=call-next]'}[section];
+  const target = $(section).querySelector(first);
+  if (target && !target.contains(document.activeElement)) target.focus();
 }
 
 async function start() {
   try { me = (await api('GET', '/api/me')).user; } catch (e) { me = null; }
   if (!me || me.role !== 'clerk') { show('login'); return; }
   $('who').textContent = `${me.display_name || me.name}${me.staff_id ? ` (${me.staff_id})` : ''}`;
+  // Only the windows this clerk is rostered for are offered (the server checks it again).
+  let mine = hall.windows.map((w) => w.number);
+  try { mine = (await api('GET', `/api/halls/${hall.id}/my-windows`)).windows; } catch (e) { /* all */ }
   const select = $('window-select');
-  select.replaceChildren(...hall.windows.map((w) => el('option', {value: w.number},
-    `${w.number} · ${name(w)}`)));
-  const saved = Number(new URLSearchParams(location.search).get('window') || localStorage.getItem(windowKey));
+  select.replaceChildren(...hall.windows.filter((w) => mine.includes(w.number))
+    .map((w) => el('option', {value: w.number}, `${t('window.number', {n: w.number})} · ${name(w)}`)));
+  $('pick').querySelector('button[type=submit]').disabled = !mine.length;
+  if (!mine.length) refused(new ApiError(403, 'no_rostered_window', ''));
+  let saved = Number(new URLSearchParams(location.search).get('window') || localStorage.getItem(windowKey));
+  if (!mine.includes(saved)) saved = 0;
   if (saved) select.value = String(saved);
   if (saved) {
     try {
@@ -131,6 +143,11 @@ $('pick').addEventListener('submit', async (e) => {
     enter(number, w);
     await reload();
   } catch (err) { refused(err, {window: number}); }
+});
+
+// Enter on the window list signs in, as in the other forms.
+$('window-select').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') { e.preventDefault(); $('pick').requestSubmit(); }
 });
 
 $('logout').addEventListener('click', async () => {
