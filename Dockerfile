@@ -2,7 +2,7 @@
 # with the app's static files). No internet at run time: everything is in the image.
 FROM python:3.11-slim-bookworm AS app
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libespeak-ng1 \
+ && apt-get install -y --no-install-recommends libespeak-ng1 espeak-ng \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv/hall
 COPY pyproject.toml README.md ./

@@ -14,6 +14,14 @@ event (which carries the audio URL) is on the hall's stream, seen by a reader li
           next day, when A001 is called at window 1 again): the dispatcher finds the audio
           cached and announces at once, without the worker.
 3. throughput: M distinct announcements queued at once; one worker's announcements/s.
+4. interleaved: K calls (default 500) of four halls with different rates and volumes
+          (140-200 words/min, volume 0.55-1.0; zh+en and zh-only), interleaved, queued at
+          once to the one worker. Each WAV is then compared with its expected audio (each
+          segment as the espeak-ng command says it at that hall's settings, joined by the
+          worker's pause): "wrong rate" = length more than 3 % off (or level more than 5 %);
+          "broken" = no file, a segment missing or empty (length under 80 %), or silent.
+          Target: 0 and 0. The worker's own counts (segments synthesized again after a
+          failed check; calls given up) are reported beside them.
 """
 
 from __future__ import annotations
@@ -38,12 +46,13 @@ from redis.asyncio import Redis as AsyncRedis  # noqa: E402
 
 from hall.config import HallConfig, bundled_hall_files, load_halls  # noqa: E402
 from tests.support import RedisServer  # noqa: E402
-from tests.voice_support import WorkerProcess  # noqa: E402
+from tests.voice_support import WorkerProcess, expected_audio  # noqa: E402
 from ticketing import model  # noqa: E402
 from ticketing.keys import HallKeys  # noqa: E402
 from ticketing.model import Channel  # noqa: E402
 from ticketing.store import TicketStore  # noqa: E402
-from voice.announce import GROUP  # noqa: E402
+from voice import quality  # noqa: E402
+from voice.announce import GROUP, synthesis_key  # noqa: E402
 from voice.audio import AudioCache  # noqa: E402
 from voice.dispatcher import Dispatcher  # noqa: E402
 from voice.jobs import enqueue, voice_queue  # noqa: E402
@@ -125,11 +134,12 @@ def throughput(url: str, hall: str, m: int, settings_raw: dict[str, Any]) -> dic
         assert ann is not None
         anns.append(ann)
     stream = HallKeys(hall).events
+    base = sync.xlen(stream)  # the warm-up call's events are on this stream already
     started = time.perf_counter()
     for ann in anns:
         enqueue(queue, ann)
     enqueued = time.perf_counter() - started
-    while sync.xlen(stream) < m:
+    while sync.xlen(stream) < base + m:
         time.sleep(0.02)
         if time.perf_counter() - started > 600:
             raise TimeoutError("worker did not finish the burst")
@@ -137,6 +147,75 @@ def throughput(url: str, hall: str, m: int, settings_raw: dict[str, Any]) -> dic
     return {"phase": "throughput (1 worker, distinct phrases)", "announcements": m,
             "seconds": round(elapsed, 2), "per_second": round(m / elapsed, 2),
             "enqueue_seconds": round(enqueued, 3)}
+
+
+INTERLEAVED = {  # hall: its [voice] table
+    "i-district": {"languages": ["zh", "en"], "rate": 150, "volume": 1.0},
+    "i-village": {"languages": ["zh"], "rate": 140, "volume": 0.7},
+    "i-town": {"languages": ["zh"], "rate": 175, "volume": 0.85, "number_style": "number"},
+    "i-station": {"languages": ["zh", "en"], "rate": 200, "volume": 0.55},
+}
+
+
+def classify(cache: AudioCache, ann: Announcement) -> str:
+    """"ok", "wrong rate" or "broken" (see the module's docstring)."""
+    import io
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(cache.path(ann.audio_key).read_bytes()), "rb") as w:
+            got = quality.measure(w.readframes(w.getnframes()), w.getframerate())
+    except (OSError, wave.Error, EOFError):
+        return "broken"
+    samples, rms = expected_audio(ann.segments, ann.rate, ann.volume)
+    ratio = got.samples / samples
+    if ratio < 0.8 or got.voiced < quality.MIN_VOICED:
+        return "broken"
+    if abs(ratio - 1) > quality.LENGTH_TOLERANCE or abs(got.rms / rms - 1) > 0.05:
+        return "wrong rate"
+    return "ok"
+
+
+def interleaved(url: str, cache: AudioCache, k: int) -> dict[str, Any]:
+    sync = redis.Redis.from_url(url)
+    queue = voice_queue(sync)
+    halls = list(INTERLEAVED)
+    letters = "ABCDEFGHJKLM"
+    anns: list[Announcement] = []
+    for i in range(k):
+        hall = halls[i % len(halls)]
+        settings = parse_voice({**INTERLEAVED[hall], "max_age_seconds": 3600})
+        ann = announcement_for(hall, f"mix-{i}", "call", time.time(),
+                               {"number": f"{letters[i % 12]}{i % 1000:03d}",
+                                "window": i % 12 + 1}, settings)
+        assert ann is not None
+        anns.append(ann)
+    started = time.perf_counter()
+    for ann in anns:
+        enqueue(queue, ann)
+    want = {h: sum(1 for a in anns if a.hall == h) for h in halls}
+    failed_key = [synthesis_key(h) for h in halls]
+    while True:
+        said = {h: sync.xlen(HallKeys(h).events) for h in halls}
+        given_up = sum(int(sync.hget(key, "failed") or 0) for key in failed_key)
+        if sum(said.values()) + given_up >= k:
+            break
+        if time.perf_counter() - started > 1200:
+            raise TimeoutError("worker did not finish the interleaved calls")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    outcome = [classify(cache, ann) for ann in anns]
+    segments = sum(len(a.segments) for a in anns)
+    retried = sum(int(sync.hget(key, "retried") or 0) for key in failed_key)
+    return {"phase": "interleaved (4 halls, 140-200 wpm, volume 0.55-1.0)", "calls": k,
+            "segments": segments, "announced": sum(said.values()), "expected": sum(want.values()),
+            "wrong_rate": outcome.count("wrong rate"),
+            "wrong_rate_share": round(outcome.count("wrong rate") / k, 4),
+            "broken": outcome.count("broken"),
+            "broken_share": round(outcome.count("broken") / k, 4),
+            "worker_segments_resynthesized": retried,
+            "worker_calls_given_up": given_up,
+            "seconds": round(elapsed, 1), "per_second": round(k / elapsed, 2)}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,6 +257,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     burst = throughput(server.url, "burst", args.jobs, dict(halls["burst"].voice))
+    mixed = interleaved(server.url, cache, args.interleaved)
     worker.stop()
     await aredis.aclose()
     await reader.aclose()
@@ -187,7 +267,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "voice": {k: v for k, v in halls["cold"].voice.items() if k != "templates"},
         "results": [summary("cold cache (worker synthesizes zh+en)", cold),
-                    summary("warm cache (dispatcher announces)", warm), burst],
+                    summary("warm cache (dispatcher announces)", warm), burst, mixed],
     }
 
 
@@ -195,6 +275,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per latency phase")
     parser.add_argument("--jobs", type=int, default=150, help="announcements in the burst")
+    parser.add_argument("--interleaved", type=int, default=500,
+                        help="interleaved calls of four halls, checked for rate and breakage")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "voice.json"))
     args = parser.parse_args()
     report = asyncio.run(main_async(args))

@@ -121,3 +121,15 @@ def test_speech_runs_in_the_worker_and_other_jobs_are_forked(worker, redis_url) 
         time.sleep(0.05)
     assert job.get_status() == "finished"
     assert worker.process is not None and job.return_value() != worker.process.pid
+
+
+def test_synthesis_counts_of_the_workers_are_metrics(hall_app, redis_url) -> None:
+    from voice.announce import synthesis_key
+
+    client, _ = hall_app
+    sync = redis.Redis.from_url(redis_url)
+    sync.hset(synthesis_key("district"), mapping={"retried": 3, "failed": 1})  # as jobs count
+    page = client.get("/metrics").text
+    assert 'hall_voice_synthesis{hall="district",outcome="retried"} 3.0' in page
+    assert 'hall_voice_synthesis{hall="district",outcome="failed"} 1.0' in page
+    assert 'hall_voice_synthesis{hall="district",outcome="replaced"} 0.0' in page
