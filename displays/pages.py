@@ -41,7 +41,7 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"),
 def catalogue(lang: str) -> dict[str, str]:
     """The page texts and the texts of every error code (``error.<code>``) in one language."""
     data: dict[str, str] = {}
-    for name in (f"{lang}.json", f"errors.{lang}.json"):
+    for name in (f"{lang}.json", f"errors.{lang}.json", f"booking.{lang}.json"):
         data.update(json.loads((HERE / "messages" / name).read_text("utf-8")))
     return data
 

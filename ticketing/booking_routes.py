@@ -8,6 +8,7 @@ citizens see of a booking is ``Booking.public_dict`` (personal data masked).
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -75,7 +76,7 @@ async def _limit(request: Request, hall_id: str) -> None:
 def _booking_json(b: Booking) -> dict[str, Any]:
     data = b.public_dict()
     data["qr"] = f"/api/halls/{b.hall}/appointments/{b.id}/qr.svg"
-    data["page"] = f"/halls/{b.hall}/book/{b.id}"
+    data["page"] = f"/h/{b.hall}/book/{b.id}"
     return data
 
 
@@ -188,8 +189,10 @@ async def get_booking(request: Request) -> JSONResponse:
 async def booking_qr(request: Request) -> Response:
     hall_id = _hall(request)
     booking = await _appts(request).get(hall_id, request.path_params["booking"])
-    svg = segno.make(booking.code, error="m").svg_inline(scale=6, border=2)
-    return Response(svg, media_type="image/svg+xml",
+    out = io.BytesIO()
+    segno.make_qr(booking.code, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False,
+                                          omitsize=True)
+    return Response(out.getvalue(), media_type="image/svg+xml",
                     headers={"Cache-Control": "private, max-age=3600"})
 
 
