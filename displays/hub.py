@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from hall.config import HallConfig
 from hall.events import Event
 from hall.services import Key
+from hall.text import as_str
 from ticketing.keys import HallKeys
 
 log = logging.getLogger("displays.hub")
@@ -44,19 +45,16 @@ def parse_id(entry_id: str) -> tuple[int, int] | None:
     return int(ms), int(seq or 0)
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 def decode_entries(raw: list[Any]) -> list[Event]:
     """XRANGE / XREAD entries → events; an entry that is not a valid event is skipped."""
     events = []
     for entry_id, fields in raw:
         try:
-            decoded = {_s(k): _s(v) for k, v in fields.items()}
-            events.append(Event.from_fields(_s(entry_id), decoded))
+            decoded = {as_str(k): as_str(v) for k, v in fields.items()}
+            events.append(Event.from_fields(as_str(entry_id), decoded))
         except (KeyError, ValueError):
-            log.warning("skipping malformed stream entry %s", _s(entry_id))
+            log.warning("skipping malformed stream entry %s", as_str(entry_id))
     return events
 
 
@@ -171,7 +169,7 @@ class Hub:
             reader = self.readers.get(hall)
             if reader is None or reader.task is None or reader.task.done():
                 last = await self.redis.xrevrange(HallKeys(hall).events, count=1)
-                start = _s(last[0][0]) if last else "0-0"
+                start = as_str(last[0][0]) if last else "0-0"
                 if reader is None:
                     reader = HallReader(hall, start)
                     self.readers[hall] = reader
@@ -205,7 +203,7 @@ class Hub:
             if not raw:
                 continue
             entries = raw[0][1]
-            reader.last_id = _s(entries[-1][0])
+            reader.last_id = as_str(entries[-1][0])
             events = decode_entries(entries)
             waiting = None
             if any(e.type.value.startswith("ticket.") for e in events):
@@ -264,13 +262,13 @@ class Hub:
             return None
         if after != "0-0":
             first = await self.redis.xrange(stream, count=1)
-            if first and (parse_id(_s(first[0][0])) or (0, 0)) > (parse_id(after) or (0, 0)):
+            if first and (parse_id(as_str(first[0][0])) or (0, 0)) > (parse_id(after) or (0, 0)):
                 return None  # the stream was trimmed past the client's position
         return decode_entries(raw)
 
     async def last_id(self, hall: str) -> str:
         last = await self.redis.xrevrange(HallKeys(hall).events, count=1)
-        return _s(last[0][0]) if last else "0-0"
+        return as_str(last[0][0]) if last else "0-0"
 
     # ---- life cycle ---------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from hall.errors import Invalid, NotFound
 from hall.events import EventType
 from hall.http import F, api, caller, read_body
 from hall.services import services
-from ticketing.commit import Committer, Conflict, Txn, as_str, dumps
+from hall.text import as_str
+from ticketing.commit import Committer, Conflict, Txn, dumps
 from ticketing.keys import HallKeys
 from ticketing.store import STORE
 

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hall.text import parse_hhmm
+
 HOLIDAYS_DIR = Path(__file__).parent / "holidays"
 FIXED_HOLIDAYS = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))  # 全国年节及纪念日放假办法
 SEARCH_DAYS = 400
@@ -209,7 +211,7 @@ def parse_period(text: str, appointments_only: bool = False) -> Period:
     if len(parts) != 2:
         raise ValueError(f"must look like '09:00-12:00', got {text!r}")
     try:
-        start, end = (time.fromisoformat(p.strip()) for p in parts)
+        start, end = (parse_hhmm(p.strip()) for p in parts)
     except ValueError:
         raise ValueError(f"must look like '09:00-12:00', got {text!r}") from None
     if start >= end:

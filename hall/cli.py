@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -108,25 +109,46 @@ def _voice_warnings(cfg: HallConfig) -> list[str]:
         return [f"voice: letter readings not checked: {exc}"]
 
 
+def _check_tide(cfg: HallConfig) -> None:
+    from tide.settings import parse_tide
+
+    parse_tide(cfg.tide)
+
+
+def _check_voice(cfg: HallConfig) -> None:
+    from voice.settings import parse_voice
+
+    parse_voice(cfg.voice)
+
+
+def _check_calendar(cfg: HallConfig) -> None:
+    from ticketing.calendars import problems
+
+    found = problems(cfg)
+    if found:
+        raise ConfigError("", found)
+
+
+# The tables other packages own, checked by `hall config check` (each raises ConfigError).
+TABLE_CHECKS: list[Callable[[HallConfig], None]] = [_check_tide, _check_voice, _check_calendar]
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     worst = 0
     for name in args.files:
-        from tide.settings import TideConfigError, parse_tide
-        from voice.settings import VoiceConfigError, parse_voice
-
         try:
             cfg = load_hall(name)
-            parse_tide(cfg.tide)
-            parse_voice(cfg.voice)
+            problems: list[str] = []
+            for read_table in TABLE_CHECKS:  # each package checks its own table
+                try:
+                    read_table(cfg)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+            if problems:
+                raise ConfigError(name, problems)
         except ConfigError as exc:
             print(f"{name}: {len(exc.problems)} problem(s)")
             for problem in exc.problems:
-                print(f"  - {problem}")
-            worst = 1
-        except (TideConfigError, VoiceConfigError) as exc:
-            problems = str(exc).split("; ")
-            print(f"{name}: {len(problems)} problem(s)")
-            for problem in problems:
                 print(f"  - {problem}")
             worst = 1
         else:

@@ -41,10 +41,11 @@ from hall.config import HallConfig
 from hall.errors import IllegalTransition, Invalid, NotFound
 from hall.events import EventType
 from hall.services import Key
+from hall.text import as_str
 from ticketing import booking_rules as br
 from ticketing.booking_rules import AppointmentSettings, CheckIn
 from ticketing.calendars import hall_parts
-from ticketing.commit import SCRIPTS, STREAM_MAXLEN, Clock, Txn, as_str, dumps, retrying
+from ticketing.commit import SCRIPTS, STREAM_MAXLEN, Clock, Txn, dumps, retrying
 from ticketing.estimate import Position
 from ticketing.keys import HallKeys
 from ticketing.model import Channel, Ticket

@@ -20,6 +20,7 @@ from typing import Any
 
 from redis import Redis
 
+from hall.text import as_str
 from ticketing.keys import HallKeys
 
 REQUEUE_EVENTS = frozenset({"ticket.issued", "ticket.transferred", "ticket.rejoined"})
@@ -55,9 +56,6 @@ class AuditReport:
                 f"inconsistent {len(self.inconsistent)}")
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 Entry = tuple[str, str, dict[str, Any]]
 
@@ -70,11 +68,11 @@ def read_events(redis: Redis, hall_id: str, batch: int = 5000) -> list[Entry]:
     while True:
         entries: Any = redis.xrange(key, min=start, max="+", count=batch)
         for entry_id, fields in entries:
-            f = {_s(k): _s(v) for k, v in fields.items()}
-            out.append((_s(entry_id), f["type"], json.loads(f["data"])))
+            f = {as_str(k): as_str(v) for k, v in fields.items()}
+            out.append((as_str(entry_id), f["type"], json.loads(f["data"])))
         if len(entries) < batch:
             return out
-        start = "(" + _s(entries[-1][0])
+        start = "(" + as_str(entries[-1][0])
 
 
 def audit_hall(redis: Redis, hall_id: str) -> AuditReport:
@@ -104,7 +102,7 @@ def audit_hall(redis: Redis, hall_id: str) -> AuditReport:
         if len(ids) > 1:
             report.duplicate_numbers.append(f"{day} {number}: {len(ids)} issued events")
 
-    ticket_keys = [_s(k) for k in redis.scan_iter(match=keys.ticket("*"), count=1000)]
+    ticket_keys = [as_str(k) for k in redis.scan_iter(match=keys.ticket("*"), count=1000)]
     records: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ticket_keys), 1000):
         chunk = ticket_keys[i:i + 1000]
@@ -137,7 +135,7 @@ def audit_hall(redis: Redis, hall_id: str) -> AuditReport:
             target = rec.get("target_window")
             zkey = keys.direct(target) if target is not None else keys.queue(rec["queue"])
             if zkey not in queued:
-                queued[zkey] = {_s(m) for m in redis.zrange(zkey, 0, -1)}
+                queued[zkey] = {as_str(m) for m in redis.zrange(zkey, 0, -1)}
             if tid not in queued[zkey]:
                 report.lost.append(f"{rec['number']} ({tid}): waiting but in no queue")
     for tid in last_status.keys() - records.keys():

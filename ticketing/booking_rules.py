@@ -22,6 +22,7 @@ from typing import Any
 
 from hall.calendar import HallCalendar
 from hall.errors import Forbidden, IllegalTransition
+from hall.text import parse_hhmm
 
 DAY = 86400.0
 
@@ -114,7 +115,7 @@ def parse_settings(raw: Any) -> tuple[AppointmentSettings, list[str]]:
 
 def _hhmm(text: str) -> time | None:
     try:
-        return time.fromisoformat(text) if len(text) == 5 else None
+        return parse_hhmm(text)
     except ValueError:
         return None
 

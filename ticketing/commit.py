@@ -25,6 +25,7 @@ from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
 from hall.errors import DomainError
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
+from hall.text import as_str
 from ticketing.audit_entry import entry_for
 from ticketing.keys import HallKeys
 
@@ -47,10 +48,6 @@ class Busy(DomainError):
 class Conflict(Exception):
     """A guarded field changed between read and commit; the caller recomputes."""
 
-
-def as_str(value: Any) -> str:
-    """A Redis reply (bytes or str) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def dumps(data: Any) -> str:

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from hall.config import HallConfig
 from hall.errors import NotFound
+from hall.text import as_str
 from ticketing import estimate
-from ticketing.commit import Clock, as_str
+from ticketing.commit import Clock
 from ticketing.estimate import RECENT_SERVICES, Position
 from ticketing.keys import HallKeys, local_day
 from ticketing.model import Ticket, TicketStatus, WindowState, WindowStatus

@@ -23,8 +23,9 @@ from typing import Any
 from hall.config import HallConfig
 from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
+from hall.text import as_str
 from ticketing import ratings
-from ticketing.commit import Conflict, Txn, as_str, dumps, retrying
+from ticketing.commit import Conflict, Txn, dumps, retrying
 from ticketing.keys import HallKeys
 from ticketing.model import Ticket
 from ticketing.ratings import Case, Rating

@@ -22,8 +22,9 @@ from redis.asyncio import Redis
 
 from hall.config import HallConfig
 from hall.errors import Invalid
+from hall.text import as_str
 from ticketing import reports
-from ticketing.commit import Clock, as_str
+from ticketing.commit import Clock
 from ticketing.keys import HallKeys, local_day
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingKeys, RatingStore

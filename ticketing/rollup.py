@@ -24,6 +24,7 @@ from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, sync_client
 from hall.services import Key, Services
 from hall.settings import Settings
+from hall.text import parse_hhmm
 from ticketing.commit import Clock
 from ticketing.keys import HallKeys, local_day
 from ticketing.report_store import ReportStore, agg_counts_key
@@ -66,8 +67,8 @@ def enqueue_rollup(redis_url: str, hall_id: str, day: str) -> str:
 def closing_time(cfg: HallConfig, day: str) -> float:
     """When the hall's last opening period ends on ``day`` (hall local time)."""
     last = max((end for _, end in cfg.hours.periods), default="23:59")
-    hh, mm = (int(x) for x in last.split(":"))
-    d = datetime.strptime(day, "%Y%m%d").replace(hour=hh, minute=mm, tzinfo=cfg.tz)
+    end = parse_hhmm(last)
+    d = datetime.strptime(day, "%Y%m%d").replace(hour=end.hour, minute=end.minute, tzinfo=cfg.tz)
     return d.timestamp()
 
 

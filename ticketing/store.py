@@ -25,6 +25,7 @@ from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
 from hall.services import Key
+from hall.text import as_str
 from ticketing import estimate, model, rules
 from ticketing.audit_entry import entry_for
 from ticketing.commit import (
@@ -35,7 +36,6 @@ from ticketing.commit import (
     Conflict,
     Observer,
     Txn,
-    as_str,
     dumps,
     retrying,
 )

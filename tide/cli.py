@@ -28,15 +28,14 @@ def register(sub: Any) -> None:
 
 
 def _parse_surge(text: str) -> Any:
+    from hall.text import hours_of
     from tide.profiles import Surge
 
     try:
         start, rest = text.split("-", 1)
         parts = rest.split(":")
-        a_h, a_m = start.split(":")
         names = tuple(x for x in (parts[3].split(",") if len(parts) > 3 else []) if x)
-        return Surge(int(a_h) + int(a_m) / 60, int(parts[0]) + int(parts[1]) / 60,
-                     float(parts[2]), names)
+        return Surge(hours_of(start), hours_of(f"{parts[0]}:{parts[1]}"), float(parts[2]), names)
     except (ValueError, IndexError):
         raise SystemExit(f"--surge: expected HH:MM-HH:MM:FACTOR[:MATTERS], got {text!r}") from None
 
@@ -48,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from hall.settings import Settings
     from tide.profiles import DISTRICT_SHARES, PEAK_SHAPE, shaped_profile
     from tide.report import comparison_table, queue_table, summarize, write_day
-    from tide.settings import PolicyName, TideConfigError, parse_tide
+    from tide.settings import PolicyName, parse_tide
     from tide.sim import simulate
 
     try:
@@ -60,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise SystemExit(f"no hall '{args.hall}' (known: {', '.join(halls)})")
             cfg = halls[args.hall]
         base = parse_tide(cfg.tide)
-    except (ConfigError, TideConfigError) as exc:
+    except ConfigError as exc:
         raise SystemExit(str(exc)) from None
     try:
         policies = [PolicyName(p.strip()) for p in args.policy.split(",") if p.strip()]

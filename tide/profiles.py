@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hall.config import HallConfig
+from hall.text import hours_of
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,9 @@ def open_fraction(cfg: HallConfig, hour: int) -> float:
     """How much of the clock hour ``hour`` the hall is open."""
     total = 0.0
     for a, b in cfg.hours.periods:
-        lo, hi = max(float(hour), _hours(a)), min(hour + 1.0, _hours(b))
+        lo, hi = max(float(hour), hours_of(a)), min(hour + 1.0, hours_of(b))
         total += max(0.0, hi - lo)
     return total
-
-
-def _hours(hhmm: str) -> float:
-    h, m = hhmm.split(":")
-    return int(h) + int(m) / 60.0
 
 
 def shaped_profile(cfg: HallConfig, tickets_per_day: float, shape: tuple[float, ...],

@@ -23,7 +23,8 @@ from hall.config import HallConfig
 from hall.errors import DomainError, IllegalTransition, NotFound
 from hall.events import EventType
 from hall.services import Key
-from ticketing.commit import Txn, as_str, retrying
+from hall.text import as_str
+from ticketing.commit import Txn, retrying
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.keys import HallKeys, local_day
 from ticketing.model import WindowState

@@ -1,4 +1,5 @@
-"""A hall's ``[tide]`` table: which policy, which mode, and its limits, validated by field.
+"""A hall's ``[tide]`` table: which policy, which mode, and its limits, validated by field
+(pydantic, through ``hall.config.check``: one ``ConfigError`` naming every wrong field).
 
     [tide]
     policy = "predictive"        # off | threshold | predictive
@@ -21,9 +22,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StrictBool, StrictInt
+from pydantic import StrictFloat as Number
+
+from hall.config import ConfigError, check
+from hall.config.schema import Table
 
 
 class PolicyName(str, Enum):
@@ -36,10 +43,6 @@ class Mode(str, Enum):
     AUTO = "auto"
     ADVISE = "advise"
     OFF = "off"
-
-
-class TideConfigError(ValueError):
-    """A ``[tide]`` table with mistakes; the message names each field."""
 
 
 @dataclass(frozen=True)
@@ -65,53 +68,57 @@ class TideSettings:
         return replace(self, **changes)
 
 
-_NUMBERS = {f.name for f in fields(TideSettings)} - {"policy", "mode", "lend", "hourly_profile"}
+_T = TideSettings()
+NonNegative = Annotated[Number, Field(ge=0)]
+Positive = Annotated[Number, Field(gt=0)]
+Count = Annotated[StrictInt, Field(ge=0)]
+
+
+def _day_profile(values: list[float]) -> list[float]:
+    if len(values) != 24 or any(v < 0 for v in values):
+        raise ValueError("must list 24 non-negative numbers (hours 0-23)")
+    return values
+
+
+class TideTable(Table):
+    """The ``[tide]`` table as written (defaults: ``TideSettings``)."""
+
+    policy: PolicyName = _T.policy
+    mode: Mode = _T.mode
+    interval_seconds: Positive = _T.interval_seconds
+    target_wait_minutes: Positive = _T.target_wait_minutes
+    open_waiting: Count = _T.open_waiting
+    open_wait_minutes: NonNegative = _T.open_wait_minutes
+    close_waiting: Count = _T.close_waiting
+    close_wait_minutes: NonNegative = _T.close_wait_minutes
+    min_open_minutes: NonNegative = _T.min_open_minutes
+    min_closed_minutes: NonNegative = _T.min_closed_minutes
+    max_toggles_per_day: Count = _T.max_toggles_per_day
+    lag_minutes: NonNegative = _T.lag_minutes
+    close_utilization: NonNegative = _T.close_utilization
+    smoothing_minutes: NonNegative = _T.smoothing_minutes
+    lend: StrictBool = _T.lend
+    hourly_profile: Annotated[list[NonNegative], AfterValidator(_day_profile)] | None = None
 
 
 def parse_tide(raw: Mapping[str, Any]) -> TideSettings:
-    """Validate a hall's raw ``[tide]`` mapping; raise TideConfigError naming every bad field."""
+    """Validate a hall's raw ``[tide]`` mapping; raise ConfigError naming every bad field."""
     problems: list[str] = []
-    values: dict[str, Any] = {}
-    defaults = TideSettings()
-    for key, value in raw.items():
-        where = f"tide.{key}"
-        if key == "policy":
-            try:
-                values[key] = PolicyName(value)
-            except ValueError:
-                problems.append(f"{where}: must be off, threshold or predictive; got {value!r}")
-        elif key == "mode":
-            try:
-                values[key] = Mode(value)
-            except ValueError:
-                problems.append(f"{where}: must be auto, advise or off; got {value!r}")
-        elif key == "lend":
-            if not isinstance(value, bool):
-                problems.append(f"{where}: must be true or false")
-            else:
-                values[key] = value
-        elif key == "hourly_profile":
-            ok = isinstance(value, list) and len(value) == 24 and all(
-                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
-            if not ok:
-                problems.append(f"{where}: must list 24 non-negative numbers (hours 0-23)")
-            else:
-                values[key] = tuple(float(v) for v in value)
-        elif key in _NUMBERS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                problems.append(f"{where}: must be a non-negative number, got {value!r}")
-            else:
-                kind = type(getattr(defaults, key))
-                values[key] = int(value) if kind is int else float(value)
-        else:
-            problems.append(f"{where}: unknown setting")
-    if values.get("interval_seconds", 1.0) <= 0 or values.get("target_wait_minutes", 1.0) <= 0:
-        problems.append("tide: interval_seconds and target_wait_minutes must be above 0")
-    merged = replace(defaults, **values)
-    if merged.close_waiting >= merged.open_waiting:
-        problems.append("tide.close_waiting: must be below open_waiting (hysteresis)")
-    if merged.close_wait_minutes >= merged.open_wait_minutes:
-        problems.append("tide.close_wait_minutes: must be below open_wait_minutes (hysteresis)")
-    if problems:
-        raise TideConfigError("; ".join(problems))
-    return merged
+    table = check(TideTable, raw, ("tide",), problems)
+    # the limits are compared even when another field is wrong, so one pass names all
+    limits = table or check(TideTable, {k: v for k, v in raw.items() if k in _LIMITS},
+                            ("tide",), [])
+    if limits is not None:
+        if limits.close_waiting >= limits.open_waiting:
+            problems.append("tide.close_waiting: must be below open_waiting (hysteresis)")
+        if limits.close_wait_minutes >= limits.open_wait_minutes:
+            problems.append("tide.close_wait_minutes: must be below open_wait_minutes "
+                            "(hysteresis)")
+    if problems or table is None:
+        raise ConfigError("", problems)
+    values = table.model_dump()
+    values["hourly_profile"] = tuple(table.hourly_profile or ())
+    return TideSettings(**values)
+
+
+_LIMITS = ("open_waiting", "close_waiting", "open_wait_minutes", "close_wait_minutes")

@@ -27,6 +27,7 @@ from datetime import datetime, time
 
 from hall.config import HallConfig, WindowKind
 from hall.errors import DomainError
+from hall.text import hours_of
 from ticketing import model, rules
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
@@ -82,7 +83,7 @@ def generate_arrivals(cfg: HallConfig, profile: DayProfile, rng: random.Random) 
     if profile.steady_hours > 0:
         periods = [(0.0, profile.steady_hours)]
     elif profile.use_opening_hours:
-        periods = [(_hours(a), _hours(b)) for a, b in cfg.hours.periods]
+        periods = [(hours_of(a), hours_of(b)) for a, b in cfg.hours.periods]
     else:
         periods = [(0.0, 24.0)]
     for a, b in periods:
@@ -156,7 +157,7 @@ class Simulation:
         self.now = 0.0
         self.last_busy = 0.0
         self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
-                           else _hours(cfg.hours.periods[-1][1]) * 3600.0)
+                           else hours_of(cfg.hours.periods[-1][1]) * 3600.0)
 
     # ---- scheduling ---------------------------------------------------------------
 
@@ -189,7 +190,7 @@ class Simulation:
 
     def _staff_base_windows(self) -> None:
         start = (0.0 if self.profile.steady_hours > 0 or not self.cfg.hours.periods
-                 else _hours(self.cfg.hours.periods[0][0]) * 3600.0)
+                 else hours_of(self.cfg.hours.periods[0][0]) * 3600.0)
         used: set[str] = set()
         clerks = sorted(self.cfg.staff, key=lambda s: len(s.windows))
         for w in self.cfg.windows:

@@ -17,7 +17,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.events import EventType
-from ticketing.commit import Txn, as_str, dumps
+from hall.text import as_str
+from ticketing.commit import Txn, dumps
 from ticketing.keys import HallKeys
 from ticketing.model import WindowState
 from ticketing.records import window_from

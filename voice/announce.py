@@ -24,6 +24,7 @@ import redis
 import redis.asyncio
 
 from hall.events import EventType
+from hall.text import as_str
 from ticketing.commit import STREAM_MAXLEN
 from ticketing.keys import HallKeys
 from voice.audio import CHIME_URL, audio_url
@@ -51,9 +52,7 @@ def _args(ann: Announcement, now: float) -> tuple[list[str], list[str]]:
 
 
 def _id(raw: object) -> str | None:
-    if not raw:
-        return None
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+    return as_str(raw) if raw else None
 
 
 def announce(client: redis.Redis, ann: Announcement, now: float) -> str | None:

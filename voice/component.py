@@ -12,17 +12,18 @@ from prometheus_client import Gauge
 from redis import Redis as SyncRedis
 
 from hall.component import Component
-from hall.config import HallConfig
+from hall.config import ConfigError, HallConfig
 from hall.metrics import HallMetrics
 from hall.redis_conn import sync_client
 from hall.services import Key, Services
+from hall.text import as_str
 from voice.announce import synthesis_key
 from voice.audio import AUDIO, AudioCache
 from voice.dispatcher import STOP_SECONDS, Dispatcher
 from voice.jobs import enqueue, voice_queue
 from voice.phrases import Announcement
 from voice.routes import routes
-from voice.settings import VoiceConfigError, VoiceSettings, parse_voice
+from voice.settings import VoiceSettings, parse_voice
 
 log = logging.getLogger("voice")
 
@@ -34,10 +35,10 @@ def hall_voice_settings(halls: Mapping[str, HallConfig]) -> dict[str, VoiceSetti
     for hall_id, cfg in halls.items():
         try:
             out[hall_id] = parse_voice(cfg.voice)
-        except VoiceConfigError as exc:
+        except ConfigError as exc:
             problems.extend(f"hall '{hall_id}': {p}" for p in exc.problems)
     if problems:
-        raise VoiceConfigError(problems)
+        raise ConfigError("", problems)
     return out
 
 
@@ -84,7 +85,7 @@ def synthesis_gauges(found: Services) -> None:
                 pipe.hgetall(synthesis_key(hall))
             counts = await pipe.execute()
         for hall, raw in zip(halls, counts, strict=True):
-            values = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+            values = {as_str(k): int(v) for k, v in raw.items()}
             for outcome in SYNTHESIS_OUTCOMES:
                 gauge.labels(hall, outcome).set(values.get(outcome, 0))
 

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from hall.events import CALL_EVENTS, Event, EventType
+from hall.text import as_str
 from ticketing.keys import HallKeys
 from voice.announce import GROUP, announce_async
 from voice.audio import AudioCache
@@ -59,9 +60,6 @@ class Handled:
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Dispatcher:
@@ -108,7 +106,7 @@ class Dispatcher:
                 raise
             await self.ensure_group(hall)  # the stream was deleted under us
             return []
-        entries = [(_s(i), f) for _, batch in reply or [] for i, f in batch]
+        entries = [(as_str(i), f) for _, batch in reply or [] for i, f in batch]
         return await self._handle_all(hall, entries)
 
     async def claim(self, hall: str) -> list[Handled]:
@@ -125,10 +123,10 @@ class Dispatcher:
                     raise
                 await self.ensure_group(hall)
                 return out
-            start = _s(reply[0])
-            entries = [(_s(i), f) for i, f in reply[1] if f]
+            start = as_str(reply[0])
+            entries = [(as_str(i), f) for i, f in reply[1] if f]
             out.extend(await self._handle_all(hall, entries))
-            deleted = [_s(i) for i in (reply[2] if len(reply) > 2 else [])]
+            deleted = [as_str(i) for i in (reply[2] if len(reply) > 2 else [])]
             if deleted:  # trimmed from the stream while pending: nothing left to say
                 await self.redis.xack(stream, GROUP, *deleted)
             if start == "0-0":
@@ -141,9 +139,9 @@ class Dispatcher:
             consumers: Any = await self.redis.xinfo_consumers(stream, GROUP)
         except ResponseError:
             return []
-        gone = [_s(c["name"]) for c in consumers
+        gone = [as_str(c["name"]) for c in consumers
                 if int(c["pending"]) == 0 and int(c["idle"]) > self.forget_after_ms
-                and _s(c["name"]) != self.consumer]
+                and as_str(c["name"]) != self.consumer]
         for name in gone:
             await self.redis.xgroup_delconsumer(stream, GROUP, name)
         return gone
@@ -165,11 +163,11 @@ class Dispatcher:
 
     async def handle(self, hall: str, entry_id: str, fields: dict[Any, Any]) -> Handled:
         kind_raw = fields.get(b"type", fields.get("type"))
-        if kind_raw is not None and _s(kind_raw) not in CALL_TYPES:
+        if kind_raw is not None and as_str(kind_raw) not in CALL_TYPES:
             # most entries are not calls: skip them before decoding their JSON
             return Handled(hall, entry_id, Outcome.IGNORED)
         try:
-            event = Event.from_fields(entry_id, {_s(k): _s(v) for k, v in fields.items()})
+            event = Event.from_fields(entry_id, {as_str(k): as_str(v) for k, v in fields.items()})
         except (KeyError, ValueError):
             log.warning("unreadable entry %s in hall %s", entry_id, hall)
             return Handled(hall, entry_id, Outcome.IGNORED)

@@ -24,10 +24,23 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+from hall.config import ConfigError, check
+from hall.config.schema import Table
 
 LANGUAGES = ("zh", "en")
 CALL_KINDS = ("call", "recall")
@@ -68,14 +81,6 @@ class NumberStyle(str, Enum):
     NUMBER = "number"  # A001 -> A一; A012 -> A十二
 
 
-class VoiceConfigError(ValueError):
-    """A [voice] table with mistakes; ``problems`` lists each as 'field: explanation'."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
 @dataclass(frozen=True)
 class VoiceSettings:
     enabled: bool = True
@@ -101,111 +106,109 @@ class VoiceSettings:
         return self.voices[language]
 
 
-def parse_voice(raw: Mapping[str, Any]) -> VoiceSettings:
-    """Check a raw [voice] table; raise VoiceConfigError naming every wrong field."""
-    problems: list[str] = []
-    d = VoiceSettings()
-
-    def err(key: str, message: str) -> None:
-        problems.append(f"voice.{key}: {message}")
-
-    known = {"enabled", "languages", "number_style", "repeat", "rate", "volume",
-             "max_age_seconds", "voices", "templates", "letters"}
-    for key in sorted(set(raw) - known):
-        err(key, f"unknown setting (known: {', '.join(sorted(known))})")
-
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        err("enabled", f"must be true or false, got {enabled!r}")
-        enabled = True
-
-    languages_raw = raw.get("languages", list(d.languages))
-    languages: tuple[str, ...] = d.languages
-    if (not isinstance(languages_raw, list) or not languages_raw
-            or not all(isinstance(x, str) for x in languages_raw)):
-        err("languages", f"must be a non-empty list drawn from {', '.join(LANGUAGES)}")
-    elif any(x not in LANGUAGES for x in languages_raw):
-        bad = [x for x in languages_raw if x not in LANGUAGES]
-        err("languages", f"unknown language(s) {', '.join(bad)} (known: {', '.join(LANGUAGES)})")
-    elif len(set(languages_raw)) != len(languages_raw):
-        err("languages", "lists a language twice")
-    else:
-        languages = tuple(languages_raw)
-
-    style_raw = raw.get("number_style", d.number_style.value)
-    try:
-        style = NumberStyle(style_raw)
-    except ValueError:
-        err("number_style", f"must be 'digits' (A零零一号) or 'number' (A一号), got {style_raw!r}")
-        style = d.number_style
-
-    repeat = _whole(raw, "repeat", d.repeat, 1, MAX_REPEAT, err)
-    rate = _whole(raw, "rate", d.rate, MIN_RATE, MAX_RATE, err)
-    volume = _real(raw, "volume", d.volume, 0.1, 1.0, err)
-    max_age = _real(raw, "max_age_seconds", d.max_age_seconds, 5.0, 3600.0, err)
-
-    voices = dict(DEFAULT_VOICES)
-    voices_raw = raw.get("voices", {})
-    if not isinstance(voices_raw, Mapping):
-        err("voices", "must be a table of language = espeak-ng voice id")
-    else:
-        for lang, vid in voices_raw.items():
-            if lang not in LANGUAGES:
-                err(f"voices.{lang}", f"unknown language (known: {', '.join(LANGUAGES)})")
-            elif not isinstance(vid, str) or not vid or not set(vid) <= VOICE_ID_CHARS:
-                err(f"voices.{lang}", f"must be an espeak-ng voice id such as "
-                                      f"'{DEFAULT_VOICES[lang]}', got {vid!r}")
-            else:
-                voices[lang] = vid
-
-    templates = dict(DEFAULT_TEMPLATES)
-    templates_raw = raw.get("templates", {})
-    if not isinstance(templates_raw, Mapping):
-        err("templates", "must be a table such as zh_call = \"请{number}号到{window}号窗口办理\"")
-    else:
-        for key, text in templates_raw.items():
-            if key not in DEFAULT_TEMPLATES:
-                err(f"templates.{key}", f"unknown template (known: {', '.join(DEFAULT_TEMPLATES)})")
-                continue
-            problem = template_problem(text)
-            if problem:
-                err(f"templates.{key}", problem)
-            else:
-                templates[key] = text
-
-    letters = _letters(raw.get("letters", {}), err)
-
-    if problems:
-        raise VoiceConfigError(problems)
-    return VoiceSettings(enabled, languages, style, repeat, rate, volume, max_age, voices,
-                         templates, letters)
+_V = VoiceSettings()
 
 
-def _letters(raw: object, err: Callable[[str, str], None]) -> dict[str, dict[str, str]]:
+def _languages(values: list[str]) -> list[str]:
+    unknown = [x for x in values if x not in LANGUAGES]
+    if not values:
+        raise ValueError(f"must be a non-empty list drawn from {', '.join(LANGUAGES)}")
+    if unknown:
+        raise ValueError(f"unknown language(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(LANGUAGES)})")
+    if len(set(values)) != len(values):
+        raise ValueError("lists a language twice")
+    return values
+
+
+def _voice_id(value: str) -> str:
+    if not value or not set(value) <= VOICE_ID_CHARS:
+        raise ValueError(f"must be an espeak-ng voice id such as '{DEFAULT_VOICES['zh']}', "
+                         f"got {value!r}")
+    return value
+
+
+def _template(value: str) -> str:
+    problem = template_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _style(value: object) -> object:
+    if value not in tuple(s.value for s in NumberStyle):
+        raise ValueError(f"must be 'digits' (A零零一号) or 'number' (A一号), got {value!r}")
+    return value
+
+
+def _reading(value: str) -> str:
+    if (not value.strip() or len(value) > MAX_LETTER_READING
+            or not set(value) <= LETTER_READING_CHARS):
+        raise ValueError(f"must be a word of letters or Chinese characters (at most "
+                         f"{MAX_LETTER_READING}), such as \"Edward\", got {value!r}")
+    return value.strip()
+
+
+def _letter(value: str) -> str:
+    if not (len(value) == 1 and "A" <= value <= "Z"):
+        raise ValueError("must be one capital letter A-Z (a queue letter)")
+    return value
+
+
+Readings = dict[Annotated[str, AfterValidator(_letter)],
+                Annotated[StrictStr, AfterValidator(_reading)]]
+
+
+class LettersTable(Table):
     """[voice.letters]: per language, letter = reading; merged over DEFAULT_LETTERS."""
-    out = {k: dict(v) for k, v in DEFAULT_LETTERS.items()}
-    if not isinstance(raw, Mapping):
-        err("letters", 'must be a table such as zh = { E = "Edward" }')
-        return out
-    for lang, table in raw.items():
-        if lang not in LANGUAGES:
-            err(f"letters.{lang}", f"unknown language (known: {', '.join(LANGUAGES)})")
-            continue
-        if not isinstance(table, Mapping):
-            err(f"letters.{lang}", 'must be a table of letter = reading, such as { E = "Edward" }')
-            continue
-        for letter, reading in table.items():
-            where = f"letters.{lang}.{letter}"
-            if not (isinstance(letter, str) and len(letter) == 1 and "A" <= letter <= "Z"):
-                err(where, "must be one capital letter A-Z (a queue letter)")
-            elif (not isinstance(reading, str) or not reading.strip()
-                  or len(reading) > MAX_LETTER_READING
-                  or not set(reading) <= LETTER_READING_CHARS):
-                err(where, f"must be a word of letters or Chinese characters (at most "
-                           f"{MAX_LETTER_READING}), such as \"Edward\", got {reading!r}")
-            else:
-                out[lang][letter] = reading.strip()
-    return out
+
+    zh: Readings = Field(default_factory=dict)
+    en: Readings = Field(default_factory=dict)
+
+
+VoiceId = Annotated[StrictStr, AfterValidator(_voice_id)]
+Template = Annotated[StrictStr, AfterValidator(_template)]
+
+
+class VoicesTable(Table):
+    zh: VoiceId = DEFAULT_VOICES["zh"]
+    en: VoiceId = DEFAULT_VOICES["en"]
+
+
+class TemplatesTable(Table):
+    zh_call: Template = DEFAULT_TEMPLATES["zh_call"]
+    zh_recall: Template = DEFAULT_TEMPLATES["zh_recall"]
+    en_call: Template = DEFAULT_TEMPLATES["en_call"]
+    en_recall: Template = DEFAULT_TEMPLATES["en_recall"]
+
+
+class VoiceTable(Table):
+    """The ``[voice]`` table as written (defaults: ``VoiceSettings``)."""
+
+    enabled: StrictBool = _V.enabled
+    languages: Annotated[list[StrictStr], AfterValidator(_languages)] = Field(
+        default_factory=lambda: list(_V.languages))
+    number_style: Annotated[NumberStyle, BeforeValidator(_style)] = _V.number_style
+    repeat: Annotated[StrictInt, Field(ge=1, le=MAX_REPEAT)] = _V.repeat
+    rate: Annotated[StrictInt, Field(ge=MIN_RATE, le=MAX_RATE)] = _V.rate
+    volume: Annotated[StrictFloat, Field(ge=0.1, le=1.0)] = _V.volume
+    max_age_seconds: Annotated[StrictFloat, Field(ge=5.0, le=3600.0)] = _V.max_age_seconds
+    voices: VoicesTable = VoicesTable()
+    templates: TemplatesTable = TemplatesTable()
+    letters: LettersTable = LettersTable()
+
+
+def parse_voice(raw: Mapping[str, Any]) -> VoiceSettings:
+    """Check a raw [voice] table; raise ConfigError naming every wrong field."""
+    problems: list[str] = []
+    table = check(VoiceTable, raw, ("voice",), problems)
+    if table is None:
+        raise ConfigError("", problems)
+    return VoiceSettings(table.enabled, tuple(table.languages), table.number_style, table.repeat,
+                         table.rate, table.volume, table.max_age_seconds,
+                         table.voices.model_dump(), table.templates.model_dump(),
+                         {lang: {**DEFAULT_LETTERS[lang], **given}
+                          for lang, given in table.letters.model_dump().items()})
 
 
 def template_problem(text: object) -> str | None:
@@ -226,27 +229,3 @@ def template_problem(text: object) -> str | None:
     if "number" not in fields:
         return "must contain {number}"
     return None
-
-
-def _whole(raw: Mapping[str, Any], key: str, default: int, low: int, high: int,
-           err: Callable[[str, str], None]) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        err(key, f"must be a whole number from {low} to {high}, got {value!r}")
-        return default
-    if not low <= value <= high:
-        err(key, f"must be from {low} to {high}, got {value}")
-        return default
-    return value
-
-
-def _real(raw: Mapping[str, Any], key: str, default: float, low: float, high: float,
-          err: Callable[[str, str], None]) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        err(key, f"must be a number from {low:g} to {high:g}, got {value!r}")
-        return default
-    if not low <= value <= high:
-        err(key, f"must be from {low:g} to {high:g}, got {value}")
-        return default
-    return float(value)

@@ -17,7 +17,7 @@ def test_config_check_names_bad_tide_settings(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "hall.cli", "config", "check", str(bad)],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
-    assert "tide.policy: must be off, threshold or predictive" in run.stdout
+    assert "tide.policy: must be one of off, threshold, predictive; got 'clairvoyant'" in run.stdout
     assert "tide.close_waiting: must be below open_waiting" in run.stdout
     good = subprocess.run([sys.executable, "-m", "hall.cli", "config", "check",
                            str(ROOT / "hall" / "halls" / "district.toml")],

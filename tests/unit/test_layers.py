@@ -19,7 +19,10 @@ def _contracts() -> dict[str, dict[str, object]]:
 
 
 def _modules(package: str) -> set[str]:
-    return {f"{package}.{p.stem}" for p in (ROOT / package).glob("*.py") if p.stem != "__init__"}
+    """The package's direct modules and subpackages."""
+    files = {p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__"}
+    folders = {p.parent.name for p in (ROOT / package).glob("*/__init__.py")}
+    return {f"{package}.{name}" for name in files | folders}
 
 
 def test_every_hall_module_is_root_or_foundation() -> None:
@@ -39,7 +42,7 @@ def test_import_contracts_hold() -> None:
 def test_no_package_imports_private_names_of_another() -> None:
     found = []
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if not isinstance(node, ast.ImportFrom) or not node.module:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hall.config import bundled_hall_files, load_hall
-from voice.settings import NumberStyle, VoiceConfigError, parse_voice
+from hall.config import ConfigError, bundled_hall_files, load_hall
+from voice.settings import NumberStyle, parse_voice
 
 
 def problems(raw: dict[str, object]) -> list[str]:
-    with pytest.raises(VoiceConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_voice(raw)
     return info.value.problems
 

@@ -1,0 +1,49 @@
+"""Reading hall files from disk: one file, many, the bundled ones, or those configured."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from hall.config.checking import ConfigError
+from hall.config.parse import parse_hall
+from hall.config.types import HallConfig
+from hall.settings import Settings
+
+BUNDLED_HALLS_DIR = Path(__file__).resolve().parent.parent / "halls"
+
+
+def load_hall(path: str | Path) -> HallConfig:
+    """Read and validate a hall file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file: not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"file: not valid TOML ({exc})"]) from None
+    return parse_hall(raw, source=str(path))
+
+
+def load_halls(paths: list[Path]) -> dict[str, HallConfig]:
+    """Load many hall files (a file or a folder of *.toml each); hall ids must be unique."""
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+    halls: dict[str, HallConfig] = {}
+    for f in files:
+        cfg = load_hall(f)
+        if cfg.id in halls:
+            raise ConfigError(str(f), [f"hall.id: '{cfg.id}' is already defined by another file"])
+        halls[cfg.id] = cfg
+    return halls
+
+
+def bundled_hall_files() -> list[Path]:
+    return sorted(BUNDLED_HALLS_DIR.glob("*.toml"))
+
+
+def load_configured_halls(settings: Settings) -> dict[str, HallConfig]:
+    """The halls of ``HALL_FILES`` (files or folders), or the bundled ones when unset."""
+    files = list(settings.hall_files) or bundled_hall_files()
+    return load_halls([Path(f) for f in files])
