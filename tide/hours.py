@@ -9,17 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from hall.config import HallConfig
-
-
-def hhmm_hours(text: str) -> float:
-    """'13:30' → 13.5 (the hall file's periods are validated when it is loaded)."""
-    h, m = text.split(":")
-    return int(h) + int(m) / 60.0
+from hall.text import hours_of
 
 
 def periods(cfg: HallConfig) -> list[tuple[float, float]]:
     """The hall's opening periods as (start, end) hours of the local day, in order."""
-    return sorted((hhmm_hours(a), hhmm_hours(b)) for a, b in cfg.hours.periods)
+    return sorted((hours_of(a), hours_of(b)) for a, b in cfg.hours.periods)
 
 
 def open_at_hour(cfg: HallConfig, hour: float) -> bool:

@@ -27,12 +27,39 @@ class Surge:
 
 
 @dataclass(frozen=True)
-class DayProfile:
-    """What happens in a simulated day, apart from the hall and the policy."""
+class Shift:
+    """A clerk at a window from ``start_hour`` to ``end_hour`` (local, fractional)."""
 
-    hourly: Mapping[str, tuple[float, ...]]  # matter -> 24 arrival rates per hour
+    window: int
+    clerk: str
+    start_hour: float
+    end_hour: float
+
+
+@dataclass(frozen=True)
+class DayProfile:
+    """What happens in a simulated day, apart from the hall and the policy.
+
+    ``hourly`` holds per matter the arrival rates (per hour) of each ``slot_minutes`` slot
+    of the day (24 values for 60-minute slots, 96 for 15-minute ones).
+    """
+
+    hourly: Mapping[str, tuple[float, ...]]  # matter -> arrival rate per slot (per hour)
     surges: tuple[Surge, ...] = ()
+    slot_minutes: int = 60
     service_cv: float = 0.5  # lognormal; 1.0 with ``exponential`` for M/M/c checks
+    # matter -> (mean minutes, CV); default: the matter's expected_minutes and service_cv
+    service_by_matter: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    green_share: float = 0.0  # green-channel tickets (priority group "elderly")
+    appointment_share: float = 0.0  # checked-in appointments (priority)
+    transfer_prob: float = 0.0  # served tickets sent on to another queue afterwards
+    transfer_to: Mapping[str, str] = field(default_factory=dict)  # queue -> queue (else A)
+    rejoin_prob: float = 0.0  # no-shows who come back and re-join
+    rejoin_after_minutes: float = 10.0
+    silent_leave_prob: float = 0.0  # of those who give up, who leave without telling
+    # None: every non-tide window staffed through each opening period (lunch closed);
+    # windows serve out the people already waiting at the end of a shift
+    roster: tuple[Shift, ...] | None = None
     exponential_service: bool = False
     no_show_prob: float = 0.03
     no_show_wait_seconds: float = 60.0  # the clerk recalls, then marks the no-show
@@ -50,7 +77,7 @@ class DayProfile:
         rates = self.hourly.get(matter)
         if not rates:
             return 0.0
-        r = rates[int(hour) % 24] * self.scale
+        r = rates[int(hour * 60 // self.slot_minutes) % len(rates)] * self.scale
         for s in self.surges:
             if s.start_hour <= hour < s.end_hour and (not s.matters or matter in s.matters):
                 r *= s.factor
@@ -121,4 +148,10 @@ class Arrival:
     patience_seconds: float
     no_show: bool
     counted: bool = True
+    priority_group: str | None = None
+    appointment: bool = False
+    silent: bool = False  # leaves without telling when patience runs out
+    rejoin_after: float | None = None  # a no-show who comes back after this many seconds
+    transfer_to: str | None = None  # queue the ticket is sent on to after its service
+    transfer_service: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)

@@ -28,18 +28,20 @@ from datetime import datetime, time
 from hall.config import HallConfig, WindowKind
 from hall.errors import DomainError
 from hall.text import hours_of
-from ticketing import model, rules
+from ticketing import estimate, model, rules
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
 from ticketing.rules import served_queues
 from tide.apply import apply_decision, recheck_proposal
-from tide.hours import hhmm_hours, open_at_hour
+from tide.arrivals import generate_arrivals
+from tide.hours import open_at_hour
 from tide.load import ArrivalRates, measure
 from tide.policy import Action, Decision, Memory, assess, remember
-from tide.profiles import Arrival, DayProfile
+from tide.profiles import Arrival, DayProfile, Shift
 from tide.settings import Mode, TideSettings
 
-ARRIVE, START, FINISH, NO_SHOW, ABANDON, TICK, READY, CONFIRM = range(8)
+ARRIVE, START, FINISH, NO_SHOW, ABANDON, TICK, READY, CONFIRM, SHIFT_ON, SHIFT_OFF, REJOIN = \
+    range(11)
 
 
 @dataclass
@@ -60,6 +62,9 @@ class TicketRecord:
     outcome: str  # served | no_show | abandoned
     window: int | None
     counted: bool
+    leg: int = 1  # 2+: the same citizen again after a transfer or a re-join
+    priority: bool = False
+    quoted: float | None = None  # the wait estimate the ticket showed at issue (leg 1)
 
 
 @dataclass
@@ -77,63 +82,19 @@ class DayResult:
     end: float = 0.0
 
 
-def generate_arrivals(cfg: HallConfig, profile: DayProfile, rng: random.Random) -> list[Arrival]:
-    """Poisson arrivals, piecewise constant per hour and surge, with each citizen's draws."""
-    cuts: set[float] = set()
-    if profile.steady_hours > 0:
-        periods = [(0.0, profile.steady_hours)]
-    elif profile.use_opening_hours:
-        periods = [(hours_of(a), hours_of(b)) for a, b in cfg.hours.periods]
-    else:
-        periods = [(0.0, 24.0)]
-    for a, b in periods:
-        cuts.update({a, b, *(h for h in range(math.ceil(a), math.ceil(b)))})
-        cuts.update(x for s in profile.surges for x in (s.start_hour, s.end_hour) if a < x < b)
-    edges = sorted(cuts)
-    out: list[Arrival] = []
-    sigma = math.sqrt(math.log(1.0 + profile.service_cv ** 2))
-    for m in cfg.matters:
-        for lo, hi in itertools.pairwise(edges):
-            if not any(a <= lo < b for a, b in periods):
-                continue
-            hour = 0.0 if profile.steady_hours > 0 else lo
-            rate = profile.rate(m.code, hour) / 3600.0
-            if rate <= 0:
-                continue
-            t = lo * 3600.0
-            while True:
-                t += rng.expovariate(rate)
-                if t >= hi * 3600.0:
-                    break
-                mean = m.expected_minutes * 60.0
-                service = (rng.expovariate(1.0 / mean) if profile.exponential_service
-                           else rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma))
-                floor = profile.patience_floor_minutes * 60.0
-                patience = (math.inf if profile.patience_minutes is None
-                            else floor + rng.expovariate(
-                                1.0 / max(1.0, profile.patience_minutes * 60.0 - floor)))
-                out.append(Arrival(t, m.code, m.queue, service, patience,
-                                   rng.random() < profile.no_show_prob,
-                                   t >= profile.warmup_hours * 3600.0))
-    out.sort(key=lambda a: a.at)
-    return out
-
-
-_hours = hhmm_hours
-
-
 class Simulation:
     """One hall day under one tide policy; ``run()`` returns its DayResult."""
 
     def __init__(self, cfg: HallConfig, settings: TideSettings, profile: DayProfile,
-                 seed: int, tick_seconds: float | None = None, day: str = "2026-11-18"
-                 ) -> None:
+                 seed: int, tick_seconds: float | None = None, day: str = "2026-11-18",
+                 arrivals: list[Arrival] | None = None) -> None:
         self.cfg, self.settings, self.profile, self.seed = cfg, settings, profile, seed
         # the live controller's interval unless a check asks otherwise
         self.tick_seconds = tick_seconds if tick_seconds is not None else settings.interval_seconds
         self.origin = datetime.combine(datetime.fromisoformat(day).date(), time(0),
                                        tzinfo=cfg.tz).timestamp()
-        self.arrivals = generate_arrivals(cfg, profile, random.Random(seed))
+        self.arrivals = (arrivals if arrivals is not None
+                         else generate_arrivals(cfg, profile, random.Random(seed)))
         self.events: list[tuple[float, int, int, object]] = []
         self.seq = itertools.count()
         self.tickets: dict[str, Ticket] = {}
@@ -158,6 +119,10 @@ class Simulation:
         self.last_busy = 0.0
         self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
                            else hours_of(cfg.hours.periods[-1][1]) * 3600.0)
+        self.ending: set[int] = set()  # windows whose shift is over: serve out, then close
+        self.gone: set[str] = set()  # citizens who left without telling
+        self.legs: dict[str, int] = {}
+        self.quoted: dict[str, float] = {}
 
     # ---- scheduling ---------------------------------------------------------------
 
@@ -168,7 +133,7 @@ class Simulation:
         return self.origin + t
 
     def run(self) -> DayResult:
-        self._staff_base_windows()
+        self._schedule_roster()
         for i, a in enumerate(self.arrivals):
             self.at(a.at, ARRIVE, i)
         first = self.arrivals[0].at if self.arrivals else 0.0
@@ -176,7 +141,8 @@ class Simulation:
         self.last_arrival = self.arrivals[-1].at if self.arrivals else 0.0
         handlers = {ARRIVE: self._arrive, START: self._start, FINISH: self._finish,
                     NO_SHOW: self._no_show, ABANDON: self._abandon, TICK: self._tick,
-                    READY: self._ready, CONFIRM: self._confirm}
+                    READY: self._ready, CONFIRM: self._confirm, SHIFT_ON: self._shift_on,
+                    SHIFT_OFF: self._shift_off, REJOIN: self._rejoin}
         while self.events:
             when, _, kind, payload = heapq.heappop(self.events)
             self.now = when
@@ -185,14 +151,25 @@ class Simulation:
         self.now = max(self.last_busy, self.hall_close)
         for n in list(self.opened_at):
             self._closed(n)
+        # Whoever still waits when the day ends went home unserved.
+        for ticket in self.tickets.values():
+            if ticket.status is TicketStatus.WAITING and ticket.id not in self.gone:
+                self._record(ticket, "abandoned", None)
         self.result.end = self.now
         return self.result
 
-    def _staff_base_windows(self) -> None:
-        start = (0.0 if self.profile.steady_hours > 0 or not self.cfg.hours.periods
-                 else hours_of(self.cfg.hours.periods[0][0]) * 3600.0)
+    def roster(self) -> tuple[Shift, ...]:
+        """The day's shifts: the profile's roster, else each non-tide window staffed by a
+        clerk who may staff it through every opening period (closed over lunch)."""
+        if self.profile.roster is not None:
+            return self.profile.roster
+        if self.profile.steady_hours > 0:
+            spans = [(0.0, math.inf)]
+        else:
+            spans = [(hours_of(a), hours_of(b)) for a, b in self.cfg.hours.periods]
         used: set[str] = set()
         clerks = sorted(self.cfg.staff, key=lambda s: len(s.windows))
+        shifts: list[Shift] = []
         for w in self.cfg.windows:
             if w.kind is WindowKind.TIDE:
                 continue
@@ -201,9 +178,44 @@ class Simulation:
             if staff is None:
                 continue
             used.add(staff.id)
-            self.windows[w.number] = model.login(self.windows[w.number], staff.id,
-                                                 self.abs(start)).window
-            self.opened_at[w.number] = start
+            shifts.extend(Shift(w.number, staff.id, a, b) for a, b in spans)
+        return tuple(shifts)
+
+    def _schedule_roster(self) -> None:
+        for shift in self.roster():
+            self.at(shift.start_hour * 3600.0, SHIFT_ON, shift)
+            if math.isfinite(shift.end_hour):
+                self.at(shift.end_hour * 3600.0, SHIFT_OFF, shift)
+
+    def _shift_on(self, payload: object) -> None:
+        shift: Shift = payload  # type: ignore[assignment]
+        n = shift.window
+        self.ending.discard(n)
+        window = self.windows[n]
+        if window.status is WindowStatus.CLOSED:
+            self.windows[n] = model.login(window, shift.clerk, self.abs(self.now)).window
+            self.opened_at[n] = self.now
+            self._call_next(n)
+
+    def _shift_off(self, payload: object) -> None:
+        shift: Shift = payload  # type: ignore[assignment]
+        n = shift.window
+        if self.windows[n].clerk != shift.clerk or self.windows[n].status is \
+                WindowStatus.CLOSED:
+            return
+        self.ending.add(n)
+        self._maybe_end(n)
+
+    def _maybe_end(self, n: int) -> None:
+        """A window whose shift is over closes once it is idle with nobody left to call."""
+        window = self.windows[n]
+        if n not in self.ending or window.current is not None:
+            return
+        if any(self.waiting_count[q] for q in self._served(n)):
+            return
+        self.ending.discard(n)
+        self.windows[n] = model.close(window, self.abs(self.now)).window
+        self._closed(n)
 
     # ---- citizens -----------------------------------------------------------------
 
@@ -213,33 +225,50 @@ class Simulation:
         tid = f"t{index}"
         now = self.abs(self.now)
         ticket = Ticket(tid, self.cfg.id, self.day, a.queue, a.matter, Channel.KIOSK, now, now,
-                        number=f"{a.queue}{n:03d}")
+                        number=f"{a.queue}{n:03d}", priority_group=a.priority_group,
+                        appointment=a.appointment)
         self.tickets[tid], self.meta[tid] = ticket, a
-        key = rules.order_key(now, False, self.cfg.rules.priority_head_start_minutes)
-        heapq.heappush(self.heaps[a.queue], (key, next(self.seq), tid))
+        self.quoted[tid] = self._quote(ticket)
+        self._enqueue(ticket)
         self.rates.observe(a.queue, now)
-        self.waiting_count[a.queue] += 1
         if math.isfinite(a.patience_seconds):
             self.at(self.now + a.patience_seconds, ABANDON, tid)
-        for number, window in self.windows.items():
-            if (window.status is WindowStatus.OPEN and window.current is None
-                    and number not in self.arriving and a.queue in self._served(number)):
-                self._call_next(number)
-                if self.tickets[tid].status is not TicketStatus.WAITING:
-                    break
+        self._wake(a.queue)
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        """Into its queue under the routing rule's order key (priority: a head start)."""
+        key = rules.order_key(ticket.enqueued_at, ticket.has_priority,
+                              self.cfg.rules.priority_head_start_minutes)
+        heapq.heappush(self.heaps[ticket.queue], (key, next(self.seq), ticket.id))
+        self.waiting_count[ticket.queue] += 1
+
+    def _quote(self, ticket: Ticket) -> float:
+        """The estimate the live hall shows at issue (``ticketing.estimate.position``)."""
+        ahead = self.waiting_count[ticket.queue]
+        open_now = sum(1 for n in self.cfg.windows_serving(ticket.queue)
+                       if self.windows[n].status is WindowStatus.OPEN)
+        return estimate.position(self.cfg, ticket.queue, ahead, self.recent[ticket.queue],
+                                 open_now).estimated_wait_seconds
 
     def _abandon(self, tid: object) -> None:
         ticket = self.tickets[str(tid)]
-        if ticket.status is TicketStatus.WAITING:
-            self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None).ticket
-            self.waiting_count[ticket.queue] -= 1
-            self._record(ticket, "abandoned", None)
+        if ticket.status is not TicketStatus.WAITING or self.legs.get(ticket.id, 1) > 1:
+            return
+        self._record(ticket, "abandoned", None)
+        if self.meta[ticket.id].silent:  # the ticket waits on; its call will be a no-show
+            self.gone.add(ticket.id)
+            return
+        self.tickets[ticket.id] = model.cancel(ticket, self.abs(self.now), None).ticket
+        self.waiting_count[ticket.queue] -= 1
 
     def _record(self, ticket: Ticket, outcome: str, window: int | None) -> None:
         a = self.meta[ticket.id]
+        leg = self.legs.get(ticket.id, 1)
+        start = a.at if leg == 1 else ticket.enqueued_at - self.origin
         self.result.tickets.append(TicketRecord(
-            ticket.number, ticket.queue, ticket.matter, a.at, self.now - a.at, outcome,
-            window, a.counted))
+            ticket.number, ticket.queue, ticket.matter, start, self.now - start, outcome,
+            window, a.counted, leg, ticket.has_priority,
+            self.quoted.get(ticket.id) if leg == 1 else None))
 
     # ---- windows ------------------------------------------------------------------
 
@@ -268,7 +297,9 @@ class Simulation:
         called, self.windows[number] = tr.ticket, tr.window
         self.tickets[ticket.id] = called
         a = self.meta[ticket.id]
-        if a.no_show:
+        # a no-show: one who misses the call (once), or one who left without telling
+        missed = a.no_show and ticket.rejoins == 0 and not ticket.transferred
+        if missed or ticket.id in self.gone:
             self.at(self.now + self.profile.no_show_wait_seconds, NO_SHOW, number)
         else:
             self._record(called, "served", number)
@@ -279,18 +310,36 @@ class Simulation:
         assert current is not None
         return self.tickets[current]
 
+    def _service_seconds(self, ticket: Ticket) -> float:
+        a = self.meta[ticket.id]
+        return a.transfer_service if ticket.transferred else a.service_seconds
+
     def _start(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
         ticket = model.start(self._current(n), self.windows[n], self.abs(self.now)).ticket
         self.tickets[ticket.id] = ticket
-        self.at(self.now + self.meta[ticket.id].service_seconds, FINISH, n)
+        self.at(self.now + self._service_seconds(ticket), FINISH, n)
 
     def _finish(self, number: object) -> None:
         n = int(number)  # type: ignore[call-overload]
-        tr = model.finish(self._current(n), self.windows[n], self.abs(self.now))
-        ticket, self.windows[n] = tr.ticket, tr.window
-        self.tickets[ticket.id] = ticket
-        self.recent[ticket.queue].appendleft(self.meta[ticket.id].service_seconds)
+        current = self._current(n)
+        a = self.meta[current.id]
+        now = self.abs(self.now)
+        if a.transfer_to is not None and not current.transferred:
+            # served here, then sent on: waits again in the other queue, with a head start
+            tr = model.transfer(current, self.windows[n], now, queue=a.transfer_to,
+                                to_window=None, note="sim")
+            ticket, self.windows[n] = tr.ticket, tr.window
+            self.tickets[ticket.id] = ticket
+            self.legs[ticket.id] = self.legs.get(ticket.id, 1) + 1
+            self._enqueue(ticket)
+            self._wake(ticket.queue)
+        else:
+            tr = model.finish(current, self.windows[n], now)
+            ticket, self.windows[n] = tr.ticket, tr.window
+            self.tickets[ticket.id] = ticket
+        # what the live hall records: done_at - serving_at
+        self.recent[current.queue].appendleft(now - (current.serving_at or now))
         self._after_ticket(n)
 
     def _no_show(self, number: object) -> None:
@@ -298,15 +347,49 @@ class Simulation:
         tr = model.no_show(self._current(n), self.windows[n], self.abs(self.now))
         ticket, self.windows[n] = tr.ticket, tr.window
         self.tickets[ticket.id] = ticket
-        self._record(ticket, "no_show", n)
+        if ticket.id not in self.gone:
+            self._record(ticket, "no_show", n)
+            after = self.meta[ticket.id].rejoin_after
+            if after is not None and ticket.rejoins == 0:
+                self.at(self.now + after, REJOIN, ticket.id)
         self._after_ticket(n)
+
+    def _rejoin(self, tid: object) -> None:
+        """A no-show comes back: ``model.rejoin`` within the hall's rules, placed by
+        ``rules.rejoin_key`` behind the current head of the queue."""
+        ticket = self.tickets[str(tid)]
+        places = self.cfg.rules.rejoin_places_back
+        try:
+            back = model.rejoin(ticket, self.abs(self.now), self.cfg.rules.rejoin_minutes,
+                                self.cfg.rules.max_rejoins).ticket
+        except DomainError:
+            return
+        heap = self.heaps[ticket.queue]
+        keys = sorted(k for k, _, t in heap if self.tickets[t].status is TicketStatus.WAITING)
+        key = rules.rejoin_key(keys[:places + 1], places, self.abs(self.now))
+        self.tickets[back.id] = back
+        self.legs[back.id] = self.legs.get(back.id, 1) + 1
+        heapq.heappush(heap, (key, next(self.seq), back.id))
+        self.waiting_count[back.queue] += 1
+        self._wake(back.queue)
+
+    def _wake(self, queue: str) -> None:
+        """Idle open windows serving ``queue`` call at once."""
+        for number, window in self.windows.items():
+            if (window.status is WindowStatus.OPEN and window.current is None
+                    and number not in self.arriving and queue in self._served(number)):
+                self._call_next(number)
+                if not self.waiting_count[queue]:
+                    break
 
     def _after_ticket(self, n: int) -> None:
         self.last_busy = self.now
         if self.windows[n].status is WindowStatus.CLOSED:
+            self.ending.discard(n)
             self._closed(n)
         elif self.windows[n].status is WindowStatus.OPEN:
             self._call_next(n)
+            self._maybe_end(n)
 
     def _closed(self, n: int) -> None:
         start = self.opened_at.pop(n, None)
@@ -348,8 +431,10 @@ class Simulation:
                         if self.windows[n].status is not WindowStatus.CLOSED)
         self.result.samples.append(Sample(self.now, {k: len(v) for k, v in waiting.items()},
                                           open_windows, tide_open))
-        if self.now < self.last_arrival or load.waiting > 0 or any(
-                w.current for w in self.windows.values()):
+        staffed = any(w.status is not WindowStatus.CLOSED for w in self.windows.values())
+        if (self.now < self.last_arrival or load.waiting > 0 or any(
+                w.current for w in self.windows.values())) and (
+                staffed or self.now < self.hall_close):
             self.at(self.now + self.tick_seconds, TICK)
 
     def _confirm(self, number: object) -> None:

@@ -1,0 +1,145 @@
+"""The simulator's parts of a real hall, each against a small day worked out by hand.
+
+Priorities, transfers, re-joins, the roster with its lunch closure, citizens who leave
+without telling, per-matter service times and 15-minute arrival slots. Times are
+minutes after 09:00 unless said otherwise; walking to the window takes no time here.
+"""
+
+from __future__ import annotations
+
+import random
+from statistics import fmean
+
+import pytest
+
+from hall.config import HallConfig, parse_hall
+from tide.arrivals import generate_arrivals
+from tide.profiles import Arrival, DayProfile, Shift
+from tide.settings import PolicyName, TideSettings
+from tide.sim import DayResult, Simulation
+
+OFF = TideSettings(policy=PolicyName.OFF)
+NINE = 9 * 3600.0
+
+
+def hall(windows: dict[int, list[str]]) -> HallConfig:
+    queues = sorted({q for qs in windows.values() for q in qs})
+    return parse_hall({
+        "hall": {"id": "small", "name_zh": "小厅", "name_en": "Small", "level": "village",
+                 "timezone": "Asia/Shanghai"},
+        "rules": {"priority_head_start_minutes": 30, "rejoin_minutes": 30,
+                  "rejoin_places_back": 1, "max_rejoins": 1},
+        "queues": [{"letter": q, "name_zh": q, "name_en": q} for q in queues],
+        "matters": [{"code": f"M{q}", "name_zh": q, "name_en": q, "queue": q,
+                     "expected_minutes": 10} for q in queues],
+        "windows": [{"number": n, "name_zh": f"{n}号", "name_en": f"No. {n}",
+                     "kind": "specialty", "queues": qs} for n, qs in windows.items()],
+        "staff": [{"id": f"S{n}", "name": f"员工{n}", "staff_number": f"N{n}",
+                   "windows": [n]} for n in windows],
+    })
+
+
+def person(minute: float, queue: str = "A", service: float = 10.0, **extra: object) -> Arrival:
+    fields: dict[str, object] = {"patience_seconds": float("inf"), "no_show": False, **extra}
+    return Arrival(at=NINE + minute * 60, matter=f"M{queue}", queue=queue,
+                   service_seconds=service * 60, **fields)  # type: ignore[arg-type]
+
+
+def run(cfg: HallConfig, people: list[Arrival], **profile: object) -> DayResult:
+    options: dict[str, object] = {"walk_seconds": 0.0, "no_show_wait_seconds": 60.0}
+    options.update(profile)
+    day = DayProfile(hourly={}, **options)  # type: ignore[arg-type]
+    return Simulation(cfg, OFF, day, seed=0, arrivals=people).run()
+
+
+def waits(day: DayResult) -> dict[tuple[str, int], float]:
+    """(number, leg) -> minutes waited."""
+    return {(r.number, r.leg): round(r.wait / 60, 2) for r in day.tickets}
+
+
+def test_a_green_channel_ticket_goes_before_those_who_came_a_little_earlier() -> None:
+    cfg = hall({1: ["A"]})
+    day = run(cfg, [person(0), person(1), person(2, priority_group="elderly")])
+    # A001 is called at once; at 10 the priority ticket (head start 30 min) beats A002.
+    assert waits(day) == {("A001", 1): 0, ("A003", 1): 8, ("A002", 1): 19}
+    assert [r.priority for r in day.tickets] == [False, True, False]
+
+
+def test_an_appointment_also_goes_first() -> None:
+    day = run(hall({1: ["A"]}), [person(0), person(1), person(2, appointment=True)])
+    assert waits(day)[("A003", 1)] == 8
+
+
+def test_a_transferred_ticket_is_served_again_ahead_of_the_other_queue() -> None:
+    cfg = hall({1: ["A"], 2: ["B"]})
+    day = run(cfg, [person(0, "A", transfer_to="B", transfer_service=5 * 60),
+                    person(0, "B", 15), person(1, "B")])
+    # X (A001) is served at window 1 from 0 to 10, then waits in B with the transfer's head
+    # start: window 2 is busy until 15, then takes X before B002 (waiting since 1).
+    assert waits(day) == {("A001", 1): 0, ("B001", 1): 0, ("A001", 2): 5, ("B002", 1): 19}
+    served_again = [r for r in day.tickets if r.leg == 2]
+    assert served_again[0].queue == "B" and served_again[0].window == 2
+
+
+def test_a_no_show_who_comes_back_rejoins_behind_the_head() -> None:
+    cfg = hall({1: ["A"]})
+    day = run(cfg, [person(0, service=20), person(1, no_show=True, rejoin_after=5 * 60),
+                    person(2), person(3)])
+    # A002 is called at 20 and missed (1 min); A003 at 21 (to 31). A002 re-joins at 26,
+    # one place behind the head (A004): served after A004, at 41.
+    w = waits(day)
+    assert (w[("A002", 1)], w[("A003", 1)], w[("A004", 1)]) == (20, 19, 28)  # a no-show
+    # counts its wait until marked (called + 1 min)
+    assert w[("A002", 2)] == pytest.approx(41 - 26)
+    outcomes = [(r.number, r.leg, r.outcome) for r in day.tickets]
+    assert ("A002", 1, "no_show") in outcomes and ("A002", 2, "served") in outcomes
+
+
+def test_the_roster_closes_for_lunch_and_window_hours_count_staffed_time_only() -> None:
+    cfg = hall({1: ["A"]})  # opening hours 09:00-12:00, 13:30-17:30
+    day = run(cfg, [person(175), person(215)])  # 11:55 and 12:35
+    # 11:55 is served out to 12:05, then the window closes; 12:35 waits for 13:30.
+    assert waits(day) == {("A001", 1): 0, ("A002", 1): 55}
+    assert day.window_seconds[1] == pytest.approx((3 * 60 + 5 + 4 * 60) * 60)
+
+
+def test_a_roster_with_a_late_start_and_an_early_close() -> None:
+    cfg = hall({1: ["A"]})
+    roster = (Shift(1, "S1", 9.5, 11.0),)
+    day = run(cfg, [person(0), person(125)], roster=roster)
+    # The window opens at 09:30; at 11:00 it closes and nobody is staffed after.
+    assert waits(day)[("A001", 1)] == 30
+    # still waiting when the hall closed: went home unserved
+    assert [r.outcome for r in day.tickets if r.number == "A002"] == ["abandoned"]
+    assert day.window_seconds[1] == pytest.approx(1.5 * 3600)
+
+
+def test_someone_who_leaves_without_telling_costs_a_no_show_call() -> None:
+    cfg = hall({1: ["A"]})
+    gone = person(1, patience_seconds=5 * 60.0, silent=True)
+    day = run(cfg, [person(0), gone, person(2)])
+    # A002 gives up at 6 (recorded abandoned after 5 min); at 10 the window still calls
+    # A002, waits a minute for the no-show, then calls A003 at 11.
+    w = waits(day)
+    assert w[("A002", 1)] == 5 and w[("A003", 1)] == 9
+    assert [r.outcome for r in day.tickets if r.number == "A002"] == ["abandoned"]
+
+
+def test_someone_who_tells_frees_the_queue() -> None:
+    day = run(hall({1: ["A"]}), [person(0), person(1, patience_seconds=300.0), person(2)])
+    assert waits(day)[("A003", 1)] == 8
+
+
+def test_service_times_per_matter_and_arrivals_per_15_minute_slot() -> None:
+    cfg = hall({1: ["A"], 2: ["B"]})
+    slots = [0.0] * 96
+    slots[37] = 120.0  # 09:15-09:30 only, 120 an hour
+    profile = DayProfile(hourly={"MA": tuple(slots), "MB": tuple(slots)}, slot_minutes=15,
+                         service_by_matter={"MA": (4.0, 0.3), "MB": (20.0, 0.3)})
+    people = [a for seed in range(40) for a in generate_arrivals(cfg, profile,
+                                                                   random.Random(seed))]
+    assert all(9.25 * 3600 <= a.at < 9.5 * 3600 for a in people)
+    assert len(people) / 40 / 2 == pytest.approx(30, rel=0.1)
+    a = [p.service_seconds / 60 for p in people if p.matter == "MA"]
+    b = [p.service_seconds / 60 for p in people if p.matter == "MB"]
+    assert fmean(a) == pytest.approx(4.0, rel=0.08) and fmean(b) == pytest.approx(20, rel=0.08)
