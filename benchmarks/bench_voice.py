@@ -271,6 +271,53 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def compare_old(commit: str, calls: int) -> dict[str, Any]:
+    """In this process: the ``voice/synth.py`` of an older commit against the current one on
+    the same interleaved segments, each compared with the espeak-ng command's rendering."""
+    import importlib.util
+    import subprocess
+
+    old_src = subprocess.run(["git", "show", f"{commit}:voice/synth.py"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="old-synth-")) / "old_synth.py"
+    path.write_text(old_src)
+    spec = importlib.util.spec_from_file_location("old_synth", path)
+    assert spec and spec.loader
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["old_synth"] = old  # dataclasses look their module up
+    spec.loader.exec_module(old)
+    from voice.phrases import segments_for
+    from voice.synth import Synthesizer
+
+    out: dict[str, Any] = {"phase": f"before/after in one process (old = {commit})",
+                           "calls": calls}
+    halls = list(INTERLEAVED.values())
+    for name, synth in (("old", old.Synthesizer()), ("new", Synthesizer())):
+        counts = {"segments": 0, "wrong_rate": 0, "broken": 0}
+        for i in range(calls):
+            raw = halls[i % len(halls)]
+            settings = parse_voice(raw)
+            for seg in segments_for("call", f"{'ABCDEFGHJKLM'[i % 12]}{i % 1000:03d}",
+                                    i % 12 + 1, settings):
+                counts["segments"] += 1
+                try:
+                    pcm = synth.segment(seg.speech, seg.voice, settings.rate, settings.volume)
+                except Exception:
+                    counts["broken"] += 1
+                    continue
+                got = quality.measure(pcm.frames, pcm.rate)
+                ref = quality.reference(seg.speech, seg.voice, settings.rate, settings.volume,
+                                        pcm.rate)
+                assert ref is not None, "the espeak-ng command is needed"
+                ratio = got.samples / ref.samples
+                if ratio < 0.8 or got.voiced < quality.MIN_VOICED:
+                    counts["broken"] += 1
+                elif abs(ratio - 1) > quality.LENGTH_TOLERANCE or abs(got.rms / ref.rms - 1) > 0.05:
+                    counts["wrong_rate"] += 1
+        out[name] = counts
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per latency phase")
@@ -278,7 +325,14 @@ def main() -> None:
     parser.add_argument("--interleaved", type=int, default=500,
                         help="interleaved calls of four halls, checked for rate and breakage")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "voice.json"))
+    parser.add_argument("--compare-old", metavar="COMMIT",
+                        help="only compare that commit's voice/synth.py with the current one "
+                             "in this process, on --interleaved calls")
     args = parser.parse_args()
+    if args.compare_old:
+        report = compare_old(args.compare_old, args.interleaved)
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
     report = asyncio.run(main_async(args))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
