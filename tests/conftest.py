@@ -1,7 +1,14 @@
-"""Shared fixtures: one real Redis server for the run, flushed before each test."""
+"""Shared fixtures: one real Redis server per test process, a keyspace of its own per test.
+
+Tests never FLUSHALL: each gets a fresh Redis database of the shared server
+(``redis://…/<n>``, ``n`` unique in the process), so tests are independent of their order
+and of what another test left behind, and pytest-xdist workers run side by side (each
+worker process starts its own server).
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,10 +40,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+_databases = itertools.count(1)  # database 0 is left to tools that connect by default
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    redis.Redis.from_url(redis_server.url).flushall()
-    return redis_server.url
+    """A Redis URL whose database no other test of this process has used."""
+    url = redis_server.url_of(next(_databases))
+    assert redis.Redis.from_url(url).dbsize() == 0
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,24 @@ import redis
 from hall.redis_server import redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("hall", "ticketing", "tide", "voice", "displays")
+ERROR_CODE_PATTERNS = (
+    re.compile(r'\bcode ?= ?"([a-z_]+)"'),           # class attribute or code="…"
+    re.compile(r'error_response\(\s*\d+,\s*"([a-z_]+)"'),  # a handler's own answer
+    re.compile(r'\b\d{3}: "([a-z_]+)"'),              # HTTP status → code tables
+    re.compile(r'"code": "([a-z_]+)"'),               # an error body written out
+)
+
+
+def error_codes() -> set[str]:
+    """Every error code written in any package's source (docs and catalogue tests)."""
+    codes: set[str] = set()
+    for package in PACKAGES:
+        for source in (ROOT / package).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            for pattern in ERROR_CODE_PATTERNS:
+                codes |= set(pattern.findall(text))
+    return codes
 
 
 def free_port() -> int:
@@ -46,26 +65,44 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
+    databases: int = 16384  # tests/conftest.py gives each test a database of its own
+
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_of(0)
+
+    def url_of(self, database: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{database}"
 
     def start(self) -> RedisServer:
+        """Start the server; a port taken meanwhile (parallel test workers) → another one."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            if self._start_once():
+                return self
+            if self.process is not None and self.process.poll() is None:
+                break  # running but not answering: not a port clash
+            self.port = free_port()
+        raise RuntimeError("redis-server did not start")
+
+    def _start_once(self) -> bool:
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--logfile", str(self.data_dir / "redis.log")],
+             "--save", "", "--databases", str(self.databases),
+             "--logfile", str(self.data_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 if client.ping():
-                    return self
+                    return True
             except redis.ConnectionError:
+                if self.process.poll() is not None:
+                    return False  # exited: most likely the port was taken
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        return False
 
     def stop(self, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:

@@ -32,15 +32,12 @@ COMPOSE = ROOT / "compose.yaml"
 
 
 def need(binary: str) -> str:
-    """A Debian binary the test starts; scripts/test installs them (CI never skips)."""
-    import pytest
-
+    """A Debian binary the test starts; missing → the test fails (never a skip counted as a
+    pass), also outside CI: scripts/test (or scripts/setup) installs it."""
     found = shutil.which(binary) or (f"/usr/sbin/{binary}" if
                                      os.path.exists(f"/usr/sbin/{binary}") else None)
     if found is None:
-        if os.environ.get("CI") == "true":
-            raise RuntimeError(f"{binary} is missing: run scripts/test (installs it)")
-        pytest.skip(f"{binary} not installed (scripts/test installs it)")
+        raise RuntimeError(f"{binary} is missing: run scripts/test, which installs it")
     return found
 
 

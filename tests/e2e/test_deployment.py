@@ -125,6 +125,11 @@ class Load:
         for t in self.threads:
             t.join(timeout=10)
 
+    def wait_for_more(self, count: int, what: str, timeout: float = 30.0) -> None:
+        """Until ``count`` more tickets were acknowledged (the load is really flowing)."""
+        target = len(self.acknowledged) + count
+        wait_until(lambda: len(self.acknowledged) >= target, timeout, what)
+
     def _post(self, client: httpx.Client, path: str, **kw: object) -> httpx.Response | None:
         try:
             r = client.post(f"{self.d.url}{path}", **kw)  # type: ignore[arg-type]
@@ -183,9 +188,9 @@ def test_kill_one_app_under_load(deployment: Deployment):
     boards = boards_on_every_app(d, at_least=4)
     victim = d.app_procs[0]
     with Load(d, kiosk, clerks) as load:
-        time.sleep(2.0)
+        load.wait_for_more(20, "the load got going")
         victim.signal(signal.SIGKILL)
-        time.sleep(4.0)
+        load.wait_for_more(40, "tickets kept coming through the other app")
     expected = _check_no_call_missed(d, boards)
     assert any(b.connects > 1 for b in boards), "the killed app's boards reconnected"
     # at most one request per load thread was in flight when the process died
@@ -204,7 +209,7 @@ def test_gentle_stop_drains(deployment: Deployment):
     boards = boards_on_every_app(d, at_least=4)
     leaving = d.app_procs[1]
     with Load(d, kiosk, clerks) as load:
-        time.sleep(1.5)
+        load.wait_for_more(20, "the load got going")
         leaving.signal(signal.SIGTERM)
         assert leaving.process is not None
         try:
@@ -212,7 +217,7 @@ def test_gentle_stop_drains(deployment: Deployment):
         except subprocess.TimeoutExpired:
             raise AssertionError("no exit 30 s after SIGTERM: "
                                  + leaving.log.read_text()[-3000:]) from None
-        time.sleep(2.0)
+        load.wait_for_more(20, "tickets kept coming after the drain")
     _check_no_call_missed(d, boards)
     assert 1001 in [code for b in boards for code in b.closes], [b.closes for b in boards]
     assert load.failures == []

@@ -65,18 +65,24 @@ async def crowd(store: TicketStore, count: int = 40) -> None:
 async def test_one_leader_per_hall_and_takeover_after_expiry(
     aredis: Redis, store: TicketStore
 ) -> None:
-    first = TideController(aredis, service_for(aredis, store), lock_ms=400)
-    second = TideController(aredis, service_for(aredis, store), lock_ms=400)
+    first = TideController(aredis, service_for(aredis, store), lock_ms=1000)
+    second = TideController(aredis, service_for(aredis, store), lock_ms=1000)
     a, b = await first.step(), await second.step()
     assert a == {h: True for h in store.halls} and b == {h: False for h in store.halls}
     assert await aredis.get(TideKeys("district").leader) == first.token.encode()
-    await asyncio.sleep(0.25)
+    taken = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.6)
     assert (await first.step())["district"]  # renewal keeps the lead past the first expiry
-    await asyncio.sleep(0.25)
-    assert not (await second.step())["district"]
-    # The leader dies without releasing: the other takes over once the lock expires.
-    await asyncio.sleep(0.5)
-    assert (await second.step())["district"]
+    renewed = asyncio.get_running_loop().time()
+    await asyncio.sleep(max(0.0, taken + 1.2 - asyncio.get_running_loop().time()))
+    assert not (await second.step())["district"] or \
+        asyncio.get_running_loop().time() - renewed >= 1.0  # (only a stalled machine)
+    # The leader dies without releasing: the other takes over once the lock expires
+    # (Redis expires it on its own clock: poll, with a deadline).
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (await second.step())["district"]:
+        assert asyncio.get_running_loop().time() < deadline, "the lock never expired"
+        await asyncio.sleep(0.05)
     assert not (await first.step())["district"]
     await second.stop()  # a clean stop hands the lock back at once
     assert (await first.step())["district"]

@@ -98,8 +98,7 @@ async def test_a_dead_dispatchers_calls_are_claimed(aredis: Redis, store: Ticket
     assert taken and len(taken[0][1]) > 3
     assert await alive.read("district", block_ms=50) == []
     assert await alive.claim("district") == []  # not idle long enough yet
-    await asyncio.sleep(0.3)
-    handled = await alive.claim("district")
+    handled = await until(lambda: alive.claim("district"))  # idle past claim_idle: claimed
     assert [h.announcement.number for h in handled if h.outcome is Outcome.ENQUEUED
             and h.announcement] == numbers
     assert [a.number for a in sent.sent] == numbers
@@ -182,6 +181,16 @@ async def test_a_new_group_does_not_replay_old_calls(aredis: Redis, store: Ticke
     assert [h.outcome for h in handled if h.announcement] == [Outcome.ENQUEUED]
 
 
+async def until(read, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """Poll ``read()`` until it returns something (Redis' idle times run on its own clock)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await read()
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
 async def test_consumers_of_gone_processes_are_forgotten(aredis: Redis, store: TicketStore,
                                                         halls: dict[str, HallConfig],
                                                         clock: FakeClock, tmp_path: Path) -> None:
@@ -193,8 +202,7 @@ async def test_consumers_of_gone_processes_are_forgotten(aredis: Redis, store: T
     await aredis.xack(DISTRICT.events, GROUP, taken[0][1][0][0])  # it finished its work
     await aredis.xreadgroup(GROUP, "gone-pending", {DISTRICT.events: ">"}, count=1)
     await d.read("district", block_ms=50)
-    await asyncio.sleep(0.3)
-    assert await d.forget_idle_consumers("district") == ["gone-idle"]
+    assert await until(lambda: d.forget_idle_consumers("district")) == ["gone-idle"]
     names = {c["name"].decode() for c in await aredis.xinfo_consumers(DISTRICT.events, GROUP)}
     assert names == {"current", "gone-pending"}  # its pending call is claimed first
     await d.claim("district")

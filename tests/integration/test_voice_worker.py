@@ -101,9 +101,10 @@ def test_calls_never_wait_for_voice_and_stale_ones_stay_silent(hall_app, worker,
                            headers=clerk).status_code == 200
     second = call_one(client, accounts, clerk, 1)
     found = watch.wait_for("voice.announce", timeout=20)
-    assert [d["number"] for _, d in found] == [second]  # voice resumed; the stale one dropped
-    time.sleep(1.0)
-    assert [d["number"] for _, d in watch.of_type("voice.announce")] == [second]
+    # voice resumed; the stale one dropped. No wait is needed to prove it stays silent: its
+    # job was queued first, and the one worker takes jobs in order, so it was handled (and
+    # dropped) before the second call was said.
+    assert [d["number"] for _, d in found] == [second]
 
 
 def test_speech_runs_in_the_worker_and_other_jobs_are_forked(worker, redis_url) -> None:

@@ -10,26 +10,9 @@ from pathlib import Path
 
 from displays import pages
 from displays.dashboard import messages as dashboard_messages
-from tests.support import ROOT
+from tests.support import ROOT, error_codes
 
-PACKAGES = ("hall", "ticketing", "tide", "voice", "displays")
-CODE_PATTERNS = (
-    re.compile(r'\bcode ?= ?"([a-z_]+)"'),           # class attribute or code="…"
-    re.compile(r'error_response\(\s*\d+,\s*"([a-z_]+)"'),  # a handler's own answer
-    re.compile(r'\b\d{3}: "([a-z_]+)"'),              # HTTP status → code tables
-)
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-
-
-def error_codes() -> set[str]:
-    """Every error code written in any package's source."""
-    codes: set[str] = set()
-    for package in PACKAGES:
-        for source in (ROOT / package).rglob("*.py"):
-            text = source.read_text(encoding="utf-8")
-            for pattern in CODE_PATTERNS:
-                codes |= set(pattern.findall(text))
-    return codes
 
 
 def placeholders(text: str) -> set[str]:
