@@ -40,6 +40,7 @@ from ticketing.store import STORE, TicketStore
 HERE = Path(__file__).parent
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 CACHE_SECONDS = 1.0
+TODAY_CACHE_SECONDS = 5.0
 Cached = dict[str, tuple[Any, float, bytes]]  # hall → (last event id, at, body)
 
 
@@ -52,7 +53,6 @@ class AnswerCaches:
 
 
 CACHES: Key[AnswerCaches] = Key("displays.dashboard_caches")
-TODAY_CACHE_SECONDS = 5.0
 
 
 @cache
