@@ -107,7 +107,9 @@ class Stack:
              "--save", "", "--logfile", str(data / "redis.log")]))
         client = redis.Redis.from_url(self.redis_url)
         wait_until(client.ping, "redis-server")
+        # HALL_ALWAYS_OPEN: a throughput run must not depend on the hall's opening hours
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
+               "HALL_ALWAYS_OPEN": "1",
                "HALL_DATA": str(self.folder / "var"),
                "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
         for port in self.ports:
