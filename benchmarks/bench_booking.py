@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import redis  # noqa: E402
-from bench_core import Stack  # noqa: E402
+from bench_core import Stack, cpu_seconds  # noqa: E402
 from loadgen import Connection, Timings, now  # noqa: E402
 
 from hall import pow  # noqa: E402
@@ -51,7 +51,7 @@ MATTERS = ["YB-BX", "SB-CB", "SB-YLJ", "CJ-CJ", "SW-FP", "GJJ-TQ", "QY-KB", "JY-
 APPOINTMENTS = """
 [appointments]
 pow_bits = {bits}
-requests_per_minute = 1000000
+requests_per_minute = 100000
 """
 
 
@@ -74,7 +74,8 @@ def release_day(hall_file: Path) -> Any:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-booking-") as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep) if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         hall_file = bench_hall(folder, args.bits)
         os.environ["HALL_IDENTITY_SECRET"] = "bench-identity-secret"
         stack = Stack(folder, 2, [hall_file], "everysec").start()
@@ -86,13 +87,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> dict[str, Any]:
     day = release_day(hall_file).isoformat()
-    conns = [await Connection("127.0.0.1", stack.ports[i % 2]).open()
-             for i in range(args.clients)]
+    clients = args.clients
+    setup = [await Connection("127.0.0.1", stack.ports[i % 2]).open() for i in range(20)]
     # what the clients see at the release: every matter's free slots
     free: dict[str, list[str]] = {}
     capacity: dict[tuple[str, str], int] = {}
     for matter in MATTERS:
-        status, body = await conns[0].request(
+        status, body = await setup[0].request(
             "GET", f"/api/halls/{HALL}/appointments/slots?matter={matter}&day={day}")
         assert status == 200, body
         free[matter] = [s["slot"] for s in body["slots"] if s["free"] > 0 and s["open"]]
@@ -100,39 +101,61 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
     places = sum(capacity.values())
     matters = [m for m in MATTERS if free[m]]
     rng = random.Random(1)
+    challenges: list[str] = []
+
+    async def fetch(conn: Connection, count: int) -> None:
+        for _ in range(count):
+            _, body = await conn.request("GET", f"/api/halls/{HALL}/appointments/challenge")
+            challenges.append(body["challenge"])
+
+    await asyncio.gather(*(fetch(c, -(-clients // len(setup))) for c in setup))
+    applied_bits = int(challenges[0].split(".")[1])
     bodies = []
-    applied_bits = None
-    for i, conn in enumerate(conns):
-        status, body = await conn.request("GET", f"/api/halls/{HALL}/appointments/challenge")
-        applied_bits = body["bits"]
+    for i in range(clients):
         matter = rng.choice(matters)
         bodies.append({"matter": matter, "day": day, "slot": rng.choice(free[matter]),
-                       "name": "压测", "phone": f"13{i:09d}", "challenge": body["challenge"],
-                       "solution": pow.solve(body["challenge"])})
+                       "name": "压测", "phone": f"13{i:09d}", "challenge": challenges[i],
+                       "solution": pow.solve(challenges[i])})
+    # warm-up at the same concurrency: each app process opens its Redis connections once
+    # (a pool grows on a burst and keeps them), as it has in a hall open for some time
+    path = f"/api/halls/{HALL}/appointments/slots?matter={MATTERS[0]}&day={day}"
+
+    async def warm(i: int) -> None:
+        conn = await Connection("127.0.0.1", stack.ports[i % 2]).open()
+        await conn.request("GET", path)
+        conn.close()
+
+    await asyncio.gather(*(warm(i) for i in range(clients)))
+    for conn in setup:
+        conn.close()
     timings = Timings()
-    sent: list[float] = [0.0] * len(conns)
-    outcome: list[tuple[int, str]] = [(0, "")] * len(conns)
+    sent: list[float] = [0.0] * clients
+    outcome: list[tuple[int, str]] = [(0, "")] * clients
     go = asyncio.Event()
 
     async def client(i: int) -> None:
+        # a citizen's phone connects at the release: latency counts from the connect
         await go.wait()
         sent[i] = now()
-        status, body = await conns[i].request("POST", f"/api/halls/{HALL}/appointments",
-                                              bodies[i])
+        conn = await Connection("127.0.0.1", stack.ports[i % 2]).open()
+        status, body = await conn.request("POST", f"/api/halls/{HALL}/appointments", bodies[i])
         timings.add(now() - sent[i])
+        conn.close()
         code = (body or {}).get("error", {}).get("code", "") if status != 201 else ""
         outcome[i] = (status, code)
         if status not in (201, 409):
             timings.error(status)
 
-    tasks = [asyncio.create_task(client(i)) for i in range(len(conns))]
+    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
     await asyncio.sleep(0.2)
+    app_cpu = cpu_seconds(stack.app_pids())
+    redis_cpu = cpu_seconds([stack.processes[0].pid])
     timings.started = now()
     go.set()
     await asyncio.gather(*tasks)
     timings.ended = now()
-    for conn in conns:
-        conn.close()
+    app_cpu = cpu_seconds(stack.app_pids()) - app_cpu
+    redis_cpu = cpu_seconds([stack.processes[0].pid]) - redis_cpu
 
     booked = [i for i, (s, _) in enumerate(outcome) if s == 201]
     refused = [i for i, (s, c) in enumerate(outcome) if s == 409 and c == "slot_full"]
@@ -155,7 +178,7 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
     precision = args.precision / 1000
     unfair = pairs = 0
     by_slot: dict[tuple[str, str], list[int]] = {}
-    for i in range(len(conns)):
+    for i in range(clients):
         by_slot.setdefault((bodies[i]["matter"], bodies[i]["slot"]), []).append(i)
     for members in by_slot.values():
         ok = [i for i in members if outcome[i][0] == 201]
@@ -166,7 +189,7 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
                 unfair += sent[f] + precision < sent[s]
     summary = timings.summary()
     return {
-        "clients": len(conns), "day": day, "pow_bits_applied": applied_bits,
+        "clients": clients, "day": day, "pow_bits_applied": applied_bits,
         "places": places, "booked": len(booked), "refused_full": len(refused), "other": other,
         "answered_per_s": summary["per_s"], "bookings_per_s": round(
             len(booked) / (timings.ended - timings.started), 1),
@@ -175,6 +198,10 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
         "send_spread_ms": round((max(sent) - min(sent)) * 1000, 1),
         "oversold": oversold, "oversold_records": oversold_records,
         "fairness": {"pairs": pairs, "unfair": unfair, "precision_ms": args.precision},
+        "app_cpu_ms_per_request": round(app_cpu * 1000 / clients, 2),
+        "redis_cpu_ms_per_request": round(redis_cpu * 1000 / clients, 3),
+        # what two idle cores could answer if the app's CPU were the only limit
+        "projected_per_s_on_2_idle_cores": round(2 * clients / max(app_cpu + redis_cpu, 1e-9)),
         "load_1min": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
     }
 
@@ -185,6 +212,7 @@ def main() -> int:
     parser.add_argument("--bits", type=int, default=8, help="proof-of-work bits of the hall")
     parser.add_argument("--precision", type=float, default=5.0, help="fairness precision, ms")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--keep", help="keep the run's folder (logs) here")
     args = parser.parse_args()
     try:
         import uvloop

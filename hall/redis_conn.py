@@ -38,6 +38,8 @@ log = logging.getLogger("hall.redis")
 
 RETRIES = 3
 CONNECT_TIMEOUT = 2.0
+POOL_SIZE = 200  # Redis connections per app process (asyncio clients)
+POOL_WAIT = 5.0  # how long a request waits for a free one in a burst
 RETRY_ERRORS: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -78,8 +80,12 @@ def async_client(settings: Settings, url: str | None = None) -> redis.asyncio.Re
                            sentinel_kwargs=_sentinel_options(settings))
         return cast(redis.asyncio.Redis,
                     sentinel.master_for(settings.redis_sentinel_master, **_common(settings)))
-    return redis.asyncio.Redis.from_url(url or settings.redis_url or DEFAULT_URL,
-                                        **_common(settings))
+    # A bounded pool that makes a burst wait for a free connection (up to POOL_WAIT s)
+    # instead of failing: redis-py's plain pool raises "Too many connections" beyond 100.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url or settings.redis_url or DEFAULT_URL, max_connections=POOL_SIZE,
+        timeout=POOL_WAIT, **_common(settings))
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def sync_client(settings: Settings, url: str | None = None) -> redis.Redis:

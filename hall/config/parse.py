@@ -112,7 +112,9 @@ def parse_hall(raw: Mapping[str, Any], source: str = "<hall>") -> HallConfig:
                            dict(head.hours.by_weekday)) if head else OpeningHours(),
         rules=rules.rules() if rules else Rules(),
         matters=tuple(Matter(m.code, m.name_zh, m.name_en, m.queue, m.expected_minutes,
-                             m.domain, m.specialty, m.life_event, m.department)
+                             m.domain, m.specialty, m.life_event, m.department,
+                             tuple(m.documents_zh), tuple(m.documents_en), m.notes_zh,
+                             m.notes_en, m.bookable)
                       for _, m in matters),
         queues=tuple(Queue(q.letter, q.name_zh, q.name_en, q.domain, q.specialty)
                      for _, q in queues),

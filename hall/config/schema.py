@@ -177,6 +177,11 @@ class MatterTable(Table):
     specialty: Specialty | None = None
     life_event: str = ""
     department: str = ""
+    documents_zh: list[Text] = []  # 一次性告知: what to bring, shown when booking and at the kiosk
+    documents_en: list[Text] = []
+    notes_zh: str = ""
+    notes_en: str = ""
+    bookable: bool = True  # offered for appointments
 
 
 class WindowTable(Table):

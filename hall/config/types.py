@@ -68,6 +68,11 @@ class Matter:
     specialty: str | None = None
     life_event: str = ""
     department: str = ""
+    documents_zh: tuple[str, ...] = ()  # 一次性告知: what to bring (zh / en)
+    documents_en: tuple[str, ...] = ()
+    notes_zh: str = ""
+    notes_en: str = ""
+    bookable: bool = True  # offered for appointments
 
 
 @dataclass(frozen=True)
