@@ -96,17 +96,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _voice_warnings(cfg: HallConfig) -> list[str]:
-    """Queue letters whose spoken reading is close to a digit's (voice.readings)."""
-    from voice.readings import ReadingUnavailable, letter_warnings
+    """Letters heard as digits, templates without a pause (voice.readings)."""
+    from voice.readings import voice_warnings
     from voice.settings import parse_voice
 
-    settings = parse_voice(cfg.voice)
-    if not settings.enabled:
-        return []
-    try:
-        return letter_warnings(settings, [q.letter for q in cfg.queues])
-    except ReadingUnavailable as exc:
-        return [f"voice: letter readings not checked: {exc}"]
+    return voice_warnings(parse_voice(cfg.voice), [q.letter for q in cfg.queues])
 
 
 def _check_tide(cfg: HallConfig) -> None:

@@ -8,8 +8,9 @@ English words inside the Mandarin sentence (espeak-ng marks them ``(en)…``) ar
 with English phonemes and are not Mandarin syllables. An English reading is close when
 its phonemes, stress ignored, are a digit's.
 
-``hall config check`` prints ``letter_warnings`` for every queue letter of a hall; the
-phrase tests use ``phonemes`` to check the words each call really produces.
+``hall config check`` prints ``voice_warnings``: ``letter_warnings`` for every queue letter
+of a hall and ``pause_warnings`` for templates with no pause between the number and the
+window; the phrase tests use ``clauses`` to check the words each call really produces.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import subprocess
 from collections.abc import Iterable
 
 from voice.phrases import EN_DIGITS, ZH_DIGITS
-from voice.settings import VoiceSettings
+from voice.settings import CALL_KINDS, VoiceSettings
 
 VOWELS = frozenset("aeiouyAEIOUV@03")
 # Initials heard alike before the same final (espeak-ng's Mandarin phoneme names).
@@ -32,6 +33,7 @@ INITIAL_GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"t", "th"}),
     frozenset({"k", "kh"}),
 )
+PAUSE_MARKS = frozenset("，,、；;。.：:！!？?—")
 ZH_ONE_ALT = "幺"  # yāo: how 一 is read in numbers by many people
 TIMEOUT = 10.0
 
@@ -138,4 +140,33 @@ def letter_warnings(settings: VoiceSettings, letters: Iterable[str]) -> list[str
                 out.append(f"voice.letters.{lang}.{letter}: queue letter {letter} is read "
                            f"{reading!r} [{x}], close to the digit {digit}: set a reading "
                            f"nobody hears as a number, e.g. {lang} = {{ {letter} = \"…\" }}")
+    return out
+
+
+def pause_warnings(settings: VoiceSettings) -> list[str]:
+    """Templates that run the number into the window with no pause ("请A001号到5号窗口")."""
+    out: list[str] = []
+    for lang in settings.languages:
+        for kind in CALL_KINDS:
+            text = settings.template(lang, kind)
+            start, end = text.find("{number}"), text.find("{window}")
+            if start < 0 or end < start:
+                continue
+            if not set(text[start + len("{number}"):end]) & PAUSE_MARKS:
+                out.append(f"voice.templates.{lang}_{kind}: no pause between {{number}} and "
+                           f"{{window}}: put a comma before the window (e.g. "
+                           f"\"请{{number}}号，到{{window}}号窗口办理\"), so the two numbers "
+                           f"are not heard as one")
+    return out
+
+
+def voice_warnings(settings: VoiceSettings, letters: Iterable[str]) -> list[str]:
+    """Everything ``hall config check`` warns about in a [voice] table (the hall still runs)."""
+    if not settings.enabled:
+        return []
+    out = pause_warnings(settings)
+    try:
+        out.extend(letter_warnings(settings, letters))
+    except ReadingUnavailable as exc:
+        out.append(f"voice: letter readings not checked: {exc}")
     return out

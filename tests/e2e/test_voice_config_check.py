@@ -44,3 +44,17 @@ def test_config_check_warns_about_a_letter_heard_as_a_digit(tmp_path: Path) -> N
     for name in ("district", "town", "village"):  # the bundled halls: nothing to warn about
         ok = check(ROOT / "hall" / "halls" / f"{name}.toml")
         assert ok.returncode == 0 and "warning" not in ok.stdout, ok.stdout
+
+
+def test_config_check_warns_about_a_template_with_no_pause_before_the_window(
+        tmp_path: Path) -> None:
+    text = (ROOT / "hall" / "halls" / "district.toml").read_text(encoding="utf-8")
+    old = 'zh_call = "请{number}号，到{window}号窗口办理"'
+    assert old in text
+    run_on = tmp_path / "district.toml"
+    run_on.write_text(text.replace(old, 'zh_call = "请{number}号到{window}号窗口办理"'),
+                      encoding="utf-8")
+    run = check(run_on)
+    assert run.returncode == 0, run.stdout
+    assert "warning: voice.templates.zh_call: no pause between {number} and {window}" \
+        in run.stdout
