@@ -47,6 +47,30 @@ def wait_stats(records: Sequence[TicketRecord], target_minutes: float) -> WaitSt
 
 
 @dataclass(frozen=True)
+class EstimateAccuracy:
+    """How well the wait quoted at issue matched the real wait (served tickets, first leg)."""
+
+    tickets: int
+    within: float  # share with |real - quoted| <= max(5 min, 25 % of quoted)
+    median_error_min: float  # median |real - quoted|
+
+    @property
+    def met(self) -> bool:
+        return self.within >= 0.8
+
+
+def estimate_accuracy(records: Sequence[TicketRecord]) -> EstimateAccuracy:
+    """Quoted against real waits: the share within ±max(5 min, 25 %) and the median error."""
+    pairs = [(r.quoted / 60.0, r.wait / 60.0) for r in records
+             if r.quoted is not None and r.outcome == "served" and r.counted and r.leg == 1]
+    if not pairs:
+        return EstimateAccuracy(0, 0.0, 0.0)
+    errors = sorted(abs(w - q) for q, w in pairs)
+    hits = sum(abs(w - q) <= max(5.0, 0.25 * q) for q, w in pairs)
+    return EstimateAccuracy(len(pairs), hits / len(pairs), percentile(errors, 0.5))
+
+
+@dataclass(frozen=True)
 class DaySummary:
     policy: str
     seed: int

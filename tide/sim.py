@@ -283,7 +283,7 @@ class Simulation:
 
     def _call_next(self, number: int) -> None:
         window = self.windows[number]
-        if number in self.arriving:  # the standby clerk is still on the way
+        if number in self.arriving or window.current is not None:  # on the way, or busy
             return
         served = self._served(number)
         heads = {q: h for q in served if (h := self._head(q)) is not None}

@@ -143,3 +143,17 @@ def test_service_times_per_matter_and_arrivals_per_15_minute_slot() -> None:
     a = [p.service_seconds / 60 for p in people if p.matter == "MA"]
     b = [p.service_seconds / 60 for p in people if p.matter == "MB"]
     assert fmean(a) == pytest.approx(4.0, rel=0.08) and fmean(b) == pytest.approx(20, rel=0.08)
+
+
+def test_estimates_quoted_at_issue_are_accounted_against_the_real_wait() -> None:
+    from tide.report import estimate_accuracy
+
+    cfg = hall({1: ["A"]})
+    day = run(cfg, [person(0), person(1), person(2), person(3, service=10)])
+    # Quoted at issue (ticketing.estimate: people waiting ahead × 10 min / 1 open window,
+    # the ticket being served not counted): 0, 0, 10 and 20 min; real waits 0, 9, 18, 27.
+    assert [round(r.quoted / 60) for r in day.tickets] == [0, 0, 10, 20]
+    acc = estimate_accuracy(day.tickets)
+    # errors 0, 9, 8, 7: only the first within ±max(5 min, 25 %)
+    assert acc.tickets == 4 and acc.within == 0.25
+    assert acc.median_error_min == pytest.approx(7.5)
