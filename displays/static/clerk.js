@@ -1,7 +1,7 @@
 // Clerk console: log in, sign in at a window, then every window action by button or key
 // (N call next, R recall, S start, F finish, X no-show, T transfer, G call a number,
 // P pause/resume, C close, L sign out). A refused action shows the API's message plainly.
-import { ApiError, api, data, el, errorText, name, queueName, t, windowName } from './common.js';
+import { ApiError, api, data, el, errorText, name, proper, queueName, t, windowName } from './common.js';
 import { connect } from './hub.js';
 
 const hall = data.hall;
@@ -36,7 +36,7 @@ function show(section) {
 async function start() {
   try { me = (await api('GET', '/api/me')).user; } catch (e) { me = null; }
   if (!me || me.role !== 'clerk') { show('login'); return; }
-  $('who').textContent = `${me.display_name || me.name}${me.staff_id ? ` (${me.staff_id})` : ''}`;
+  $('who').replaceChildren(proper(me.display_name || me.name), me.staff_id ? ` (${me.staff_id})` : '');
   // Only the windows this clerk is rostered for are offered (the server checks it again).
   let mine = hall.windows.map((w) => w.number);
   try { mine = (await api('GET', `/api/halls/${hall.id}/my-windows`)).windows; } catch (e) { /* all */ }

@@ -14,6 +14,29 @@ export function t(key, args = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (args[name] ?? ''));
 }
 
+// A proper name (a person's name) marked with its own language, so an English page may
+// show a Chinese name correctly (screen readers, the wrong-language check).
+const CJK = /[\u3400-\u9fff]/;
+export function proper(text) {
+  const value = String(text ?? '');
+  const own = CJK.test(value) ? 'zh-CN' : 'en';
+  return own.startsWith(lang) ? value : el('span', {lang: own, class: 'proper'}, value);
+}
+
+// The catalogue's text as nodes: placeholders may be filled with nodes (proper names).
+export function tn(key, args = {}) {
+  const text = messages[key] ?? key;
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(/\{(\w+)\}/g)) {
+    out.push(text.slice(last, m.index));
+    out.push(args[m[1]] ?? '');
+    last = m.index + m[0].length;
+  }
+  out.push(text.slice(last));
+  return out.filter((part) => part !== '');
+}
+
 export function name(obj) {
   if (!obj) return '';
   return (lang === 'en' ? obj.name_en : obj.name_zh) || obj.name_zh || '';

@@ -1,7 +1,7 @@
 // The manager's dashboard: live over the hall's event hub, re-reading its JSON on each event.
 // Alerts come with the moment they start (some in the future: a wait passing the target), so
 // the page shows each one the second it holds, using the server's clock.
-import { api, data, el, errorText, lang, name, t } from './common.js';
+import { api, data, el, errorText, lang, name, proper, t } from './common.js';
 import { connect } from './hub.js';
 import { bars, line, quarterLabels } from './dashboard_charts.js';
 
@@ -58,7 +58,7 @@ function renderWindows() {
     return el('tr', {'data-window': w.number, class: `st-${w.status}`},
       el('td', {}, `${w.number} ${name(w)}`),
       el('td', {}, t(`dash.status.${w.status}`)),
-      el('td', {}, w.clerk_name ? `${w.clerk_name} ${w.clerk_staff_number || ''}` : '—'),
+      el('td', {}, w.clerk_name ? [proper(w.clerk_name), ` ${w.clerk_staff_number || ''}`] : '—'),
       el('td', {}, w.current_number || '—'),
       el('td', {class: 'num'}, mine.served ?? 0),
       el('td', {class: 'num'}, minutes(mine.service_mean_s)),
@@ -121,7 +121,7 @@ function caseCard(c) {
   }}, reasonable, rect, reply, el('button', {type: 'submit'}, t('dash.save')), error);
   const deadline = at(c.deadline);
   return el('div', {class: `case case-${c.status}`, 'data-ticket': c.ticket, 'data-status': c.status},
-    el('div', {class: 'case-head'}, `${c.number} · ${levelName(c.level)} · ${t('dash.window')} ${c.window ?? '—'} · ${c.clerk_name || '—'}`,
+    el('div', {class: 'case-head'}, `${c.number} · ${levelName(c.level)} · ${t('dash.window')} ${c.window ?? '—'} · `, proper(c.clerk_name || '—'),
        el('span', {class: 'case-status'}, ` ${t(`dash.case.${c.status}`)} · ${t('dash.deadline')} ${deadline}`)),
     c.comment ? el('blockquote', {}, c.comment) : null, form);
 }
@@ -148,6 +148,22 @@ async function refreshToday() {
   const h = today.wait_histogram;
   const hl = h.counts.map((_, i) => (i === h.counts.length - 1 ? `${i * h.bucket_minutes}+` : `${i * h.bucket_minutes}`));
   $('chart-waits').replaceChildren(bars([{values: h.counts, cls: 'waits', title: ''}], hl, 1));
+  // Text alternatives: each chart is named by its caption and summed up in words.
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  describe('flow', t('dash.chart.flow_text', {arrivals: sum(today.quarters.arrivals),
+    served: sum(today.quarters.served)}));
+  describe('waiting', t('dash.chart.waiting_text', {max: Math.max(0, ...today.waiting),
+    now: today.waiting.length ? today.waiting[today.waiting.length - 1] : 0}));
+  describe('waits', t('dash.chart.waits_text', {n: sum(h.counts)}));
+}
+
+function describe(chart, text) {
+  const svg = $(`chart-${chart}`).querySelector('svg');
+  if (!svg) return;
+  svg.setAttribute('aria-labelledby', `caption-${chart}`);
+  svg.setAttribute('aria-description', text);
+  svg.prepend(document.createElementNS('http://www.w3.org/2000/svg', 'title'));
+  svg.firstChild.textContent = text;
 }
 const scheduleToday = debounce(refreshToday, 5000);
 
@@ -228,6 +244,45 @@ async function showReport(e) {
     ...['matter', 'queue', 'window', 'clerk'].map((dim) => reportTable(t(`dash.by.${dim}`), dim, report.by[dim], report.names[dim])));
 }
 
+// Hall notices: what every board shows; posted and withdrawn here, live (hall.notice events).
+let notices = [];
+function renderNotices() {
+  $('notices-admin').replaceChildren(...notices.map((n) => el('li', {'data-nid': n.nid},
+    el('span', {lang: 'zh-CN'}, n.zh), n.en ? el('span', {lang: 'en', class: 'muted'}, ` / ${n.en}`) : null,
+    n.fixed ? el('span', {class: 'muted'}, ` (${t('dash.notice_fixed')})`)
+      : el('button', {type: 'button', class: 'secondary small', 'data-withdraw': n.nid,
+        onclick: () => withdrawNotice(n.nid)}, t('dash.notice_withdraw')))));
+}
+
+async function refreshNotices() {
+  try { notices = (await api('GET', `${base}/notices`)).notices; } catch (err) { return; }
+  renderNotices();
+}
+
+async function withdrawNotice(nid) {
+  try { await api('DELETE', `${base}/notices/${encodeURIComponent(nid)}`); $('notice-error').hidden = true; }
+  catch (err) { $('notice-error').textContent = errorText(err); $('notice-error').hidden = false; }
+}
+
+$('notice-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  try {
+    await api('POST', `${base}/notices`, {text_zh: form.text_zh.value,
+      ...(form.text_en.value.trim() ? {text_en: form.text_en.value} : {})});
+    form.reset();
+    $('notice-error').hidden = true;
+  } catch (err) { $('notice-error').textContent = errorText(err); $('notice-error').hidden = false; }
+});
+
+window.addEventListener('hall:event', (e) => {
+  const d = e.detail.data || {};
+  if (e.detail.type !== 'hall.notice' || !d.notice) return;
+  notices = notices.filter((n) => n.nid !== d.notice.nid);
+  if (d.action === 'posted') notices.push(d.notice);
+  renderNotices();
+});
+
 function initReportForm() {
   $('report-form').addEventListener('submit', showReport);
 }
@@ -246,6 +301,7 @@ await refreshLive();
 initReportForm();
 await refreshToday();
 refreshTide();
+refreshNotices();
 connect(`/ws/halls/${hall.id}`);
 setInterval(() => {
   renderAlerts();

@@ -2,7 +2,7 @@
 // 好差评 levels for that ticket, once, for the hall's pad_rating_seconds and only until the
 // window's next call (the pad's socket brings the window's events), so the next citizen
 // never rates the previous one's service. The pad's device token comes once as ?device=….
-import { api, data, errorText, t } from './common.js';
+import { api, data, errorText, proper, t, tn } from './common.js';
 import { connect } from './hub.js';
 import { ratingForm } from './rating.js';
 
@@ -92,8 +92,9 @@ async function checkPending() {
 }
 
 function showClerk(w) {
-  document.getElementById('clerk').textContent = w && w.clerk_name
-    ? t('window.clerk_line', {name: w.clerk_name, number: w.clerk_staff_number || ''}) : '';
+  document.getElementById('clerk').replaceChildren(...(w && w.clerk_name
+    ? tn('window.clerk_line', {name: proper(w.clerk_name), number: w.clerk_staff_number || ''})
+    : []));
 }
 
 if (!token) {

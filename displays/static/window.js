@@ -1,6 +1,6 @@
 // Window display (窗口屏): the number at the window — "please come" while it is called,
 // "now serving" once service starts — the clerk, and paused / closed states.
-import { data, t } from './common.js';
+import { data, proper, t, tn } from './common.js';
 import { connect } from './hub.js';
 
 const number = data.window;
@@ -17,9 +17,9 @@ function render() {
   const status = document.getElementById('status');
   status.textContent = win.status === 'open' ? (win.current_number ? '' : t('window.idle'))
     : t(`status.${win.status}`);
-  document.getElementById('clerk').textContent = win.clerk_name
-    ? t('window.clerk_line', {name: win.clerk_name, number: win.clerk_staff_number || ''})
-    : '';
+  document.getElementById('clerk').replaceChildren(...(win.clerk_name
+    ? tn('window.clerk_line', {name: proper(win.clerk_name), number: win.clerk_staff_number || ''})
+    : []));
 }
 
 function update(w, ticket) {
