@@ -29,6 +29,7 @@ from hall.events import Event
 from hall.services import Key
 from hall.text import as_str
 from ticketing.keys import HallKeys
+from ticketing.queries import waiting_counts
 
 log = logging.getLogger("displays.hub")
 
@@ -215,15 +216,10 @@ class Hub:
         cfg = self.halls.get(hall)
         if cfg is None:
             return None
-        keys = HallKeys(hall)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for q in cfg.queues:
-                    pipe.zcard(keys.queue(q.letter))
-                counts = await pipe.execute()
+            return await waiting_counts(self.redis, cfg)
         except (RedisError, OSError):
             return None
-        return {q.letter: int(c) for q, c in zip(cfg.queues, counts, strict=True)}
 
     def fan_out(self, reader: HallReader, events: list[Event],
                 waiting: dict[str, int] | None = None) -> None:

@@ -1,9 +1,10 @@
 """What each kind of socket may see of an event: public screens, one citizen's ticket, one pad.
 
 Events carry full tickets (secret id, clerk, history) and full windows (current ticket
-id, clerk id). Public screens get only numbers, statuses, window numbers and the clerk's
-name and staff number (shown on the window anyway); a citizen socket also gets its own
-ticket in the citizen view (its id is the citizen's key); a pad gets its window's events.
+id, clerk id). Public screens get the projections of ``ticketing.public`` (the same the
+REST API answers with): numbers, statuses, window numbers and the clerk's name and staff
+number (shown on the window anyway); a citizen socket also gets its own ticket in the
+citizen view (its id is the citizen's key); a pad gets its window's events.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from typing import Any
 
 from hall.config import HallConfig
 from hall.events import Event, EventType
+from ticketing.public import citizen_ticket, public_ticket, public_window
 
-PUBLIC_TICKET_FIELDS = ("number", "queue", "matter", "status", "window", "calls",
-                        "target_window", "priority_group")
-CITIZEN_TICKET_FIELDS = (*PUBLIC_TICKET_FIELDS, "id", "hall", "issued_at", "called_at",
-                         "done_at", "no_show_at", "appointment", "rejoins")
 PASS_THROUGH = {EventType.NOTICE, EventType.ANNOUNCE, EventType.TIDE_DECISION,
                 EventType.TIDE_OVERRIDE}
 SECRET_KEYS = {"ticket_id", "clerk", "comment", "current", "history", "first_clerk", "id"}
@@ -25,30 +23,6 @@ SECRET_KEYS = {"ticket_id", "clerk", "comment", "current", "history", "first_cle
 
 def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def public_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
-    return {k: ticket.get(k) for k in PUBLIC_TICKET_FIELDS}
-
-
-def citizen_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
-    return {k: ticket.get(k) for k in CITIZEN_TICKET_FIELDS}
-
-
-def public_window(cfg: HallConfig, window: dict[str, Any],
-                  current_number: str | None = None) -> dict[str, Any]:
-    clerk = window.get("clerk")
-    staff = cfg.staff_member(clerk) if isinstance(clerk, str) else None
-    return {
-        "number": window.get("number"),
-        "status": window.get("status", "closed"),
-        "busy": window.get("current") is not None,
-        "current_number": current_number,
-        "staffed": clerk is not None,
-        "clerk_name": staff.name if staff else None,
-        "clerk_staff_number": staff.staff_number if staff else None,
-        "served": window.get("served", 0),
-    }
 
 
 def _scrub(value: Any) -> Any:
@@ -68,8 +42,9 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
     if event.type.value.startswith("ticket.") and ticket is not None:
         out: dict[str, Any] = {"ticket": public_ticket(ticket)}
         if window is not None:
-            current = ticket.get("number") if window.get("current") == ticket.get("id") else None
-            out["window"] = public_window(cfg, window, current)
+            here = window.get("current") == ticket.get("id")
+            out["window"] = public_window(cfg, window, ticket.get("number") if here else None,
+                                          ticket.get("status") if here else None)
         return out
     if event.type is EventType.WINDOW_CHANGED and window is not None:
         return {"window": public_window(cfg, window), "reason": data.get("reason", "")}

@@ -80,31 +80,9 @@ def _cfg(ws: WebSocket) -> HallConfig:
 
 async def public_snapshot(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
     """The hall as a public screen may see it, with the id of the last event it includes."""
-    snap = await store.snapshot(cfg.id)
-    numbers: dict[str, str] = {}
-    statuses: dict[str, str] = {}  # called or serving: the window screen tells them apart
-    for w in snap["windows"]:
-        if w.get("current"):
-            with contextlib.suppress(NotFound):
-                ticket = await store.ticket(cfg.id, w["current"])
-                numbers[w["current"]] = ticket.number
-                statuses[w["current"]] = ticket.status.value
-    return {
-        "hall": cfg.id,
-        "last_event_id": snap["last_event_id"],
-        "windows": [{**views.public_window(cfg, w, numbers.get(w.get("current") or "")),
-                     "current_status": statuses.get(w.get("current") or "")}
-                    for w in snap["windows"]],
-        "waiting": snap["waiting"],
-        "recent_calls": snap["recent_calls"],
-        "notices": await notices.current(store.redis, cfg),
-    }
-
-
-async def waiting_counts(store: TicketStore, cfg: HallConfig) -> dict[str, int]:
-    snap = await store.snapshot(cfg.id)
-    counts: dict[str, int] = snap["waiting"]
-    return counts
+    state = await store.public_state(cfg.id)
+    state["notices"] = await notices.current(store.redis, cfg)
+    return state
 
 
 def _public_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
@@ -207,7 +185,7 @@ async def _start(ws: WebSocket, hub: Hub, channel: Channel, last_id: str | None)
             if text is not None:
                 await ws.send_text(text)
         if channel.waiting:
-            counts = await waiting_counts(_store(ws), cfg)
+            counts = await _store(ws).waiting_counts(cfg.id)
             await ws.send_text(views.dumps({"type": "hub.waiting", "data": counts}))
     return sent
 

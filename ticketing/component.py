@@ -10,7 +10,7 @@ from hall.metrics import HallMetrics
 from hall.redis_conn import WritePolicy
 from hall.services import Key, Services
 from ticketing import rollup
-from ticketing.keys import HallKeys
+from ticketing.queries import read_waiting, waiting_from
 from ticketing.rating_routes import routes as rating_routes
 from ticketing.report_routes import routes as report_routes
 from ticketing.routes import routes
@@ -36,12 +36,14 @@ async def start(found: Services) -> None:
         """Tickets waiting per queue (read at scrape: the same on every process)."""
         async with found.redis.pipeline(transaction=False) as pipe:
             for cfg in found.halls.values():
-                for q in cfg.queues:
-                    pipe.zcard(HallKeys(cfg.id).queue(q.letter))
-            values = iter(await pipe.execute())
+                read_waiting(pipe, cfg)
+            values = await pipe.execute()
+        offset = 0
         for cfg in found.halls.values():
-            for q in cfg.queues:
-                metrics.waiting.labels(cfg.id, q.letter).set(int(next(values)))
+            counts = waiting_from(cfg, values[offset: offset + len(cfg.queues)])
+            offset += len(cfg.queues)
+            for letter, count in counts.items():
+                metrics.waiting.labels(cfg.id, letter).set(count)
         metrics.unreplicated.set(store.write_policy.unreplicated)
 
     found.metrics.on_scrape(gauges)

@@ -102,17 +102,6 @@ class Ticket:
         kwargs["history"] = tuple(Step(**s) for s in data.get("history", ()))
         return cls(**kwargs)
 
-    def public_dict(self) -> dict[str, Any]:
-        """What a hall screen may show: no clerk ids, no history."""
-        return {
-            "number": self.number,
-            "queue": self.queue,
-            "matter": self.matter,
-            "status": self.status.value,
-            "window": self.window,
-            "calls": self.calls,
-        }
-
 
 _TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 

@@ -15,11 +15,11 @@ from redis.asyncio import Redis
 from hall.config import HallConfig
 from hall.errors import NotFound
 from hall.text import as_str
-from ticketing import estimate
+from ticketing import estimate, public
 from ticketing.commit import Clock
 from ticketing.estimate import RECENT_SERVICES, Position
 from ticketing.keys import HallKeys, local_day
-from ticketing.model import Ticket, TicketStatus, WindowState, WindowStatus
+from ticketing.model import Ticket, TicketStatus, WindowState
 from ticketing.records import ticket_from, window_from
 
 RECENT_CALLS = 20  # latest calls kept for the boards
@@ -121,19 +121,37 @@ class TicketQueries:
         else:
             rank = await self.redis.zrank(keys.queue(ticket.queue), ticket.id)
         ahead = rank if isinstance(rank, int) else 0
-        serving = cfg.windows_serving(ticket.queue)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.lrange(keys.service_times(ticket.queue), 0, RECENT_SERVICES - 1)
-            for n in serving:
-                pipe.hget(keys.window(n), "json")
+            for w in cfg.windows:
+                pipe.hget(keys.window(w.number), "json")
             recent, *windows_raw = await pipe.execute()
-        open_now = sum(
-            1 for n, raw in zip(serving, windows_raw, strict=True)
-            if window_from(n, raw).status is WindowStatus.OPEN
-        )
-        return estimate.position(cfg, ticket.queue, ahead, [float(x) for x in recent], open_now)
+        windows = [window_from(w.number, raw) for w, raw in zip(cfg.windows, windows_raw,
+                                                                strict=True)]
+        return estimate.position(cfg, ticket.queue, ahead, [float(x) for x in recent], windows,
+                                 ticket.target_window)
 
     # ---- snapshot for screens -----------------------------------------------------
+
+    async def current_tickets(self, hall_id: str, windows: list[dict[str, Any]]
+                              ) -> dict[str, tuple[str, str]]:
+        """Ticket id → (number, status) of the tickets at these windows (one round trip)."""
+        ids = [str(w["current"]) for w in windows if w.get("current")]
+        if not ids:
+            return {}
+        keys = HallKeys(hall_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hget(keys.ticket(i), "json")
+            raws = await pipe.execute()
+        tickets = [ticket_from(r) for r in raws if r is not None]
+        return {t.id: (t.number, t.status.value) for t in tickets}
+
+    async def public_state(self, hall_id: str) -> dict[str, Any]:
+        """The hall as anyone may see it (``ticketing.public.public_hall`` of the snapshot)."""
+        snap = await self.snapshot(hall_id)
+        current = await self.current_tickets(hall_id, snap["windows"])
+        return public.public_hall(self.hall(hall_id), snap, current)
 
     async def snapshot(self, hall_id: str) -> dict[str, Any]:
         """Hall state (full records: staff only) and the id of the last event it includes,

@@ -12,7 +12,7 @@ from hall.auth import Principal, Role, require
 from hall.errors import Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
 from hall.services import services
-from ticketing import model, rules
+from ticketing import model, public, rules
 from ticketing.estimate import Position
 from ticketing.model import Channel, Ticket
 from ticketing.store import STORE
@@ -29,18 +29,10 @@ def _hall(request: Request) -> str:
 
 
 def ticket_view(ticket: Ticket, position: Position | None, staff: bool) -> dict[str, Any]:
-    data = ticket.to_dict() if staff else {
-        "id": ticket.id, "hall": ticket.hall, "number": ticket.number, "queue": ticket.queue,
-        "matter": ticket.matter, "status": ticket.status.value, "window": ticket.window,
-        "issued_at": ticket.issued_at, "called_at": ticket.called_at, "done_at": ticket.done_at,
-        "no_show_at": ticket.no_show_at, "priority_group": ticket.priority_group,
-        "appointment": ticket.appointment, "calls": ticket.calls, "rejoins": ticket.rejoins,
-        "target_window": ticket.target_window,
-    }
-    if position is not None:
-        data["ahead"] = position.ahead
-        data["estimated_wait_minutes"] = round(position.estimated_wait_seconds / 60.0, 1)
-    return data
+    """Staff get the full record; anyone else the citizen projection (ticketing.public)."""
+    if staff:
+        return public.with_position(ticket.to_dict(), position)
+    return public.citizen_view(ticket, position)
 
 
 @api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls")
@@ -74,7 +66,7 @@ async def hall_info(request: Request) -> JSONResponse:
 @api("GET", "/api/halls/{hall}/state", "Live snapshot: windows, waiting counts, latest calls",
      "anyone", tag="halls")
 async def hall_state(request: Request) -> JSONResponse:
-    return JSONResponse(await services(request).get(STORE).snapshot(_hall(request)))
+    return JSONResponse(await services(request).get(STORE).public_state(_hall(request)))
 
 
 ISSUE_FIELDS = (
@@ -194,9 +186,15 @@ async def get_window(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     store = services(request).get(STORE)
     window = await store.window(hall_id, path_int(request, "window"))
-    data = _window_view(request, hall_id, window)
-    if window.current:
-        data["ticket"] = (await store.ticket(hall_id, window.current)).public_dict()
+    current = await store.ticket(hall_id, window.current) if window.current else None
+    if _is_staff(await caller(request), hall_id):  # the clerk console: notes and history
+        data = _window_view(request, hall_id, window)
+        data["ticket"] = current.to_dict() if current else None
+        return JSONResponse(data)
+    cfg = store.hall(hall_id)
+    data = public.public_window(cfg, window.to_dict(), current.number if current else None,
+                               current.status.value if current else None)
+    data["ticket"] = public.public_ticket(current.to_dict()) if current else None
     return JSONResponse(data)
 
 

@@ -47,7 +47,6 @@ from ticketing.model import (
     TicketStatus,
     Transition,
     WindowState,
-    WindowStatus,
 )
 from ticketing.queries import RECENT_CALLS, TicketQueries
 from ticketing.records import put_ticket, put_window, window_from
@@ -131,13 +130,12 @@ class TicketStore(TicketQueries):
         keys = HallKeys(hall_id)
         audit_keys, audit_args = self._audit_issue(hall_id, ticket, now)
         try:
-            serving = cfg.windows_serving(matter.queue)
-            number, ahead, _, recent, statuses = await self.write_policy.run(
+            number, ahead, _, recent, windows_raw = await self.write_policy.run(
                 self.redis, self._issue,
                 keys=[keys.events, keys.day_counters(day), keys.day_numbers(day),
                       keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id),
                       keys.service_times(matter.queue), *audit_keys,
-                      *(keys.window(n) for n in serving)],
+                      *(keys.window(w.number) for w in cfg.windows)],
                 args=[matter.queue, dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
                       cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
                       EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES,
@@ -153,9 +151,10 @@ class TicketStore(TicketQueries):
             raise
         ticket = dataclasses.replace(ticket, number=as_str(number))
         self.committer.notify(hall_id, EventType.TICKET_ISSUED, {"ticket": ticket.to_dict()})
-        open_now = sum(1 for s in statuses if as_str(s) == WindowStatus.OPEN.value)
+        windows = [window_from(w.number, raw or None)
+                   for w, raw in zip(cfg.windows, windows_raw, strict=True)]
         return ticket, estimate.position(cfg, ticket.queue, int(ahead),
-                                         [float(x) for x in recent], open_now)
+                                         [float(x) for x in recent], windows)
 
     # ---- the one way a transition is committed -----------------------------------
 

@@ -112,7 +112,9 @@ function showTicket(ticket, matter) {
   $('t-number').textContent = ticket.number;
   $('t-matter').textContent = name(matter);
   const ahead = t('kiosk.ahead', {n: ticket.ahead ?? 0});
-  const wait = t('kiosk.wait', {m: Math.max(1, Math.round(ticket.estimated_wait_minutes ?? 0))});
+  // No window open for this queue now: say so, never "about 1 min".
+  const wait = ticket.estimated_wait_minutes == null ? t('kiosk.no_window_open')
+    : t('kiosk.wait', {m: Math.max(1, Math.round(ticket.estimated_wait_minutes))});
   $('t-ahead').textContent = ahead;
   $('t-wait').textContent = wait;
   $('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;

@@ -10,7 +10,6 @@ const NEAR = 3;
 let ticket = null;
 let rated = false;
 let refreshing = null;
-let hallWindows = [];  // windows' status and queues, to tell whether anyone serves the queue
 const rating = ratingForm((body) => api('POST', `${base}/rating`, body));
 
 function render() {
@@ -22,7 +21,7 @@ function render() {
   const waiting = ticket.status === 'waiting';
   const ahead = ticket.ahead ?? null;
   document.getElementById('ahead').textContent = waiting && ahead !== null ? t('ticket.ahead', {n: ahead}) : '';
-  document.getElementById('wait').textContent = waiting && ticket.estimated_wait_minutes !== undefined
+  document.getElementById('wait').textContent = waiting && ticket.estimated_wait_minutes != null
     ? t('ticket.wait', {m: Math.max(1, Math.round(ticket.estimated_wait_minutes))}) : '';
   const alert = document.getElementById('alert');
   let text = '';
@@ -34,7 +33,7 @@ function render() {
   else if (waiting && ticket.target_window) {
     text = t('ticket.transferred', {target: `${t('window.number', {n: ticket.target_window})} ${windowName(hall, ticket.target_window)}`});
     kind = 'transferred';
-  } else if (waiting && !served()) { text = t('ticket.not_served'); kind = 'not_served'; }
+  } else if (waiting && ticket.wait_reason === 'no_window_open') { text = t('ticket.not_served'); kind = 'not_served'; }
   else if (waiting && ahead !== null && ahead < NEAR) { text = t('ticket.near'); kind = 'near'; }
   alert.textContent = text;
   alert.dataset.kind = kind;
@@ -59,23 +58,6 @@ async function checkRating() {
   } catch (e) {
     ratingChecked = false;
   }
-}
-
-// "Near" only while an open window serves the ticket's queue (or it waits for a window).
-function served() {
-  if (!ticket || ticket.target_window) return true;
-  return hallWindows.some((w) => (w.status === 'open' || w.status === 'closing') && w.clerk_on
-    && (w.queues_override || (hall.windows.find((c) => c.number === w.number) || {}).queues || [])
-      .includes(ticket.queue));
-}
-
-async function readWindows() {
-  try {
-    const state = await api('GET', `/api/halls/${hall.id}/state`);
-    hallWindows = state.windows.map((w) => ({number: w.number, status: w.status,
-      clerk_on: Boolean(w.clerk), queues_override: w.queues_override}));
-    render();
-  } catch (e) { /* keep the last known */ }
 }
 
 // After a cancel or a missed call: what this citizen can do now.
@@ -145,8 +127,8 @@ connect(`/ws/halls/${hall.id}/tickets/${data.ticket}`, {
     } else if (ticket && ticket.status === 'waiting' && d.ticket && d.ticket.queue === ticket.queue) {
       refresh();
     }
-    if (ev.type === 'window.changed' || ev.type.startsWith('tide.')) readWindows();
+    // the server says whether a window serves the queue now (wait_reason): ask again
+    if (ticket && ticket.status === 'waiting' && (ev.type === 'window.changed' || ev.type.startsWith('tide.'))) refresh();
   },
   refused() { document.getElementById('status').textContent = t('ticket.unknown'); },
 });
-readWindows();

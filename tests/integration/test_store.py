@@ -499,8 +499,10 @@ async def test_position_and_estimate_follow_open_windows_and_service_times(
     tickets = [(await store.issue("district", "GJJ-TQ", Channel.KIOSK)) for _ in range(4)]
     last, position = tickets[-1]
     assert position.ahead == 3
-    # no window open: assume one will open
-    assert position.estimated_wait_seconds == pytest.approx(3 * prior)
+    # no window open for this queue: a reason, never a number of minutes
+    assert position.estimated_wait_seconds is None and position.reason == "no_window_open"
+    await open_window(store, 1, "S01")  # a window of other queues changes nothing
+    assert (await store.position("district", last)).reason == "no_window_open"  # type: ignore[union-attr]
 
     await open_window(store, 11, "S11")
     await store.call_next("district", 11)
@@ -513,20 +515,33 @@ async def test_position_and_estimate_follow_open_windows_and_service_times(
     blended = (prior + 120) / 2
     assert now_pos.estimated_wait_seconds == pytest.approx(2 * blended)
 
-    # paused, the only housing-fund window counts as the one assumed to reopen
+    # paused, the only housing-fund window still has its clerk: it counts
     await store.change_window("district", 11, model.pause, "pause")
     paused = await store.position("district", last)
     assert paused is not None and paused.estimated_wait_seconds == pytest.approx(2 * blended)
+    # logged out: no window open for this now
+    await store.change_window("district", 11, model.resume, "resume")
+    await store.change_window("district", 11, model.logout, "logout")
+    gone = await store.position("district", last)
+    assert gone is not None and gone.reason == "no_window_open"
+    assert gone.estimated_wait_seconds is None and gone.ahead == 2
+    # a window lent to the queue by the tide serves it
+    await store.change_window("district", 1, lambda w, now: model.reassign(w, ("G",), now))
+    lent = await store.position("district", last)
+    assert lent is not None and lent.reason is None
+    assert lent.estimated_wait_seconds == pytest.approx(2 * blended)
 
 
 async def test_more_open_windows_shorten_the_estimate(store: TicketStore) -> None:
     for _ in range(6):
         last, _ = await store.issue("district", "SB-CB", Channel.KIOSK)
+    await open_window(store, 6, "S06")
     alone = await store.position("district", last)
-    for n, clerk in [(1, "S01"), (2, "S02"), (6, "S06")]:
+    for n, clerk in [(1, "S01"), (2, "S02")]:
         await open_window(store, n, clerk)
     shared = await store.position("district", last)
     assert alone is not None and shared is not None and shared.ahead == alone.ahead == 5
+    assert alone.estimated_wait_seconds is not None
     assert shared.estimated_wait_seconds == pytest.approx(alone.estimated_wait_seconds / 3)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from hall.errors import IllegalTransition, Invalid
 from hall.events import EventType
-from ticketing import model
+from ticketing import model, public
 from ticketing.model import (
     Channel,
     Ticket,
@@ -375,8 +375,11 @@ def test_ticket_and_window_round_trip_through_dicts() -> None:
     assert WindowState.from_dict(w3.to_dict()) == w3
 
 
-def test_public_dict_hides_clerk_and_history() -> None:
-    t, _ = at_window(S.CALLED)
-    public = t.public_dict()
-    assert "clerk" not in public and "history" not in public and "id" not in public
-    assert public["number"] == "A001" and public["window"] == 1
+def test_the_public_projection_hides_ids_clerks_history_and_priority() -> None:
+    t, _ = at_window(S.CALLED, priority_group="elderly")
+    shown = public.public_ticket(t.to_dict())
+    for hidden in ("id", "clerk", "first_clerk", "history", "priority_group"):
+        assert hidden not in shown
+    assert shown["number"] == "A001" and shown["window"] == 1
+    mine = public.citizen_ticket(t.to_dict())
+    assert mine["id"] == t.id and "clerk" not in mine and "history" not in mine

@@ -235,6 +235,6 @@ def test_wait_shares_the_people_ahead_over_open_windows() -> None:
     assert estimated_wait_seconds(6, 600, 6) < estimated_wait_seconds(6, 600, 2)
 
 
-def test_wait_stays_finite_when_no_window_is_open() -> None:
-    assert estimated_wait_seconds(4, 600, 0) == 2400
-    assert estimated_wait_seconds(4, 600, 0, closed_fallback_windows=2) == 1200
+def test_no_estimate_without_a_window() -> None:
+    with pytest.raises(ValueError):
+        estimated_wait_seconds(4, 600, 0)

@@ -5,8 +5,8 @@
 -- KEYS[5] the queue (zset)         KEYS[6] the ticket (hash)
 -- KEYS[7] the queue's recent service times (list)
 -- KEYS[8..10] the audit trail's day list, head and day index (only when ARGV[11] is '3')
--- KEYS[8 or 11..] the windows serving the queue (hashes): read here so the estimate
---         costs no second round trip
+-- KEYS[8 or 11..] the hall's windows (hashes): read here so the estimate costs no
+--         second round trip
 -- ARGV[1] queue letter   ARGV[2] ticket JSON holding the placeholder "number":""
 -- ARGV[3] order key (+ n µs)  ARGV[4] issued_at   ARGV[5] ticket id
 -- ARGV[6] daily limit    ARGV[7] stream maxlen   ARGV[8] event type
@@ -14,7 +14,8 @@
 -- ARGV[11] '3' with an audit entry, else '0'; ARGV[12..14] its day, body (its target's
 --          "#NUMBER#" becomes the number given) and ttl (see audit_append)
 -- Returns: {number, people ahead in the queue, stream id ('' on a retry),
---          {recent service times}, {status of each window KEYS[8..]}}; or the error
+--          {recent service times}, {state JSON of each window, '' if none}};
+--          or the error
 --          "SOLD_OUT" when the queue has issued its daily limit (nothing changed).
 --
 -- A retry of the same issue (same ticket id: the client library resends the script when
@@ -50,9 +51,8 @@ else
                    'type', ARGV[8], 'at', ARGV[4], 'data', '{"ticket":' .. json .. '}')
 end
 local recent = redis.call('LRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1)
-local statuses = {}
+local windows = {}
 for i = 8 + tonumber(ARGV[11]), #KEYS do
-  local window = redis.call('HGET', KEYS[i], 'json')
-  statuses[#statuses + 1] = window and cjson.decode(window).status or 'closed'
+  windows[#windows + 1] = redis.call('HGET', KEYS[i], 'json') or ''
 end
-return {number, ahead, id, recent, statuses}
+return {number, ahead, id, recent, windows}

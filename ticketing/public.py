@@ -1,0 +1,105 @@
+"""The public projections: the only shapes of tickets, windows, calls and halls that
+surfaces reachable without staff credentials may send (REST and sockets alike).
+
+Each is an allowlist over the full record (as ``Ticket.to_dict`` / ``WindowState.to_dict``
+write it, which is also what events carry). Never public: a ticket's secret id (the
+citizen's key), any clerk or staff id, the history and its notes, the priority group.
+A window shows its clerk's name and staff number, which the window displays anyway.
+The citizen holding a ticket's link also sees their own ticket's times and id
+(``citizen_ticket``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hall.config import HallConfig
+from ticketing import rules
+from ticketing.estimate import Position
+from ticketing.model import Ticket, WindowState
+
+PUBLIC_TICKET_FIELDS = ("number", "queue", "matter", "status", "window", "calls",
+                        "target_window")
+CITIZEN_TICKET_FIELDS = (*PUBLIC_TICKET_FIELDS, "id", "hall", "issued_at", "called_at",
+                         "done_at", "no_show_at", "priority_group", "appointment", "rejoins")
+CALL_FIELDS = ("number", "window", "calls", "at", "window_name_zh", "window_name_en")
+
+
+def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """A ticket as a hall screen may show it."""
+    return {k: ticket.get(k) for k in PUBLIC_TICKET_FIELDS}
+
+
+def citizen_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """A ticket as the citizen holding its link sees it (their own id included)."""
+    return {k: ticket.get(k) for k in CITIZEN_TICKET_FIELDS}
+
+
+def with_position(data: dict[str, Any], position: Position | None) -> dict[str, Any]:
+    """Add people ahead and the estimated wait (or why there is none) to a ticket view.
+
+    ``estimated_wait_minutes`` is null with ``wait_reason`` (e.g. ``no_window_open``) when
+    no open window serves the ticket's queue now: a wait of 0 minutes would be a lie.
+    """
+    if position is not None:
+        data["ahead"] = position.ahead
+        seconds = position.estimated_wait_seconds
+        data["estimated_wait_minutes"] = round(seconds / 60.0, 1) if seconds is not None else None
+        data["wait_reason"] = position.reason
+    return data
+
+
+def citizen_view(ticket: Ticket, position: Position | None) -> dict[str, Any]:
+    """The citizen's own ticket with its position (REST answers and the ticket socket)."""
+    return with_position(citizen_ticket(ticket.to_dict()), position)
+
+
+def public_window(cfg: HallConfig, window: Mapping[str, Any], current_number: str | None = None,
+                  current_status: str | None = None) -> dict[str, Any]:
+    """A window as a hall screen may show it: status, busy, the current number and whether
+    it is called or serving, the clerk's name and staff number, how many it served today
+    (tickets finished there), the queues it serves now."""
+    clerk = window.get("clerk")
+    staff = cfg.staff_member(clerk) if isinstance(clerk, str) else None
+    number = window.get("number")
+    queues: list[str] = []
+    if isinstance(number, int):
+        queues = list(rules.served_queues(cfg, WindowState.from_dict(dict(window))))
+    return {
+        "number": number,
+        "status": window.get("status", "closed"),
+        "busy": window.get("current") is not None,
+        "current_number": current_number,
+        "current_status": current_status,
+        "staffed": clerk is not None,
+        "clerk_name": staff.name if staff else None,
+        "clerk_staff_number": staff.staff_number if staff else None,
+        "served": window.get("served", 0),
+        "queues": queues,
+    }
+
+
+def public_call(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of the latest calls (number, window, how many times called, when)."""
+    return {k: entry.get(k) for k in CALL_FIELDS}
+
+
+def public_hall(cfg: HallConfig, snapshot: Mapping[str, Any],
+                current: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """A hall snapshot (``TicketQueries.snapshot``) as a public screen may see it.
+
+    ``current`` maps the ticket ids at the windows to their (number, status).
+    """
+    def at(window: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        number, status = current.get(window.get("current") or "", (None, None))
+        return number, status
+
+    return {
+        "hall": cfg.id,
+        "last_event_id": snapshot["last_event_id"],
+        "windows": [public_window(cfg, w, *at(w)) for w in snapshot["windows"]],
+        "waiting": dict(snapshot["waiting"]),
+        "recent_calls": [public_call(c) for c in snapshot["recent_calls"]],
+        "notices": list(cfg.notices),
+    }
