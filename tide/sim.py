@@ -228,7 +228,9 @@ class Simulation:
                         number=f"{a.queue}{n:03d}", priority_group=a.priority_group,
                         appointment=a.appointment)
         self.tickets[tid], self.meta[tid] = ticket, a
-        self.quoted[tid] = self._quote(ticket)
+        quote = self._quote(ticket)
+        if quote is not None:
+            self.quoted[tid] = quote
         self._enqueue(ticket)
         self.rates.observe(a.queue, now)
         if math.isfinite(a.patience_seconds):
@@ -242,13 +244,12 @@ class Simulation:
         heapq.heappush(self.heaps[ticket.queue], (key, next(self.seq), ticket.id))
         self.waiting_count[ticket.queue] += 1
 
-    def _quote(self, ticket: Ticket) -> float:
-        """The estimate the live hall shows at issue (``ticketing.estimate.position``)."""
+    def _quote(self, ticket: Ticket) -> float | None:
+        """The estimate the live hall shows at issue (``ticketing.estimate.position``);
+        None when no window serves the queue now (the hall then shows a reason)."""
         ahead = self.waiting_count[ticket.queue]
-        open_now = sum(1 for n in self.cfg.windows_serving(ticket.queue)
-                       if self.windows[n].status is WindowStatus.OPEN)
         return estimate.position(self.cfg, ticket.queue, ahead, self.recent[ticket.queue],
-                                 open_now).estimated_wait_seconds
+                                 self.windows.values()).estimated_wait_seconds
 
     def _abandon(self, tid: object) -> None:
         ticket = self.tickets[str(tid)]
