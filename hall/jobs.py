@@ -4,4 +4,5 @@ from __future__ import annotations
 
 VOICE_QUEUE = "voice"
 REPORTS_QUEUE = "reports"
-QUEUES = (VOICE_QUEUE, REPORTS_QUEUE)
+NOTIFY_QUEUE = "notify"  # messages to citizens (ticketing/notify.py)
+QUEUES = (VOICE_QUEUE, REPORTS_QUEUE, NOTIFY_QUEUE)

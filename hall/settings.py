@@ -62,6 +62,8 @@ class Settings:
     log_format: str = "text"
     identity_secret: str | None = None  # HMAC key of ID numbers (hall/identity.py)
     always_open: bool = False  # demos and tests: walk-ins are not refused outside hours
+    notify_url: str | None = None  # the hall's SMS / WeChat gateway webhook (ticketing/notify.py)
+    notify_secret: str | None = None  # its signing key
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +87,8 @@ class Settings:
             "log_format": _choice(env, "HALL_LOG_FORMAT", ("text", "json"), "text"),
             "identity_secret": env.get("HALL_IDENTITY_SECRET") or None,
             "always_open": env.get("HALL_ALWAYS_OPEN", "0") in ("1", "true", "yes"),
+            "notify_url": env.get("HALL_NOTIFY_URL") or None,
+            "notify_secret": env.get("HALL_NOTIFY_SECRET") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ Keys (hash tag ``{hall}``, beside ``ticketing.keys``)::
     hall:{h}:appt:id:<key>:open          hash    matter -> open bookings of an identity
     hall:{h}:appt:id:<key>:booked        zset    an identity's booking ids, by slot start
     hall:{h}:appt:id:<key>:noshow        zset    an identity's no-shows, by time
+    hall:{h}:appt:ticket:<ticket id>     string  booking id of a checked-in ticket (2 days)
     hall:{h}:appt:pow:<sig>              string  a proof-of-work challenge already used
 """
 
@@ -82,6 +83,9 @@ class AppointmentKeys:
 
     def noshow(self, key: str) -> str:
         return f"{self.p}:appt:id:{key}:noshow"
+
+    def ticket(self, ticket_id: str) -> str:
+        return f"{self.p}:appt:ticket:{ticket_id}"
 
     def pow_used(self, signature: str) -> str:
         return f"{self.p}:appt:pow:{signature}"
@@ -384,6 +388,8 @@ class AppointmentStore:
             done = dataclasses.replace(current, status=status, ticket_id=ticket.id,
                                        checked_in_at=self.clock())
             txn = self._release(done, ver)
+            txn.op("SET", AppointmentKeys(hall_id).ticket(ticket.id), done.id)
+            txn.op("EXPIRE", AppointmentKeys(hall_id).ticket(ticket.id), 2 * 86400)
             await self.tickets.committer.commit(
                 txn, event, {"booking": done.event_dict(), "number": ticket.number})
             return done

@@ -1,5 +1,6 @@
-"""Appointments as an app component: the booking store and API, the no-show sweep, and the
-calendar's refusal of walk-ins outside opening hours (on unless ``HALL_ALWAYS_OPEN``).
+"""Appointments as an app component: the booking store and API, the no-show sweep with the
+day-before reminders, the notices after calls (with an RQ queue: REDIS_URL or Sentinel),
+and the calendar's refusal of walk-ins outside opening hours (unless ``HALL_ALWAYS_OPEN``).
 
 The identity secret (``HALL_IDENTITY_SECRET``) keys the hash of ID numbers; without it a
 random one is kept in the data folder (``identity.secret``, mode 0600), which is fine for
@@ -19,8 +20,12 @@ from typing import Any
 from hall.component import Component
 from hall.services import Key, Services
 from ticketing.appointments import APPOINTMENTS, AppointmentStore
+from ticketing.booking_notices import BookingNotices
 from ticketing.booking_routes import routes
+from ticketing.notify import Notifier
 from ticketing.store import STORE
+
+NOTICES: Key[BookingNotices] = Key("ticketing.booking_notices")
 
 log = logging.getLogger("ticketing.appointments")
 SWEEP_SECONDS = 60.0
@@ -43,25 +48,33 @@ def provide(found: Services) -> dict[Key[Any], object]:
     tickets = found.get(STORE)
     tickets.hours_enforced = not found.settings.always_open
     secret = identity_secret(found.settings.identity_secret, Path(found.settings.data_dir))
-    return {APPOINTMENTS: AppointmentStore(found.redis, tickets, found.clock, secret)}
+    store = AppointmentStore(found.redis, tickets, found.clock, secret)
+    parts: dict[Key[Any], object] = {APPOINTMENTS: store}
+    if found.settings.redis_url or found.settings.redis_sentinels:  # an RQ queue to send on
+        notices = BookingNotices(store, Notifier(found.redis, found.settings))
+        tickets.observers.append(notices.observe)
+        parts[NOTICES] = notices
+    return parts
 
 
 _tasks: dict[int, asyncio.Task[None]] = {}
 
 
-async def _sweep(store: AppointmentStore) -> None:
+async def _sweep(store: AppointmentStore, notices: BookingNotices | None) -> None:
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
         for hall_id in list(store.tickets.halls):
             try:
                 await store.sweep_no_shows(hall_id)
+                if notices is not None:
+                    await notices.reminders(hall_id)
             except Exception:  # keep sweeping; the next round retries
                 log.exception("no-show sweep of hall %s failed", hall_id)
 
 
 async def start(found: Services) -> None:
     store = found.get(APPOINTMENTS)
-    _tasks[id(store)] = asyncio.create_task(_sweep(store))
+    _tasks[id(store)] = asyncio.create_task(_sweep(store, found.find(NOTICES)))
 
 
 async def stop(found: Services) -> None:

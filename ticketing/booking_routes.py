@@ -29,6 +29,7 @@ from ticketing.appointments import (
     parse_day,
 )
 from ticketing.booking_rules import CheckIn
+from ticketing.notify import dead_letters
 from ticketing.routes import STAFF, ticket_view
 
 CHECKIN_ROLES = (Role.KIOSK, *STAFF)
@@ -276,5 +277,14 @@ async def day_overview(request: Request) -> JSONResponse:
                      for b in bookings]})
 
 
-routes = [calendar, slots, challenge, book, day_overview, get_booking, booking_qr,
-          cancel_booking, change_booking, check_in]
+@api("GET", "/api/halls/{hall}/notifications/dead",
+     "Messages to citizens the gateway refused after every retry (newest first, phones masked)",
+     "manager, admin", tag="appointments")
+async def dead_notifications(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    require(await caller(request), hall_id, Role.MANAGER, Role.ADMIN)
+    return JSONResponse({"dead": await dead_letters(services(request).redis, hall_id)})
+
+
+routes = [calendar, slots, challenge, book, day_overview, dead_notifications, get_booking,
+          booking_qr, cancel_booking, change_booking, check_in]

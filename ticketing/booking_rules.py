@@ -214,6 +214,11 @@ def checkin_order_key(slot_start: float) -> float:
     return slot_start
 
 
+def reminder_due(slot_start: float, created_at: float, now: float) -> bool:
+    """The day-before reminder: from 24 h to 2 h before the slot, for bookings made earlier."""
+    return created_at < slot_start - DAY and slot_start - DAY <= now <= slot_start - 7200
+
+
 def no_show_due(slot_start: float, now: float, s: AppointmentSettings) -> bool:
     """A booking not checked in by the end of its check-in window is a no-show."""
     return now > slot_start + s.checkin_after_minutes * 60.0
