@@ -38,7 +38,7 @@ from redis.asyncio import Redis as AsyncRedis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hall.auth import AuthStore, Role  # noqa: E402
+from hall.auth import Role  # noqa: E402
 from hall.config import bundled_hall_files, load_halls  # noqa: E402
 from tests.support import AppProcess, RedisServer  # noqa: E402
 from ticketing import reports  # noqa: E402
@@ -144,14 +144,9 @@ async def time_store(url: str, first: date, last: date, runs: int) -> list[float
 
 
 def manager_token(url: str, base: str) -> str:
-    async def add() -> None:
-        client = AsyncRedis.from_url(url)
-        await AuthStore(client).add_user("bench-mgr", PASSWORD, Role.MANAGER, ("district",))
-        await client.aclose()
+    from tests.e2e.live import add_privileged, privileged_token
 
-    asyncio.run(add())
-    r = httpx.post(f"{base}/api/login", json={"username": "bench-mgr", "password": PASSWORD})
-    return str(r.json()["token"])
+    return privileged_token(base, "bench-mgr", add_privileged(url, "bench-mgr"))
 
 
 def time_http(base: str, token: str, first: date, last: date, runs: int, fmt: str) -> list[float]:

@@ -119,7 +119,7 @@ async def _pad_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
     if not str(raw).isdigit() or cfg.window(int(raw)) is None:
         raise Refused(CLOSE_UNKNOWN, "unknown window")
     number = int(raw)
-    who = await services(ws).auth.resolve(ws.query_params.get("device"))
+    who = await services(ws).auth.resolve(ws.query_params.get("device"), sessions=False)
     if who is None or who.role is not Role.PAD or not who.may_see_hall(cfg.id) \
             or who.window != number:
         raise Refused(CLOSE_FORBIDDEN, "this socket needs the pad device token of the window")

@@ -22,10 +22,11 @@ from starlette.routing import BaseRoute, Route
 from displays import dashboard_data
 from displays.component import component as displays
 from displays.dashboard import component as dashboard
-from hall import audit_store
 from hall.audit_store import AuditContext
 from hall.audit_store import component as audit
-from hall.auth import AuthStore, Principal
+from hall.auth import AuthStore
+from hall.auth.guard import SecurityHeaders
+from hall.auth.routes import routes as auth_routes
 from hall.component import Component
 from hall.config import HallConfig, load_configured_halls
 from hall.errors import DomainError
@@ -33,21 +34,16 @@ from hall.health import Health
 from hall.health import routes as health_routes
 from hall.http import (
     SESSION_COOKIE,
-    F,
-    api,
-    caller,
     domain_error_handler,
     error_response,
     http_error_handler,
     openapi_document,
-    read_body,
     server_error_handler,
-    token_of,
 )
 from hall.logs import RequestLog
 from hall.metrics import HallMetrics
 from hall.redis_conn import async_client
-from hall.services import Clock, Key, Services, services
+from hall.services import Clock, Key, Services
 from hall.settings import Settings
 from ticketing.booking_component import component as appointments
 from ticketing.component import component as ticketing
@@ -88,48 +84,6 @@ def _wire(found: Services) -> dict[Key[Any], object]:
 _wiring = Component("wiring", provide=_wire)
 
 
-LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length=256))
-
-
-@api("POST", "/api/login", "Log in; returns a session token and sets the session cookie",
-     "anyone", LOGIN_FIELDS, tag="auth")
-async def login(request: Request) -> Response:
-    body = await read_body(request, LOGIN_FIELDS)
-    found = services(request)
-    auth = found.auth
-    audit_store.note("login", actor=body["username"], target=body["username"])
-    token, principal = await auth.login(body["username"], body["password"])
-    audit_store.note(halls=principal.halls, role=principal.role.value)
-    response = JSONResponse({"token": token, "user": _me(principal)})
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=found.settings.secure_cookies,
-                        max_age=auth.session_seconds)
-    return response
-
-
-@api("POST", "/api/logout", "End the session", "anyone", tag="auth")
-async def logout(request: Request) -> Response:
-    token = token_of(request)
-    if token:
-        await services(request).auth.logout(token)
-    response = JSONResponse({"ok": True})
-    response.delete_cookie(SESSION_COOKIE)
-    return response
-
-
-@api("GET", "/api/me", "Who the caller is", "anyone", tag="auth")
-async def me(request: Request) -> Response:
-    return JSONResponse({"user": _me(await caller(request))})
-
-
-def _me(principal: Principal | None) -> dict[str, object] | None:
-    if principal is None:
-        return None
-    return {"name": principal.name, "role": principal.role.value, "halls": list(principal.halls),
-            "staff_id": principal.staff_id, "display_name": principal.display_name,
-            "window": principal.window}
-
-
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -143,8 +97,14 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None, *, redis: Redis | None = None,
     halls: dict[str, HallConfig] | None = None, clock: Clock = time.time,
+    auth_clock: Clock = time.time,
 ) -> Starlette:
-    """Build the app. Connections are made at start-up, never at import."""
+    """Build the app. Connections are made at start-up, never at import.
+
+    ``clock`` is the hall's time (tickets, days, deadlines); ``auth_clock`` times sessions,
+    login throttling and TOTP codes. Tests move them apart: a test's hall may jump a week
+    without its staff being logged out, and a lock-out test moves only ``auth_clock``.
+    """
     settings = settings or Settings.from_env()
     parts = components()
     metrics, health = HallMetrics(), Health()
@@ -154,7 +114,11 @@ def create_app(
         client = redis or async_client(settings)
         configured = halls if halls is not None else load_configured_halls(settings)
         found = Services(settings=settings, redis=client, halls=configured, clock=clock,
-                         auth=AuthStore(client, settings.session_hours), metrics=metrics,
+                         auth=AuthStore(client, settings.session_hours,
+                                        idle_minutes=settings.session_idle_minutes,
+                                        clock=auth_clock,
+                                        require_second_factor=settings.require_second_factor),
+                         metrics=metrics,
                          health=health)
         started: list[Component] = []
         try:
@@ -174,7 +138,7 @@ def create_app(
             if redis is None:
                 await client.aclose()
 
-    routes: list[BaseRoute] = [login, logout, me, Route("/openapi.json", openapi),
+    routes: list[BaseRoute] = [*auth_routes, Route("/openapi.json", openapi),
                                *health_routes]
     for part in parts:
         routes.extend(part.routes)
@@ -189,6 +153,7 @@ def create_app(
             Exception: server_error_handler,
         },
         middleware=[Middleware(RequestLog, enabled=settings.log_format == "json"),
-                    Middleware(AuditContext)],
+                    Middleware(AuditContext),
+                    Middleware(SecurityHeaders, cookie_name=SESSION_COOKIE)],
     )
     return app

@@ -1,14 +1,24 @@
-"""First start of a fresh deployment: accounts for every configured person and device."""
+"""First start of a fresh deployment: accounts for every configured person and device.
+
+Every account gets its own random password, which must be changed at the first login
+(privileged roles then enrol their second factor). The credentials file is the only
+place these secrets and the device links are shown: it is created 0600 inside a 0700
+data folder (``hall.private_files``), written whole to a temporary file and renamed, so no
+reader ever sees it half-written or readable by others.
+"""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from redis.asyncio import Redis
 
 from hall.auth import AuthStore, Role
+from hall.auth.passwords import generate_password
 from hall.config import HallConfig
+from hall.private_files import make_private_dir, write_private
+
+CREDENTIALS_FILE = "initial-credentials.txt"
 
 
 async def ensure_initial_accounts(
@@ -21,25 +31,28 @@ async def ensure_initial_accounts(
     auth = AuthStore(redis)
     if await auth.user_count() > 0:
         return None
-    password = secrets.token_urlsafe(9)
     lines = [
-        "# Initial accounts of this hall deployment. Change the passwords, then delete this file.",
-        f"# Every account below has the password: {password}",
+        "# Initial accounts of this hall deployment. Each password works once: it must be",
+        "# changed at the first login (admins and managers then set up their second factor).",
+        "# Hand each line to its person, then delete this file.",
         "",
-        "admin (every hall)",
     ]
-    await auth.add_user("admin", password, Role.ADMIN, (), display_name="Administrator")
+
+    async def account(username: str, role: Role, halls_: tuple[str, ...], label: str,
+                      staff_id: str | None = None, display_name: str = "") -> None:
+        password = generate_password()
+        await auth.add_user(username, password, role, halls_, staff_id, display_name,
+                            must_change=True)
+        lines.append(f"  {role.value + ':':<9} {username}  password: {password}  {label}")
+
+    await account("admin", Role.ADMIN, (), "(every hall)", display_name="Administrator")
     for cfg in halls.values():
         lines += ["", f"[{cfg.id}] {cfg.name_zh} / {cfg.name_en}"]
-        manager = f"{cfg.id}-manager"
-        await auth.add_user(manager, password, Role.MANAGER, (cfg.id,), display_name="值班长")
-        lines.append(f"  manager: {manager}")
+        await account(f"{cfg.id}-manager", Role.MANAGER, (cfg.id,), "", display_name="值班长")
         for person in cfg.staff:
             role = Role.MANAGER if person.role == "manager" else Role.CLERK
-            username = f"{cfg.id}-{person.id}"
-            await auth.add_user(username, password, role, (cfg.id,), staff_id=person.id,
-                                display_name=person.name)
-            lines.append(f"  {role.value}: {username} ({person.name}, 工号 {person.staff_number})")
+            await account(f"{cfg.id}-{person.id}", role, (cfg.id,),
+                          f"({person.name}, 工号 {person.staff_number})", person.id, person.name)
         kiosk = await auth.add_device(Role.KIOSK, cfg.id, f"{cfg.id}-kiosk-1")
         lines.append(f"  kiosk:      {base_url}/h/{cfg.id}/kiosk?device={kiosk}")
         lines.append(f"  hall board: {base_url}/h/{cfg.id}/board")
@@ -51,8 +64,7 @@ async def ensure_initial_accounts(
             lines.append(f"  window {window.number:>2}: display {base_url}/h/{cfg.id}/window/"
                          f"{window.number}   rating pad {base_url}/h/{cfg.id}/pad/"
                          f"{window.number}?device={pad}")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "initial-credentials.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    make_private_dir(data_dir)
+    path = data_dir / CREDENTIALS_FILE
+    write_private(path, "\n".join(lines) + "\n")
     return path

@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hall.cli_support import CliError, redis_url_for, settings_from, with_redis
+from hall.cli_support import CliError, redis_url_for
 from hall.config import ConfigError, HallConfig, load_configured_halls, load_hall
 from hall.errors import DomainError
+from hall.private_files import PRIVATE_UMASK
 from hall.settings import Settings, SettingsError
 
 
@@ -28,6 +28,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hall.serving import serve
 
     settings = Settings.from_env(data_dir=Path(args.data) if args.data else None)
+    os.umask(PRIVATE_UMASK)  # data folder, Redis files, audio cache: owner only (SECURITY.md)
     configure_logging(settings.log_format, args.log_level)
     halls = load_configured_halls(settings)
     base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
@@ -83,6 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from hall.redis_conn import sync_client
 
     settings = Settings.from_env()
+    os.umask(PRIVATE_UMASK)
     configure_logging(settings.log_format)
     if not (settings.redis_url or settings.redis_sentinels):
         print("hall worker needs REDIS_URL or REDIS_SENTINELS (hall serve starts one for the "
@@ -153,60 +155,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return worst
 
 
-def check_user(args: argparse.Namespace, halls: dict[str, HallConfig]) -> None:
-    """Refuse an account that names a hall or staff id the hall files do not have."""
-    for hall_id in args.hall or ():
-        if hall_id not in halls:
-            raise CliError(f"--hall: no hall '{hall_id}' (known: {', '.join(halls)})")
-    if args.role != "admin" and not args.hall:
-        raise CliError(f"--hall: a {args.role} needs at least one hall")
-    staff_id = args.staff or (args.username if args.role == "clerk" else None)
-    if staff_id is None:
-        return
-    in_halls = [h for h in (args.hall or halls) if h in halls]
-    if not any(halls[h].staff_member(staff_id) for h in in_halls):
-        flag = "--staff" if args.staff else "--staff (default: the user name)"
-        raise CliError(f"{flag}: no staff '{staff_id}' in hall(s) {', '.join(in_halls)}")
-
-
-def cmd_user_add(args: argparse.Namespace) -> int:
-    from hall.auth import AuthStore, Role
-
-    settings = settings_from(args)
-    check_user(args, load_configured_halls(settings))
-    password = args.password or sys.stdin.readline().rstrip("\n")
-
-    async def add(client: Redis) -> None:
-        auth = AuthStore(client)
-        if not args.replace and await auth.has_user(args.username):
-            raise CliError(f"user '{args.username}' exists; add --replace to overwrite it")
-        await auth.add_user(args.username, password, Role(args.role), tuple(args.hall or ()),
-                            args.staff, args.name or "")
-
-    with_redis(settings, add)
-    print(f"user {args.username} ({args.role}) saved")
-    return 0
-
-
-def cmd_device_add(args: argparse.Namespace) -> int:
-    from hall.auth import AuthStore, Role
-
-    settings = settings_from(args)
-    halls = load_configured_halls(settings)
-    cfg = halls.get(args.hall)
-    if cfg is None:
-        raise CliError(f"--hall: no hall '{args.hall}' (known: {', '.join(halls)})")
-    if args.window is not None and cfg.window(args.window) is None:
-        raise CliError(f"--window: hall '{args.hall}' has no window {args.window}")
-
-    async def add(client: Redis) -> str:
-        return await AuthStore(client).add_device(Role(args.kind), args.hall,
-                                                  args.name or args.kind, args.window)
-
-    print(with_redis(settings, add))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hall", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -229,34 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_config_check)
 
-    user = sub.add_parser("user", help="staff accounts")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
-    add = user_sub.add_parser("add", help="add or update an account")
-    add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["admin", "manager", "clerk"])
-    add.add_argument("--hall", action="append", help="a hall the account works in (repeat)")
-    add.add_argument("--staff", help="staff id in the hall file (clerks)")
-    add.add_argument("--name", help="display name")
-    add.add_argument("--password", help="the password (default: read a line from stdin)")
-    add.add_argument("--replace", action="store_true",
-                     help="overwrite an existing account of that name")
-    add.add_argument("--data", default=None)
-    add.set_defaults(func=cmd_user_add)
-
-    device = sub.add_parser("device", help="kiosks, rating pads, displays")
-    device_sub = device.add_subparsers(dest="device_command", required=True)
-    dadd = device_sub.add_parser("add", help="create a device token")
-    dadd.add_argument("--hall", required=True)
-    dadd.add_argument("--kind", required=True, choices=["kiosk", "pad", "display", "phone"])
-    dadd.add_argument("--window", type=int)
-    dadd.add_argument("--name")
-    dadd.add_argument("--data", default=None)
-    dadd.set_defaults(func=cmd_device_add)
-
     from hall.audit_cli import register as register_audit
+    from hall.auth.cli import register as register_accounts
     from ticketing.cli import register as register_report
     from tide.cli import register as register_tide
 
+    register_accounts(sub)
     register_tide(sub)
     register_audit(sub)
     register_report(sub)

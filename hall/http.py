@@ -147,17 +147,29 @@ def path_int(request: Request, name: str) -> int:
     return int(raw)
 
 
-def token_of(request: Request) -> str | None:
+def session_token(request: Request) -> str | None:
+    """The bearer token of the ``Authorization`` header, else the session cookie.
+
+    Never a token from the URL: URLs end up in logs, histories and Referer headers.
+    """
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.cookies.get(SESSION_COOKIE) or request.query_params.get("device") or None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+token_of = session_token
 
 
 async def caller(request: Request) -> Principal | None:
-    """Who is calling: a logged-in user or a device, from header, cookie or ?device= token."""
+    """Who is calling: a logged-in user or a device (header or cookie token).
+
+    The one place where a request's principal is resolved (and kept in the scope):
+    cross-site requests were already refused by ``hall.auth.guard``.
+    """
     if "principal" not in request.scope:
-        request.scope["principal"] = await services(request).auth.resolve(token_of(request))
+        request.scope["principal"] = await services(request).auth.resolve(
+            session_token(request))
     principal: Principal | None = request.scope["principal"]
     if principal is not None:
         audit_store.note_principal(principal.name, principal.role.value, principal.halls)

@@ -22,12 +22,18 @@ current_hall: ContextVar[str | None] = ContextVar("current_hall", default=None)
 FIELDS = ("hall", "ticket", "queue", "window", "event", "method", "path", "status",
           "duration_ms", "client")
 HALL_IN_PATH = re.compile(r"^/(?:api/halls|ws/halls|h)/([A-Za-z0-9_-]+)")
-# Capabilities that must never reach a log: a citizen's ticket id in a path, device and
-# session tokens in a query string.
-SECRETS = re.compile(r"(/tickets/|[?&](?:device|token)=)[A-Za-z0-9_\-]{8,}")
+# Capabilities that must never reach a log, in any path shape (API, page, QR code,
+# websocket): a citizen's ticket id after /tickets/, /t/ or /cases/; a token, code or
+# password in a query string; a bearer token or a session cookie quoted in a message.
+SECRETS = re.compile(
+    r"(/(?:tickets|t|cases)/"
+    r"|[?&;](?:device|token|ticket|code|password|secret|session)="
+    r"|\bBearer\s+|\bhall_session=)"
+    r"[A-Za-z0-9_\-.~%]{8,}")
 
 
 def redact(text: str) -> str:
+    """``text`` with every ticket id and token replaced by "…"."""
     return SECRETS.sub(r"\1…", text)
 
 

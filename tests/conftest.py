@@ -13,13 +13,14 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 from starlette.testclient import TestClient
 
 from hall.app import create_app
-from hall.auth import AuthStore, Role
+from hall.auth import PRIVILEGED_ROLES, AuthStore, Role
 from hall.config import HallConfig, bundled_hall_files, load_halls
 from hall.services import services
 from hall.settings import Settings
@@ -80,7 +81,8 @@ def client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock,
     settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
                         always_open=True)
     app = create_app(settings, halls=halls, clock=clock)
-    with TestClient(app) as test_client:
+    # like a browser on the hall's own pages: state changes carry a same-origin Origin
+    with TestClient(app, headers={"Origin": "http://testserver"}) as test_client:
         yield test_client
 
 
@@ -89,7 +91,7 @@ class Accounts:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.auth = AuthStore(services(client.app).redis)
+        self.auth: AuthStore = services(client.app).auth
 
     def _run(self, coro):  # type: ignore[no-untyped-def]
         return self.client.portal.call(lambda: coro)  # type: ignore[union-attr]
@@ -98,8 +100,12 @@ class Accounts:
              staff_id: str | None = None) -> dict[str, str]:
         halls = () if role is Role.ADMIN else (hall,)
         self._run(self.auth.add_user(username, PASSWORD, role, halls, staff_id))
-        token = self.client.post("/api/login", json={"username": username,
-                                                     "password": PASSWORD}).json()["token"]
+        login = {"username": username, "password": PASSWORD}
+        if role in PRIVILEGED_ROLES:  # they sign in with a second factor
+            secret = pyotp.random_base32()
+            self._run(self.auth.set_totp(username, secret))
+            login["code"] = pyotp.TOTP(secret).at(self.auth.clock())
+        token = self.client.post("/api/login", json=login).json()["token"]
         return {"Authorization": f"Bearer {token}"}
 
     def clerk(self, staff_id: str, hall: str = "district") -> dict[str, str]:

@@ -123,6 +123,7 @@ class AppProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_level: str = "warning"
 
     @property
     def base_url(self) -> str:
@@ -139,7 +140,7 @@ class AppProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
-             "--no-worker", "--log-level", "warning"],
+             "--no-worker", "--log-level", self.log_level],
             env=env, cwd=ROOT, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -312,18 +312,27 @@ class Deployment:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.proxy_port}"
 
-    def credentials(self) -> tuple[str, str]:
-        """(staff password, kiosk device token) from the first start's credentials file."""
+    def credentials(self) -> tuple[dict[str, str], str]:
+        """({user: one-time password}, kiosk device token) from the first start's file."""
         text = (self.data / "initial-credentials.txt").read_text(encoding="utf-8")
-        password = re.search(r"password: (\S+)", text)
+        passwords = dict(re.findall(r"(\S+)  password: (\S+)", text))
         kiosk = re.search(r"/h/district/kiosk\?device=(\S+)", text)
-        assert password and kiosk, text[:500]
-        return password.group(1), kiosk.group(1)
+        assert passwords and kiosk, text[:500]
+        return passwords, kiosk.group(1)
 
-    def login(self, username: str, password: str) -> dict[str, str]:
+    def login(self, username: str, passwords: dict[str, str]) -> dict[str, str]:
+        """Log in with the one-time password, change it as the first login must; the
+        session of the new password."""
         r = httpx.post(f"{self.url}/api/login", json={"username": username,
-                                                       "password": password})
+                                                       "password": passwords[username]})
         assert r.status_code == 200, r.text
+        if r.json()["user"]["pending"] == "password":
+            new = f"new {passwords[username]} passphrase"
+            r = httpx.post(f"{self.url}/api/password", json={
+                "current": passwords[username], "new": new},
+                headers={"Authorization": f"Bearer {r.json()['token']}"})
+            assert r.status_code == 200, r.text
+            passwords[username] = new
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 from redis.asyncio import Redis as AsyncRedis
 
 from hall.auth import AuthStore, Role
@@ -36,6 +37,27 @@ def add_clerk(redis_url: str, staff_id: str, hall: str = "district") -> str:
     username = f"{hall}-{staff_id}"
     _auth(redis_url, lambda a: a.add_user(username, PASSWORD, Role.CLERK, (hall,), staff_id))
     return username
+
+
+def add_privileged(redis_url: str, username: str, role: Role = Role.MANAGER,
+                   hall: str = "district") -> pyotp.TOTP:
+    """An admin/auditor/manager account with its second factor set up; returns its TOTP."""
+    secret = pyotp.random_base32()
+    halls = () if role is Role.ADMIN else (hall,)
+
+    async def add(a: AuthStore) -> None:
+        await a.add_user(username, PASSWORD, role, halls)
+        await a.set_totp(username, secret)
+
+    _auth(redis_url, add)
+    return pyotp.TOTP(secret)
+
+
+def privileged_token(base_url: str, username: str, totp: pyotp.TOTP) -> str:
+    r = httpx.post(f"{base_url}/api/login", json={"username": username, "password": PASSWORD,
+                                                   "code": totp.now()})
+    r.raise_for_status()
+    return str(r.json()["token"])
 
 
 def add_device(redis_url: str, role: Role, hall: str = "district",

@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 from hall.auth import Role
 from tests.e2e.live import (
     PASSWORD,
-    _auth,
     add_clerk,
     add_device,
+    add_privileged,
     browser,
     clerk_session,
     screenshot,
@@ -24,7 +24,7 @@ HALL = "/api/halls/district"
 
 def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
     base = app.base_url
-    _auth(redis_url, lambda a: a.add_user("mgr", PASSWORD, Role.MANAGER, ("district",)))
+    totp = add_privileged(redis_url, "mgr")
     clerk = clerk_session(base, add_clerk(redis_url, "S01"))
     kiosk = {"Authorization": f"Bearer {add_device(redis_url, Role.KIOSK)}"}
     with browser() as b:
@@ -32,6 +32,7 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         page.goto(f"{base}/h/district/dashboard")
         page.fill("input[name=username]", "mgr")
         page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", totp.now())
         page.click("#login-form button[type=submit]")
         expect(page.get_by_test_id("queues")).to_contain_text("综合受理")
         page.wait_for_function("document.body.dataset.connected === '1'")

@@ -50,7 +50,7 @@ def test_user_add_refuses_unknown_staff_hall_and_existing_name(hall, redis_url) 
     refused(hall("user", "add", "li", "--role", "clerk", "--hall", "district", "--staff", "S02",
                  "--password", PASSWORD), "exists", "--replace")
     refused(hall("user", "add", "zhao", "--role", "admin", "--password", "short"),
-            "8 characters")
+            "12 characters")
     assert users(redis_url) == {b"li"}
     again = hall("user", "add", "li", "--role", "clerk", "--hall", "district", "--staff", "S02",
                  "--replace", "--password", PASSWORD)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import redis
 from redis.asyncio import Redis
 from starlette.testclient import TestClient
@@ -172,7 +173,10 @@ def _token(redis_url: str, manager: str | None) -> str:
             if manager is None:
                 return await auth.add_device(Role.KIOSK, "district", "kiosk-tide")
             await auth.add_user(manager, "correct horse battery", Role.MANAGER, ("district",))
-            token, _ = await auth.login(manager, "correct horse battery")
+            secret = pyotp.random_base32()
+            await auth.set_totp(manager, secret)
+            token, _ = await auth.login(manager, "correct horse battery",
+                                        pyotp.TOTP(secret).now())
             return token
         finally:
             await client.aclose()

@@ -1,0 +1,267 @@
+"""Staff accounts: create, sign in (password, throttling, second factor), change, disable.
+
+    auth:user:<username>   hash  principal (JSON), password_hash, gen, disabled,
+                                 must_change, totp_secret, totp_pending, totp_step,
+                                 recovery (JSON list of SHA-256 digests)
+    auth:users             set   every user name
+
+Every change of password, role, halls, a disable or a removal bumps the account's
+``gen`` and deletes its sessions, so they end at once in every process (see
+``hall.auth.tokens``). ``AuthStore`` is the one object routes, the CLI and the
+bootstrap use; it takes the app's clock for timeouts and throttling.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from hall.auth import passwords, totp
+from hall.auth.principal import (
+    DEVICE_ROLES,
+    PRIVILEGED_ROLES,
+    STAFF_ROLES,
+    Principal,
+    Role,
+    Unauthorized,
+)
+from hall.auth.throttle import Throttle
+from hall.auth.tokens import USER, Tokens, text
+from hall.errors import DomainError, Invalid, NotFound
+
+USERS = "auth:users"
+
+
+class SecondFactorRequired(DomainError):
+    status = 401
+    code = "second_factor_required"
+
+
+class UnknownUser(NotFound):
+    code = "unknown_user"
+
+
+class AuthStore:
+    def __init__(self, redis: Redis, session_hours: float = 12, *,
+                 idle_minutes: float = 30, clock: Callable[[], float] = time.time,
+                 require_second_factor: bool = True) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.session_seconds = int(session_hours * 3600)
+        self.require_second_factor = require_second_factor
+        self.tokens = Tokens(redis, clock, idle_minutes * 60, self.session_seconds)
+        self.throttle = Throttle(redis, clock)
+
+    # --- accounts -------------------------------------------------------------------
+    async def add_user(
+        self, username: str, password: str, role: Role, halls: tuple[str, ...],
+        staff_id: str | None = None, display_name: str = "", *, must_change: bool = False,
+    ) -> None:
+        """Create or replace an account (its sessions end); the password must pass the
+        policy. ``must_change``: the first login can do nothing but change it."""
+        if role not in STAFF_ROLES:
+            raise Invalid(f"role must be one of admin, manager, clerk, auditor; got {role.value}")
+        if not username or len(username) > 64 or not all(
+                c.isalnum() or c in "-_." for c in username):
+            raise Invalid("a user name has 1–64 letters, digits, '-', '_' or '.'")
+        passwords.check_policy(password, username)
+        if role is not Role.ADMIN and not halls:
+            raise Invalid("managers, clerks and auditors need at least one hall")
+        if role is Role.CLERK and not staff_id:
+            staff_id = username
+        principal = Principal(username, role, halls, staff_id, display_name or username)
+        password_hash = await passwords.hash_password(password)
+        await self.redis.hset(USER + username, mapping={
+            "principal": principal.to_json(), "password_hash": password_hash,
+            "must_change": "1" if must_change else "", "disabled": ""})
+        await self.redis.sadd(USERS, username)
+        await self._changed(username)
+
+    async def has_user(self, username: str) -> bool:
+        return bool(await self.redis.exists(USER + username))
+
+    async def user_count(self) -> int:
+        return int(await self.redis.scard(USERS))
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every account, without secrets: name, role, halls, staff id, state."""
+        out = []
+        for name in sorted(text(n) for n in await self.redis.smembers(USERS)):
+            row = await self._row(name)
+            if row is None:
+                continue
+            p = Principal.from_json(row["principal"])
+            out.append({"username": name, "role": p.role.value, "halls": list(p.halls),
+                        "staff_id": p.staff_id, "display_name": p.display_name,
+                        "disabled": row.get("disabled") == "1",
+                        "must_change": row.get("must_change") == "1",
+                        "second_factor": bool(row.get("totp_secret"))})
+        return out
+
+    async def set_password(self, username: str, password: str, *, must_change: bool) -> None:
+        """An admin's reset (``must_change``) or the user's own change; sessions end."""
+        await self._existing(username)
+        passwords.check_policy(password, username)
+        password_hash = await passwords.hash_password(password)
+        await self.redis.hset(USER + username, mapping={
+            "password_hash": password_hash, "must_change": "1" if must_change else ""})
+        await self._changed(username)
+
+    async def update(self, username: str, *, role: Role | None = None,
+                     halls: tuple[str, ...] | None = None, disabled: bool | None = None) -> None:
+        """Change role, halls or the disabled flag; the account's sessions end."""
+        row = await self._existing(username)
+        p = Principal.from_json(row["principal"])
+        new = Principal(username, role or p.role, p.halls if halls is None else halls,
+                        p.staff_id, p.display_name)
+        if new.role not in STAFF_ROLES:
+            raise Invalid("role must be one of admin, manager, clerk, auditor")
+        if new.role is not Role.ADMIN and not new.halls:
+            raise Invalid("managers, clerks and auditors need at least one hall")
+        await self.redis.hset(USER + username, "principal", new.to_json())
+        if disabled is not None:
+            await self.redis.hset(USER + username, "disabled", "1" if disabled else "")
+        await self._changed(username)
+
+    async def remove(self, username: str) -> None:
+        await self._existing(username)
+        await self.redis.delete(USER + username)
+        await self.redis.srem(USERS, username)
+        await self.tokens.end_sessions_of(username)
+
+    async def _changed(self, username: str) -> None:
+        await self.redis.hincrby(USER + username, "gen", 1)
+        await self.tokens.end_sessions_of(username)
+
+    async def _row(self, username: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(USER + username)
+        if not raw or (b"principal" not in raw and "principal" not in raw):
+            return None
+        return {text(k): text(v) for k, v in raw.items()}
+
+    async def _existing(self, username: str) -> dict[str, str]:
+        row = await self._row(username)
+        if row is None:
+            raise UnknownUser(f"there is no account '{username}'")
+        return row
+
+    # --- signing in ---------------------------------------------------------------------
+    async def login(self, username: str, password: str, code: str | None = None,
+                    address: str = "-") -> tuple[str, Principal]:
+        """Check password (and second factor); open a session. Throttled per account and
+        per address (429 ``too_many_attempts``); wrong either way is the same 401."""
+        await self.throttle.check(username, address)
+        row = await self._row(username)
+        ok = await passwords.verify_password(row.get("password_hash") if row else None,
+                                             password)
+        if row is None or not ok or row.get("disabled") == "1":
+            await self.throttle.failed(username, address)
+            raise Unauthorized("wrong user name or password", code="bad_credentials")
+        principal = Principal.from_json(row["principal"])
+        pending = ""
+        if row.get("totp_secret"):
+            if not code:
+                raise SecondFactorRequired("enter the 6-digit code of your authenticator app "
+                                           "(or a recovery code)")
+            if not await self._second_factor(username, row, code):
+                await self.throttle.failed(username, address)
+                raise Unauthorized("wrong code", code="bad_second_factor")
+        elif principal.role in PRIVILEGED_ROLES and self.require_second_factor:
+            pending = "totp"
+        if row.get("must_change") == "1":
+            pending = "password"
+        await self.throttle.succeeded(username)
+        principal = principal.with_pending(pending)
+        token = await self.tokens.open_session(username, row.get("gen", "0"), principal)
+        return token, principal
+
+    async def _second_factor(self, username: str, row: dict[str, str], code: str) -> bool:
+        last = int(row["totp_step"]) if row.get("totp_step") else None
+        step = totp.accepted_step(row["totp_secret"], code, self.clock(), last)
+        if step is not None:
+            await self.redis.hset(USER + username, "totp_step", str(step))
+            return True
+        codes = json.loads(row.get("recovery") or "[]")
+        hashed = totp.recovery_digest(code)
+        if hashed in codes:
+            codes.remove(hashed)
+            await self.redis.hset(USER + username, "recovery", json.dumps(codes))
+            return True
+        return False
+
+    async def change_own_password(self, username: str, old: str, new: str,
+                                  address: str = "-") -> tuple[str, Principal]:
+        """The user changes their password: every session ends, a fresh one is returned."""
+        await self.throttle.check(username, address)
+        row = await self._existing(username)
+        if not await passwords.verify_password(row.get("password_hash"), old):
+            await self.throttle.failed(username, address)
+            raise Unauthorized("the current password is wrong", code="bad_credentials")
+        if old == new:
+            raise passwords.WeakPassword("the new password must differ from the current one")
+        await self.set_password(username, new, must_change=False)
+        return await self._fresh_session(username)
+
+    async def _fresh_session(self, username: str) -> tuple[str, Principal]:
+        row = await self._existing(username)
+        principal = Principal.from_json(row["principal"])
+        if principal.role in PRIVILEGED_ROLES and self.require_second_factor \
+                and not row.get("totp_secret"):
+            principal = principal.with_pending("totp")
+        token = await self.tokens.open_session(username, row.get("gen", "0"), principal)
+        return token, principal
+
+    async def begin_totp(self, username: str) -> dict[str, str]:
+        """A new secret awaiting confirmation: its otpauth URI and QR code (SVG)."""
+        await self._existing(username)
+        secret = totp.new_secret()
+        await self.redis.hset(USER + username, "totp_pending", secret)
+        link = totp.uri(secret, username)
+        return {"secret": secret, "uri": link, "qr_svg": totp.qr_svg(link)}
+
+    async def confirm_totp(self, username: str, code: str) -> tuple[list[str], str, Principal]:
+        """Make the pending secret the account's; returns recovery codes and a new session."""
+        row = await self._existing(username)
+        secret = row.get("totp_pending")
+        step = totp.accepted_step(secret, code, self.clock(), None) if secret else None
+        if secret is None or step is None:
+            raise Invalid("that code does not match; scan the QR code again and retry",
+                          code="bad_second_factor")
+        codes = totp.recovery_codes()
+        await self.redis.hset(USER + username, mapping={
+            "totp_secret": secret, "totp_pending": "", "totp_step": str(step),
+            "recovery": json.dumps([totp.recovery_digest(c) for c in codes])})
+        await self._changed(username)
+        token, principal = await self._fresh_session(username)
+        return codes, token, principal
+
+    async def set_totp(self, username: str, secret: str | None) -> None:
+        """Set (tests, scripted set-up) or clear (``hall user passwd --reset-2fa``) the
+        second factor directly; the account's sessions end."""
+        await self._existing(username)
+        await self.redis.hset(USER + username, mapping={
+            "totp_secret": secret or "", "totp_pending": "", "totp_step": "", "recovery": ""})
+        await self._changed(username)
+
+    async def logout(self, token: str) -> None:
+        await self.tokens.end_session(token)
+
+    # --- devices ----------------------------------------------------------------------
+    async def add_device(self, role: Role, hall_id: str, name: str, window: int | None = None,
+                         *, expires: float | None = None,
+                         priority_groups: tuple[str, ...] | None = None) -> str:
+        """A new device token (shown once; only its digest is kept)."""
+        if role not in DEVICE_ROLES:
+            raise Invalid(f"device kind must be kiosk, pad, display or phone; got {role.value}")
+        principal = Principal(name, role, (hall_id,), window=window, display_name=name,
+                              priority_groups=priority_groups)
+        return await self.tokens.add_device(principal, expires)
+
+    async def resolve(self, token: str | None, *, sessions: bool = True) -> Principal | None:
+        """The principal of a session or device token; ``sessions=False`` (a token from a
+        URL) accepts device tokens only."""
+        return await self.tokens.resolve(token, sessions)

@@ -1,0 +1,224 @@
+"""The sign-in routes (login, logout, me, password change, second factor enrolment) and
+the admins' account and device routes. Every answer about a person is built by ``me``;
+no password hash, TOTP secret or token digest ever leaves the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from hall import audit_store
+from hall.auth import passwords
+from hall.auth.accounts import AuthStore
+from hall.auth.principal import Principal, Role, Unauthorized, require_any
+from hall.errors import Invalid, NotFound
+from hall.http import SESSION_COOKIE, F, api, caller, read_body, session_token
+from hall.services import services
+
+
+def _auth(request: Request) -> AuthStore:
+    return services(request).auth
+
+
+def address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def me(principal: Principal | None) -> dict[str, object] | None:
+    if principal is None:
+        return None
+    return {"name": principal.name, "role": principal.role.value, "halls": list(principal.halls),
+            "staff_id": principal.staff_id, "display_name": principal.display_name,
+            "window": principal.window, "pending": principal.pending or None}
+
+
+def _signed_in(request: Request, token: str, principal: Principal,
+               extra: dict[str, Any] | None = None) -> Response:
+    response = JSONResponse({"token": token, "user": me(principal), **(extra or {})})
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=services(request).settings.secure_cookies,
+                        max_age=_auth(request).session_seconds, path="/")
+    return response
+
+
+LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length=256),
+                F("code", str, required=False, max_length=32,
+                  description="the authenticator's 6-digit code or a recovery code"))
+
+
+@api("POST", "/api/login", "Log in; returns a session token and sets the session cookie",
+     "anyone", LOGIN_FIELDS, tag="auth")
+async def login(request: Request) -> Response:
+    body = await read_body(request, LOGIN_FIELDS)
+    audit_store.note("login", actor=body["username"], target=body["username"])
+    token, principal = await _auth(request).login(body["username"], body["password"],
+                                                  body["code"], address(request))
+    audit_store.note(halls=principal.halls, role=principal.role.value)
+    return _signed_in(request, token, principal)
+
+
+@api("POST", "/api/logout", "End the session", "anyone", tag="auth")
+async def logout(request: Request) -> Response:
+    token = session_token(request)
+    if token:
+        await _auth(request).logout(token)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@api("GET", "/api/me", "Who the caller is", "anyone", tag="auth")
+async def whoami(request: Request) -> Response:
+    return JSONResponse({"user": me(await caller(request))})
+
+
+def _session_user(principal: Principal | None) -> Principal:
+    if principal is None or principal.is_device:
+        raise Unauthorized("please log in")
+    return principal
+
+
+PASSWORD_FIELDS = (F("current", str, max_length=256), F("new", str, max_length=256))
+
+
+@api("POST", "/api/password", "Change your own password; every other session ends",
+     "any signed-in person", PASSWORD_FIELDS, tag="auth")
+async def change_password(request: Request) -> Response:
+    body = await read_body(request, PASSWORD_FIELDS)
+    who = _session_user(await caller(request))
+    audit_store.note("password.change", target=who.name)
+    token, principal = await _auth(request).change_own_password(
+        who.name, body["current"], body["new"], address(request))
+    return _signed_in(request, token, principal)
+
+
+@api("POST", "/api/totp/enrol", "Start setting up the second factor: a secret and its QR code",
+     "any signed-in person", tag="auth")
+async def totp_enrol(request: Request) -> Response:
+    who = _session_user(await caller(request))
+    if who.pending == "password":
+        require_any(who)  # raises password_change_required
+    return JSONResponse(await _auth(request).begin_totp(who.name))
+
+
+TOTP_FIELDS = (F("code", str, max_length=32),)
+
+
+@api("POST", "/api/totp/confirm", "Finish the second factor set-up; returns recovery codes",
+     "any signed-in person", TOTP_FIELDS, tag="auth")
+async def totp_confirm(request: Request) -> Response:
+    body = await read_body(request, TOTP_FIELDS)
+    who = _session_user(await caller(request))
+    if who.pending == "password":
+        require_any(who)
+    audit_store.note("totp.enrol", target=who.name)
+    codes, token, principal = await _auth(request).confirm_totp(who.name, body["code"])
+    return _signed_in(request, token, principal, {"recovery_codes": codes})
+
+
+# --- administration (admins only) --------------------------------------------------------
+async def _admin(request: Request) -> Principal:
+    return require_any(await caller(request), Role.ADMIN)
+
+
+@api("GET", "/api/users", "Every staff account (no secrets)", "admin", tag="accounts")
+async def list_users(request: Request) -> Response:
+    await _admin(request)
+    return JSONResponse({"users": await _auth(request).users()})
+
+
+USER_FIELDS = (
+    F("username", str, max_length=64),
+    F("role", str, choices=("admin", "manager", "clerk", "auditor")),
+    F("halls", str, required=False, max_length=400, description="comma-separated hall ids"),
+    F("staff_id", str, required=False, max_length=64),
+    F("display_name", str, required=False, max_length=100),
+)
+
+
+def _halls(raw: str | None) -> tuple[str, ...]:
+    return tuple(h.strip() for h in (raw or "").split(",") if h.strip())
+
+
+@api("POST", "/api/users", "Create an account with a one-time random password (shown once; "
+     "it must be changed at first login)", "admin", USER_FIELDS, tag="accounts")
+async def create_user(request: Request) -> Response:
+    body = await read_body(request, USER_FIELDS)
+    await _admin(request)
+    audit_store.note("user.create", target=body["username"], role_given=body["role"])
+    password = passwords.generate_password()
+    await _auth(request).add_user(body["username"], password, Role(body["role"]),
+                                  _halls(body["halls"]), body["staff_id"],
+                                  body["display_name"] or "", must_change=True)
+    return JSONResponse({"username": body["username"], "password": password}, status_code=201)
+
+
+UPDATE_FIELDS = (
+    F("role", str, required=False, choices=("admin", "manager", "clerk", "auditor")),
+    F("halls", str, required=False, max_length=400, description="comma-separated hall ids"),
+    F("disabled", bool, required=False),
+)
+
+
+@api("POST", "/api/users/{username}", "Change an account's role, halls or disabled flag; "
+     "its sessions end", "admin", UPDATE_FIELDS, tag="accounts")
+async def update_user(request: Request) -> Response:
+    body = await read_body(request, UPDATE_FIELDS)
+    await _admin(request)
+    username = request.path_params["username"]
+    audit_store.note("user.update", target=username,
+                     **{f"new_{k}": v for k, v in body.items() if v is not None})
+    await _auth(request).update(
+        username, role=Role(body["role"]) if body["role"] else None,
+        halls=_halls(body["halls"]) if body["halls"] is not None else None,
+        disabled=body["disabled"])
+    return JSONResponse({"ok": True})
+
+
+@api("POST", "/api/users/{username}/password", "Reset an account's password to a one-time "
+     "random one (shown once); its sessions end", "admin", tag="accounts")
+async def reset_password(request: Request) -> Response:
+    await _admin(request)
+    audit_store.note("user.password_reset", target=request.path_params["username"])
+    password = passwords.generate_password()
+    await _auth(request).set_password(request.path_params["username"], password,
+                                      must_change=True)
+    return JSONResponse({"password": password})
+
+
+@api("DELETE", "/api/users/{username}", "Remove an account; its sessions end", "admin",
+     tag="accounts")
+async def remove_user(request: Request) -> Response:
+    who = await _admin(request)
+    username = request.path_params["username"]
+    audit_store.note("user.remove", target=username)
+    if username == who.name:
+        raise Invalid("you cannot remove your own account", code="own_account")
+    await _auth(request).remove(username)
+    return JSONResponse({"ok": True})
+
+
+@api("GET", "/api/devices", "Every device (no tokens)", "admin", tag="accounts")
+async def list_devices(request: Request) -> Response:
+    await _admin(request)
+    return JSONResponse({"devices": await _auth(request).tokens.devices()})
+
+
+@api("DELETE", "/api/devices/{device}", "Revoke a device by id or name; effective at once",
+     "admin", tag="accounts")
+async def revoke_device(request: Request) -> Response:
+    await _admin(request)
+    audit_store.note("device.revoke", target=request.path_params["device"])
+    gone = await _auth(request).tokens.revoke_device(request.path_params["device"])
+    if not gone:
+        raise NotFound("no such device", code="unknown_device")
+    return JSONResponse({"revoked": gone})
+
+
+routes: list[BaseRoute] = [login, logout, whoami, change_password, totp_enrol, totp_confirm,
+                           list_users, create_user, update_user, reset_password, remove_user,
+                           list_devices, revoke_device]
