@@ -172,6 +172,7 @@ def test_privileged_roles_sign_in_with_a_second_factor(client: TestClient, accou
 
 def test_devices_revoked_or_expired_stop_at_once(client: TestClient, accounts: Accounts,
                                                  clock: Any) -> None:
+    clock.now = 1_794_963_600.0 + 3600  # Wed 2026-11-18 10:00 in the hall: open
     admin = accounts.user("root", Role.ADMIN)
     auth = accounts.auth
     kiosk = accounts._run(auth.add_device(Role.KIOSK, "district", "k1"))

@@ -23,8 +23,8 @@ def hall(redis_url: str, *args: str) -> str:
 def test_user_and_device_commands_take_effect_in_a_running_app(redis_url: str) -> None:
     app = AppProcess(redis_url).start()
     try:
-        out = hall(redis_url, "user", "add", "district-S01", "--role", "clerk", "--hall",
-                   "district", "--staff", "S01")
+        out = hall(redis_url, "user", "add", "district-S01", "--replace", "--role", "clerk",
+                   "--hall", "district", "--staff", "S01")
         password = re.search(r"one-time password.*: (\S+)", out).group(1)  # type: ignore[union-attr]
         r = httpx.post(f"{app.base_url}/api/login",
                        json={"username": "district-S01", "password": password})
