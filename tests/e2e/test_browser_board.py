@@ -10,12 +10,12 @@ from playwright.sync_api import expect
 
 from hall.auth import Role
 from tests.e2e.live import (
-    PASSWORD,
-    _auth,
     add_clerk,
     add_device,
+    add_privileged,
     browser,
     clerk_session,
+    privileged_token,
     screenshot,
 )
 
@@ -32,9 +32,7 @@ OUTSIDE = """() => [...document.querySelectorAll('.board *')].filter((n) => {
 
 
 def _manager(base: str, redis_url: str) -> httpx.Client:
-    _auth(redis_url, lambda a: a.add_user("mgr", PASSWORD, Role.MANAGER, ("district",)))
-    token = httpx.post(f"{base}/api/login", json={"username": "mgr", "password": PASSWORD}
-                       ).json()["token"]
+    token = privileged_token(base, "mgr", add_privileged(redis_url, "mgr"))
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
