@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,13 +52,22 @@ class NotReplicated(DomainError):
     code = "not_replicated"
 
 
-def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
-                 supported_errors=tuple(RETRY_ERRORS))
+def _retry(asyncio: bool) -> Retry | AsyncRetry:
+    """redis-py's retry for the client kind: an asyncio client needs the asyncio ``Retry``.
+
+    Given the blocking ``Retry``, an asyncio client never retried: its
+    ``call_with_retry`` returned the coroutine unawaited, so the first await raised, and
+    after a Redis restart every stale pooled connection failed one request with a 503
+    (for ~17 s under load) although Redis was back. With the right one a stale
+    connection is dropped, reconnected and the command resent, within ``RETRIES``.
+    """
+    kind = AsyncRetry if asyncio else Retry
+    return kind(ExponentialBackoff(cap=0.5, base=0.05), RETRIES,
+                supported_errors=tuple(RETRY_ERRORS))
 
 
-def _common(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"retry": _retry(), "retry_on_error": RETRY_ERRORS,
+def _common(settings: Settings, asyncio: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"retry": _retry(asyncio), "retry_on_error": RETRY_ERRORS,
                                "socket_connect_timeout": CONNECT_TIMEOUT}
     if settings.redis_password:
         options["password"] = settings.redis_password
@@ -79,12 +89,13 @@ def async_client(settings: Settings, url: str | None = None) -> redis.asyncio.Re
         sentinel = factory(list(settings.redis_sentinels),
                            sentinel_kwargs=_sentinel_options(settings))
         return cast(redis.asyncio.Redis,
-                    sentinel.master_for(settings.redis_sentinel_master, **_common(settings)))
+                    sentinel.master_for(settings.redis_sentinel_master,
+                                        **_common(settings, asyncio=True)))
     # A bounded pool that makes a burst wait for a free connection (up to POOL_WAIT s)
     # instead of failing: redis-py's plain pool raises "Too many connections" beyond 100.
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url or settings.redis_url or DEFAULT_URL, max_connections=POOL_SIZE,
-        timeout=POOL_WAIT, **_common(settings))
+        timeout=POOL_WAIT, **_common(settings, asyncio=True))
     return redis.asyncio.Redis.from_pool(pool)
 
 
@@ -95,8 +106,10 @@ def sync_client(settings: Settings, url: str | None = None) -> redis.Redis:
         sentinel = factory(list(settings.redis_sentinels),
                            sentinel_kwargs=_sentinel_options(settings))
         return cast(redis.Redis,
-                    sentinel.master_for(settings.redis_sentinel_master, **_common(settings)))
-    return redis.Redis.from_url(url or settings.redis_url or DEFAULT_URL, **_common(settings))
+                    sentinel.master_for(settings.redis_sentinel_master,
+                                        **_common(settings, asyncio=False)))
+    return redis.Redis.from_url(url or settings.redis_url or DEFAULT_URL,
+                                **_common(settings, asyncio=False))
 
 
 def describe(settings: Settings) -> str:
