@@ -28,6 +28,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -41,7 +42,7 @@ RETRIES = 3
 CONNECT_TIMEOUT = 2.0
 POOL_SIZE = 200  # Redis connections per app process (asyncio clients)
 POOL_WAIT = 5.0  # how long a request waits for a free one in a burst
-RETRY_ERRORS: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
+RETRY_ERRORS: list[type[RedisError]] = [RedisConnectionError, RedisTimeoutError]
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 
