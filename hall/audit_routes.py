@@ -20,22 +20,23 @@ from hall.audit_store import AuditTrail, trail_of
 from hall.audit_trail import DEPLOYMENT, Entry, Stored, audit_day, csv_rows, matches
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, Invalid, NotFound
-from hall.http import api, caller
+from hall.http import F, api, caller
 from hall.services import services
 
 MAX_DAYS = 366
 MAX_ROWS = 10_000
 QUERY = (
-    ("from", "first hall-local day, YYYY-MM-DD (default: today)"),
-    ("to", "last day, YYYY-MM-DD (default: the first day); at most 366 days"),
-    ("actor", "exact user name or device name"),
-    ("role", "exact role (admin, manager, clerk, auditor, kiosk, pad, display, phone, "
-             "citizen, anonymous, system)"),
-    ("action", "action prefix, e.g. ticket. or login"),
-    ("target", "text the target contains, e.g. a ticket number"),
-    ("result", "ok, refused or failed (or refused:<code>)"),
-    ("format", "json (default) or csv"),
-    ("limit", "newest entries kept, 1-10000 (default 1000; csv: 10000)"),
+    F("from", str, max_length=10, description="first hall-local day, YYYY-MM-DD (default: today)"),
+    F("to", str, max_length=10, description="last day, YYYY-MM-DD (default: the first day); "
+      "at most 366 days"),
+    F("actor", str, max_length=64, description="exact user name or device name"),
+    F("role", str, max_length=16, description="exact role (admin, manager, clerk, auditor, "
+      "kiosk, pad, display, phone, anonymous, system)"),
+    F("action", str, max_length=64, description="action prefix, e.g. ticket. or login"),
+    F("target", str, max_length=64, description="text the target contains, e.g. a number"),
+    F("result", str, max_length=64, description="ok, refused or failed (or refused:<code>)"),
+    F("format", str, choices=("json", "csv")),
+    F("limit", int, description="newest entries kept, 1-10000 (default 1000; csv: 10000)"),
 )
 
 
@@ -92,7 +93,7 @@ async def _answer(request: Request, hall: str, who: Principal) -> Response:
 
 @api("GET", "/api/halls/{hall}/audit",
      "The hall's security audit trail (filters: from, to, actor, role, action, target, "
-     "result; format=csv)", "manager, auditor", tag="audit")
+     "result; format=csv)", "manager, auditor", tag="audit", query=QUERY, media=("text/csv",))
 async def hall_audit(request: Request) -> Response:
     hall: str = request.path_params["hall"]
     if hall not in services(request).halls:
@@ -103,7 +104,7 @@ async def hall_audit(request: Request) -> Response:
 
 @api("GET", "/api/audit",
      "The deployment's own audit trail: sign-ins of unknown or hall-less accounts, "
-     "refused requests to no hall", "auditor", tag="audit")
+     "refused requests to no hall", "auditor", tag="audit", query=QUERY, media=("text/csv",))
 async def deployment_audit(request: Request) -> Response:
     who = await caller(request)
     if who is None:

@@ -91,7 +91,8 @@ async def healthz(request: Request) -> Response:
 
 
 @api("GET", "/readyz", "Readiness: Redis reachable and every registered check passing "
-     "(the hub's stream readers …); 503 when not ready or draining", "anyone", tag="operations")
+     "(the hub's stream readers …); 503 when not ready or draining", "anyone", tag="operations",
+     also=(503,))
 async def readyz(request: Request) -> Response:
     found = services(request)
     checks: dict[str, bool] = {}

@@ -67,12 +67,20 @@ class F:
 
 @dataclass(frozen=True)
 class ApiSpec:
+    """A route as OpenAPI states it: ``query`` parameters (all optional), the success
+    status ``ok`` (200, 201 created, 202 accepted), and the ``media`` types a success may
+    have besides JSON (``text/csv`` for ``?format=csv``, ``image/svg+xml`` for a QR code)."""
+
     method: str
     path: str
     summary: str
     roles: str
     body: tuple[F, ...] = ()
     tag: str = "tickets"
+    query: tuple[F, ...] = ()
+    ok: int = 200
+    media: tuple[str, ...] = ()
+    also: tuple[int, ...] = ()  # other statuses answered with the success body (readyz 503)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -80,9 +88,10 @@ REGISTRY: list[ApiSpec] = []
 
 
 def api(method: str, path: str, summary: str, roles: str, body: tuple[F, ...] = (),
-        tag: str = "tickets") -> Callable[[Handler], Route]:
+        tag: str = "tickets", *, query: tuple[F, ...] = (), ok: int = 200,
+        media: tuple[str, ...] = (), also: tuple[int, ...] = ()) -> Callable[[Handler], Route]:
     """Declare a JSON route; returns the Starlette Route and records it for OpenAPI."""
-    spec = ApiSpec(method, path, summary, roles, body, tag)
+    spec = ApiSpec(method, path, summary, roles, body, tag, query, ok, media, also)
 
     def wrap(handler: Handler) -> Route:
         if spec not in REGISTRY:
@@ -202,6 +211,14 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "something went wrong on our side")
 
 
+OK_TEXT = {200: "OK", 201: "created", 202: "accepted (queued)"}
+ERROR_STATUSES = (
+    (400, "malformed request"), (401, "not logged in"), (403, "wrong role or hall"),
+    (404, "unknown hall/matter/window/ticket"), (405, "method not allowed"),
+    (409, "illegal transition"), (413, "body too large"), (422, "invalid field"),
+    (429, "too many attempts"), (503, "store unavailable or busy; try again"))
+
+
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     error = {"$ref": "#/components/schemas/Error"}
@@ -210,18 +227,22 @@ def openapi_document() -> dict[str, Any]:
             "summary": spec.summary,
             "tags": [spec.tag],
             "description": f"Who may call: {spec.roles}.",
+            "x-roles": spec.roles,
             "parameters": [
                 {"name": p, "in": "path", "required": True,
                  "schema": {"type": "integer" if p in ("number", "window") else "string"}}
                 for p in _path_params(spec.path)
-            ],
+            ] + [{"name": q.name, "in": "query", "required": False, "schema": q.schema()}
+                 for q in spec.query],
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                str(spec.ok): {"description": OK_TEXT.get(spec.ok, "OK"), "content": {
+                    **({} if "image/svg+xml" in spec.media
+                       else {"application/json": {"schema": {"type": "object"}}}),
+                    **{m: {"schema": {"type": "string"}} for m in spec.media}}},
                 **{str(s): {"description": d, "content": {"application/json": {"schema": error}}}
-                   for s, d in ((400, "malformed request"), (401, "not logged in"),
-                                (403, "wrong role"), (404, "unknown hall/matter/window/ticket"),
-                                (409, "illegal transition"), (413, "body too large"),
-                                (422, "invalid field"))},
+                   for s, d in ERROR_STATUSES},
+                **{str(s): {"description": "answered with the success shape", "content": {
+                    "application/json": {"schema": {"type": "object"}}}} for s in spec.also},
             },
         }
         if spec.body:

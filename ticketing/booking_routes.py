@@ -112,7 +112,8 @@ async def calendar(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/appointments/slots",
      "A day's slots of a matter (?matter=&day=YYYY-MM-DD): capacity, booked, free",
-     "anyone", tag="appointments")
+     "anyone", tag="appointments",
+     query=(F("matter", str, max_length=32), F("day", str, max_length=10)))
 async def slots(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     matter = request.query_params.get("matter") or ""
@@ -165,7 +166,7 @@ async def _require_work(request: Request, hall_id: str, body: dict[str, Any]) ->
 
 @api("POST", "/api/halls/{hall}/appointments",
      "Book a slot (预约): name plus phone or ID card number; returns the booking code",
-     "anyone (with a solved challenge); staff", BOOK_FIELDS, tag="appointments")
+     "anyone (with a solved challenge); staff", BOOK_FIELDS, tag="appointments", ok=201)
 async def book(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     body = await read_body(request, BOOK_FIELDS)
@@ -186,7 +187,7 @@ async def get_booking(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/appointments/{booking}/qr.svg",
      "The booking code as a QR code (SVG), for the kiosk's scanner",
-     "the citizen holding the booking link", tag="appointments")
+     "the citizen holding the booking link", tag="appointments", media=("image/svg+xml",))
 async def booking_qr(request: Request) -> Response:
     hall_id = _hall(request)
     booking = await _appts(request).get(hall_id, request.path_params["booking"])
@@ -233,7 +234,7 @@ CHECKIN_FIELDS = (
 @api("POST", "/api/halls/{hall}/checkin",
      "Check in a booking at the kiosk: on time → an appointment ticket near the booked time; "
      "late → a walk-in ticket", "kiosk, clerk, manager, admin", CHECKIN_FIELDS,
-     tag="appointments")
+     tag="appointments", ok=201)
 async def check_in(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     require(await caller(request), hall_id, *CHECKIN_ROLES)

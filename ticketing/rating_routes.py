@@ -44,7 +44,7 @@ def _rated_view(rating: Any, case: Case | None) -> dict[str, Any]:
 
 @api("POST", "/api/halls/{hall}/tickets/{ticket}/rating",
      "Rate a finished service (好差评), once per ticket", "the citizen holding the ticket link",
-     RATE_FIELDS, tag="ratings")
+     RATE_FIELDS, tag="ratings", ok=201)
 async def rate_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
@@ -103,7 +103,7 @@ async def pending_rating(request: Request) -> JSONResponse:
 
 @api("POST", "/api/halls/{hall}/windows/{window}/rating",
      "The window's rating pad rates its pending ticket, once", "the window's rating pad",
-     RATE_FIELDS, tag="ratings")
+     RATE_FIELDS, tag="ratings", ok=201)
 async def rate_at_window(request: Request) -> JSONResponse:
     hall_id, number, _ = await _pad_or_staff(request, staff_too=False)
     body = await read_body(request, RATE_FIELDS)
@@ -136,7 +136,8 @@ async def _staff(request: Request) -> tuple[str, Principal]:
 
 @api("GET", "/api/halls/{hall}/cases",
      "Rectification cases of bad ratings (?status=open|overdue|closed); clerks see their own",
-     "manager, admin; a clerk (own cases)", tag="ratings")
+     "manager, admin; a clerk (own cases)", tag="ratings",
+     query=(F("status", str, choices=("open", "overdue", "closed")),))
 async def list_cases(request: Request) -> JSONResponse:
     hall_id, who = await _staff(request)
     status = request.query_params.get("status")

@@ -34,7 +34,10 @@ def own_figures(report: dict[str, Any], staff_id: str | None) -> dict[str, Any]:
 
 @api("GET", "/api/halls/{hall}/reports",
      "Figures for a date range (?from=&to=, YYYY-MM-DD; ?format=csv) by matter, queue, "
-     "window and clerk", "manager, admin; a clerk gets only their own figures", tag="reports")
+     "window and clerk", "manager, admin; a clerk gets only their own figures", tag="reports",
+     query=(F("from", str, max_length=10, description="first day, YYYY-MM-DD"),
+            F("to", str, max_length=10, description="last day, YYYY-MM-DD"),
+            F("format", str, choices=("json", "csv"))), media=("text/csv",))
 async def get_report(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
     cfg = services(request).get(STORE).hall(hall_id)
@@ -66,7 +69,7 @@ ROLLUP_FIELDS = (F("day", str, max_length=10, description="the day to roll up, Y
 
 @api("POST", "/api/halls/{hall}/reports/rollup",
      "Queue the roll-up of a day into its daily aggregate (an RQ job)", "manager, admin",
-     ROLLUP_FIELDS, tag="reports")
+     ROLLUP_FIELDS, tag="reports", ok=202)
 async def post_rollup(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
     services(request).get(STORE).hall(hall_id)

@@ -90,7 +90,7 @@ def _reason(body: dict[str, Any], what: str) -> str:
 
 
 @api("POST", "/api/halls/{hall}/tickets", "Take a ticket for a matter",
-     "kiosk, phone gateway, clerk, manager, admin", ISSUE_FIELDS)
+     "kiosk, phone gateway, clerk, manager, admin", ISSUE_FIELDS, ok=201)
 async def issue_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     who = require(await caller(request), hall_id, *ISSUERS)
