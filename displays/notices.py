@@ -105,7 +105,7 @@ async def list_notices(request: Request) -> JSONResponse:
 
 
 @api("POST", "/api/halls/{hall}/notices", "Post a hall notice; boards show it at once",
-     "manager, admin", NOTICE_FIELDS, tag="halls")
+     "manager, admin", NOTICE_FIELDS, tag="halls", ok=201)
 async def post_notice(request: Request) -> JSONResponse:
     store = services(request).get(STORE)
     cfg = store.hall(request.path_params["hall"])

@@ -42,10 +42,13 @@ QUERY = (
 
 def _day(raw: str, name: str) -> date:
     try:
-        return datetime.strptime(raw, "%Y-%m-%d").date()
+        day = datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError:
         raise Invalid(f"'{name}' must be a date YYYY-MM-DD, got '{raw[:20]}'",
                       code="invalid_date") from None
+    if not 1970 <= day.year <= 2999:
+        raise Invalid(f"'{name}' must be a day between 1970 and 2999", code="invalid_date")
+    return day
 
 
 def _trail(request: Request) -> AuditTrail:
