@@ -33,7 +33,7 @@ from tests.conftest import Accounts
 schema = schemathesis.openapi.from_dict(openapi_document())
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
-EXAMPLES = 5
+EXAMPLES = 4
 
 
 @pytest.fixture
