@@ -211,7 +211,7 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "something went wrong on our side")
 
 
-OK_TEXT = {200: "OK", 201: "created", 202: "accepted (queued)"}
+OK_TEXT = dict(((200, "OK"), (201, "Created"), (202, "Accepted (queued)")))
 ERROR_STATUSES = (
     (400, "malformed request"), (401, "not logged in"), (403, "wrong role or hall"),
     (404, "unknown hall/matter/window/ticket"), (405, "method not allowed"),
