@@ -36,7 +36,10 @@ os.environ.setdefault("HALL_IDENTITY_SECRET", "test-identity-secret")
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(Path(tmp_path_factory.mktemp("redis"))).start()
+    # AOF on as in production, fsynced once a second: no test kills this shared server
+    # (the durability tests start their own, fsyncing every write)
+    fsync = os.environ.get("HALL_TEST_FSYNC", "everysec")
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis")), appendfsync=fsync).start()
     yield server
     server.stop()
 

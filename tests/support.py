@@ -66,6 +66,7 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
 
     databases: int = 16384  # tests/conftest.py gives each test a database of its own
+    appendfsync: str = "always"  # the durability tests kill it: every write on disk
 
     @property
     def url(self) -> str:
@@ -88,7 +89,7 @@ class RedisServer:
     def _start_once(self) -> bool:
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always",
+             "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", self.appendfsync,
              "--save", "", "--databases", str(self.databases),
              "--logfile", str(self.data_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
