@@ -102,7 +102,9 @@ async def live(store: TicketStore, tide: LoadSource, cfg: HallConfig) -> dict[st
             "closed": len(cases) - len(unclosed),
             "items": [{"ticket": c.ticket, "number": c.rating.number, "level": c.rating.level.value,
                        "comment": c.rating.comment, "window": c.rating.window,
-                       "clerk_name": _staff(cfg, c.rating.clerk)[0], "deadline": c.deadline,
+                       "clerk_name": _staff(cfg, c.rating.clerk)[0],
+                       "first_clerk_name": _staff(cfg, c.rating.first_clerk)[0],
+                       "first_window": c.rating.first_window, "deadline": c.deadline,
                        "reasonable": c.reasonable, "rectification": c.rectification,
                        "reply": c.reply, "status": c.status(now).value}
                       for c in sorted(unclosed, key=lambda c: c.deadline)][:50],

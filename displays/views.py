@@ -14,6 +14,7 @@ from typing import Any
 
 from hall.config import HallConfig
 from hall.events import Event, EventType
+from ticketing.keys import local_day
 from ticketing.public import citizen_ticket, public_ticket, public_window
 
 PASS_THROUGH = {EventType.NOTICE, EventType.ANNOUNCE, EventType.TIDE_DECISION,
@@ -44,10 +45,12 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
         if window is not None:
             here = window.get("current") == ticket.get("id")
             out["window"] = public_window(cfg, window, ticket.get("number") if here else None,
-                                          ticket.get("status") if here else None)
+                                          ticket.get("status") if here else None,
+                                          today=local_day(event.at, cfg))
         return out
     if event.type is EventType.WINDOW_CHANGED and window is not None:
-        return {"window": public_window(cfg, window), "reason": data.get("reason", "")}
+        return {"window": public_window(cfg, window, today=local_day(event.at, cfg)),
+                "reason": data.get("reason", "")}
     if event.type is EventType.RATING_GIVEN:
         win = data.get("window")
         number = win.get("number") if isinstance(win, dict) else win

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hall.audit_store import AUDIT
+from hall.auth.routes import CLERK_WINDOW
 from hall.component import Component
 from hall.metrics import HallMetrics
 from hall.redis_conn import WritePolicy
@@ -22,7 +23,7 @@ def provide(found: Services) -> dict[Key[Any], object]:
     store.write_policy = WritePolicy.from_settings(found.settings)
     store.observers.append(found.metrics.observe)
     store.audit = found.find(AUDIT)  # every commit and issue records who did it
-    parts: dict[Key[Any], object] = {STORE: store}
+    parts: dict[Key[Any], object] = {STORE: store, CLERK_WINDOW: store.clerk_window}
     scheduler = rollup.scheduler_for(found)
     if scheduler is not None:
         parts[rollup.ROLLUP] = scheduler

@@ -114,14 +114,19 @@ class WindowState:
     current: str | None = None
     queues_override: tuple[str, ...] | None = None
     since: float = 0.0
-    served: int = field(default=0)
+    served: int = field(default=0)  # tickets finished here on ``served_day`` (docs/ROUTING.md)
+    served_day: str = ""
+
+    def served_on(self, day: str) -> int:
+        """Tickets finished at this window on ``day`` (the same count the reports give)."""
+        return self.served if self.served_day == day else 0
 
     def to_dict(self) -> dict[str, Any]:
         override = list(self.queues_override) if self.queues_override is not None else None
         data: dict[str, Any] = {
             "number": self.number, "status": self.status.value, "clerk": self.clerk,
             "current": self.current, "queues_override": override, "since": self.since,
-            "served": self.served,
+            "served": self.served, "served_day": self.served_day,
         }
         return data
 
@@ -136,6 +141,7 @@ class WindowState:
             queues_override=tuple(override) if override is not None else None,
             since=float(data.get("since", 0.0)),
             served=int(data.get("served", 0)),
+            served_day=str(data.get("served_day", "")),
         )
 
 
@@ -209,7 +215,7 @@ def finish(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket
         ticket, Step(now, "done", window.number, window.clerk),
         status=TicketStatus.DONE, done_at=now,
     )
-    return Transition(done, _release(window, served=True), EventType.TICKET_DONE)
+    return Transition(done, _release(window, served_day=ticket.day), EventType.TICKET_DONE)
 
 
 def no_show(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticket, WindowState]:
@@ -220,7 +226,7 @@ def no_show(ticket: Ticket, window: WindowState, now: float) -> Transition[Ticke
         ticket, Step(now, "no_show", window.number, window.clerk),
         status=TicketStatus.NO_SHOW, no_show_at=now,
     )
-    return Transition(gone, _release(window, served=False), EventType.TICKET_NO_SHOW)
+    return Transition(gone, _release(window), EventType.TICKET_NO_SHOW)
 
 
 def rejoin(ticket: Ticket, now: float, rejoin_minutes: float, max_rejoins: int
@@ -261,7 +267,7 @@ def transfer(
         status=TicketStatus.WAITING, queue=queue, target_window=to_window, transferred=True,
         window=None, clerk=None, enqueued_at=now,
     )
-    return Transition(moved, _release(window, served=False), EventType.TICKET_TRANSFERRED)
+    return Transition(moved, _release(window), EventType.TICKET_TRANSFERRED)
 
 
 def cancel(ticket: Ticket, now: float, by: str | None) -> Transition[Ticket, None]:
@@ -327,13 +333,16 @@ def close(window: WindowState, now: float) -> Transition[None, WindowState]:
     return _changed(dataclasses.replace(window, status=WindowStatus.CLOSED, clerk=None, since=now))
 
 
-def _release(window: WindowState, served: bool) -> WindowState:
-    served_count = window.served + (1 if served else 0)
+def _release(window: WindowState, served_day: str | None = None) -> WindowState:
+    """The window after its ticket leaves; ``served_day``: it was served (finished) here,
+    counted on the ticket's day (the day reports count it on)."""
+    served, day = window.served, window.served_day
+    if served_day is not None:
+        served, day = window.served_on(served_day) + 1, served_day
     if window.status is WindowStatus.CLOSING:
-        return dataclasses.replace(
-            window, current=None, status=WindowStatus.CLOSED, clerk=None, served=served_count
-        )
-    return dataclasses.replace(window, current=None, served=served_count)
+        return dataclasses.replace(window, current=None, status=WindowStatus.CLOSED, clerk=None,
+                                   served=served, served_day=day)
+    return dataclasses.replace(window, current=None, served=served, served_day=day)
 
 
 def require_free_window(window: WindowState) -> None:

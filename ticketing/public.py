@@ -56,16 +56,22 @@ def citizen_view(ticket: Ticket, position: Position | None) -> dict[str, Any]:
 
 
 def public_window(cfg: HallConfig, window: Mapping[str, Any], current_number: str | None = None,
-                  current_status: str | None = None) -> dict[str, Any]:
+                  current_status: str | None = None, *, today: str | None = None
+                  ) -> dict[str, Any]:
     """A window as a hall screen may show it: status, busy, the current number and whether
     it is called or serving, the clerk's name and staff number, how many it served today
-    (tickets finished there), the queues it serves now."""
+    (tickets finished there on ``today``; the recorded count when not given), the queues
+    it serves now."""
     clerk = window.get("clerk")
     staff = cfg.staff_member(clerk) if isinstance(clerk, str) else None
     number = window.get("number")
     queues: list[str] = []
+    served = window.get("served", 0)
     if isinstance(number, int):
-        queues = list(rules.served_queues(cfg, WindowState.from_dict(dict(window))))
+        state = WindowState.from_dict(dict(window))
+        queues = list(rules.served_queues(cfg, state))
+        if today is not None:
+            served = state.served_on(today)
     return {
         "number": number,
         "status": window.get("status", "closed"),
@@ -75,7 +81,7 @@ def public_window(cfg: HallConfig, window: Mapping[str, Any], current_number: st
         "staffed": clerk is not None,
         "clerk_name": staff.name if staff else None,
         "clerk_staff_number": staff.staff_number if staff else None,
-        "served": window.get("served", 0),
+        "served": served,
         "queues": queues,
     }
 
@@ -86,10 +92,11 @@ def public_call(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def public_hall(cfg: HallConfig, snapshot: Mapping[str, Any],
-                current: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+                current: Mapping[str, tuple[str, str]], today: str) -> dict[str, Any]:
     """A hall snapshot (``TicketQueries.snapshot``) as a public screen may see it.
 
-    ``current`` maps the ticket ids at the windows to their (number, status).
+    ``current`` maps the ticket ids at the windows to their (number, status); ``today``
+    is the hall's business day (windows show what they served today).
     """
     def at(window: Mapping[str, Any]) -> tuple[str | None, str | None]:
         number, status = current.get(window.get("current") or "", (None, None))
@@ -98,7 +105,7 @@ def public_hall(cfg: HallConfig, snapshot: Mapping[str, Any],
     return {
         "hall": cfg.id,
         "last_event_id": snapshot["last_event_id"],
-        "windows": [public_window(cfg, w, *at(w)) for w in snapshot["windows"]],
+        "windows": [public_window(cfg, w, *at(w), today=today) for w in snapshot["windows"]],
         "waiting": dict(snapshot["waiting"]),
         "recent_calls": [public_call(c) for c in snapshot["recent_calls"]],
         "notices": list(cfg.notices),

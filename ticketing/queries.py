@@ -105,6 +105,17 @@ class TicketQueries:
         ver, raw = await self.redis.hmget(keys.window(number), ["ver", "json"])
         return window_from(number, raw), as_str(ver) if ver is not None else ""
 
+    async def clerk_window(self, hall_ids: tuple[str, ...], clerk: str
+                           ) -> tuple[str, int] | None:
+        """(hall, window number) where ``clerk`` is logged in now, or None."""
+        for hall_id in hall_ids:
+            if hall_id not in self.halls:
+                continue
+            for window in await self.windows(hall_id):
+                if window.clerk == clerk:
+                    return hall_id, window.number
+        return None
+
     async def waiting_counts(self, hall_id: str) -> dict[str, int]:
         return await waiting_counts(self.redis, self.hall(hall_id))
 
@@ -151,7 +162,8 @@ class TicketQueries:
         """The hall as anyone may see it (``ticketing.public.public_hall`` of the snapshot)."""
         snap = await self.snapshot(hall_id)
         current = await self.current_tickets(hall_id, snap["windows"])
-        return public.public_hall(self.hall(hall_id), snap, current)
+        cfg = self.hall(hall_id)
+        return public.public_hall(cfg, snap, current, local_day(self.clock(), cfg))
 
     async def snapshot(self, hall_id: str) -> dict[str, Any]:
         """Hall state (full records: staff only) and the id of the last event it includes,

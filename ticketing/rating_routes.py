@@ -121,10 +121,12 @@ async def rate_at_window(request: Request) -> JSONResponse:
 
 def case_view(request: Request, case: Case, now: float) -> dict[str, Any]:
     cfg = services(request).get(STORE).hall(case.hall)
-    staff = cfg.staff_member(case.rating.clerk) if case.rating.clerk else None
     data = case.to_dict()
     data["status"] = case.status(now).value
-    data["clerk_name"] = staff.name if staff else case.rating.clerk
+    for key, clerk in (("clerk_name", case.rating.clerk),
+                       ("first_clerk_name", case.rating.first_clerk)):
+        staff = cfg.staff_member(clerk) if clerk else None
+        data[key] = staff.name if staff else clerk
     return data
 
 
@@ -146,7 +148,7 @@ async def list_cases(request: Request) -> JSONResponse:
     now = services(request).get(STORE).clock()
     cases = await _ratings(request).cases(hall_id)
     if who.role is Role.CLERK:
-        cases = [c for c in cases if c.rating.clerk == who.staff_id]
+        cases = [c for c in cases if who.staff_id in c.rating.answerable]
     views = [case_view(request, c, now) for c in reversed(cases)]
     counts = {s.value: sum(1 for v in views if v["status"] == s.value) for s in CaseStatus}
     if status:

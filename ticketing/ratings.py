@@ -50,7 +50,8 @@ class CaseStatus(str, Enum):
 
 @dataclass(frozen=True)
 class Rating:
-    """One 好差评, linked to its ticket, matter, queue, window and clerk."""
+    """One 好差评, linked to its ticket, matter, queue, window and the clerk who served it,
+    and to the first clerk who took the ticket (首问负责: answerable for it too)."""
 
     ticket: str
     hall: str
@@ -64,6 +65,14 @@ class Rating:
     comment: str
     at: float
     source: str  # "pad" (the window's rating pad) or "citizen" (the ticket page)
+    first_clerk: str | None = None
+    first_window: int | None = None
+
+    @property
+    def answerable(self) -> tuple[str, ...]:
+        """The clerks a bad rating's case names: who served, and the first clerk if other."""
+        clerks = [c for c in (self.clerk, self.first_clerk) if c]
+        return tuple(dict.fromkeys(clerks))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -142,7 +151,13 @@ def rate(ticket: Ticket, level: str, comment: str, now: float, period_minutes: f
     return Rating(ticket=ticket.id, hall=ticket.hall, day=ticket.day, number=ticket.number,
                   matter=ticket.matter, queue=ticket.queue, window=ticket.window,
                   clerk=ticket.clerk, level=chosen, comment=comment.strip(), at=now,
-                  source=source)
+                  source=source, first_clerk=ticket.first_clerk,
+                  first_window=_first_window(ticket))
+
+
+def _first_window(ticket: Ticket) -> int | None:
+    step = next((s for s in ticket.history if s.action == "called"), None)
+    return step.window if step else None
 
 
 def add_working_days(now: float, days: int, tz: ZoneInfo) -> float:

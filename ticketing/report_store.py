@@ -90,10 +90,15 @@ class ReportStore:
                   if lv is not None}
         return tickets, levels
 
-    async def build_day(self, cfg: HallConfig, day: str) -> dict[str, Any]:
+    async def build_day(self, cfg: HallConfig, day: str, *, final: bool = False
+                        ) -> dict[str, Any]:
+        """A day's aggregate from its records; ``final``: as a finished day (the roll-up)."""
         tickets, levels = await self.day_tickets(cfg.id, day)
+        now = self.clock()
+        if final:
+            now = max(now, reports.day_end(day, cfg.tz))
         return reports.aggregate_day(
-            day, tickets, levels, now=self.clock(), tz=cfg.tz,
+            day, tickets, levels, now=now, tz=cfg.tz,
             issue_queue={m.code: m.queue for m in cfg.matters},
             rating_period_minutes=cfg.rules.rating_period_minutes,
             unrated_counts_as=cfg.rules.unrated_counts_as)
@@ -101,7 +106,7 @@ class ReportStore:
     async def rollup(self, hall_id: str, day: str) -> dict[str, Any]:
         """Store a day's aggregate for good and set its ticket records to expire."""
         cfg = self.tickets.hall(hall_id)
-        agg = await self.build_day(cfg, day)
+        agg = await self.build_day(cfg, day, final=True)
         keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
         ids = [as_str(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
         end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),

@@ -16,10 +16,22 @@ packed float32 array (base64), so merged means and percentiles are exact
 
 Which group a ticket counts in: matter and queue (the queue it was issued into)
 for everything; the window and clerk of its first call for its wait; the window
-and clerk that finished it (or marked it no-show) for served, no-show, service
-time and rating; the window and clerk that transferred it for ``transferred``.
-Wait = first call − issue; service = done − start of service. ``abandoned`` is a
-cancelled ticket or one still waiting when the day is rolled up. A finished
+and clerk that finished it for served, service time and rating; the window and clerk
+of each missed call for ``no_show``; the window and clerk that transferred it for
+``transferred``.
+
+Definitions a hall can audit (docs/ROUTING.md, "Figures"):
+
+* ``served``: the ticket was finished (``ticket.done``); the window state's ``served``
+  counts the same thing. A transfer or a no-show is not a service.
+* ``no_show``: one per missed call (过号), whatever became of the ticket afterwards:
+  a ticket that missed its call twice, re-joined and was then served counts two
+  no-shows and one service.
+* ``abandoned``: the ticket ended its day unserved: cancelled, or, once the day is
+  over, still waiting, missed or never finished. A ticket still waiting today is not
+  abandoned (it may yet be served).
+
+Wait = first call − issue; service = done − start of service. A finished
 ticket not rated within the hall's rating period is ``unrated``, or counts as
 基本满意 (``defaulted``) when the hall sets ``rules.unrated_counts_as``.
 P90 is the nearest-rank percentile.
@@ -31,7 +43,7 @@ import base64
 import math
 from array import array
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,6 +76,13 @@ def unpack(text: str) -> npt.NDArray[np.float32]:
     return np.frombuffer(base64.b64decode(text), dtype=np.float32)
 
 
+def day_end(day: str, tz: ZoneInfo) -> float:
+    """The POSIX time of the local midnight that ends ``day`` (yyyymmdd)."""
+    start = datetime.strptime(day, "%Y%m%d").replace(tzinfo=tz)
+    return datetime.combine(start.date() + timedelta(days=1), datetime.min.time(),
+                            tz).timestamp()
+
+
 def _first_call(ticket: Ticket) -> tuple[float, int | None, str | None] | None:
     step = next((s for s in ticket.history if s.action == "called"), None)
     return (step.at, step.window, step.clerk) if step else None
@@ -74,7 +93,12 @@ def aggregate_day(
     issue_queue: Mapping[str, str], rating_period_minutes: float,
     unrated_counts_as: str | None,
 ) -> dict[str, Any]:
-    """Fold one day's tickets (and their ratings: ticket id → level) into a daily aggregate."""
+    """Fold one day's tickets (and their ratings: ticket id → level) into a daily aggregate.
+
+    ``now`` at or after the day's end (local midnight) makes it a finished day: tickets
+    left unserved then count as ``abandoned``.
+    """
+    day_over = now >= day_end(day, tz)
     groups: dict[str, dict[str, Group]] = {d: {} for d in ("all", *DIMENSIONS)}
     hours = {"arrivals": [0] * 24, "served": [0] * 24}
     quarters = {"arrivals": [0] * 96, "served": [0] * 96}
@@ -107,6 +131,9 @@ def aggregate_day(
                 bump([at("window", step.window), at("clerk", step.clerk)], "transferred")
         if t.transferred:
             bump(base, "transferred")
+        for step in t.history:
+            if step.action == "no_show":
+                bump([*base, at("window", step.window), at("clerk", step.clerk)], "no_show")
         if t.status is TicketStatus.DONE:
             bump([*base, *where], "served")
             if t.done_at is not None:
@@ -128,12 +155,10 @@ def aggregate_day(
                 for g in [*base, *where]:
                     if g is not None:
                         g["ratings"][level] += 1
-        elif t.status is TicketStatus.NO_SHOW:
-            bump([*base, *where], "no_show")
         elif t.status is TicketStatus.CANCELLED:
             bump(base, "cancelled")
             bump(base, "abandoned")
-        elif t.status is TicketStatus.WAITING:
+        elif day_over:  # waiting, missed, called or serving when the day ended: unserved
             bump(base, "abandoned")
 
     out_groups: dict[str, dict[str, Group]] = {}

@@ -122,6 +122,9 @@ function caseCard(c) {
   const deadline = at(c.deadline);
   return el('div', {class: `case case-${c.status}`, 'data-ticket': c.ticket, 'data-status': c.status},
     el('div', {class: 'case-head'}, `${c.number} · ${levelName(c.level)} · ${t('dash.window')} ${c.window ?? '—'} · `, proper(c.clerk_name || '—'),
+       // 首问负责: the first clerk who took the ticket answers for it too
+       c.first_clerk_name && c.first_clerk_name !== c.clerk_name
+         ? [` · ${t('dash.first_clerk')} `, proper(c.first_clerk_name)] : null,
        el('span', {class: 'case-status'}, ` ${t(`dash.case.${c.status}`)} · ${t('dash.deadline')} ${deadline}`)),
     c.comment ? el('blockquote', {}, c.comment) : null, form);
 }

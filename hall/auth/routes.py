@@ -5,6 +5,7 @@ no password hash, TOTP secret or token digest ever leaves the store.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,12 @@ from hall.auth.accounts import AuthStore
 from hall.auth.principal import Principal, Role, Unauthorized, require_any
 from hall.errors import Invalid, NotFound
 from hall.http import SESSION_COOKIE, F, api, caller, read_body, session_token
-from hall.services import services
+from hall.services import Key, services
+
+# Where a clerk is logged in now: (hall, window) or None; provided by the ticketing package
+# (the foundation cannot read windows itself).
+ClerkWindow = Callable[[tuple[str, ...], str], Awaitable[tuple[str, int] | None]]
+CLERK_WINDOW: Key[ClerkWindow] = Key("clerk_window")
 
 
 def _auth(request: Request) -> AuthStore:
@@ -71,9 +77,17 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@api("GET", "/api/me", "Who the caller is", "anyone", tag="auth")
+@api("GET", "/api/me", "Who the caller is (a clerk: the window they are logged in at)",
+     "anyone", tag="auth")
 async def whoami(request: Request) -> Response:
-    return JSONResponse({"user": me(await caller(request))})
+    who = await caller(request)
+    data = me(who)
+    where = services(request).find(CLERK_WINDOW)
+    if data is not None and who is not None and who.role is Role.CLERK and who.staff_id \
+            and where is not None:
+        at = await where(who.halls, who.staff_id)
+        data["window"], data["window_hall"] = (at[1], at[0]) if at else (None, None)
+    return JSONResponse({"user": data})
 
 
 def _session_user(principal: Principal | None) -> Principal:

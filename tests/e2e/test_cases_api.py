@@ -92,3 +92,34 @@ def test_case_access(client, accounts, clock):
     client.cookies.clear()
     assert client.get(f"{HALL}/cases").status_code == 401
     assert client.post(url, json={"reasonable": True}).status_code == 401
+
+
+def test_a_bad_rating_names_the_serving_clerk_and_the_first_clerk(client, accounts, clock):
+    """首问负责: S01 takes the ticket and transfers it; S06 serves it; the citizen rates it
+    badly. The case names both, and both clerks find it among their own cases."""
+    clock.now = WED_0900
+    kiosk, s01, s06 = (accounts.device(Role.KIOSK), accounts.clerk("S01"),
+                       accounts.clerk("S06"))
+    ticket = client.post(f"{HALL}/tickets", json={"matter": "QY-KB"}, headers=kiosk).json()
+    for clerk, window in ((s01, 1), (s06, 6)):
+        assert client.post(f"{HALL}/windows/{window}/login", headers=clerk).status_code == 200
+    for action, body in (("call-next", None), ("start", None),
+                         ("transfer", {"window": 6, "note": "社保部分"})):
+        assert client.post(f"{HALL}/windows/1/{action}", json=body,
+                           headers=s01).status_code == 200
+    for action in ("call-next", "start", "finish"):
+        assert client.post(f"{HALL}/windows/6/{action}", headers=s06).status_code == 200
+    r = client.post(f"{HALL}/tickets/{ticket['id']}/rating", json={"level": "dissatisfied"})
+    assert r.status_code == 201 and r.json()["case_opened"] is True
+    manager = accounts.user("mgr", Role.MANAGER)
+    case = client.get(f"{HALL}/cases", headers=manager).json()["cases"][0]
+    assert (case["rating"]["clerk"], case["rating"]["first_clerk"]) == ("S06", "S01")
+    assert (case["rating"]["window"], case["rating"]["first_window"]) == (6, 1)
+    assert case["clerk_name"] and case["first_clerk_name"]
+    assert case["clerk_name"] != case["first_clerk_name"]
+    for clerk in (s01, s06):
+        mine = client.get(f"{HALL}/cases", headers=clerk).json()["cases"]
+        assert [c["ticket"] for c in mine] == [ticket["id"]]
+    dashboard = client.get(f"{HALL}/dashboard", headers=manager).json()
+    item = dashboard["cases"]["items"][0]
+    assert item["first_clerk_name"] == case["first_clerk_name"] and item["first_window"] == 1

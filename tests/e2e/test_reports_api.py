@@ -87,24 +87,28 @@ def counts(fig: dict) -> tuple:
             fig["abandoned"])
 
 
-def check_known_day(report: dict) -> None:
+def check_known_day(report: dict, over: bool = False) -> None:
+    """The known day's figures; ``over``: seen once the day has ended (A002, missed and never
+    back, and A005, still waiting, then count as abandoned; while the day runs only the
+    cancelled A004 does)."""
+    left = 2 if over else 0  # unserved tickets the end of the day makes abandoned
     total = report["total"]
-    assert counts(total) == (6, 3, 1, 1, 1, 2)
+    assert counts(total) == (6, 3, 1, 1, 1, 1 + left)
     assert (total["wait_mean_s"], total["wait_p90_s"]) == (610.0, 940.0)
     assert (total["service_mean_s"], total["service_p90_s"]) == (400.0, 600.0)
     assert total["ratings"] == {"very_satisfied": 1, "satisfied": 0, "basically_satisfied": 0,
                                 "dissatisfied": 1, "very_dissatisfied": 0}
     assert (total["rated"], total["unrated"], total["rating_rate"]) == (2, 1, 0.6667)
     by = report["by"]
-    assert counts(by["queue"]["A"]) == (5, 2, 1, 1, 1, 2)
+    assert counts(by["queue"]["A"]) == (5, 2, 1, 1, 1, 1 + left)
     assert (by["queue"]["A"]["wait_mean_s"], by["queue"]["A"]["wait_p90_s"]) == (720.0, 940.0)
     assert (by["queue"]["A"]["service_mean_s"], by["queue"]["A"]["service_p90_s"]) == (450.0, 600.0)
     assert counts(by["queue"]["B"]) == (1, 1, 0, 0, 0, 0)
     assert by["queue"]["B"]["wait_mean_s"] == 280.0
-    assert counts(by["matter"]["QY-KB"]) == (3, 2, 0, 1, 0, 1)
+    assert counts(by["matter"]["QY-KB"]) == (3, 2, 0, 1, 0, left // 2)
     assert (by["matter"]["QY-KB"]["wait_mean_s"], by["matter"]["QY-KB"]["wait_p90_s"]) == (610.0,
                                                                                           920.0)
-    assert counts(by["matter"]["QY-BG"]) == (1, 0, 1, 0, 0, 0)
+    assert counts(by["matter"]["QY-BG"]) == (1, 0, 1, 0, 0, left // 2)
     assert counts(by["matter"]["MZ-HY"]) == (1, 0, 0, 0, 1, 1)
     w1, w6 = by["window"]["1"], by["window"]["6"]
     assert (w1["served"], w1["no_show"], w1["transferred"]) == (1, 1, 1)
@@ -153,8 +157,12 @@ def test_rolled_up_day_gives_the_same_figures_and_records_expire(client, account
     for ticket_id in day.ids.values():
         sync.delete(f"hall:{{district}}:t:{ticket_id}")
     rolled = client.get(f"{HALL}/reports?from=2026-11-17&to=2026-11-19", headers=manager).json()
-    check_known_day(rolled)
-    assert rolled["total"] == live["total"] and rolled["by"] == live["by"]
+    check_known_day(rolled, over=True)
+    # the same figures as live, except those only the end of the day settles
+    for name in ("issued", "served", "no_show", "transferred", "cancelled", "wait_mean_s",
+                 "wait_p90_s", "service_mean_s", "ratings"):
+        assert rolled["total"][name] == live["total"][name], name
+    assert rolled["by"]["window"] == live["by"]["window"]
 
 
 def test_csv_download(client, accounts, day):

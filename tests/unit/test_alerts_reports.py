@@ -50,7 +50,7 @@ def test_nearest_rank_and_merge_of_days():
         start = 1_795_000_000.0 + d * 86400
         tickets = [done(i, start, w, 100 * (i + 1)) for i, w in enumerate(waits)]
         days.append(reports.aggregate_day(
-            f"d{d}", tickets, {"t0": "satisfied"}, now=start + 86400, tz=tz,
+            f"2026111{8 + d}", tickets, {"t0": "satisfied"}, now=start + 86400, tz=tz,
             issue_queue={"M": "A"}, rating_period_minutes=60, unrated_counts_as=None))
     total = reports.merge(days)["total"]
     assert (total["issued"], total["served"], total["rated"], total["unrated"]) == (5, 5, 2, 3)
