@@ -19,6 +19,7 @@ from hall.auth import AuthStore, Role
 from tests.conftest import Accounts
 from tests.support import ROOT, AppProcess
 from ticketing.keys import HallKeys
+from tide.keys import TideKeys
 
 BASE = "/api/halls/district/tide"
 
@@ -122,7 +123,7 @@ def test_two_app_processes_one_controller_decides(redis_url: str, tmp_path: Path
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not _applied(redis_url):
             time.sleep(0.5)
-        time.sleep(11)  # at least two more rounds in each process
+        _leader_rounds(redis_url, 2)  # the leader ran the policy twice more: no second open
         assert [(d["decision"]["action"], d["decision"]["window"])
                 for d in _applied(redis_url)] == [("open", 12)]
         states = [httpx.get(f"{p.base_url}{BASE}", headers=manager).json() for p in procs]
@@ -132,7 +133,7 @@ def test_two_app_processes_one_controller_decides(redis_url: str, tmp_path: Path
         dead = tokens.index(leader)
         procs[dead].stop(kill=True)
         survivor = procs[1 - dead]
-        deadline = time.monotonic() + 30  # lock 15 s + one 5 s round, with room to spare
+        deadline = time.monotonic() + 30  # lock 6 s + one 2 s round, with room to spare
         while time.monotonic() < deadline:
             now = httpx.get(f"{survivor.base_url}{BASE}", headers=manager).json()["leader"]
             if now == tokens[1 - dead]:
@@ -154,9 +155,26 @@ def _always_open_district(folder: Path) -> Path:
     text = text.replace("weekdays = [1, 2, 3, 4, 5, 6]", "weekdays = [1, 2, 3, 4, 5, 6, 7]", 1)
     text = text.replace('periods = ["09:00-12:00", "13:30-17:30"]', 'periods = ["00:00-23:59"]',
                         1)
+    # a round every 2 s (lead renewed at each): the test sees rounds instead of sleeping
+    text = text.replace("interval_seconds = 30", "interval_seconds = 2", 1)
     path = folder / "district.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _leader_rounds(redis_url: str, rounds: int, timeout: float = 30.0) -> None:
+    """Wait until the leading controller renewed its lock ``rounds`` times: each renewal is
+    one of its steps, and with ``interval_seconds = 2`` every step runs the policy."""
+    client = redis.Redis.from_url(redis_url)
+    key = TideKeys("district").leader
+    seen, last = 0, client.pttl(key)
+    deadline = time.monotonic() + timeout
+    while seen < rounds:
+        assert time.monotonic() < deadline, f"only {seen} leader rounds in {timeout:.0f} s"
+        time.sleep(0.05)
+        now = client.pttl(key)
+        seen += now > last
+        last = now
 
 
 def _applied(redis_url: str) -> list[dict[str, Any]]:
