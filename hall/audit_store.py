@@ -45,6 +45,7 @@ from hall.audit_trail import (
 )
 from hall.component import Component
 from hall.services import Key, Services, services
+from hall.text import as_str
 
 log = logging.getLogger("hall.audit")
 Clock = Callable[[], float]
@@ -205,10 +206,10 @@ class AuditTrail:
         await self.append(hall, entry_now(self.clock(), action, target, result, detail))
 
     async def days(self, hall: str) -> list[str]:
-        return [_s(d) for d in await self.redis.zrange(days_key(hall), 0, -1)]
+        return [as_str(d) for d in await self.redis.zrange(days_key(hall), 0, -1)]
 
     async def read_day(self, hall: str, day: str) -> list[str]:
-        return [_s(x) for x in await self.redis.lrange(day_key(hall, day), 0, -1)]
+        return [as_str(x) for x in await self.redis.lrange(day_key(hall, day), 0, -1)]
 
     async def entries(self, hall: str, first: date, last: date) -> list[Stored]:
         """Entries of the hall-days ``first`` … ``last`` (inclusive), oldest first."""
@@ -242,16 +243,12 @@ class AuditTrail:
             count += len(lines)
         head = await self.redis.get(head_key(hall))
         if days:
-            broken = verify_head(hall, days[-1], lines, _s(head) if head else None)
+            broken = verify_head(hall, days[-1], lines, as_str(head) if head else None)
             if broken is not None:
                 return count, broken
         elif head:
-            return 0, Break(hall, _s(head).split(" ")[0], 1, "every day was deleted")
+            return 0, Break(hall, as_str(head).split(" ")[0], 1, "every day was deleted")
         return count, None
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 AUDIT: Key[AuditTrail] = Key("hall.audit")

@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.auth.principal import Principal
+from hall.text import as_str
 
 SESSION = "auth:session:"
 USER_SESSIONS = "auth:user-sessions:"
@@ -56,8 +57,7 @@ return d[1]
 """
 
 
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+text = as_str  # Redis replies as text (hall.text, the one helper)
 
 
 def digest(token: str) -> str:
