@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from voice import quality
@@ -46,6 +46,10 @@ log = logging.getLogger("voice.synth")
 
 class SynthesisError(RuntimeError):
     pass
+
+
+class UnknownVoice(SynthesisError):
+    """A voice espeak-ng does not have: a configuration mistake, not worth a retry."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,6 @@ class Stats:
     segments: int = 0
     retried: int = 0  # segment attempts that failed a check and were synthesized again
     failed: int = 0  # segments given up after ATTEMPTS
-    problems: list[str] = field(default_factory=list)
 
 
 class Synthesizer:
@@ -164,7 +167,7 @@ class Synthesizer:
             try:
                 driver.setProperty("voice", voice)
             except ValueError as exc:
-                raise SynthesisError(f"unknown espeak-ng voice {voice!r}") from exc
+                raise UnknownVoice(f"unknown espeak-ng voice {voice!r}") from exc
             driver.setProperty("rate", rate)
             driver.setProperty("volume", volume)
             self._idle()  # the rate and volume are queued on espeak-ng's thread: applied now
@@ -226,12 +229,12 @@ class Synthesizer:
             for attempt in range(1, ATTEMPTS + 1):
                 try:
                     pcm = self.render(text, voice, rate, volume)
+                except UnknownVoice:
+                    raise  # a configuration mistake: trying again cannot help
                 except SynthesisError as exc:
-                    if "unknown espeak-ng voice" in str(exc):
-                        raise  # a configuration mistake: trying again cannot help
                     problem = str(exc)
                 else:
-                    if attempt == 1:
+                    if ref_proc is not None:  # the first rendering that came back
                         ref = quality.reference_finish(ref_proc, pcm.rate)
                         ref_proc = None
                     found = quality.segment_problem(quality.measure(pcm.frames, pcm.rate), ref)
@@ -247,7 +250,6 @@ class Synthesizer:
             if ref_proc is not None:
                 quality.reference_finish(ref_proc, SAMPLE_RATE)
         self.stats.failed += 1
-        self.stats.problems.append(problem)
         raise SynthesisError(f"segment {text!r} failed {ATTEMPTS} times: {problem}")
 
     def speak(self, segments: tuple[Segment, ...], rate: int, volume: float) -> Pcm:

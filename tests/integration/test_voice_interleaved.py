@@ -103,18 +103,19 @@ def test_interleaved_halls_each_get_their_own_rate_and_volume(sync, start_worker
 
 def test_injected_failures_are_retried_and_never_cached(sync, start_worker,
                                                         tmp_path: Path) -> None:
-    # district calls 1-6: each segment below is spoiled once, and call 9's always.
+    # district calls 1-7: each segment below is spoiled (once unless said), call 9's always.
     start_worker([Fault("零零一", "empty"), Fault("zero zero two", "half"),
                   Fault("零零三", "silence"), Fault("zero zero four", "slow"),
                   Fault("零零五", "raise"), Fault("zero zero six", "empty", times=2),
+                  Fault("零零七", "raise"), Fault("零零七", "slow"),  # an error, then too long
                   Fault("零零九", "empty", times=0)])
-    anns = [make("district", i) for i in (1, 2, 3, 4, 5, 6, 9)]
+    anns = [make("district", i) for i in (1, 2, 3, 4, 5, 6, 7, 9)]
     queue = voice_queue(sync)
     for ann in anns:
         enqueue(queue, ann)
     failed = FailedJobRegistry(VOICE_QUEUE, connection=sync)
     deadline = time.monotonic() + 120
-    while (len(announced(sync, "district")) < 6 or len(failed) < 1) and \
+    while (len(announced(sync, "district")) < 7 or len(failed) < 1) and \
             time.monotonic() < deadline:
         time.sleep(0.1)
     cache = AudioCache(tmp_path)
@@ -122,7 +123,7 @@ def test_injected_failures_are_retried_and_never_cached(sync, start_worker,
         assert cache.has(ann.audio_key), ann.number
         assert audio_problem(cache.path(ann.audio_key).read_bytes(), ann.segments, ann.rate,
                              ann.volume) is None, ann.number
-    assert len(announced(sync, "district")) == 6
+    assert len(announced(sync, "district")) == 7
     never = anns[-1]  # gave up: not said, nothing cached, the job failed and was counted
     assert not cache.has(never.audio_key)
     assert failed.get_job_ids() == [job_id(never)]
@@ -130,7 +131,7 @@ def test_injected_failures_are_retried_and_never_cached(sync, start_worker,
         f"{a.audio_key}.wav" for a in anns[:-1])  # no temporary or partial files
     counts = {k.decode(): int(v) for k, v in sync.hgetall(synthesis_key("district")).items()}
     assert counts["failed"] == 1
-    assert counts["retried"] == 1 + 1 + 1 + 1 + 1 + 2 + 2  # call 9: three attempts
+    assert counts["retried"] == 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2  # call 9: three attempts
     log = (tmp_path / "worker.log").read_text()
     assert "not synthesized, nothing cached" in log and never.number in log
 
