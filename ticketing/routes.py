@@ -98,6 +98,10 @@ async def issue_ticket(request: Request) -> JSONResponse:
     body = await read_body(request, ISSUE_FIELDS)
     if body["priority_group"] is not None and who.role in STAFF:
         _reason(body, "giving priority by hand")
+    if body["priority_group"] is not None and who.priority_groups is not None \
+            and body["priority_group"] not in who.priority_groups:
+        raise Forbidden(f"this device may not issue priority group '{body['priority_group']}'",
+                        code="priority_group_not_allowed")
     channel = {Role.KIOSK: Channel.KIOSK, Role.PHONE: Channel.PHONE}.get(who.role, Channel.COUNTER)
     if body["appointment"]:  # the mark comes only from a check-in (POST …/checkin)
         raise IllegalTransition("an appointment ticket comes from checking in a booking",
@@ -148,17 +152,6 @@ async def rejoin_ticket(request: Request) -> JSONResponse:
 
 
 # ---- windows ----------------------------------------------------------------------
-
-
-async def _clerk_at_window(request: Request) -> tuple[str, int, Principal]:
-    """The clerk logged in at this window (首问负责 needs to know who acted)."""
-    hall_id = _hall(request)
-    number = path_int(request, "window")
-    who = require(await caller(request), hall_id, Role.CLERK)
-    window = await services(request).get(STORE).window(hall_id, number)
-    if window.clerk != who.staff_id:
-        raise Forbidden(f"you are not logged in at window {number}", code="not_your_window")
-    return hall_id, number, who
 
 
 async def _clerk_of_hall(request: Request) -> tuple[str, int, Principal]:
@@ -214,9 +207,7 @@ async def window_login(request: Request) -> JSONResponse:
     staff = cfg.staff_member(who.staff_id or "")
     if staff is not None and not staff.rostered_for(number):
         raise Forbidden(f"{staff.name} is not rostered for window {number}", code="not_rostered")
-    clerk = who.staff_id or who.name
-    window = await store.change_window(hall_id, number, lambda w, now: model.login(w, clerk, now),
-                                       reason="login")
+    window = await store.login_window(hall_id, number, who.staff_id or who.name)
     return JSONResponse(_window_view(request, hall_id, window))
 
 
@@ -227,9 +218,11 @@ async def _window_change(request: Request, change: Any, reason: str,
     who = require(await caller(request), hall_id, *STAFF)
     await read_body(request, ())
     store = services(request).get(STORE)
+    clerk = None
     if who.role is Role.CLERK or not managers_too:
-        await _clerk_at_window(request)
-    window = await store.change_window(hall_id, number, change, reason=reason)
+        who = require(who, hall_id, Role.CLERK)
+        clerk = who.staff_id or ""  # checked inside the commit, on the state it changes
+    window = await store.change_window(hall_id, number, change, reason=reason, clerk=clerk)
     return JSONResponse(_window_view(request, hall_id, window))
 
 

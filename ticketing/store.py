@@ -405,16 +405,58 @@ class TicketStore(TicketQueries):
     async def change_window(
         self, hall_id: str, number: int,
         change: Callable[[WindowState, float], Transition[None, WindowState]], reason: str = "",
+        clerk: str | None = None,
     ) -> WindowState:
-        """Apply a pure window transition (login, pause, …) atomically, with its event."""
+        """Apply a pure window transition (pause, logout, …) atomically, with its event.
+
+        ``clerk``, when given, must be the clerk logged in at the window: checked on the
+        window state the change is committed against (not a read before it).
+        """
         cfg = self.hall(hall_id)
         self.require_window(cfg, number)
         keys = HallKeys(hall_id)
 
         async def attempt() -> WindowState:
             window, wver = await self.read_window(keys, number)
+            _require_clerk(window, clerk)
             tr = change(window, self.clock())
             await self._commit(keys, tr, "", wver, reason=reason)
+            return tr.window
+
+        return await retrying(attempt)
+
+    async def login_window(self, hall_id: str, number: int, clerk: str) -> WindowState:
+        """A clerk takes a window; refused (409 ``clerk_busy``) while they hold another.
+
+        Every window of the hall is read with its version and the commit is guarded by
+        all of them, so two logins of one clerk at two windows cannot both succeed.
+        """
+        cfg = self.hall(hall_id)
+        self.require_window(cfg, number)
+        keys = HallKeys(hall_id)
+        numbers = [w.number for w in cfg.windows]
+
+        async def attempt() -> WindowState:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for n in numbers:
+                    pipe.hmget(keys.window(n), ["ver", "json"])
+                rows = await pipe.execute()
+            seen = {n: (window_from(n, raw), as_str(ver) if ver is not None else "")
+                    for n, (ver, raw) in zip(numbers, rows, strict=True)}
+            elsewhere = sorted(n for n, (w, _) in seen.items() if n != number and w.clerk == clerk)
+            if elsewhere:
+                raise IllegalTransition(
+                    f"you are logged in at window {elsewhere[0]}; log out there first",
+                    code="clerk_busy")
+            window, wver = seen[number]
+            tr = model.login(window, clerk, self.clock())
+
+            def others_unchanged(txn: Txn) -> None:
+                for n, (_, ver) in seen.items():
+                    if n != number:
+                        txn.guard(keys.window(n), "ver", ver)
+
+            await self._commit(keys, tr, "", wver, extra=others_unchanged, reason="login")
             return tr.window
 
         return await retrying(attempt)

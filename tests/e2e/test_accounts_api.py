@@ -231,3 +231,25 @@ def test_every_page_sends_security_headers(client: TestClient) -> None:
         assert "frame-ancestors 'none'" in csp
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_one_clerk_holds_one_window(client: TestClient, accounts: Accounts) -> None:
+    s01 = accounts.clerk("S01")
+    assert client.post(f"{D}/windows/1/login", headers=s01).status_code == 200
+    err(client.post(f"{D}/windows/2/login", headers=s01), 409, "clerk_busy")
+    assert client.post(f"{D}/windows/1/logout", headers=s01).status_code == 200
+    assert client.post(f"{D}/windows/2/login", headers=s01).status_code == 200
+    err(client.post(f"{D}/windows/1/pause", headers=s01), 403, "not_your_window")
+
+
+def test_a_kiosk_issues_only_its_priority_groups(client: TestClient, accounts: Accounts,
+                                                 clock: Any) -> None:
+    clock.now = 1_794_963_600.0 + 3600  # Wed 10:00 in the hall: open
+    token = accounts._run(accounts.auth.add_device(Role.KIOSK, "district", "front",
+                                                   priority_groups=("elderly",)))
+    kiosk = {"Authorization": f"Bearer {token}"}
+    ok = client.post(f"{D}/tickets", json={"matter": "QY-KB", "priority_group": "elderly"},
+                     headers=kiosk)
+    assert ok.status_code == 201, ok.text
+    err(client.post(f"{D}/tickets", json={"matter": "QY-KB", "priority_group": "military"},
+                    headers=kiosk), 403, "priority_group_not_allowed")
