@@ -40,8 +40,10 @@ if s[1] and ARGV[6] == '1' then
     redis.call('DEL', KEYS[1])
     return false
   end
-  local u = redis.call('HMGET', ARGV[4] .. s[2], 'gen', 'disabled')
-  if u[1] ~= s[5] or u[2] == '1' then
+  -- the account must exist, be enabled and be of the session's generation (an account
+  -- written before generations existed counts as generation 0)
+  local u = redis.call('HMGET', ARGV[4] .. s[2], 'gen', 'disabled', 'principal')
+  if not u[3] or (u[1] or '0') ~= s[5] or u[2] == '1' then
     redis.call('DEL', KEYS[1])
     return false
   end

@@ -253,3 +253,15 @@ def test_a_kiosk_issues_only_its_priority_groups(client: TestClient, accounts: A
     assert ok.status_code == 201, ok.text
     err(client.post(f"{D}/tickets", json={"matter": "QY-KB", "priority_group": "military"},
                     headers=kiosk), 403, "priority_group_not_allowed")
+
+
+def test_an_account_from_before_generations_keeps_its_sessions(
+        client: TestClient, accounts: Accounts, redis_url: str) -> None:
+    """Accounts written by the earlier code have no ``gen``: their sessions must work."""
+    accounts._run(accounts.auth.add_user("district-S01", PASSWORD, Role.CLERK, ("district",)))
+    redis.Redis.from_url(redis_url).hdel("auth:user:district-S01", "gen", "must_change",
+                                         "disabled")
+    session = bearer(login(client, "district-S01"))
+    assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"
+    accounts._run(accounts.auth.remove("district-S01"))
+    assert client.get("/api/me", headers=session).json()["user"] is None

@@ -39,7 +39,8 @@ def app_client(redis_url: str, halls: dict[str, HallConfig], clock: FakeClock,
     """The app as deployed: walk-ins refused outside opening hours."""
     settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
                         always_open=False, identity_secret="s3cret")
-    with TestClient(create_app(settings, halls=halls, clock=clock)) as test_client:
+    with TestClient(create_app(settings, halls=halls, clock=clock),
+                    headers={"Origin": "http://testserver"}) as test_client:  # as a browser
         yield test_client
 
 
