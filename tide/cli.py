@@ -24,7 +24,28 @@ def register(sub: Any) -> None:
     p.add_argument("--surge", action="append", default=[],
                    help="HH:MM-HH:MM:FACTOR[:MATTER,…], e.g. 10:00-10:30:1.5:SB-YLJ")
     p.add_argument("--out", default="var/sim", help="folder for CSV and SVG files")
+    p.add_argument("--profile-from-history", action="store_true",
+                   help="arrivals from the hall's own records for --day (same weekday, "
+                        "after-holiday flag) instead of the peak-day shape")
+    p.add_argument("--day", help="YYYY-MM-DD for --profile-from-history (default: tomorrow)")
     p.set_defaults(func=_run)
+
+    q = sub.add_parser(
+        "plan", help="tomorrow's staffing plan: windows per half hour for the wait target",
+        description="Per half hour, which general windows (no-difference and tide) to staff "
+                    "and which standby clerks, to meet the hall's wait target (P90) at the "
+                    "fewest window-hours; searched and checked with the simulator on the "
+                    "forecast from the hall's history (else the hall's [tide] pattern).")
+    q.add_argument("--hall", default="district", help="hall id (bundled or HALL_FILES)")
+    q.add_argument("--day", help="YYYY-MM-DD (default: tomorrow in the hall's time zone)")
+    q.add_argument("--tickets", type=float, default=None,
+                   help="tickets on the day when there is no history (default: the "
+                        "hall's usual volume)")
+    q.add_argument("--no-history", action="store_true", help="ignore the hall's records")
+    q.add_argument("--seeds", type=int, default=30, help="simulated days to search on")
+    q.add_argument("--check-seeds", type=int, default=40, help="other days to check on")
+    q.add_argument("--json", action="store_true", help="print the plan as JSON")
+    q.set_defaults(func=_plan)
 
 
 def _parse_surge(text: str) -> Any:
@@ -38,6 +59,74 @@ def _parse_surge(text: str) -> Any:
         return Surge(hours_of(start), hours_of(f"{parts[0]}:{parts[1]}"), float(parts[2]), names)
     except (ValueError, IndexError):
         raise SystemExit(f"--surge: expected HH:MM-HH:MM:FACTOR[:MATTERS], got {text!r}") from None
+
+
+def _hall(name: str) -> Any:
+    from hall.config import ConfigError, load_configured_halls
+    from hall.settings import Settings
+
+    try:
+        halls = load_configured_halls(Settings.from_env())
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    if name not in halls:
+        raise SystemExit(f"no hall '{name}' (known: {', '.join(halls)})")
+    return halls[name]
+
+
+def _day(cfg: Any, text: str | None) -> Any:
+    from datetime import date, datetime, timedelta
+
+    if text is None:
+        return datetime.now(cfg.tz).date() + timedelta(days=1)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--day: expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _history_profile(cfg: Any, day: Any, base: Any) -> Any:
+    """The forecast for ``day`` from the hall's records (None without history)."""
+    from hall.calendar import national_calendar
+    from hall.cli_support import with_redis
+    from hall.settings import Settings
+    from tide.history import past_days, profile_for, read_history
+
+    async def read(client: Any) -> Any:
+        return await read_history(client, cfg, past_days(day))
+
+    history = with_redis(Settings.from_env(), read)
+    return profile_for(cfg, history, day, national_calendar(), base)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from tide.plan import Planner, plan_table
+    from tide.settings import parse_tide
+    from tide.shapes import SHAPES, Shape, day_of
+
+    cfg = _hall(args.hall)
+    day = _day(cfg, args.day)
+    settings = parse_tide(cfg.tide)
+    shape = (Shape("hall", settings.hourly_profile) if len(settings.hourly_profile) == 24
+             else SHAPES["flat"])
+    profile = day_of(cfg, shape, args.tickets)
+    source = "the hall's [tide] hourly pattern"
+    if not args.no_history:
+        found = _history_profile(cfg, day, profile)
+        if found is not None:
+            profile, source = found, "the hall's records (same weekday, after-holiday flag)"
+    planner = Planner(cfg, profile, settings, search_seeds=range(1, 1 + args.seeds),
+                      check_seeds=range(1001, 1001 + args.check_seeds))
+    plan = planner.plan()
+    if args.json:
+        print(json.dumps({"day": day.isoformat(), "forecast": source, **plan.to_dict()},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(f"{day.isoformat()} — forecast from {source}")
+        print(plan_table(plan))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -71,6 +160,14 @@ def _run(args: argparse.Namespace) -> int:
               else {q.letter: 1.0 / len(cfg.queues) for q in cfg.queues})
     profile = shaped_profile(cfg, args.tickets, PEAK_SHAPE, shares, scale=args.scale,
                              surges=tuple(_parse_surge(s) for s in args.surge))
+    if args.profile_from_history:
+        day = _day(cfg, args.day)
+        found = _history_profile(cfg, day, profile)
+        if found is None:
+            raise SystemExit(f"no ticket records of hall '{cfg.id}' in the 8 weeks "
+                             f"before {day.isoformat()}")
+        profile = found
+        print(f"arrivals from the hall's records for {day.isoformat()}")
     out = Path(args.out)
     groups = {}
     for pol in policies:

@@ -34,6 +34,7 @@ class Shift:
     clerk: str
     start_hour: float
     end_hour: float
+    serve_out: bool = True  # at the end, serve those already waiting (else: after the ticket)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
+from hall.calendar import NationalCalendar, national_calendar
 from hall.config import HallConfig
 from hall.errors import DomainError, IllegalTransition, NotFound
 from hall.events import EventType
@@ -31,6 +33,7 @@ from ticketing.model import WindowState
 from ticketing.records import put_window
 from ticketing.store import TicketStore
 from tide.apply import apply_decision, recheck_proposal
+from tide.history import hourly_shape, past_days, profile_for, read_history
 from tide.hours import local_hour, open_at
 from tide.keys import TideKeys
 from tide.load import ArrivalRates, HallLoad, measure
@@ -83,6 +86,8 @@ class TideService:
         self._cursor: dict[str, str] = {}
         # The controller and the dashboard read the stream through one cursor per hall.
         self._reading: dict[str, asyncio.Lock] = {}
+        self._shapes: dict[str, tuple[date, tuple[float, ...] | None]] = {}
+        self._national: NationalCalendar | None = None
 
     @classmethod
     def for_halls(cls, redis: Redis, store: TicketStore) -> TideService:
@@ -189,13 +194,32 @@ class TideService:
         raw = await self.redis.lrange(TideKeys(hall_id).decisions, 0, count - 1)
         return [json.loads(r) for r in raw]
 
-    def _assess(self, cfg: HallConfig, r: TideRead, load: HallLoad) -> Assessment:
+    async def settings_today(self, cfg: HallConfig, now: float) -> TideSettings:
+        """The hall's settings, with the day's arrival pattern forecast from its own records
+        (same weekday, after-holiday flag) when it has any; read once a day."""
+        settings = self.settings[cfg.id]
+        day = datetime.fromtimestamp(now, cfg.tz).date()
+        cached = self._shapes.get(cfg.id)
+        if cached is None or cached[0] != day:
+            history = await read_history(self.redis, cfg, past_days(day))
+            profile = profile_for(cfg, history, day, self._calendar())
+            shape = hourly_shape(profile) if profile is not None else None
+            self._shapes[cfg.id] = cached = (day, shape if shape and sum(shape) > 0 else None)
+        return settings.with_(hourly_profile=cached[1]) if cached[1] else settings
+
+    def _calendar(self) -> NationalCalendar:
+        if self._national is None:
+            self._national = national_calendar()
+        return self._national
+
+    async def _assess(self, cfg: HallConfig, r: TideRead, load: HallLoad) -> Assessment:
         exclude = dict.fromkeys(r.overrides, "override")
         if r.mode is Mode.ADVISE:  # a proposal waits for the manager; auto acts regardless
             for pid in r.pending:
                 exclude.setdefault(int(pid.split(":")[0]), "pending")
-        return assess(cfg, self.settings[cfg.id], load, r.memory, local_hour(cfg, load.at),
-                      exclude, open_at(cfg, load.at))
+        settings = await self.settings_today(cfg, load.at)
+        return assess(cfg, settings, load, r.memory, local_hour(cfg, load.at), exclude,
+                      open_at(cfg, load.at))
 
     async def state(self, hall_id: str) -> dict[str, Any]:
         cfg = self.store.hall(hall_id)
@@ -204,7 +228,7 @@ class TideService:
         r = await self._read(hall_id)
         memory = r.memory
         today = memory.day == local_day(load.at, cfg)
-        holds = self._assess(cfg, r, load).holds if r.mode is not Mode.OFF else []
+        holds = (await self._assess(cfg, r, load)).holds if r.mode is not Mode.OFF else []
         return {
             "hall": hall_id, "mode": r.mode.value,
             "policy": settings.policy.value,
@@ -283,7 +307,7 @@ class TideService:
             return []
         load = await self.load(hall_id)
         done: list[Decision] = []
-        for d in self._assess(cfg, r, load).decisions:
+        for d in (await self._assess(cfg, r, load)).decisions:
             try:
                 if r.mode is Mode.AUTO:
                     await self.apply(hall_id, d, by="tide", status="applied")

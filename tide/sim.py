@@ -203,6 +203,11 @@ class Simulation:
         if self.windows[n].clerk != shift.clerk or self.windows[n].status is \
                 WindowStatus.CLOSED:
             return
+        if not shift.serve_out:  # hand over: close after the current ticket
+            self.windows[n] = model.close(self.windows[n], self.abs(self.now)).window
+            if self.windows[n].status is WindowStatus.CLOSED:
+                self._closed(n)
+            return
         self.ending.add(n)
         self._maybe_end(n)
 

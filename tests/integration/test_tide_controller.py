@@ -406,3 +406,21 @@ async def test_nothing_is_proposed_or_lent_while_the_hall_is_closed(
     assert {h["code"] for h in state["held"]} == {"closed_hours"}
     clock.now = OPEN_AT  # open again: the same queue gets its proposal
     assert Action.OPEN in [d.action for d in await service.run_policy("district")]
+
+
+async def test_the_predictive_forecast_uses_the_halls_own_history(
+    aredis: Redis, store: TicketStore, clock: FakeClock, halls: dict[str, HallConfig]
+) -> None:
+    service = service_for(aredis, store)
+    cfg = halls["district"]
+    assert (await service.settings_today(cfg, clock.now)).hourly_profile == ()  # no records
+    # Three past Wednesdays: 4 tickets at 14:xx, 1 at 09:xx.
+    for weeks in (1, 2, 3):
+        for hour, minute in ((9, 0), (14, 0), (14, 10), (14, 20), (14, 40)):
+            clock.now = OPEN_AT - weeks * 7 * 86400 + (hour - 10) * 3600 + minute * 60
+            await store.issue("district", "QY-KB", Channel.KIOSK)
+    clock.now = OPEN_AT
+    fresh = service_for(aredis, store)  # the forecast is read once a day
+    profile = (await fresh.settings_today(cfg, clock.now)).hourly_profile
+    assert len(profile) == 24 and profile[14] == pytest.approx(4.0)
+    assert profile[9] == pytest.approx(1.0) and sum(profile) == pytest.approx(5.0)

@@ -1,0 +1,93 @@
+"""Profiles from a hall's history and tomorrow's staffing plan, on known days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+import pytest
+
+from hall.calendar import NationalCalendar
+from hall.config import HallConfig, parse_hall
+from tide.history import DayCounts, after_holiday, counts_of, hourly_shape, profile_for
+from tide.plan import Planner, half_hours, plan_table
+from tide.profiles import DayProfile
+from tide.settings import TideSettings
+
+# 2026: National Day holiday 10-01..10-07, back to work on Thursday 10-08.
+CALENDAR = NationalCalendar(
+    holidays={date(2026, 10, d): ("国庆节", "National Day") for d in range(1, 8)},
+    years=frozenset({2026}))
+
+
+def small_hall(windows: int = 4, periods: tuple[str, ...] = ("09:00-12:00", "13:30-17:30")
+               ) -> HallConfig:
+    return parse_hall({
+        "hall": {"id": "small", "name_zh": "小厅", "name_en": "Small", "level": "village",
+                 "timezone": "Asia/Shanghai", "hours": {"periods": list(periods)}},
+        "rules": {"wait_target_minutes": 15},
+        "queues": [{"letter": "A", "name_zh": "综合", "name_en": "General"}],
+        "matters": [{"code": "X", "name_zh": "事项", "name_en": "Matter", "queue": "A",
+                     "expected_minutes": 10}],
+        "windows": [{"number": n, "name_zh": f"{n}号", "name_en": f"No. {n}",
+                     "kind": "no_difference", "queues": ["A"]} for n in range(1, windows + 1)],
+        "staff": [{"id": f"S{n}", "name": f"员工{n}", "staff_number": f"N{n}"}
+                  for n in range(1, windows + 1)],
+    })
+
+
+def at(day: date, hh: int, mm: int, cfg: HallConfig) -> float:
+    return datetime.combine(day, time(hh, mm), tzinfo=cfg.tz).timestamp()
+
+
+def test_a_days_tickets_are_counted_per_matter_and_quarter_hour() -> None:
+    cfg = small_hall()
+    day = date(2026, 11, 18)
+    counts = counts_of(cfg, day, [(at(day, 9, 0, cfg), "X"), (at(day, 9, 14, cfg), "X"),
+                                  (at(day, 9, 15, cfg), "X"), (at(day, 14, 59, cfg), "nope")])
+    assert counts.counts["X"][36] == 2 and counts.counts["X"][37] == 1 and counts.total == 3
+
+
+def test_the_first_working_day_after_a_holiday_is_flagged() -> None:
+    assert after_holiday(date(2026, 10, 8), CALENDAR)
+    assert not after_holiday(date(2026, 10, 9), CALENDAR)
+    assert not after_holiday(date(2026, 10, 12), CALENDAR)  # a Monday after a weekend
+
+
+def test_the_forecast_averages_the_same_weekday_and_keeps_holidays_apart() -> None:
+    cfg = small_hall()
+
+    def day_with(d: date, per_slot: int) -> DayCounts:
+        counts = [0] * 96
+        counts[36] = per_slot  # 09:00-09:15
+        return DayCounts(d, {"X": tuple(counts)})
+
+    wednesdays = [day_with(date(2026, 11, d), n) for d, n in ((4, 2), (11, 4), (18, 6))]
+    other = [day_with(date(2026, 11, 16), 40), day_with(date(2026, 10, 8), 30)]
+    profile = profile_for(cfg, [*wednesdays, *other], date(2026, 11, 25), CALENDAR)
+    assert profile is not None and profile.slot_minutes == 15
+    assert profile.hourly["X"][36] == pytest.approx(4 * 4)  # 4 a quarter hour = 16 an hour
+    assert sum(hourly_shape(profile)) == pytest.approx(4)
+    # The day after a holiday is forecast from the after-holiday days, not ordinary ones.
+    after = profile_for(cfg, [*wednesdays, *other], date(2027, 10, 8), CALENDAR)
+    assert after is not None
+    assert profile_for(cfg, [], date(2026, 11, 25), CALENDAR) is None
+
+
+def test_the_plan_staffs_the_peak_and_not_the_quiet_hours_and_meets_its_target() -> None:
+    cfg = small_hall(4, ("09:00-12:00",))
+    # 12 an hour 09:00-10:00 (2 erlangs of 10-minute services), 3 an hour 10:00-12:00.
+    rates = [0.0] * 24
+    rates[9], rates[10], rates[11] = 12.0, 3.0, 3.0
+    profile = DayProfile(hourly={"X": tuple(rates)}, no_show_prob=0.0, patience_minutes=None)
+    planner = Planner(cfg, profile, TideSettings(), search_seeds=range(1, 41),
+                      check_seeds=range(1001, 1041))
+    plan = planner.plan()
+    by_start = {s.start_hour: len(s.windows) for s in plan.slots}
+    assert list(by_start) == half_hours(cfg) == [9.0, 9.5, 10.0, 10.5, 11.0, 11.5]
+    assert min(by_start[9.0], by_start[9.5]) >= max(by_start[h] for h in (10.5, 11.0, 11.5))
+    assert sum(by_start.values()) < 4 * len(by_start)
+    assert plan.planned.window_hours < plan.today.window_hours
+    # checked on 40 other days drawn from the same forecast
+    assert plan.feasible and plan.planned.hit_rate >= 0.9
+    text = plan_table(plan)
+    assert "09:00" in text and "target met on" in text
