@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -383,3 +384,42 @@ def test_the_public_projection_hides_ids_clerks_history_and_priority() -> None:
     assert shown["number"] == "A001" and shown["window"] == 1
     mine = public.citizen_ticket(t.to_dict())
     assert mine["id"] == t.id and "clerk" not in mine and "history" not in mine
+
+
+def test_every_transition_returns_one_shape_with_its_event() -> None:
+    t, w = at_window(S.CALLED)
+    serving = model.start(t, w, T0).ticket
+    shapes: dict[str, model.Transition[Any, Any]] = {
+        "call": model.call(ticket(), open_window(), T0),
+        "recall": model.recall(t, w, T0),
+        "start": model.start(t, w, T0),
+        "finish": model.finish(serving, w, T0),
+        "no_show": model.no_show(t, w, T0),
+        "transfer": model.transfer(t, w, T0, queue="B", to_window=None, note=""),
+        "rejoin": model.rejoin(_no_show(), T0 + 60, 30, 1),
+        "cancel": model.cancel(ticket(), T0, None),
+        "login": model.login(WindowState(2), "S02", T0),
+        "pause": model.pause(open_window(), T0),
+        "close": model.close(open_window(), T0),
+    }
+    events = {name: tr.event for name, tr in shapes.items()}
+    assert events == {
+        "call": EventType.TICKET_CALLED, "recall": EventType.TICKET_RECALLED,
+        "start": EventType.TICKET_SERVING, "finish": EventType.TICKET_DONE,
+        "no_show": EventType.TICKET_NO_SHOW, "transfer": EventType.TICKET_TRANSFERRED,
+        "rejoin": EventType.TICKET_REJOINED, "cancel": EventType.TICKET_CANCELLED,
+        "login": EventType.WINDOW_CHANGED, "pause": EventType.WINDOW_CHANGED,
+        "close": EventType.WINDOW_CHANGED,
+    }
+    assert all(isinstance(tr, model.Transition) for tr in shapes.values())
+    assert shapes["rejoin"].window is None and shapes["login"].ticket is None
+
+
+def test_a_window_counts_what_it_finished_on_the_tickets_day() -> None:
+    t, w = at_window(S.SERVING)
+    w = dataclasses.replace(w, served=7, served_day="20261117")  # yesterday's count
+    after = model.finish(t, w, T0).window
+    assert (after.served, after.served_day) == (1, t.day)
+    assert after.served_on(t.day) == 1 and after.served_on("20261119") == 0
+    moved = model.transfer(*at_window(S.SERVING), T0, queue="B", to_window=None, note="").window
+    assert moved.served == 0, "a transfer is not a service"
