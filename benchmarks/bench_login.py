@@ -10,8 +10,9 @@ window 1 and opens a public board socket. Each phase (idle, then N concurrent lo
 loops with the right password) lasts ``--seconds``: a sampler GETs /healthz every 20 ms,
 and the clerk issues a ticket and calls it every 250 ms, timing from sending call-next to
 the board receiving ``ticket.called``. Reports p50 / p99 / max and logins per second.
-Accounts are made through the store (clerks: no second factor), the rest through HTTP,
-so ``--app-root`` can run an older checkout against the same steps.
+Clerk accounts (no second factor) are written in the record shape both the old and the
+new code read, the rest goes through HTTP, so ``--app-root`` can run an older checkout
+(the code before the change) against the same steps.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import redis  # noqa: E402
+from argon2 import PasswordHasher  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from hall.auth import Role  # noqa: E402
-from tests.e2e.live import PASSWORD, _auth  # noqa: E402
+from tests.e2e.live import PASSWORD  # noqa: E402
 from tests.support import RedisServer, free_port  # noqa: E402
 
 HALL = "/api/halls/district"
@@ -158,12 +160,17 @@ def main() -> int:
     try:
         users = [f"bench-{i}" for i in range(args.logins)]
 
-        async def accounts(auth: Any) -> None:
-            await auth.add_user("district-S01", PASSWORD, Role.CLERK, ("district",), "S01")
-            for name in users:
-                await auth.add_user(name, PASSWORD, Role.CLERK, ("district",), "S02")
-
-        _auth(server.url, accounts)
+        # Written in the record shape both the old and the new code read (an old checkout
+        # cannot parse the new principal fields); the new code takes a missing field as
+        # its default.
+        r = redis.Redis.from_url(server.url)
+        hashed = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(PASSWORD)
+        for name, staff in (("district-S01", "S01"), *((u, "S02") for u in users)):
+            principal = {"name": name, "role": "clerk", "halls": ["district"],
+                         "staff_id": staff, "display_name": name, "window": None}
+            r.hset(f"auth:user:{name}", mapping={"principal": json.dumps(principal),
+                                                 "password_hash": hashed, "must_change": ""})
+            r.sadd("auth:users", name)
         token = httpx.post(f"{base}/api/login", json={"username": "district-S01",
                                                       "password": PASSWORD}).json()["token"]
         clerk = {"Authorization": f"Bearer {token}"}
