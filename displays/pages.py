@@ -117,7 +117,10 @@ def hall_public(cfg: HallConfig) -> dict[str, Any]:
         "matters": [{"code": m.code, "name_zh": m.name_zh, "name_en": m.name_en,
                      "queue": m.queue, "life_event": m.life_event or "其他",
                      "department": m.department or (DOMAINS.get(m.domain or "", ("综合",))[0]),
-                     "specialty": SPECIALTIES.get(m.specialty or "", ("", ""))[0]}
+                     "specialty": SPECIALTIES.get(m.specialty or "", ("", ""))[0],
+                     # 一次性告知: what to bring (kiosk slip, booking page)
+                     "documents_zh": list(m.documents_zh), "documents_en": list(m.documents_en),
+                     "notes_zh": m.notes_zh, "notes_en": m.notes_en}
                     for m in cfg.matters],
         "priority_groups": [{"code": g, "name_zh": PRIORITY_GROUPS[g][0],
                              "name_en": PRIORITY_GROUPS[g][1]}

@@ -9,10 +9,11 @@ from starlette.responses import JSONResponse
 
 from hall import audit_store
 from hall.auth import Principal, Role, require
-from hall.errors import Forbidden, IllegalTransition, Invalid
+from hall.errors import DomainError, Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
 from hall.services import services
-from ticketing import model, public, rules
+from ticketing import kiosk_identity, model, public, rules
+from ticketing.appointments import APPOINTMENTS
 from ticketing.estimate import Position
 from ticketing.keys import local_day
 from ticketing.model import Channel, Ticket
@@ -77,6 +78,8 @@ ISSUE_FIELDS = (
     F("appointment", bool, required=False, description="a checked-in appointment"),
     F("reason", str, required=False,
       description="why staff give this ticket priority by hand (required then; audited)"),
+    F("id_number", str, required=False, max_length=24,
+      description="ID card number, where the hall asks for one (kiosk_identity); only hashed"),
 )
 
 
@@ -106,8 +109,15 @@ async def issue_ticket(request: Request) -> JSONResponse:
     if body["appointment"]:  # the mark comes only from a check-in (POST …/checkin)
         raise IllegalTransition("an appointment ticket comes from checking in a booking",
                                 code="checkin_required")
-    ticket, position = await services(request).get(STORE).issue(
-        hall_id, body["matter"], channel, priority_group=body["priority_group"])
+    appointments = services(request).get(APPOINTMENTS)
+    admission = await kiosk_identity.admit(appointments, hall_id, body["matter"],
+                                           body["id_number"], body["priority_group"])
+    try:
+        ticket, position = await services(request).get(STORE).issue(
+            hall_id, body["matter"], channel, priority_group=admission.priority_group)
+    except DomainError:
+        await kiosk_identity.undo(appointments, admission)
+        raise
     return JSONResponse(ticket_view(ticket, position, staff=False), status_code=201)
 
 

@@ -117,6 +117,11 @@ function showTicket(ticket, matter) {
     : t('kiosk.wait', {m: Math.max(1, Math.round(ticket.estimated_wait_minutes))});
   $('t-ahead').textContent = ahead;
   $('t-wait').textContent = wait;
+  // 一次性告知: what to bring, on the screen and the printed slip
+  const docs = (lang === 'en' && matter.documents_en && matter.documents_en.length)
+    ? matter.documents_en : (matter.documents_zh || []);
+  $('t-docs').replaceChildren(...(docs.length ? [el('div', {class: 'tp-docs-title'}, t('book.documents')),
+    el('ul', {}, docs.map((d) => el('li', {}, d)))] : []));
   $('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;
   $('t-time').textContent = t('kiosk.issued_at_time', {time: hallTime(ticket.issued_at ?? Date.now() / 1000,
     {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'})});
@@ -137,7 +142,7 @@ function reset() {
   grouping = 'life_event';
   $('issued').hidden = true;
   delete $('issued').dataset.ticketId;
-  for (const id of ['t-number', 't-matter', 't-ahead', 't-wait', 't-time', 'announce']) $(id).textContent = '';
+  for (const id of ['t-number', 't-matter', 't-ahead', 't-wait', 't-time', 'announce', 't-docs']) $(id).textContent = '';
   $('t-qr').removeAttribute('src');
   $('choose').hidden = false;
   showError(token ? '' : t('kiosk.no_device'));

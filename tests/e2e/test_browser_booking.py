@@ -122,8 +122,13 @@ def test_check_in_at_the_kiosk(town_app: AppProcess, redis_url: str,
     kiosk_token = add_device(redis_url, Role.KIOSK, "town")
     with browser() as b:
         kiosk = b.new_page(viewport={"width": 1080, "height": 1920})
-        kiosk.goto(f"{town_app.base_url}/h/town/checkin?device={kiosk_token}")
-        assert "device=" not in kiosk.url
+        kiosk.goto(f"{town_app.base_url}/h/town/kiosk?device={kiosk_token}")
+        kiosk.click("[data-matter=JY-DJ]")  # a walk-in first
+        expect(kiosk.get_by_test_id("kiosk-ticket")).to_be_visible()
+        kiosk.click("#done")
+        kiosk.get_by_test_id("kiosk-checkin-link").click()  # the kiosk's way to check in
+        expect(kiosk.get_by_test_id("checkin-form")).to_be_visible()
+        assert "/h/town/checkin" in kiosk.url
         kiosk.get_by_test_id("checkin-code").fill("WRONG123")
         kiosk.click("#go")
         expect(kiosk.get_by_test_id("checkin-error")).to_contain_text("找不到这个预约")
@@ -133,8 +138,10 @@ def test_check_in_at_the_kiosk(town_app: AppProcess, redis_url: str,
         kiosk.click("#go")
         ticket = kiosk.get_by_test_id("checkin-ticket")
         expect(ticket).to_be_visible()
-        expect(kiosk.locator("#t-number")).to_have_text(re.compile(r"^A\d{3}$"))
+        expect(kiosk.locator("#t-number")).to_have_text("A002")  # after the walk-in A001
         expect(kiosk.locator("#t-label")).to_contain_text("签到成功" if on_time else "现场取号")
+        # 一次性告知 on the slip: what to bring for 社会救助申请
+        expect(kiosk.locator("#t-docs")).to_contain_text("家庭收入和财产情况说明")
         assert ID_NUMBER not in kiosk.content()
         screenshot(kiosk, "checkin-kiosk-ticket")
     assert code

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from hall import pow
 from hall.app import create_app
 from hall.auth import Role
-from hall.config import HallConfig
+from hall.config import HallConfig, load_hall
 from hall.services import services
 from hall.settings import Settings
 from tests.conftest import Accounts
@@ -218,3 +218,35 @@ def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
     assert "19800101" in ID_B
     for secret in (ID_B, ID_B[6:14], ID_B[:14]):
         assert secret not in text
+
+
+def test_identity_at_the_kiosk_limits_and_gives_the_green_channel(
+        redis_url: str, clock: FakeClock, tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "hall/halls/town.toml").read_text("utf-8")
+    path = tmp_path / "town.toml"
+    path.write_text(text + '\n[appointments]\nkiosk_identity = "optional"\n', encoding="utf-8")
+    halls = {"town": load_hall(path)}
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=True, identity_secret="s3cret")
+    with TestClient(create_app(settings, halls=halls, clock=clock)) as app_client:
+        kiosk = Accounts(app_client).device(Role.KIOSK, "town")
+
+        def take(matter: str, id_number: str | None = None) -> dict[str, object]:
+            body = {"matter": matter, **({"id_number": id_number} if id_number else {})}
+            response = app_client.post(f"{HALL}/tickets", json=body, headers=kiosk)
+            return {**response.json(), "http": response.status_code}
+
+        elder = take("MZ-JZ", ID_A)  # born 1949: 76 years old
+        assert elder["http"] == 201 and elder["priority_group"] == "elderly"
+        again = take("MZ-JZ", ID_A)
+        assert again["http"] == 409 and again["error"]["code"] == "identity_limit"  # type: ignore[index]
+        assert take("JY-DJ", ID_A)["http"] == 201  # another matter
+        younger = take("MZ-JZ", ID_B)  # born 1980
+        assert younger["http"] == 201 and younger["priority_group"] is None
+        assert take("MZ-JZ")["http"] == 201  # optional: without an ID too
+        bad = take("MZ-JZ", "110105194912310021")
+        assert bad["error"]["code"] == "invalid_id_number"  # type: ignore[index]
+        clock.advance(86400)  # a new day, a new count
+        assert take("MZ-JZ", ID_A)["http"] == 201
+        keys = redis.Redis.from_url(redis_url).keys("*kiosk*")
+        assert keys and all(ID_A.encode() not in k for k in keys)
