@@ -60,7 +60,7 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, reason: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_for(self, reason: str, timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for data, signature, body in self.received:
@@ -100,7 +100,7 @@ async def test_signed_retried_once_per_reason_and_dead_lettered(
     assert data["to"] == "13800138000" and data["text"] == "提醒"
     assert gateway.attempts["reminder:b1"] == 2  # failed once, retried
     assert await notifier.send(Message("town", "called", "doomed:1", "13800138001", "x", "x"))
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 90
     dead: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not dead:
         dead = await notify.dead_letters(aredis, "town")
