@@ -129,8 +129,8 @@ function caseCard(c) {
     c.comment ? el('blockquote', {}, c.comment) : null, form);
 }
 
+let today = null;
 async function refreshToday() {
-  let today;
   try { today = await api('GET', `${base}/dashboard/today`); } catch (err) { return; }
   todayWindows = today.windows;
   if (!$('report-from').value) {  // the hall's local day, not this browser's
@@ -138,6 +138,10 @@ async function refreshToday() {
     $('report-from').value = day;
     $('report-to').value = day;
   }
+  renderToday();
+}
+
+function renderToday() {
   if (live) renderWindows();
   const r = today.rates;
   $('rates').textContent = t('dash.rates', {served: r.served, rated: r.rated, bad: r.bad,
@@ -290,15 +294,67 @@ function initReportForm() {
   $('report-form').addEventListener('submit', showReport);
 }
 
-const scheduleLive = debounce(refreshLive, 150);
+// Live figures arrive as deltas over the socket: windows (public projection), waiting
+// counts and today's counters change at once from the event itself. What needs the server's
+// rules (alerts, predicted waits, cases) is re-read at most twice a second; the full day's
+// curves once a minute (and after ratings).
+function throttle(fn, ms) {
+  let last = 0;
+  let timer = null;
+  return () => {
+    if (timer) return;
+    const wait = Math.max(0, last + ms - Date.now());
+    timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
+  };
+}
+const scheduleLive = throttle(refreshLive, 500);
+
+// The hall-local quarter hour (0–95) of a moment, as the server's curves count it.
+const quarterFormat = new Intl.DateTimeFormat('en-GB', {timeZone: data.timezone, hour: '2-digit',
+  minute: '2-digit', hourCycle: 'h23'});
+function quarterOf(seconds) {
+  const [h, m] = quarterFormat.format(new Date(seconds * 1000)).split(':').map(Number);
+  return h * 4 + Math.floor(m / 15);
+}
+
+function applyEvent(ev) {
+  const d = ev.data || {};
+  if (live && d.window && typeof d.window === 'object') {
+    const w = live.windows.find((x) => x.number === d.window.number);
+    if (w) {
+      Object.assign(w, {status: d.window.status, clerk_name: d.window.clerk_name,
+        clerk_staff_number: d.window.clerk_staff_number});
+      if (!d.window.busy) w.current_number = null;
+      else if (d.window.current_number) w.current_number = d.window.current_number;
+      renderWindows();
+    }
+  }
+  if (today && d.ticket && (ev.type === 'ticket.issued' || ev.type === 'ticket.done')) {
+    const q = quarterOf(ev.at);
+    if (ev.type === 'ticket.issued') today.quarters.arrivals[q] = (today.quarters.arrivals[q] || 0) + 1;
+    else {
+      today.quarters.served[q] = (today.quarters.served[q] || 0) + 1;
+      today.rates.served += 1;
+      const mine = todayWindows[String(d.ticket.window)] || (todayWindows[String(d.ticket.window)] = {});
+      mine.served = (mine.served || 0) + 1;
+    }
+    renderToday();
+  }
+}
+
 window.addEventListener('hall:event', (e) => {
+  applyEvent(e.detail);
   scheduleLive();
   const type = e.detail.type || '';
   if (type.startsWith('tide.') || type === 'window.changed') refreshTide();
-  if (type === 'ticket.issued' || type === 'ticket.done' || type.startsWith('rating.')) scheduleToday();
+  if (type.startsWith('rating.')) scheduleToday();
 });
 window.addEventListener('hall:snapshot', scheduleLive);
-window.addEventListener('hall:waiting', scheduleLive);
+window.addEventListener('hall:waiting', (e) => {
+  if (!live) return;
+  for (const q of live.queues) if (q.letter in e.detail) q.waiting = e.detail[q.letter];
+  renderQueues();
+});
 
 await refreshLive();
 initReportForm();

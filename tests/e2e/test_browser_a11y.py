@@ -150,10 +150,11 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
         expect(console.get_by_test_id("clerk-current")).not_to_have_text("—")
         audit.check(console, "clerk-serving")
 
-        for width, height in ((1366, 768), (1920, 1080)):
+        for width, height in ((1366, 768), (1440, 900), (1600, 900), (1920, 1080)):
             dash = _new(b, (width, height))
             dash.goto(f"{base}/h/district/dashboard{q}")
-            audit.check(dash, f"dashboard-login-{width}")
+            if width in (1366, 1920):
+                audit.check(dash, f"dashboard-login-{width}")
             dash.fill("input[name=username]", "mgr")
             dash.fill("input[name=password]", PASSWORD)
             dash.click("#login-form button[type=submit]")
@@ -161,6 +162,8 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
             dash.wait_for_function("document.body.dataset.connected === '1'")
             expect(dash.get_by_test_id("notices-admin")).to_be_visible()
             audit.check(dash, f"dashboard-{width}")
+            if width not in (1366, 1920):
+                continue
             dash.goto(f"{base}/city{q}")
             expect(dash.get_by_test_id("halls")).not_to_be_empty()
             audit.check(dash, f"city-{width}")

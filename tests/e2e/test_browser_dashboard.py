@@ -116,3 +116,55 @@ def test_clerk_cannot_open_the_dashboard(app, redis_url):
         page.fill("input[name=password]", PASSWORD)
         page.click("#login-form button[type=submit]")
         expect(page.locator("body")).to_contain_text("仅限本大厅管理人员")
+
+
+def test_live_figures_arrive_as_deltas_and_notices_are_posted_live(app, redis_url):
+    """Today's figures move with the events themselves (no re-read of the day's curves);
+    a notice posted from the dashboard reaches an English board at once and is withdrawn."""
+    base = app.base_url
+    _auth(redis_url, lambda a: a.add_user("mgr", PASSWORD, Role.MANAGER, ("district",)))
+    clerk = clerk_session(base, add_clerk(redis_url, "S01"))
+    kiosk = {"Authorization": f"Bearer {add_device(redis_url, Role.KIOSK)}"}
+    assert clerk.post(f"{HALL}/windows/1/login").status_code == 200
+    with browser() as b:
+        board = b.new_page(viewport={"width": 1920, "height": 1080})
+        board.goto(f"{base}/h/district/board?lang=en")
+        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{base}/h/district/dashboard?lang=en")
+        page.fill("input[name=username]", "mgr")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_function("document.body.dataset.connected === '1'")
+        expect(page.get_by_test_id("rates")).to_contain_text("served 0")
+        reads = {"today": 0, "live": 0}
+
+        def count(request):
+            if request.url.endswith("/dashboard/today"):
+                reads["today"] += 1
+            elif request.url.endswith("/dashboard"):
+                reads["live"] += 1
+
+        page.on("request", count)
+        events = 0
+        for _ in range(3):
+            assert httpx.post(f"{base}{HALL}/tickets", json={"matter": "QY-KB"},
+                              headers=kiosk).status_code == 201
+            for action in ("call-next", "start", "finish"):
+                assert clerk.post(f"{HALL}/windows/1/{action}").status_code == 200
+            events += 4
+        row = page.locator("#windows [data-window='1'] td").nth(4)
+        expect(row).to_have_text("3", timeout=1000)
+        expect(page.get_by_test_id("rates")).to_contain_text("served 3", timeout=1000)
+        assert reads["today"] == 0  # the day's curves were not re-read for these events
+        assert reads["live"] < events / 2, reads  # alerts re-read at most twice a second
+
+        page.fill("#notice-zh", "午间十二点至一点半暂停办理不动产业务。")
+        page.fill("#notice-en", "Real estate services pause from 12:00 to 13:30.")
+        page.click("#notice-form button[type=submit]")
+        on_board = board.get_by_test_id("notices")
+        expect(on_board).to_contain_text("Real estate services pause from 12:00 to 13:30.")
+        expect(page.get_by_test_id("notices-admin")).to_contain_text("午间十二点")
+        screenshot(page, "dashboard-notices-en")
+        page.locator("#notices-admin [data-withdraw]").click()
+        expect(on_board).not_to_contain_text("Real estate services pause")
+        expect(page.locator("#notices-admin [data-withdraw]")).to_have_count(0)

@@ -148,3 +148,51 @@ def test_kiosk_forgets_the_ticket_after_its_time_and_at_the_next_touch(app, redi
         expect(ticket).to_be_hidden()
         expect(kiosk.locator("#choose")).to_be_visible()
         screenshot(kiosk, "kiosk-reset")
+
+
+def test_keyboard_only_kiosk_keeps_focus_and_announces_the_number(app, redis_url):
+    base = app.base_url
+    kiosk_token = add_device(redis_url, Role.KIOSK)
+    with browser() as b:
+        kiosk = b.new_page(viewport={"width": 1080, "height": 1920})
+        kiosk.goto(f"{base}/h/district/kiosk?device={kiosk_token}&lang=en")
+        kiosk.locator("[data-priority=none]").focus()
+        kiosk.keyboard.press("Tab")  # to "Elderly"
+        kiosk.keyboard.press("Enter")
+        elderly = kiosk.locator("[data-priority=elderly]")
+        expect(elderly).to_be_focused()  # the choice keeps focus
+        expect(elderly).to_have_attribute("aria-pressed", "true")
+        outline = elderly.evaluate("e => getComputedStyle(e).outlineWidth")
+        assert outline == "4px"  # a visible focus ring
+        tab = kiosk.locator("#tab-life_event")
+        tab.focus()
+        kiosk.keyboard.press("ArrowRight")  # tabs by arrow keys, state not by colour alone
+        expect(kiosk.locator("#tab-department")).to_be_focused()
+        expect(kiosk.locator("#tab-department")).to_have_attribute("aria-selected", "true")
+        kiosk.locator("[data-matter=QY-KB]").focus()
+        kiosk.keyboard.press("Enter")
+        announce = kiosk.get_by_test_id("kiosk-announce")
+        expect(announce).to_have_attribute("aria-live", "assertive")
+        expect(announce).to_contain_text("Your number is A001")
+        expect(kiosk.locator("#t-label")).to_be_focused()
+        kiosk.keyboard.press("Tab")
+        expect(kiosk.locator("#print")).to_be_focused()
+        kiosk.keyboard.press("Tab")
+        expect(kiosk.locator("#done")).to_be_focused()
+        kiosk.keyboard.press("Enter")
+        expect(kiosk.get_by_test_id("kiosk-ticket")).to_be_hidden()
+        expect(kiosk.locator("#choose-title")).to_be_focused()
+        expect(announce).to_have_text("")
+
+
+def test_phone_does_not_say_near_while_no_window_serves_the_queue(app, redis_url):
+    base = app.base_url
+    ticket = _issue(base, add_device(redis_url, Role.KIOSK))
+    clerk = clerk_session(base, add_clerk(redis_url, "S01"))
+    with browser() as b:
+        phone = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.goto(f"{base}/h/district/t/{ticket['id']}?lang=zh")
+        alert = phone.get_by_test_id("ticket-alert")
+        expect(alert).to_have_attribute("data-kind", "not_served")
+        assert clerk.post(f"{HALL}/windows/1/login").status_code == 200  # window 1 opens
+        expect(alert).to_have_attribute("data-kind", "near")
