@@ -49,7 +49,7 @@ def test_board_one_line_per_call_names_fit_and_notices_live(app, redis_url, lang
     with browser() as b:
         board = b.new_page(viewport={"width": 1920, "height": 1080})
         board.goto(f"{base}/h/district/board?lang={lang}")
-        board.wait_for_function("document.body.dataset.connected === '1'")
+        expect(board.locator("body")).to_have_attribute("data-connected", "1")
         assert clerk.post(f"{HALL}/windows/1/call-next").status_code == 200  # A001
         assert clerk.post(f"{HALL}/windows/1/no-show").status_code == 200
         assert clerk.post(f"{HALL}/windows/1/call-next").status_code == 200  # A002
@@ -99,7 +99,7 @@ def test_window_screen_tells_called_from_serving(app, redis_url, lang):
     with browser() as b:
         screen = b.new_page(viewport={"width": 1280, "height": 720})
         screen.goto(f"{base}/h/district/window/1?lang={lang}")
-        screen.wait_for_function("document.body.dataset.connected === '1'")
+        expect(screen.locator("body")).to_have_attribute("data-connected", "1")
         label = screen.get_by_test_id("window-label")
         assert clerk.post(f"{HALL}/windows/1/call-next").status_code == 200
         expect(screen.get_by_test_id("window-current")).to_have_text("A001")

@@ -35,7 +35,7 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         page.fill("input[name=code]", totp.now())
         page.click("#login-form button[type=submit]")
         expect(page.get_by_test_id("queues")).to_contain_text("综合受理")
-        page.wait_for_function("document.body.dataset.connected === '1'")
+        expect(page.locator("body")).to_have_attribute("data-connected", "1")
         expect(page.locator("#no-alerts")).to_be_visible()
 
         # A clerk opens window 1, then a citizen takes a ticket: window 1 idles while
@@ -122,7 +122,7 @@ def test_live_figures_arrive_as_deltas_and_notices_are_posted_live(app, redis_ur
     """Today's figures move with the events themselves (no re-read of the day's curves);
     a notice posted from the dashboard reaches an English board at once and is withdrawn."""
     base = app.base_url
-    _auth(redis_url, lambda a: a.add_user("mgr", PASSWORD, Role.MANAGER, ("district",)))
+    totp = add_privileged(redis_url, "mgr")
     clerk = clerk_session(base, add_clerk(redis_url, "S01"))
     kiosk = {"Authorization": f"Bearer {add_device(redis_url, Role.KIOSK)}"}
     assert clerk.post(f"{HALL}/windows/1/login").status_code == 200
@@ -133,8 +133,9 @@ def test_live_figures_arrive_as_deltas_and_notices_are_posted_live(app, redis_ur
         page.goto(f"{base}/h/district/dashboard?lang=en")
         page.fill("input[name=username]", "mgr")
         page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", totp.now())
         page.click("#login-form button[type=submit]")
-        page.wait_for_function("document.body.dataset.connected === '1'")
+        expect(page.locator("body")).to_have_attribute("data-connected", "1")
         expect(page.get_by_test_id("rates")).to_contain_text("served 0")
         reads = {"today": 0, "live": 0}
 

@@ -100,7 +100,7 @@ def test_pad_offers_a_rating_only_until_the_next_call_and_for_a_limited_time(app
         pad = b.new_page(viewport={"width": 1280, "height": 800})
         pad.clock.install()
         pad.goto(f"{base}/h/district/pad/1?device={pad_token}")
-        pad.wait_for_function("document.body.dataset.connected === '1'")
+        expect(pad.locator("body")).to_have_attribute("data-connected", "1")
         _serve(clerk)
         expect(pad.locator("#rating-title")).to_contain_text(first["number"])
         # The next citizen is called to the window: the pad stops offering the first ticket.
@@ -108,7 +108,7 @@ def test_pad_offers_a_rating_only_until_the_next_call_and_for_a_limited_time(app
         expect(pad.get_by_test_id("rating-form")).to_be_hidden()
         expect(pad.get_by_test_id("pad-idle")).to_be_visible()
         pad.reload()  # nor does a reloaded pad offer it while the next one is at the window
-        pad.wait_for_function("document.body.dataset.connected === '1'")
+        expect(pad.locator("body")).to_have_attribute("data-connected", "1")
         expect(pad.get_by_test_id("pad-idle")).to_be_visible()
         expect(pad.get_by_test_id("rating-form")).to_be_hidden()
         for action in ("start", "finish"):

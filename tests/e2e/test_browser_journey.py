@@ -61,7 +61,7 @@ def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_ur
         ticket_id = ticket.get_attribute("data-ticket-id")
         expect(kiosk.locator("#t-qr")).to_have_attribute("src",
                                                          f"/h/district/t/{ticket_id}/qr.svg")
-        kiosk.wait_for_function("document.getElementById('t-qr').naturalWidth > 0")
+        expect(kiosk.locator("#t-qr")).to_have_js_property("complete", True)
         screenshot(kiosk, "kiosk")
         kiosk.emulate_media(media="print")  # the 80 mm thermal printer layout
         box = ticket.bounding_box()
@@ -79,7 +79,7 @@ def test_ticket_called_shown_everywhere_within_a_second_then_rated(app, redis_ur
         expect(board.locator("[data-queue=A] .wait-count")).to_have_text("1")
 
         for page in (board, display, phone):
-            page.wait_for_function("document.body.dataset.connected === '1'")
+            expect(page.locator("body")).to_have_attribute("data-connected", "1")
             page.evaluate(RECORD_CALL, number)
 
         # The clerk calls by keyboard; board, window display and phone show it within 1 s.
