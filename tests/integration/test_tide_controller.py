@@ -424,3 +424,51 @@ async def test_the_predictive_forecast_uses_the_halls_own_history(
     profile = (await fresh.settings_today(cfg, clock.now)).hourly_profile
     assert len(profile) == 24 and profile[14] == pytest.approx(4.0)
     assert profile[9] == pytest.approx(1.0) and sum(profile) == pytest.approx(5.0)
+
+
+async def test_the_live_controller_and_the_simulator_path_decide_alike(
+    aredis: Redis, store: TicketStore, clock: FakeClock, halls: dict[str, HallConfig]
+) -> None:
+    """Same inputs, same decisions: the live service (Redis, the event stream) and the pure
+    path the simulator runs (ArrivalRates fed per arrival, measure, assess, apply_decision)
+    step through one busy morning in auto mode."""
+    from ticketing.keys import local_day
+    from tide.apply import apply_decision
+    from tide.hours import local_hour, open_at
+    from tide.load import ArrivalRates, measure
+    from tide.policy import Memory, assess, remember
+
+    cfg = halls["district"]
+    settings = SETTINGS.with_(hourly_profile=parse_profile(cfg))
+    service = TideService(aredis, store, {h: settings for h in store.halls})
+    await staff_base_windows(store)
+    rates = ArrivalRates([q.letter for q in cfg.queues], settings.smoothing_minutes)
+    windows = {w.number: w for w in await store.windows("district")}
+    waiting: dict[str, list[float]] = {q.letter: [] for q in cfg.queues}
+    memory = Memory()
+    live_seq, pure_seq = [], []
+    for step in range(12):  # every 30 s, two tickets more
+        for k in range(2):
+            matter = "SB-YLJ" if (step + k) % 3 else "QY-KB"
+            ticket, _ = await store.issue("district", matter, Channel.KIOSK)
+            rates.observe(ticket.queue, clock.now)
+            waiting[ticket.queue].append(ticket.enqueued_at)
+        live_seq.append([(d.action, d.window, d.clerk)
+                         for d in await service.run_policy("district")])
+        load = measure(cfg, clock.now, windows.values(), waiting, rates.per_hour(clock.now),
+                       {})
+        decided = assess(cfg, settings, load, memory, local_hour(cfg, clock.now), {},
+                         open_at(cfg, clock.now)).decisions
+        for d in decided:
+            windows[d.window] = apply_decision(cfg, windows, d, clock.now)
+            memory = remember(memory, [d], clock.now, local_day(clock.now, cfg))
+        pure_seq.append([(d.action, d.window, d.clerk) for d in decided])
+        clock.advance(30)
+    assert live_seq == pure_seq
+    assert any(live_seq)  # the morning did call for a change
+
+
+def parse_profile(cfg: HallConfig) -> tuple[float, ...]:
+    from tide.settings import parse_tide
+
+    return parse_tide(cfg.tide).hourly_profile
