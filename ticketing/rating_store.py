@@ -109,7 +109,8 @@ class RatingStore:
         return rating, case
 
     async def pending(self, hall_id: str, window: int) -> Ticket | None:
-        """The last ticket finished at a window, if it is still unrated and within its period."""
+        """The last ticket finished at a window, if the window's pad may still offer it: unrated,
+        within ``pad_rating_seconds`` of its finish, and no ticket called to the window since."""
         cfg = self._cfg(hall_id)
         if cfg.window(window) is None:
             raise NotFound(f"hall '{hall_id}' has no window {window}", code="unknown_window")
@@ -118,6 +119,13 @@ class RatingStore:
             return None
         ticket = await self.tickets.ticket(hall_id, as_str(ticket_id))
         if not ratings.rating_open(ticket, self.clock(), cfg.rules.rating_period_minutes):
+            return None
+        # At the window the next citizen must not rate the previous one's service: the pad
+        # offers a ticket only for ``pad_rating_seconds`` after its finish and only until
+        # the window's next call (the citizen's own link keeps the whole rating period).
+        if ticket.done_at is None or self.clock() - ticket.done_at > cfg.rules.pad_rating_seconds:
+            return None
+        if (await self.tickets.window(hall_id, window)).current is not None:
             return None
         if await self.redis.hexists(RatingKeys(hall_id).rating(ticket.id), "level"):
             return None

@@ -111,6 +111,31 @@ def test_pad_sees_pending_ticket_and_rates_it_once(client, accounts):
     assert client.get(f"{HALL}/windows/99/pending-rating", headers=clerk).status_code == 404
 
 
+def test_pad_offers_a_ticket_only_briefly_and_until_the_next_call(client, accounts, clock):
+    pad = accounts.device(Role.PAD, window=1)
+    kiosk = accounts.device(Role.KIOSK)
+    ticket_id, number, clerk = serve_one(client, accounts)
+    clock.advance(89)
+    assert client.get(f"{HALL}/windows/1/pending-rating", headers=pad).json()["ticket"]
+    clock.advance(2)  # the district's pad_rating_seconds (90) are over
+    assert client.get(f"{HALL}/windows/1/pending-rating", headers=pad).json() == {"ticket": None}
+    r = client.post(f"{HALL}/windows/1/rating", json={"level": "satisfied"}, headers=pad)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "nothing_to_rate"
+    # the citizen's own link still may
+    r = client.post(f"{HALL}/tickets/{ticket_id}/rating", json={"level": "satisfied"})
+    assert r.status_code == 201
+
+    second_id, _, clerk = serve_one(client, accounts)
+    assert client.get(f"{HALL}/windows/1/pending-rating", headers=pad).json()["ticket"]
+    client.post(f"{HALL}/tickets", json={"matter": "QY-KB"}, headers=kiosk)
+    assert client.post(f"{HALL}/windows/1/call-next", headers=clerk).status_code == 200
+    # the next citizen is at the window: the pad no longer offers the previous service
+    assert client.get(f"{HALL}/windows/1/pending-rating", headers=pad).json() == {"ticket": None}
+    r = client.post(f"{HALL}/windows/1/rating", json={"level": "very_dissatisfied"}, headers=pad)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "nothing_to_rate"
+    assert second_id != ticket_id and number
+
+
 def test_pad_from_another_hall_is_refused(client, accounts):
     serve_one(client, accounts)
     town_pad = accounts.device(Role.PAD, hall="town", window=1)
