@@ -36,6 +36,7 @@ T = TypeVar("T")
 SCRIPTS = Path(__file__).parent / "scripts"
 STREAM_MAXLEN = 200_000  # approximate length the hall's event stream is trimmed to
 MAX_ATTEMPTS = 50
+DONE_SECONDS = 600  # how long a step remembers it was applied (a resend comes within seconds)
 
 
 class Busy(DomainError):
@@ -115,22 +116,35 @@ class Committer:
 
     async def commit(self, txn: Txn, event: EventType, data: dict[str, Any]) -> str:
         """Apply ``txn`` and append its event atomically; the event's stream id, or Conflict."""
-        spec = {"guards": txn.guards, "ops": txn.ops, "maxlen": STREAM_MAXLEN,
-                "event": [event.value, repr(self.clock()), dumps(data)]}
+        event_id = await self.send(txn, self.spec(txn, event, data))
+        mark_recorded()
+        self.notify(txn.keys.hall, event, data)
+        return event_id
+
+    def spec(self, txn: Txn, event: EventType, data: dict[str, Any]) -> str:
+        """The script's argument for ``txn``: guards, writes, event, audit entry, and a
+        fresh step id (``done``), under which the script keeps the event id for
+        ``DONE_SECONDS``: the client library resending the same call after a broken link
+        (the step applied, the answer lost) gets that event id back, not a conflict."""
+        spec: dict[str, Any] = {"guards": txn.guards, "ops": txn.ops, "maxlen": STREAM_MAXLEN,
+                                "event": [event.value, repr(self.clock()), dumps(data)]}
         if self.audit is not None and self.audit.enabled:
             entry = entry_for(event, data, self.clock())
             keys, args = self.audit.spec(txn.keys.hall, entry)
             spec["audit"] = [txn.key_index(k) for k in keys] + args
+        done = f"hall:{{{txn.keys.hall}}}:step:{secrets.token_hex(12)}"
+        spec["done"] = [txn.key_index(done), str(DONE_SECONDS)]
+        return dumps(spec)
+
+    async def send(self, txn: Txn, spec: str) -> str:
+        """Run commit.lua with ``spec`` (from ``spec``): the event id, or Conflict."""
         try:
-            event_id = as_str(await self.write_policy.run(
-                self.redis, self._script, keys=txn.key_list, args=[dumps(spec)]))
+            return as_str(await self.write_policy.run(
+                self.redis, self._script, keys=txn.key_list, args=[spec]))
         except ResponseError as exc:
             if str(exc).startswith("CONFLICT"):
                 raise Conflict(str(exc)) from None
             raise
-        mark_recorded()
-        self.notify(txn.keys.hall, event, data)
-        return event_id
 
     def notify(self, hall_id: str, event: EventType, data: dict[str, Any]) -> None:
         """Tell in-process observers about an event already committed."""

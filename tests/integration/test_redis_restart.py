@@ -16,7 +16,8 @@ from tests.support import AppProcess, RedisServer
 
 def test_no_503_once_redis_is_back(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
-    app = AppProcess(server.url, extra_env={"HALL_DATA": str(tmp_path / "app")}).start()
+    app = AppProcess(server.url, extra_env={"HALL_DATA": str(tmp_path / "app")},
+                     log_path=tmp_path / "app.log").start()
     try:
         _auth(server.url, lambda a: a.add_user("district-S01", PASSWORD, Role.CLERK,
                                                ("district",), "S01"))
