@@ -116,6 +116,11 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
         expect(phone.get_by_test_id("way-back")).to_be_visible()
         audit.check(phone, "phone-cancelled")
 
+        phone.goto(f"{base}/h/district/book{q}")  # the booking page (issue 13)
+        expect(phone.locator("main")).to_be_visible()
+        phone.wait_for_timeout(300)
+        audit.check(phone, "phone-book")
+
         board = _new(b, SIZES["board"])
         board.goto(f"{base}/h/district/board{q}")
         expect(board.get_by_test_id("latest-call")).to_have_attribute("data-number",
@@ -134,6 +139,10 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
         expect(kiosk_page.locator("#error")).to_be_visible()
         audit.check(kiosk_page, "kiosk-unregistered")
         kiosk_page.goto(f"{base}/h/district/kiosk{q}&device={kiosk_token}")
+        kiosk_page.goto(f"{base}/h/district/checkin{q}")  # booking check-in at the kiosk
+        expect(kiosk_page.locator("main")).to_be_visible()
+        audit.check(kiosk_page, "kiosk-checkin")
+        kiosk_page.goto(f"{base}/h/district/kiosk{q}")
         kiosk_page.click("[data-priority=elderly]")
         audit.check(kiosk_page, "kiosk-choose")
         kiosk_page.click("[data-matter=QY-KB]")
