@@ -94,7 +94,7 @@ class RedisServer:
              "--logfile", str(self.data_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 if client.ping():
@@ -143,7 +143,8 @@ class AppProcess:
             [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
              "--no-worker", "--log-level", self.log_level],
             env=env, cwd=ROOT, stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
+        # a ceiling, not a wait: a loaded CI machine (or 8 test runs on 2 cores) needs it
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base_url}/api/halls", timeout=1).status_code == 200:
