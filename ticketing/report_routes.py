@@ -34,7 +34,8 @@ def own_figures(report: dict[str, Any], staff_id: str | None) -> dict[str, Any]:
 
 @api("GET", "/api/halls/{hall}/reports",
      "Figures for a date range (?from=&to=, YYYY-MM-DD; ?format=csv) by matter, queue, "
-     "window and clerk", "manager, admin; a clerk gets only their own figures", tag="reports",
+     "window, clerk and channel (booked / walk-in)",
+     "manager, admin; a clerk gets only their own figures", tag="reports",
      query=(F("from", str, max_length=10, description="first day, YYYY-MM-DD"),
             F("to", str, max_length=10, description="last day, YYYY-MM-DD"),
             F("format", str, choices=("json", "csv"))), media=("text/csv",))

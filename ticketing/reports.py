@@ -5,7 +5,8 @@ A daily aggregate is a JSON-ready mapping kept for good (ticket records expire):
     {"day": "20261118", "hours": {"arrivals": [24], "served": [24]},
      "quarters": {"arrivals": [96], "served": [96]},
      "groups": {"all": {"": G}, "matter": {code: G}, "queue": {letter: G},
-                "window": {"5": G}, "clerk": {staff_id: G}}}
+                "window": {"5": G}, "clerk": {staff_id: G},
+                "channel": {"appointment" | "walk_in": G}}}
 
 and each group G holds counts plus every wait and service time of the group as a
 packed float32 array (base64), so merged means and percentiles are exact
@@ -54,7 +55,8 @@ from ticketing.model import Ticket, TicketStatus
 
 COUNTS = ("issued", "served", "no_show", "transferred", "cancelled", "abandoned",
           "unrated", "defaulted")
-DIMENSIONS = ("matter", "queue", "window", "clerk")
+# channel: "appointment" (a checked-in booking) or "walk_in": waits of booked vs walk-in
+DIMENSIONS = ("matter", "queue", "window", "clerk", "channel")
 LEVELS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied",
           "very_dissatisfied")
 Group = dict[str, Any]
@@ -115,7 +117,8 @@ def aggregate_day(
 
     for t in tickets:
         base = [at("all", ""), at("matter", t.matter), at("queue", issue_queue.get(t.matter,
-                                                                                   t.queue))]
+                                                                                   t.queue)),
+                at("channel", "appointment" if t.appointment else "walk_in")]
         where = [at("window", t.window), at("clerk", t.clerk)]
         bump(base, "issued")
         local = datetime.fromtimestamp(t.issued_at, tz)

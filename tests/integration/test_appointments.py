@@ -124,6 +124,16 @@ def test_book_check_in_and_be_called_near_the_slot(
     assert order == [*issued.values(), ticket["number"], after]
     again = app_client.post(f"{HALL}/checkin", json={"code": booked["code"]}, headers=kiosk)
     assert again.json()["error"]["code"] == "booking_not_open"
+    # managers see waits of booked vs walk-in citizens (reports, JSON and CSV)
+    manager = accounts.user("boss", Role.MANAGER, "town")
+    report = app_client.get(f"{HALL}/reports?from=2026-11-19&to=2026-11-19",
+                            headers=manager).json()
+    channel = report["by"]["channel"]
+    assert channel["appointment"]["served"] == 1 and channel["walk_in"]["served"] == 5
+    csv = app_client.get(f"{HALL}/reports?from=2026-11-19&to=2026-11-19&format=csv",
+                         headers=manager).text
+    assert "channel,appointment" in csv and "channel,walk_in" in csv
+    app_client.cookies.clear()
     # the appointment mark comes only from check-in
     forged = app_client.post(f"{HALL}/tickets", json={"matter": "MZ-JZ", "appointment": True},
                              headers=kiosk)
