@@ -15,28 +15,26 @@ from typing import Any
 from hall.config import HallConfig
 from hall.events import Event, EventType
 from ticketing.keys import local_day
-from ticketing.public import citizen_ticket, public_ticket, public_window
-
-PASS_THROUGH = {EventType.NOTICE, EventType.ANNOUNCE, EventType.TIDE_DECISION,
-                EventType.TIDE_OVERRIDE}
-SECRET_KEYS = {"ticket_id", "clerk", "comment", "current", "history", "first_clerk", "id"}
+from ticketing.public import (
+    citizen_ticket,
+    public_announce,
+    public_notice,
+    public_rating,
+    public_ticket,
+    public_tide,
+    public_window,
+)
 
 
 def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def _scrub(value: Any) -> Any:
-    """Drop secret-looking keys from data whose schema another package owns."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if k not in SECRET_KEYS}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
 def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
-    """The public projection of an event's data, or None when screens must not see it."""
+    """The public projection of an event's data, or None when screens must not see it.
+
+    An allowlist by kind: every kind public screens see has its projection in
+    ``ticketing.public``; a new kind is not shown until it gets one."""
     data = event.data
     ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
     window = data.get("window") if isinstance(data.get("window"), dict) else None
@@ -52,17 +50,14 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
         return {"window": public_window(cfg, window, today=local_day(event.at, cfg)),
                 "reason": data.get("reason", "")}
     if event.type is EventType.RATING_GIVEN:
-        win = data.get("window")
-        number = win.get("number") if isinstance(win, dict) else win
-        return {"window": number, "level": data.get("level"), "number": data.get("number")}
-    if event.type in PASS_THROUGH:
-        out = _scrub(data)
-        if ticket is not None:
-            out["ticket"] = public_ticket(ticket)
-        if window is not None:  # a tide change carries its window like window.changed
-            out["window"] = public_window(cfg, window)
-        return dict(out)
-    return None
+        return public_rating(data)
+    if event.type in (EventType.TIDE_DECISION, EventType.TIDE_OVERRIDE):
+        return public_tide(cfg, data, today=local_day(event.at, cfg))
+    if event.type is EventType.NOTICE:
+        return public_notice(data)
+    if event.type is EventType.ANNOUNCE:
+        return public_announce(data)
+    return None  # any other kind (cases, appointments …) is not for public screens
 
 
 def public_view(cfg: HallConfig) -> Any:

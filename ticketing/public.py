@@ -110,3 +110,55 @@ def public_hall(cfg: HallConfig, snapshot: Mapping[str, Any],
         "recent_calls": [public_call(c) for c in snapshot["recent_calls"]],
         "notices": list(cfg.notices),
     }
+
+
+# ---- events that are not about one ticket ---------------------------------------------
+
+TIDE_FIELDS = ("kind", "status", "mode", "message_zh", "message_en")
+DECISION_FIELDS = ("action", "window", "queues")
+PUBLIC_TIDE_STATUSES = ("applied", "confirmed", "override")
+NOTICE_FIELDS = ("nid", "zh", "en", "at", "fixed")
+ANNOUNCE_FIELDS = ("call_id", "kind", "number", "window", "call_at", "text", "texts", "audio",
+                   "chime", "repeat", "max_age")
+
+
+def public_tide(cfg: HallConfig, data: Mapping[str, Any], today: str | None = None
+                ) -> dict[str, Any]:
+    """A tide decision or override as anyone may see it: what changed at which window
+    (with the board's message), never who decided it, the standby clerk it calls, or
+    the controller's figures. Proposals and their answers show only that the tide panel
+    changed (status and window), which is what the manager's dashboard listens for."""
+    out = {k: data[k] for k in TIDE_FIELDS if k in data}
+    decision = data.get("decision")
+    if isinstance(decision, Mapping):
+        out["decision"] = {k: decision.get(k) for k in DECISION_FIELDS}
+    window = data.get("window")
+    if isinstance(window, Mapping):
+        out["window"] = public_window(cfg, window, today=today)
+    elif isinstance(window, int):
+        out["window"] = window
+    if out.get("status") not in (*PUBLIC_TIDE_STATUSES, None):
+        out.pop("message_zh", None)
+        out.pop("message_en", None)
+    return out
+
+
+def public_rating(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A rating as anyone may see it: that the window's citizen rated (the pad moves on).
+    Neither the level nor the ticket number: a board must not tell who rated how."""
+    window = data.get("window")
+    number = window.get("number") if isinstance(window, Mapping) else window
+    return {"window": number}
+
+
+def public_notice(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A hall notice posted or withdrawn (never who posted it)."""
+    notice = data.get("notice")
+    return {"action": data.get("action"),
+            "notice": {k: notice.get(k) for k in NOTICE_FIELDS}
+            if isinstance(notice, Mapping) else None}
+
+
+def public_announce(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A call spoken aloud: the words, the audio to play, how often, until when."""
+    return {k: data.get(k) for k in ANNOUNCE_FIELDS}

@@ -55,19 +55,48 @@ def test_window_change_never_shows_the_current_ticket_id(cfg):
     assert SECRET not in json.dumps(data)
 
 
-def test_other_packages_events_are_scrubbed_of_secret_keys(cfg):
+def test_other_packages_events_pass_only_their_allowlisted_fields(cfg):
     event = Event(EventType.ANNOUNCE, 5.0, {"text": "请A007号到3号窗口办理", "ticket_id": SECRET,
                                             "clerk": "S03", "audio": "/audio/x.wav"}, "3-0")
     data = json.loads(views.public_view(cfg)(event))["data"]
-    assert data == {"text": "请A007号到3号窗口办理", "audio": "/audio/x.wav"}
+    assert SECRET not in json.dumps(data) and "S03" not in json.dumps(data)
+    assert data["text"] == "请A007号到3号窗口办理" and data["audio"] == "/audio/x.wav"
+    unknown = Event(EventType.RATING_CASE, 5.0, {"case": {"ticket_id": SECRET}}, "3-1")
+    assert views.public_view(cfg)(unknown) is None
 
 
-def test_rating_is_public_only_as_window_level_and_number(cfg):
+def test_rating_is_public_only_as_its_window(cfg):
     event = Event(EventType.RATING_GIVEN, 5.0, {"ticket_id": SECRET, "number": "A007", "window": 3,
-                                                "level": "satisfied",
+                                                "level": "very_dissatisfied",
                                                 "rating": {"comment": "很好"}}, "4-0")
     data = json.loads(views.public_view(cfg)(event))["data"]
-    assert data == {"window": 3, "level": "satisfied", "number": "A007"}
+    assert data == {"window": 3}
+    own = json.loads(views.citizen_event(cfg, event, SECRET))
+    assert own["data"]["level"] == "very_dissatisfied"  # the citizen's own rating
+
+
+def test_tide_events_never_name_staff(cfg):
+    applied = Event(EventType.TIDE_DECISION, 5.0, {
+        "status": "applied", "by": "tide-controller", "notify_clerk": "S12",
+        "decision": {"action": "open", "window": 12, "queues": ["A"], "clerk": "S12",
+                     "reason_zh": "等候 31 人", "reason_en": "31 waiting"},
+        "window": _window(number=12, clerk="S12", current=None), "reason": "tide.open",
+        "message_zh": "12号潮汐窗口已开放", "message_en": "Tide window 12 is open"}, "5-0")
+    text = views.public_view(cfg)(applied)
+    data = json.loads(text)["data"]
+    assert data["message_zh"] == "12号潮汐窗口已开放" and data["decision"]["action"] == "open"
+    assert data["window"]["number"] == 12 and data["window"]["staffed"] is True
+    for secret in ('"S12"', "tide-controller", "notify_clerk", "等候", '"by"'):
+        assert secret not in text
+    override = Event(EventType.TIDE_OVERRIDE, 5.0, {"kind": "released", "window": 12,
+                                                    "by": "boss"}, "5-1")
+    data = json.loads(views.public_view(cfg)(override))["data"]
+    assert data == {"kind": "released", "window": 12}
+    proposed = Event(EventType.TIDE_DECISION, 5.0, {"status": "proposed", "id": "12:open",
+                                                    "decision": {"action": "open", "window": 12,
+                                                                 "clerk": "S12"}}, "5-2")
+    assert json.loads(views.public_view(cfg)(proposed))["data"] == {
+        "status": "proposed", "decision": {"action": "open", "window": 12, "queues": None}}
 
 
 def test_citizen_sees_only_their_own_ticket_in_full(cfg):
