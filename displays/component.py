@@ -8,6 +8,7 @@ from typing import Any
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from displays.account_page import routes as account_routes
 from displays.booking_pages import routes as booking_routes
 from displays.hub import HUB, Hub
 from displays.notices import routes as notice_routes
@@ -45,7 +46,7 @@ async def stop(found: Services) -> None:
 
 component = Component(
     "displays",
-    routes=[*ws_routes, *notice_routes, *page_routes, *booking_routes,
+    routes=[*ws_routes, *notice_routes, *page_routes, *booking_routes, *account_routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static")],
     provide=provide,
     start=start,

@@ -1,0 +1,62 @@
+"""The account page in a real browser: a first login with a one-time password must change
+it; a manager sets up the second factor by QR code and gets recovery codes; an admin
+resets a password and sees the one-time password once."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from hall.auth import Role
+from tests.e2e.live import PASSWORD, _auth, add_privileged, browser, screenshot
+from tests.support import AppProcess
+
+pytestmark = pytest.mark.browser
+
+
+def test_first_login_then_second_factor_then_admin(app: AppProcess, redis_url: str) -> None:
+    base = app.base_url
+    _auth(redis_url, lambda a: a.add_user("district-S01", PASSWORD, Role.CLERK, ("district",),
+                                          "S01", must_change=True))
+    _auth(redis_url, lambda a: a.add_user("boss", PASSWORD, Role.MANAGER, ("district",)))
+    admin_totp = add_privileged(redis_url, "root", Role.ADMIN)
+    with browser() as b:
+        page = b.new_page()
+        page.goto(f"{base}/account?lang=en")
+        page.fill("#signin-form input[name=username]", "district-S01")
+        page.fill("#signin-form input[name=password]", PASSWORD)
+        page.click("#signin-form button[type=submit]")
+        expect(page.locator("#password-pending")).to_be_visible()
+        page.fill("#password-form input[name=current]", PASSWORD)
+        page.fill("#password-form input[name=new]", "password1234")
+        page.click("#password-form button[type=submit]")
+        expect(page.locator("#account-error")).to_contain_text("too weak")
+        page.fill("#password-form input[name=current]", PASSWORD)
+        page.fill("#password-form input[name=new]", "my own good passphrase")
+        page.click("#password-form button[type=submit]")
+        expect(page.locator("#account-note")).to_contain_text("Password changed")
+        expect(page.locator("#password-pending")).to_be_hidden()
+        page.click("#logout")
+
+        page.fill("#signin-form input[name=username]", "boss")
+        page.fill("#signin-form input[name=password]", PASSWORD)
+        page.click("#signin-form button[type=submit]")
+        expect(page.locator("#totp")).to_be_visible()
+        page.click("#totp-start")
+        expect(page.locator("#totp-image svg")).to_be_visible()
+        secret = page.locator("#totp-secret").inner_text()
+        page.fill("#totp-form input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#totp-form button[type=submit]")
+        expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        screenshot(page, "account-recovery-codes")
+        page.click("#logout")
+
+        page.fill("#signin-form input[name=username]", "root")
+        page.fill("#signin-form input[name=password]", PASSWORD)
+        page.fill("#signin-form input[name=code]", admin_totp.now())
+        page.click("#signin-form button[type=submit]")
+        row = page.locator("#users tr", has_text="district-S01")
+        row.get_by_role("button", name="Reset password").click()
+        expect(page.locator("#account-note")).to_contain_text("One-time password of district-S01")
+        screenshot(page, "account-admin")
