@@ -27,6 +27,7 @@ class EventType(str, Enum):
     WINDOW_CHANGED = "window.changed"
     TIDE_DECISION = "tide.decision"
     TIDE_OVERRIDE = "tide.override"
+    TIDE_PLAN = "tide.plan"  # a staffing plan for a day was saved (hall plan --save)
     RATING_GIVEN = "rating.given"
     RATING_CASE = "rating.case"  # a rectification case was judged, rectified or replied to
     APPOINTMENT_BOOKED = "appointment.booked"

@@ -45,6 +45,8 @@ def register(sub: Any) -> None:
     q.add_argument("--seeds", type=int, default=30, help="simulated days to search on")
     q.add_argument("--check-seeds", type=int, default=40, help="other days to check on")
     q.add_argument("--json", action="store_true", help="print the plan as JSON")
+    q.add_argument("--save", action="store_true",
+                   help="keep the plan in Redis for the manager's dashboard")
     q.set_defaults(func=_plan)
 
 
@@ -99,6 +101,22 @@ def _history_profile(cfg: Any, day: Any, base: Any) -> Any:
     return profile_for(cfg, history, day, national_calendar(), base)
 
 
+def _save(cfg: Any, body: dict[str, Any]) -> None:
+    """Store the plan through the tide service (one commit with its tide.plan event)."""
+    import time
+
+    from hall.cli_support import with_redis
+    from hall.settings import Settings
+    from ticketing.store import TicketStore
+    from tide.service import TideService
+
+    async def save(client: Any) -> None:
+        service = TideService.for_halls(client, TicketStore(client, {cfg.id: cfg}, time.time))
+        await service.save_plan(cfg.id, body, by="hall plan")
+
+    with_redis(Settings.from_env(), save)
+
+
 def _plan(args: argparse.Namespace) -> int:
     import json
 
@@ -120,9 +138,11 @@ def _plan(args: argparse.Namespace) -> int:
     planner = Planner(cfg, profile, settings, search_seeds=range(1, 1 + args.seeds),
                       check_seeds=range(1001, 1001 + args.check_seeds))
     plan = planner.plan()
+    body = {"day": day.isoformat(), "forecast": source, **plan.to_dict()}
+    if args.save:
+        _save(cfg, body)
     if args.json:
-        print(json.dumps({"day": day.isoformat(), "forecast": source, **plan.to_dict()},
-                         ensure_ascii=False, indent=2))
+        print(json.dumps(body, ensure_ascii=False, indent=2))
     else:
         print(f"{day.isoformat()} — forecast from {source}")
         print(plan_table(plan))

@@ -7,6 +7,7 @@
     hall:{h}:tide:overrides   hash    window -> manager override (JSON), held until released
     hall:{h}:tide:pending     hash    "<window>:<action>" -> proposed decision (advise mode)
     hall:{h}:tide:decisions   list    the latest decisions and overrides (JSON), newest first
+    hall:{h}:tide:plan        string  the latest staffing plan saved by ``hall plan --save``
 """
 
 from __future__ import annotations
@@ -41,3 +42,7 @@ class TideKeys:
     @property
     def decisions(self) -> str:
         return f"{self.prefix}:decisions"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.prefix}:plan"

@@ -113,4 +113,12 @@ async def tide_release(request: Request) -> JSONResponse:
     return JSONResponse({"released": body["window"]})
 
 
-routes = [tide_state, tide_mode, tide_confirm, tide_override, tide_release]
+@api("GET", "/api/halls/{hall}/tide/plan", "The latest staffing plan saved by `hall plan "
+     "--save` (per half hour: general windows and clerks; waits under the plan and under "
+     "today's roster), or null", "manager, admin", tag="tide")
+async def tide_plan(request: Request) -> JSONResponse:
+    service, hall_id, _ = await _manager(request)
+    return JSONResponse({"plan": await service.plan(hall_id)})
+
+
+routes = [tide_state, tide_mode, tide_confirm, tide_override, tide_release, tide_plan]

@@ -425,6 +425,25 @@ class TideService:
 
         await self._change(hall_id, build)
 
+    async def save_plan(self, hall_id: str, plan: dict[str, Any], by: str) -> None:
+        """Keep a staffing plan for the dashboard (the latest one; kept 8 days)."""
+        tk = TideKeys(hall_id)
+
+        def build(r: TideRead, now: float) -> Built[None]:
+            txn = r.txn()
+            txn.op("SET", tk.plan, json.dumps({**plan, "saved_at": now, "by": by},
+                                              ensure_ascii=False))
+            txn.op("EXPIRE", tk.plan, 8 * 86400)
+            return txn, EventType.TIDE_PLAN, {"day": plan.get("day"), "by": by,
+                                              "planned": plan.get("planned")}, None
+
+        await self._change(hall_id, build)
+
+    async def plan(self, hall_id: str) -> dict[str, Any] | None:
+        self.store.hall(hall_id)
+        raw = await self.redis.get(TideKeys(hall_id).plan)
+        return json.loads(raw) if raw else None
+
     async def set_mode(self, hall_id: str, mode: Mode, by: str) -> None:
         """Change the controller's mode; leaving advise withdraws the open proposals."""
         tk = TideKeys(hall_id)

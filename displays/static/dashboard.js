@@ -195,6 +195,22 @@ async function refreshTide() {
     el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
     `${clockAt(d.at)} ${t(`dash.tide.action.${d.action}`)} · ${t('dash.window')} ${d.window} ${reason(d)}`)));
+  refreshPlan();
+}
+
+// Tomorrow's staffing plan (hall plan --save): general windows per half hour, waits beside today's roster.
+async function refreshPlan() {
+  let body;
+  try { body = await api('GET', `${base}/tide/plan`); } catch (err) { return; }
+  const plan = body.plan;
+  if (!plan) { $('tide-plan').replaceChildren(); return; }
+  const en = lang === 'en';
+  const fmt = (o) => `P90 ${o.p90_min.toFixed(1)} min · ${o.window_hours.toFixed(1)} ${en ? 'window-hours' : '窗口小时'} · ${(o.hit_rate * 100).toFixed(0)}%`;
+  $('tide-plan').replaceChildren(
+    el('h3', {}, `${en ? 'Staffing plan' : '排班建议'} ${plan.day}`),
+    el('p', {class: 'muted'}, `${en ? 'plan' : '按建议'}: ${fmt(plan.planned)} | ${en ? "today's roster" : '现排班'}: ${fmt(plan.today)}`),
+    el('ul', {class: 'dash-list'}, ...plan.slots.map((s) => el('li', {},
+      `${s.start} · ${s.windows.join(',')} · ${s.clerks.join(',')}`))));
 }
 
 async function override(window, action) {

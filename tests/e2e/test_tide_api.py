@@ -200,3 +200,33 @@ def _token(redis_url: str, manager: str | None) -> str:
             await client.aclose()
 
     return asyncio.run(make())
+
+
+def test_the_saved_staffing_plan_is_on_the_managers_api(
+    client: TestClient, accounts: Accounts, redis_url: str, halls: dict[str, Any]
+) -> None:
+    import time as clock
+
+    from ticketing.store import TicketStore
+    from tide.service import TideService
+
+    manager = accounts.user("district-manager", Role.MANAGER)
+    assert client.get(f"{BASE}/plan", headers=manager).json() == {"plan": None}
+    assert client.get(f"{BASE}/plan", headers=accounts.clerk("S06")).status_code == 403
+    plan = {"day": "2026-12-01", "slots": [{"start": "09:00", "windows": [1, 2, 12],
+                                             "clerks": ["S02", "S03", "S01"]}],
+            "planned": {"p90_min": 12.0, "hit_rate": 0.93, "window_hours": 70.0},
+            "today": {"p90_min": 14.0, "hit_rate": 0.8, "window_hours": 81.0}}
+
+    async def save() -> None:
+        r = Redis.from_url(redis_url)
+        service = TideService.for_halls(r, TicketStore(r, halls, clock.time))
+        await service.save_plan("district", plan, by="hall plan")
+        await r.aclose()
+
+    asyncio.run(save())
+    got = client.get(f"{BASE}/plan", headers=manager).json()["plan"]
+    assert got["day"] == "2026-12-01" and got["slots"][0]["windows"] == [1, 2, 12]
+    assert got["by"] == "hall plan"
+    [event] = stream(redis_url, "tide.plan")
+    assert event["day"] == "2026-12-01" and event["planned"]["hit_rate"] == 0.93
