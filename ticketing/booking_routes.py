@@ -21,6 +21,7 @@ from hall.auth import Role, require
 from hall.errors import DomainError, Invalid
 from hall.http import F, api, caller, read_body
 from hall.services import services
+from ticketing import remote_queue
 from ticketing.appointments import (
     APPOINTMENTS,
     AppointmentKeys,
@@ -287,5 +288,45 @@ async def dead_notifications(request: Request) -> JSONResponse:
     return JSONResponse({"dead": await dead_letters(services(request).redis, hall_id)})
 
 
+REMOTE_FIELDS = (
+    F("matter", str, max_length=40, description="matter code"),
+    F("name", str, max_length=40),
+    F("phone", str, required=False, max_length=20, description="mobile number"),
+    F("id_number", str, required=False, max_length=24,
+      description="resident ID card number (kept only as a keyed hash)"),
+    F("lang", str, required=False, choices=("zh", "en")),
+    F("challenge", str, required=False, max_length=120),
+    F("solution", str, required=False, max_length=20),
+)
+
+
+@api("POST", "/api/halls/{hall}/remote-tickets",
+     "Save my spot (远程取号): today's ticket from a phone, in opening hours; say 'I am here' "
+     "before it is called", "anyone (with a solved challenge); staff", REMOTE_FIELDS,
+     tag="appointments", ok=201)
+async def take_remote(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    body = await read_body(request, REMOTE_FIELDS)
+    await _require_work(request, hall_id, body)
+    ticket, position = await remote_queue.take(
+        _appts(request), hall_id, body["matter"], name=body["name"], phone=body["phone"],
+        id_number=body["id_number"], lang=body["lang"] or "zh")
+    data = ticket_view(ticket, position, staff=False)
+    data["page"] = f"/h/{hall_id}/t/{ticket.id}"
+    return JSONResponse(data, status_code=201)
+
+
+@api("POST", "/api/halls/{hall}/tickets/{ticket}/here",
+     "I am here: the holder of a remote ticket is in the hall (else its call is a no-show)",
+     "the citizen holding the ticket link", tag="appointments")
+async def remote_here(request: Request) -> JSONResponse:
+    hall_id = _hall(request)
+    await read_body(request, ())
+    store = _appts(request)
+    ticket = await remote_queue.here(store, hall_id, request.path_params["ticket"])
+    position = await store.tickets.position(hall_id, ticket)
+    return JSONResponse({**ticket_view(ticket, position, staff=False), "present": True})
+
+
 routes = [calendar, slots, challenge, book, day_overview, dead_notifications, get_booking,
-          booking_qr, cancel_booking, change_booking, check_in]
+          booking_qr, cancel_booking, change_booking, check_in, take_remote, remote_here]

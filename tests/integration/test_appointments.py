@@ -4,6 +4,7 @@ calendar's refusal of walk-ins outside opening hours; and no ID number in clear 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from hall.services import services
 from hall.settings import Settings
 from tests.conftest import Accounts
 from tests.support import FakeClock
+from ticketing import notify
 from ticketing.appointments import APPOINTMENTS
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -262,3 +264,49 @@ def test_identity_at_the_kiosk_limits_and_gives_the_green_channel(
         assert take("MZ-JZ", ID_A)["http"] == 201
         keys = redis.Redis.from_url(redis_url).keys("*kiosk*")
         assert keys and all(ID_A.encode() not in k for k in keys)
+
+
+def test_save_my_spot_from_a_phone(app_client: TestClient, clock: FakeClock,
+                                   redis_url: str) -> None:
+    """A remote ticket: identity limit; called before "I am here" → no-show with re-join;
+    after "I am here" → called like anyone."""
+    clock.now = at(2026, 11, 19, 9, 0)
+    accounts = Accounts(app_client)
+
+    def remote(name: str, phone: str) -> dict[str, object]:
+        challenge = app_client.get(f"{HALL}/appointments/challenge").json()["challenge"]
+        response = app_client.post(f"{HALL}/remote-tickets", json={
+            "matter": "MZ-JZ", "name": name, "phone": phone, "challenge": challenge,
+            "solution": pow.solve(challenge)})
+        return {**response.json(), "http": response.status_code}
+
+    away = remote("赵六", "13700137000")
+    assert away["http"] == 201 and away["page"] == f"/h/town/t/{away['id']}"
+    assert remote("赵六", "13700137000")["error"]["code"] == "identity_limit"  # type: ignore[index]
+    present = remote("钱七", "13600136000")
+    assert app_client.post(f"{HALL}/tickets/{present['id']}/here").status_code == 200
+    clerk = accounts.clerk("T02", "town")
+    app_client.post(f"{HALL}/windows/2/login", headers=clerk)
+    first = app_client.post(f"{HALL}/windows/2/call-next", headers=clerk).json()["ticket"]
+    assert first["number"] == away["number"]
+    deadline = time.monotonic() + 10  # the observer marks it right after the call
+    status = ""
+    while time.monotonic() < deadline and status != "no_show":
+        status = app_client.get(f"{HALL}/tickets/{away['id']}").json()["status"]
+        time.sleep(0.05)
+    assert status == "no_show"
+    second = app_client.post(f"{HALL}/windows/2/call-next", headers=clerk).json()["ticket"]
+    assert second["number"] == present["number"]
+    # the observer has judged this call once it queued the "called" message …
+    told = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not told.exists(
+            notify.sent_key("town", f"called:{present['id']}")):
+        time.sleep(0.05)
+    assert told.exists(notify.sent_key("town", f"called:{present['id']}"))
+    # … and left the present citizen's call alone
+    assert app_client.get(f"{HALL}/tickets/{present['id']}").json()["status"] == "called"
+    # the absent citizen comes and re-joins, as after any missed call
+    assert app_client.post(f"{HALL}/tickets/{away['id']}/rejoin").status_code == 200
+    clock.now = at(2026, 11, 19, 20, 0)  # closed: no remote ticket outside opening hours
+    assert remote("孙八", "13500135000")["error"]["code"] == "hall_closed"  # type: ignore[index]
