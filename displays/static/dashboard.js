@@ -98,15 +98,17 @@ function renderCases() {
 }
 
 function caseCard(c) {
-  const reasonable = el('select', {name: 'reasonable'},
+  const reasonable = el('select', {name: 'reasonable', 'aria-label': t('dash.judgement')},
     el('option', {value: ''}, t('dash.undecided')),
     el('option', {value: 'true', selected: c.reasonable === true}, t('dash.reasonable')),
     el('option', {value: 'false', selected: c.reasonable === false}, t('dash.unreasonable')));
-  const rect = el('textarea', {name: 'rectification', rows: 2, placeholder: t('dash.rectification')});
+  const rect = el('textarea', {name: 'rectification', rows: 2, placeholder: t('dash.rectification'),
+    'aria-label': t('dash.rectification')});
   rect.value = c.rectification || '';
-  const reply = el('textarea', {name: 'reply', rows: 2, placeholder: t('dash.reply')});
+  const reply = el('textarea', {name: 'reply', rows: 2, placeholder: t('dash.reply'),
+    'aria-label': t('dash.reply')});
   reply.value = c.reply || '';
-  const error = el('div', {class: 'form-error', hidden: true});
+  const error = el('div', {class: 'form-error', role: 'alert', hidden: true});
   const form = el('form', {class: 'case-form', onsubmit: async (e) => {
     e.preventDefault();
     const body = {};

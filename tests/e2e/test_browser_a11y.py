@@ -102,6 +102,9 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
         phone.goto(f"{base}/h/district/t/{done['id']}{q}")
         expect(phone.get_by_test_id("rating-form")).to_be_visible()
         audit.check(phone, "phone-done-rating")
+        rated = httpx.post(f"{base}{HALL}/tickets/{done['id']}/rating",  # a case to handle
+                           json={"level": "very_dissatisfied", "comment": "等了很久"})
+        assert rated.status_code == 201
 
         assert clerk.post(f"{HALL}/windows/1/call-next").status_code == 200  # `called`
         phone.goto(f"{base}/h/district/t/{called['id']}{q}")
@@ -144,6 +147,9 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
         audit.check(kiosk_page, "kiosk-checkin")
         kiosk_page.goto(f"{base}/h/district/kiosk{q}")
         kiosk_page.click("[data-priority=elderly]")
+        # the list scrolls inside the screen, with a hint, instead of running past it
+        assert kiosk_page.evaluate("document.documentElement.scrollHeight") <= 1920
+        expect(kiosk_page.locator("#more-hint")).to_be_visible()
         audit.check(kiosk_page, "kiosk-choose")
         kiosk_page.click("[data-matter=QY-KB]")
         expect(kiosk_page.get_by_test_id("kiosk-ticket")).to_be_visible()
@@ -181,6 +187,7 @@ def test_every_page_is_accessible_in_its_language_and_fits(app, redis_url, lang)
             expect(dash.get_by_test_id("queues")).to_contain_text("A")
             expect(dash.locator("body")).to_have_attribute("data-connected", "1")
             expect(dash.get_by_test_id("notices-admin")).to_be_visible()
+            expect(dash.locator("#cases .case")).to_have_count(1)
             audit.check(dash, f"dashboard-{width}")
             if width in (1366, 1920):
                 dash.goto(f"{base}/city{q}")
