@@ -7,8 +7,8 @@
 ``APPEND_LUA`` is the one implementation of "extend the chain": the standalone append
 script here and the ticketing commit script both start with it, so an action committed
 through ``commit.lua`` and its audit entry are one atomic step (they cannot diverge).
-Nothing in the app deletes or rewrites these keys; day lists expire
-``RETENTION_DAYS`` after their last entry (at least 180 days).
+Nothing in the app deletes or rewrites these keys; a day list expires
+``RETENTION_DAYS`` (400) after its first entry (the law asks for at least 180 days).
 
 ``AuditContext`` (ASGI middleware) keeps the caller of each state-changing request in a
 context variable (``current()``): ``hall.http.caller`` fills in the principal, a commit
@@ -66,9 +66,11 @@ local function audit_append(k_list, k_head, k_days, day, body, ttl)
   end
   local digest = redis.sha1hex(seq .. ' ' .. prev .. ' ' .. body)
   redis.call('RPUSH', k_list, seq .. ' ' .. prev .. ' ' .. digest .. ' ' .. body)
-  redis.call('EXPIRE', k_list, ttl)
   redis.call('SET', k_head, day .. ' ' .. seq .. ' ' .. digest)
-  redis.call('ZADD', k_days, tonumber(day), day)
+  if seq == 1 then  -- a new day: index it; it is kept ttl seconds from its start
+    redis.call('EXPIRE', k_list, ttl)
+    redis.call('ZADD', k_days, tonumber(day), day)
+  end
   return seq
 end
 """

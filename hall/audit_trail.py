@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,8 +53,12 @@ class Entry:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"),
-                          sort_keys=True)
+        """The entry's JSON as stored and hashed (verification hashes the stored text, so
+        the key order need only be fixed when written)."""
+        return json.dumps({"at": self.at, "actor": self.actor, "role": self.role,
+                           "source": self.source, "action": self.action, "target": self.target,
+                           "result": self.result, "reason": self.reason, "detail": self.detail},
+                          ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_body(cls, body: str) -> Entry:
@@ -92,9 +96,22 @@ def parse(hall: str, day: str, raw: str) -> Stored:
     return Stored(hall, day, int(seq), prev, digest, Entry.from_body(body))
 
 
+UTC = ZoneInfo("UTC")
+_DAYS: dict[str, tuple[float, float, str]] = {}  # zone -> the last day seen: [start, end)
+
+
 def audit_day(now: float, tz: ZoneInfo | None) -> str:
     """The hall-local day an entry at ``now`` belongs to (UTC for the deployment trail)."""
-    return datetime.fromtimestamp(now, tz or ZoneInfo("UTC")).strftime("%Y%m%d")
+    zone = tz or UTC
+    cached = _DAYS.get(zone.key)
+    if cached is not None and cached[0] <= now < cached[1]:
+        return cached[2]
+    local = datetime.fromtimestamp(now, zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=1)).replace(tzinfo=zone)
+    day = local.strftime("%Y%m%d")
+    _DAYS[zone.key] = (start.timestamp(), end.timestamp(), day)
+    return day
 
 
 @dataclass(frozen=True)

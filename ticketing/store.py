@@ -94,8 +94,10 @@ class TicketStore(TicketQueries):
         trail = self.committer.audit
         if trail is None or not trail.enabled:
             return [], []
-        return trail.spec(hall_id, entry_for(EventType.TICKET_ISSUED,
-                                             {"ticket": ticket.to_dict()}, now))
+        brief = {"number": None, "window": None, "queue": ticket.queue, "matter": ticket.matter,
+                 "channel": ticket.channel.value, "priority_group": ticket.priority_group,
+                 "appointment": ticket.appointment}
+        return trail.spec(hall_id, entry_for(EventType.TICKET_ISSUED, {"ticket": brief}, now))
 
     # ---- issuing ------------------------------------------------------------------
 
