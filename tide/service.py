@@ -30,6 +30,7 @@ from ticketing.commit import Txn, retrying
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.keys import HallKeys, local_day
 from ticketing.model import WindowState
+from ticketing.queries import read_waiting, waiting_from
 from ticketing.records import put_window
 from ticketing.store import TicketStore
 from tide.apply import apply_decision, recheck_proposal
@@ -155,17 +156,19 @@ class TideService:
         now = self.store.clock()
         windows = await self.store.windows(hall_id)
         async with self.redis.pipeline(transaction=False) as pipe:
+            read_waiting(pipe, cfg)  # the one reader of waiting counts (ticketing.queries)
             for q in cfg.queues:
-                pipe.zcard(keys.queue(q.letter))
                 pipe.zrange(keys.queue(q.letter), 0, HEAD_SAMPLE - 1)
                 pipe.lrange(keys.service_times(q.letter), 0, RECENT_SERVICES - 1)
             raw = await pipe.execute()
+        counts = waiting_from(cfg, raw[: len(cfg.queues)])
+        rest = raw[len(cfg.queues):]
         waiting: dict[str, list[float]] = {}
         services: dict[str, list[float]] = {}
         heads: list[tuple[str, str]] = []
         for i, q in enumerate(cfg.queues):
-            count, ids, svc = raw[3 * i: 3 * i + 3]
-            waiting[q.letter] = [now] * int(count)
+            ids, svc = rest[2 * i: 2 * i + 2]
+            waiting[q.letter] = [now] * counts[q.letter]
             services[q.letter] = [float(x) for x in svc]
             heads.extend((q.letter, as_str(t)) for t in ids)
         async with self.redis.pipeline(transaction=False) as pipe:
