@@ -25,6 +25,7 @@ from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
 from hall.text import as_str
 from ticketing import ratings
+from ticketing.calendars import hall_calendar
 from ticketing.commit import Conflict, Txn, dumps, retrying
 from ticketing.keys import HallKeys
 from ticketing.model import Ticket
@@ -87,7 +88,8 @@ class RatingStore:
             raise AlreadyRated(f"ticket {ticket.number} has already been rated")
         rating = ratings.rate(ticket, level, comment, self.clock(),
                               cfg.rules.rating_period_minutes, source)
-        case = ratings.open_case(rating, cfg.rules.rectification_working_days, cfg.tz)
+        case = ratings.open_case(rating, cfg.rules.rectification_working_days, cfg.tz,
+                                 hall_calendar(cfg))
         txn = Txn(HallKeys(hall_id))
         txn.guard(rk.rating(ticket.id), "level", "")
         txn.op("HSET", rk.rating(ticket.id), "level", rating.level.value,

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hall.calendar import HallCalendar
 from hall.errors import IllegalTransition, Invalid
 from ticketing.model import Ticket, TicketStatus
 
@@ -160,8 +161,15 @@ def _first_window(ticket: Ticket) -> int | None:
     return step.window if step else None
 
 
-def add_working_days(now: float, days: int, tz: ZoneInfo) -> float:
-    """End (local midnight) of the ``days``-th working day (Mon–Fri) after ``now``'s day."""
+def add_working_days(now: float, days: int, tz: ZoneInfo,
+                     calendar: HallCalendar | None = None) -> float:
+    """End (local midnight) of the ``days``-th working day after ``now``'s day.
+
+    Working days are the hall calendar's (national holidays and 调休 counted, hall closures
+    skipped; hall/calendar.py); without a calendar, Monday to Friday.
+    """
+    if calendar is not None:
+        return calendar.working_deadline(now, days)
     day = datetime.fromtimestamp(now, tz).date()
     left = days
     while left > 0:
@@ -172,12 +180,13 @@ def add_working_days(now: float, days: int, tz: ZoneInfo) -> float:
     return end.timestamp()
 
 
-def open_case(rating: Rating, working_days: int, tz: ZoneInfo) -> Case | None:
+def open_case(rating: Rating, working_days: int, tz: ZoneInfo,
+              calendar: HallCalendar | None = None) -> Case | None:
     """The rectification case a bad rating opens (None for a good one)."""
     if not rating.level.is_bad:
         return None
     return Case(ticket=rating.ticket, hall=rating.hall, rating=rating, opened_at=rating.at,
-                deadline=add_working_days(rating.at, working_days, tz))
+                deadline=add_working_days(rating.at, working_days, tz, calendar))
 
 
 def handle_case(case: Case, now: float, by: str, *, reasonable: bool | None,

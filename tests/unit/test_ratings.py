@@ -65,3 +65,15 @@ def test_only_bad_ratings_open_cases_and_a_case_closes_when_complete():
     assert done.closed_at == now + 5 and done.status(done.deadline + 1) is ratings.CaseStatus.CLOSED
     rates = ratings.rates(served=10, rated=9, cases=[done, case])
     assert (rates.rating_rate, rates.rectification_rate, rates.reply_rate) == (0.9, 1.0, 0.5)
+
+
+def test_case_deadlines_count_the_hall_calendar() -> None:
+    """5 working days from Wed 30 Sep 2026: 国庆 1–7 Oct off, Sat 10 Oct a 调休 working day."""
+    from hall.calendar import parse_calendar
+
+    cal, _ = parse_calendar("Asia/Shanghai", {}, {})
+    rated = datetime(2026, 9, 30, 10, 0, tzinfo=TZ).timestamp()
+    deadline = ratings.add_working_days(rated, 5, TZ, cal)
+    assert deadline == datetime(2026, 10, 14, 0, 0, tzinfo=TZ).timestamp()
+    assert ratings.add_working_days(rated, 5, TZ) == datetime(
+        2026, 10, 8, 0, 0, tzinfo=TZ).timestamp()  # Mon–Fri only, without the calendar
