@@ -4,6 +4,7 @@ calendar's refusal of walk-ins outside opening hours; and no ID number in clear 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -204,7 +205,8 @@ def test_repeated_no_shows_block_booking(app_client: TestClient, clock: FakeCloc
 
 
 def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
-                                   redis_url: str) -> None:
+                                   redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     kiosk = Accounts(app_client).device(Role.KIOSK, "town")
     clock.now = at(2026, 11, 18, 16, 0)
     made = book(app_client, "2026-11-19", "1000", id_number=ID_B)
@@ -228,7 +230,10 @@ def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
             dump += [str(fields) for _, fields in client.xrange(key)]
         elif kind == "list":
             dump += [str(v) for v in client.lrange(key, 0, -1)]
-    text = "\n".join(dump + pages)
+    # a wrong ID at check-in is refused, and not echoed either
+    pages.append(app_client.post(f"{HALL}/checkin", json={"id_number": ID_B[:17] + "9"},
+                                 headers=kiosk).text)
+    text = "\n".join([*dump, *pages, caplog.text])
     assert "19800101" in ID_B
     for secret in (ID_B, ID_B[6:14], ID_B[:14]):
         assert secret not in text
