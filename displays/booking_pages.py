@@ -48,7 +48,8 @@ def _data(cfg: HallConfig, **more: Any) -> str:
                       "booking": {"slot_minutes": s.slot_minutes, "horizon_days": s.horizon_days,
                                   "cutoff_minutes": s.cutoff_minutes, "enabled": s.enabled,
                                   "checkin_before_minutes": s.checkin_before_minutes,
-                                  "checkin_after_minutes": s.checkin_after_minutes},
+                                  "checkin_after_minutes": s.checkin_after_minutes,
+                                  "remote_queue": s.remote_queue},
                       **more})
 
 

@@ -54,7 +54,39 @@ function chooseMatter(m) {
     .map((d) => el('li', {}, d)));
   $('notes').textContent = (lang === 'en' ? m.notes_en : m.notes_zh) || m.notes_zh || '';
   show('step-docs');
+  show('step-remote', Boolean(data.booking.remote_queue));
+  state.remote = false;
   loadDays();
+}
+
+// Save my spot (远程取号): today's number from the phone, then "I am here" in the hall.
+function startRemote() {
+  state.remote = true;
+  show('step-day', false);
+  show('step-slot', false);
+  $('chosen').textContent = `${matterName(state.matter)} · ${t('remote.today')}`;
+  show('step-who');
+  focusHeading('step-who');
+}
+
+async function takeRemote(body) {
+  const ticket = await api('POST', `${base}/remote-tickets`, body);
+  for (const id of ['step-matter', 'step-docs', 'step-remote', 'step-day', 'step-slot', 'step-who']) show(id, false);
+  $('remote-number').textContent = ticket.number;
+  $('remote-ahead').textContent = t('checkin.ahead', {n: ticket.ahead ?? 0});
+  $('remote-link').href = ticket.page;
+  state.remoteTicket = ticket;
+  show('remote-done');
+  focusHeading('remote-done');
+}
+
+async function here() {
+  showError(null);
+  try {
+    await api('POST', `${base}/tickets/${state.remoteTicket.id}/here`);
+    show('remote-here', false);
+    show('remote-present');
+  } catch (err) { showError(err); }
 }
 
 async function loadDays() {
@@ -109,8 +141,8 @@ async function chooseSlot(s) {
 async function submit(e) {
   e.preventDefault();
   showError(null);
-  const body = {matter: state.matter, day: state.day, slot: state.slot.slot,
-                name: $('name').value.trim(), lang};
+  const body = {matter: state.matter, name: $('name').value.trim(), lang};
+  if (!state.remote) { body.day = state.day; body.slot = state.slot.slot; }
   if ($('phone').value.trim()) body.phone = $('phone').value.trim();
   if ($('id_number').value.trim()) body.id_number = $('id_number').value.trim();
   $('submit').disabled = true;
@@ -119,6 +151,10 @@ async function submit(e) {
     const {challenge, bits} = await api('GET', `${base}/appointments/challenge`);
     body.challenge = challenge;
     body.solution = await solve(challenge, bits);
+    if (state.remote) {
+      await takeRemote(body);
+      return;
+    }
     const booking = await api('POST', `${base}/appointments`, body);
     $('id_number').value = '';
     showBooking(booking, t('book.done'));
@@ -189,6 +225,8 @@ $('change').addEventListener('click', () => {
   loadDays();
 });
 $('cancel').addEventListener('click', cancel);
+$('remote-start').addEventListener('click', startRemote);
+$('remote-here').addEventListener('click', here);
 
 if (data.booking_id) {
   api('GET', `${base}/appointments/${data.booking_id}`).then((b) => showBooking(b)).catch(showError);

@@ -145,3 +145,19 @@ def test_check_in_at_the_kiosk(town_app: AppProcess, redis_url: str,
         assert ID_NUMBER not in kiosk.content()
         screenshot(kiosk, "checkin-kiosk-ticket")
     assert code
+
+
+def test_save_my_spot_on_a_phone(town_app: AppProcess) -> None:
+    with browser() as b:
+        phone = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.goto(f"{town_app.base_url}/h/town/book")
+        phone.click("[data-matter=JY-DJ]")
+        phone.get_by_test_id("remote-start").click()
+        phone.fill("#name", "周九")
+        phone.fill("#phone", "13300133000")
+        phone.click("#submit")
+        expect(phone.get_by_test_id("remote-done")).to_be_visible(timeout=20000)
+        expect(phone.get_by_test_id("remote-number")).to_have_text(re.compile(r"^A\d{3}$"))
+        phone.get_by_test_id("remote-here").click()
+        expect(phone.get_by_test_id("remote-present")).to_be_visible()
+        screenshot(phone, "booking-phone-remote")
