@@ -159,7 +159,7 @@ def _halls(raw: str | None) -> tuple[str, ...]:
 
 
 @api("POST", "/api/users", "Create an account with a one-time random password (shown once; "
-     "it must be changed at first login)", "admin", USER_FIELDS, tag="accounts")
+     "it must be changed at first login)", "admin", USER_FIELDS, tag="accounts", ok=201)
 async def create_user(request: Request) -> Response:
     body = await read_body(request, USER_FIELDS)
     await _admin(request)
