@@ -30,10 +30,39 @@ def _run(args: argparse.Namespace, action: Callable[[Any], Awaitable[Any]]) -> A
     settings = settings_from(args)
 
     async def run(client: Redis) -> Any:
-        return await action(AuthStore(client, settings.session_hours,
-                                      idle_minutes=settings.session_idle_minutes))
+        auth = AuthStore(client, settings.session_hours,
+                         idle_minutes=settings.session_idle_minutes)
+        try:
+            result = await action(auth)
+        except Exception as exc:
+            await _audit(client, args, f"refused:{getattr(exc, 'code', type(exc).__name__)}")
+            raise
+        await _audit(client, args, "ok")
+        return result
 
     return with_redis(settings, run)
+
+
+async def _audit(client: Redis, args: argparse.Namespace, result: str) -> None:
+    """Account and device changes from the command line go to the deployment's audit trail
+    (actor ``cli:<OS user>``, role ``operator``); listings are not recorded."""
+    import getpass
+
+    from hall.audit_store import AuditTrail
+    from hall.audit_trail import DEPLOYMENT, Entry
+
+    command = getattr(args, "user_command", None) or getattr(args, "device_command", None)
+    if command in (None, "list"):
+        return
+    kind = "user" if getattr(args, "user_command", None) else "device"
+    target = getattr(args, "username", None) or getattr(args, "device", None) or \
+        f"{getattr(args, 'kind', '')} of {getattr(args, 'hall', '')}"
+    trail = AuditTrail(client, {})
+    await trail.append(DEPLOYMENT, Entry(
+        at=time.time(), actor=f"cli:{getpass.getuser()}", role="operator", source="local",
+        action=f"{kind}.{command}", target=str(target), result=result,
+        detail={k: v for k, v in (("role", getattr(args, "role", None)),
+                                  ("halls", getattr(args, "hall", None))) if v}))
 
 
 def check_user(args: argparse.Namespace, halls: dict[str, HallConfig]) -> None:

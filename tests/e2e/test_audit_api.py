@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -167,3 +168,25 @@ def test_hall_audit_verify_names_the_first_broken_entry(
     r.delete(key)
     r.rpush(key, *[original])  # the day replaced by one line
     assert verify(redis_url).returncode == 1
+
+
+def test_account_changes_from_the_command_line_are_in_the_deployment_trail(
+        redis_url: str) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    hall_cli = [sys.executable, "-m", "hall.cli"]
+    added = subprocess.run([*hall_cli, "user", "add", "newclerk", "--role", "clerk", "--hall",
+                            "district", "--staff", "S05"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    subprocess.run([*hall_cli, "user", "disable", "newclerk"], cwd=ROOT, env=env,
+                   capture_output=True, text=True, timeout=60, check=True)
+    r = redis.Redis.from_url(redis_url)
+    day = r.get("hall:{*}:audit:head").decode().split(" ")[0]
+    lines = [x.decode() for x in r.lrange(f"hall:{{*}}:audit:{day}", 0, -1)]
+    entries = [json.loads(line.split(" ", 3)[3]) for line in lines]
+    assert [(e["action"], e["target"], e["role"], e["result"]) for e in entries] == [
+        ("user.add", "newclerk", "operator", "ok"), ("user.disable", "newclerk", "operator", "ok")]
+    assert entries[0]["actor"].startswith("cli:")
+    password = added.stdout.rsplit(": ", 1)[-1].strip()
+    assert password not in "\n".join(lines)
+    assert verify(redis_url).returncode == 0
