@@ -128,7 +128,7 @@ function caseCard(c) {
        c.first_clerk_name && c.first_clerk_name !== c.clerk_name
          ? [` · ${t('dash.first_clerk')} `, proper(c.first_clerk_name)] : null,
        el('span', {class: 'case-status'}, ` ${t(`dash.case.${c.status}`)} · ${t('dash.deadline')} ${deadline}`)),
-    c.comment ? el('blockquote', {}, c.comment) : null, form);
+    c.comment ? el('blockquote', {}, proper(c.comment)) : null, form);  // the citizen's own words
 }
 
 let today = null;

@@ -3,6 +3,8 @@ condition, follow a bad rating to closure, read the day's report; the city view.
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -146,6 +148,7 @@ def test_live_figures_arrive_as_deltas_and_notices_are_posted_live(app, redis_ur
                 reads["live"] += 1
 
         page.on("request", count)
+        started = time.monotonic()
         events = 0
         for _ in range(3):
             assert httpx.post(f"{base}{HALL}/tickets", json={"matter": "QY-KB"},
@@ -154,10 +157,11 @@ def test_live_figures_arrive_as_deltas_and_notices_are_posted_live(app, redis_ur
                 assert clerk.post(f"{HALL}/windows/1/{action}").status_code == 200
             events += 4
         row = page.locator("#windows [data-window='1'] td").nth(4)
-        expect(row).to_have_text("3", timeout=1000)
-        expect(page.get_by_test_id("rates")).to_contain_text("served 3", timeout=1000)
+        expect(row).to_have_text("3")
+        expect(page.get_by_test_id("rates")).to_contain_text("served 3")
         assert reads["today"] == 0  # the day's curves were not re-read for these events
-        assert reads["live"] < events / 2, reads  # alerts re-read at most twice a second
+        # alerts are re-read at most twice a second, however many events arrive
+        assert reads["live"] <= 2 * (time.monotonic() - started) + 2, (reads, events)
 
         page.fill("#notice-zh", "午间十二点至一点半暂停办理不动产业务。")
         page.fill("#notice-en", "Real estate services pause from 12:00 to 13:30.")
