@@ -39,7 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
         env=env, cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a ceiling: embedded Redis + app + worker on a loaded machine
         while True:
             try:
                 if httpx.get(f"{base}/api/halls", timeout=1).status_code == 200:
