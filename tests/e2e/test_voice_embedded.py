@@ -39,7 +39,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
         env=env, cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90  # a ceiling: embedded Redis + app + worker on a loaded machine
+        # a ceiling, not a wait: embedded Redis, the app and a worker on a loaded machine
+        deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(f"{base}/api/halls", timeout=1).status_code == 200:
