@@ -103,22 +103,27 @@ def hourly_shape(profile: DayProfile) -> tuple[float, ...]:
 
 
 async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date]) -> list[DayCounts]:
-    """Each past day's tickets (issue time and matter) from the hall's records."""
+    """Each past day's tickets (issue time and matter) from the hall's records, in two
+    round trips (every day's ticket ids, then every ticket)."""
     keys = HallKeys(cfg.id)
-    out: list[DayCounts] = []
-    for day in days:
-        ids = await redis.zrange(keys.day_tickets(day.strftime("%Y%m%d")), 0, -1)
-        if not ids:
-            out.append(DayCounts(day, {}))
-            continue
+    async with redis.pipeline(transaction=False) as pipe:
+        for day in days:
+            pipe.zrange(keys.day_tickets(day.strftime("%Y%m%d")), 0, -1)
+        id_lists: list[Any] = await pipe.execute()
+    wanted = [(i, as_str(t)) for i, ids in enumerate(id_lists) for t in ids]
+    raw: list[Any] = []
+    if wanted:
         async with redis.pipeline(transaction=False) as pipe:
-            for tid in ids:
-                pipe.hget(keys.ticket(as_str(tid)), "json")
-            raw: list[Any] = await pipe.execute()
-        tickets = [(float(t["issued_at"]), str(t["matter"]))
-                   for t in (json.loads(r) for r in raw if r is not None)]
-        out.append(counts_of(cfg, day, tickets))
-    return out
+            for _, tid in wanted:
+                pipe.hget(keys.ticket(tid), "json")
+            raw = await pipe.execute()
+    per_day: list[list[tuple[float, str]]] = [[] for _ in days]
+    for (i, _), r in zip(wanted, raw, strict=True):
+        if r is not None:
+            t = json.loads(r)
+            per_day[i].append((float(t["issued_at"]), str(t["matter"])))
+    return [counts_of(cfg, day, tickets) if tickets else DayCounts(day, {})
+            for day, tickets in zip(days, per_day, strict=True)]
 
 
 def past_days(day: date, weeks: int = 8) -> list[date]:
