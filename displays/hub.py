@@ -8,7 +8,14 @@ registered before its catch-up ``XRANGE``, so it can miss nothing; what it gets 
 a slow client: it is dropped (``CLOSE_TOO_SLOW``) and the others carry on.
 
 Subscribers filter and project events themselves (``displays.views``); projections are
-cached per event, so a thousand public boards serialise each event once.
+cached per event, so a thousand public boards serialise each event once. Once a socket has
+caught up (snapshot or replay sent, mailbox empty) and it is a websockets connection of the
+server (uvicorn's ``websockets`` protocol, no compression), it goes *direct*: the hub writes
+the event's frame to its transport itself, as ``websockets.broadcast`` does, and the frame
+(header and UTF-8 payload) is built once per event per process and shared by every socket
+that gets the same text. A direct socket with more than ``WRITE_BUFFER_LIMIT`` bytes not yet
+taken by the kernel is the slow client of the direct path: dropped with the same 4408.
+Other servers (the test client, wsproto) keep the mailbox and a send per socket.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from websockets.frames import Frame, Opcode
+from websockets.legacy.protocol import WebSocketCommonProtocol
+from websockets.protocol import State
 
 from hall.config import HallConfig
 from hall.events import Event
@@ -36,6 +46,7 @@ log = logging.getLogger("displays.hub")
 CLOSE_TOO_SLOW = 4408  # the client did not read its events fast enough
 READ_COUNT = 500
 BLOCK_MS = 1000
+WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued on a direct socket before it counts as too slow
 
 
 def parse_id(entry_id: str) -> tuple[int, int] | None:
@@ -70,12 +81,48 @@ class Delivery:
     key: tuple[int, int]
     waiting: dict[str, int] | None = None
     cache: dict[str, str | None] = field(default_factory=dict)
+    frames: dict[str, bytes] = field(default_factory=dict)
 
     def view(self, name: str,
              make: Callable[[Event, dict[str, int] | None], str | None]) -> str | None:
         if name not in self.cache:
             self.cache[name] = make(self.event, self.waiting)
         return self.cache[name]
+
+    def frame(self, text: str) -> bytes:
+        """``text`` as one server text frame, built once for every socket sending it."""
+        frame = self.frames.get(text)
+        if frame is None:
+            frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+            self.frames[text] = frame
+        return frame
+
+
+class DirectSocket:
+    """A server websocket the hub writes shared frames to itself (websockets' broadcast)."""
+
+    def __init__(self, protocol: WebSocketCommonProtocol) -> None:
+        self.protocol = protocol
+
+    @staticmethod
+    def of(send: object) -> DirectSocket | None:
+        """The connection behind an ASGI ``send`` when it is a websockets server protocol
+        without extensions (uvicorn's ``websockets`` implementation); else None."""
+        protocol = getattr(send, "__self__", None)
+        if (isinstance(protocol, WebSocketCommonProtocol) and not protocol.is_client
+                and not protocol.extensions and protocol.transport is not None):
+            return DirectSocket(protocol)
+        return None
+
+    def write(self, frame: bytes, limit: int) -> bool:
+        """Queue ``frame`` on the transport; False (nothing written) when over ``limit``."""
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            return True  # closing: the socket's own task sees it and ends
+        if protocol.transport.get_write_buffer_size() > limit:
+            return False
+        protocol.transport.write(frame)
+        return True
 
 
 @dataclass(eq=False)
@@ -87,16 +134,38 @@ class Subscriber:
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
+    direct: DirectSocket | None = None
+    view: Callable[[Delivery], str | None] | None = None
+    sent: tuple[int, int] = (0, 0)
+    frames_sent: int = 0  # frames the hub wrote to this socket (direct only)
+
+    def go_direct(self, direct: DirectSocket, view: Callable[[Delivery], str | None],
+                  sent: tuple[int, int]) -> None:
+        """From now on the hub writes this socket's frames; call only with an empty mailbox."""
+        self.direct, self.view, self.sent = direct, view, sent
 
     def offer(self, delivery: Delivery) -> bool:
-        try:
-            self.queue.put_nowait(delivery)
-        except asyncio.QueueFull:
-            self.close_code = CLOSE_TOO_SLOW
-            self.close_reason = "too slow: events were not read in time"
-            self.dropped.set()
-            return False
-        return True
+        """Hand over one event (mailbox, or written when direct); False: too slow, dropped."""
+        if self.direct is not None and self.view is not None:
+            if delivery.key <= self.sent:
+                return True
+            self.sent = delivery.key
+            text = self.view(delivery)
+            if text is None:
+                return True
+            if self.direct.write(delivery.frame(text), WRITE_BUFFER_LIMIT):
+                self.frames_sent += 1
+                return True
+        else:
+            try:
+                self.queue.put_nowait(delivery)
+                return True
+            except asyncio.QueueFull:
+                pass
+        self.close_code = CLOSE_TOO_SLOW
+        self.close_reason = "too slow: events were not read in time"
+        self.dropped.set()
+        return False
 
 
 @dataclass
@@ -121,6 +190,8 @@ class Hub:
         self.readers: dict[str, HallReader] = {}
         self.dropped_slow = 0
         self.delivered = 0
+        self.frames_encoded = 0  # frames built by the hub for direct sockets
+        self.frames_sent = 0  # frames the hub wrote to direct sockets
         self._lock = asyncio.Lock()
         self._closing = False
 
@@ -147,6 +218,10 @@ class Hub:
             "lag_seconds": round(self.lag_seconds, 4),
             "dropped_slow": self.dropped_slow,
             "delivered": self.delivered,
+            "direct_clients": sum(1 for r in self.readers.values() for s in r.subscribers
+                                  if s.direct is not None),
+            "frames_encoded": self.frames_encoded,
+            "frames_sent": self.frames_sent,
             "halls": {h: {"clients": len(r.subscribers), "last_id": r.last_id}
                       for h, r in self.readers.items()},
         }
@@ -241,12 +316,23 @@ class Hub:
 
     def _offer_all(self, reader: HallReader, delivery: Delivery) -> None:
         for sub in list(reader.subscribers):
-            if sub.offer(delivery):
+            try:
+                before = sub.frames_sent
+                ok = sub.offer(delivery)
+                self.frames_sent += sub.frames_sent - before
+            except Exception:  # one socket's view must not stop the hall's fan-out
+                log.exception("dropping a client of hall %s: its view failed", reader.hall)
+                sub.close_code, sub.close_reason = 1011, "server error"
+                sub.dropped.set()
+                reader.subscribers.discard(sub)
+                continue
+            if ok:
                 self.delivered += 1
             else:
                 reader.subscribers.discard(sub)
                 self.dropped_slow += 1
                 log.warning("dropping a slow client of hall %s", reader.hall)
+        self.frames_encoded += len(delivery.frames)
 
     # ---- catch-up -----------------------------------------------------------------
 

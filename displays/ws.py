@@ -27,7 +27,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from displays import notices, views
-from displays.hub import HUB, Delivery, Hub, parse_id
+from displays.hub import HUB, Delivery, DirectSocket, Hub, Subscriber, parse_id
 from hall.auth import Role
 from hall.config import HallConfig
 from hall.errors import NotFound
@@ -190,7 +190,7 @@ async def _start(ws: WebSocket, hub: Hub, channel: Channel, last_id: str | None)
     return sent
 
 
-async def _live(ws: WebSocket, sub: Any, channel: Channel,
+async def _live(ws: WebSocket, sub: Subscriber, channel: Channel,
                 sent: tuple[int, int]) -> tuple[int | None, str]:
     """Pump events and read frames until the client leaves, misbehaves, or is dropped."""
     pump = asyncio.create_task(_pump(ws, sub, channel, sent))
@@ -213,12 +213,17 @@ async def _live(ws: WebSocket, sub: Any, channel: Channel,
         if isinstance(exc, Refused):
             return exc.code, exc.reason
         return 1011, "server error"
-    result: tuple[int | None, str] = finished.result() or (None, "")
-    return result
+    result: Any = finished.result()  # only the listener returns: (code, reason)
+    return result if isinstance(result, tuple) else (None, "")
 
 
-async def _pump(ws: WebSocket, sub: Any, channel: Channel, sent: tuple[int, int]) -> None:
+async def _pump(ws: WebSocket, sub: Subscriber, channel: Channel, sent: tuple[int, int]) -> None:
+    """Send the mailbox's events; once it is empty, hand a direct socket over to the hub."""
+    direct = DirectSocket.of(ws._send)  # the server's connection behind Starlette's send
     while True:
+        if direct is not None and sub.queue.empty():
+            sub.go_direct(direct, channel.view, sent)
+            await asyncio.get_running_loop().create_future()  # the hub writes from now on
         delivery: Delivery = await sub.queue.get()
         if delivery.key <= sent:
             continue  # already covered by the snapshot or the replay

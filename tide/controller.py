@@ -15,9 +15,11 @@ import secrets
 
 from redis.asyncio import Redis
 
+from hall.config import HallConfig, WindowKind
 from hall.services import Key
 from tide.keys import TideKeys
 from tide.service import TideService
+from tide.settings import TideSettings
 
 log = logging.getLogger("tide")
 
@@ -39,6 +41,13 @@ return 0
 HEARTBEAT_SECONDS = 5.0  # how often the lead is taken or renewed
 
 
+def has_tide_work(cfg: HallConfig, settings: TideSettings) -> bool:
+    """A hall the policy can act on: it has a tide window, or lends and has a lendable one.
+    Other halls get no leader lock and no policy run (most village stations)."""
+    return any(w.kind is WindowKind.TIDE or (settings.lend and w.lendable)
+               for w in cfg.windows)
+
+
 class TideController:
     """Renews each hall's lead every ``HEARTBEAT_SECONDS`` (the lock lasts three of them) and
     runs a led hall's policy every ``interval_seconds`` of its ``[tide]`` table, the interval
@@ -47,7 +56,9 @@ class TideController:
     def __init__(self, redis: Redis, service: TideService, interval_seconds: float | None = None,
                  lock_ms: int | None = None) -> None:
         self.redis, self.service = redis, service
-        intervals = [s.interval_seconds for s in service.settings.values()] or [HEARTBEAT_SECONDS]
+        self.halls = {h: s for h, s in service.settings.items()
+                      if h in service.store.halls and has_tide_work(service.store.halls[h], s)}
+        intervals = [s.interval_seconds for s in self.halls.values()] or [HEARTBEAT_SECONDS]
         self.interval = min(HEARTBEAT_SECONDS, *intervals) if interval_seconds is None \
             else interval_seconds
         self.lock_ms = lock_ms if lock_ms is not None else int(self.interval * 3000)
@@ -66,9 +77,9 @@ class TideController:
         return bool(await self._renew(keys=[key], args=[self.token, self.lock_ms]))
 
     async def step(self) -> dict[str, bool]:
-        """One round over every hall; returns which halls this controller led."""
+        """One round over the halls with tide work; returns which of them this controller led."""
         led: dict[str, bool] = {}
-        for hall_id, settings in self.service.settings.items():
+        for hall_id, settings in self.halls.items():
             led[hall_id] = await self.lead(hall_id)
             if not led[hall_id]:
                 self._last_run.pop(hall_id, None)  # on taking the lead, run at once
@@ -95,14 +106,16 @@ class TideController:
                 log.exception("tide controller step failed")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="tide-controller")
+        """Start the loop, unless no hall has tide work (then the process runs none)."""
+        if self.halls:
+            self._task = asyncio.create_task(self.run(), name="tide-controller")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        for hall_id in self.service.settings:
+        for hall_id in self.halls:
             with contextlib.suppress(Exception):
                 await self._release(keys=[TideKeys(hall_id).leader], args=[self.token])
 

@@ -210,3 +210,34 @@ async def test_boards_joining_during_a_burst_see_every_event_after_their_snapsho
         assert len({start for start, _ in boards}) > 5  # they really joined mid-burst
     finally:
         await asyncio.to_thread(app.stop)
+
+
+async def test_each_event_is_encoded_once_and_the_frame_shared_by_every_board(
+        redis_url, tmp_path):
+    app = await asyncio.to_thread(AppProcess(redis_url, log_path=tmp_path / "app.log").start)
+    try:
+        clerk, numbers = await asyncio.to_thread(_desk, app.base_url, redis_url, 2)
+        url = ws_url(app.base_url, "/ws/halls/district")
+        async with connect(url) as a, connect(url) as b, connect(url) as c:
+            boards = [a, b, c]
+            for board in boards:
+                assert json.loads(await board.recv())["type"] == "hub.snapshot"
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{app.base_url}/api/hub").json()["direct_clients"] < 3:
+                assert time.monotonic() < deadline, "the boards never went direct"
+                await asyncio.sleep(0.05)
+            before = httpx.get(f"{app.base_url}/api/hub").json()
+            for number in numbers:
+                assert await asyncio.to_thread(_call, clerk) == number
+                for board in boards:  # every board gets the call, as the same text
+                    event = await next_event(board, 10.0, "ticket.called")
+                    assert event["data"]["ticket"]["number"] == number
+            for board in boards:
+                await next_event(board, 10.0, "ticket.no_show")
+            after = httpx.get(f"{app.base_url}/api/hub").json()
+            encoded = after["frames_encoded"] - before["frames_encoded"]
+            sent = after["frames_sent"] - before["frames_sent"]
+            assert encoded >= 2 * len(numbers)  # called + no-show per call, at least
+            assert sent == 3 * encoded  # one frame per event, written to all three
+    finally:
+        await asyncio.to_thread(app.stop)

@@ -152,3 +152,14 @@ def test_garbage_frames_close_the_socket(client, frame, code):
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == code
+
+
+def test_a_stream_reader_starts_only_for_a_watched_hall(client, accounts):
+    kiosk = accounts.device(Role.KIOSK)
+    _issue(client, kiosk)  # events in district's stream, but nobody watches it yet
+    assert client.get("/api/hub").json()["halls"] == {}
+    with client.websocket_connect("/ws/halls/district") as ws:
+        assert ws.receive_json()["type"] == "hub.snapshot"
+        halls = client.get("/api/hub").json()["halls"]
+        assert list(halls) == ["district"]  # no reader for town, which nobody watches
+        assert halls["district"]["clients"] == 1

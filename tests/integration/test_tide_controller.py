@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from hall.config import HallConfig
+from hall.config import HallConfig, WindowKind
 from hall.errors import IllegalTransition, NotFound
 from hall.events import EventType
 from tests.support import FakeClock
@@ -472,3 +473,21 @@ def parse_profile(cfg: HallConfig) -> tuple[float, ...]:
     from tide.settings import parse_tide
 
     return parse_tide(cfg.tide).hourly_profile
+
+
+async def test_a_hall_without_tide_or_lendable_windows_gets_no_lock_and_no_loop(
+        aredis: Redis, store: TicketStore, clock: FakeClock) -> None:
+    district = store.halls["district"]
+    plain = dataclasses.replace(district, id="plain", windows=tuple(
+        dataclasses.replace(w, lendable=False) for w in district.windows
+        if w.kind is not WindowKind.TIDE))
+    only_plain = TicketStore(aredis, {"plain": plain}, clock)
+    controller = TideController(aredis, service_for(aredis, only_plain))
+    assert await controller.step() == {}
+    assert await aredis.get(TideKeys("plain").leader) is None
+    controller.start()
+    assert controller._task is None  # no background task for a hall the policy cannot act on
+    both = TicketStore(aredis, {"plain": plain, "district": district}, clock)
+    mixed = TideController(aredis, service_for(aredis, both))
+    assert set(await mixed.step()) == {"district"}
+    await mixed.stop()
