@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from websockets.frames import Frame, Opcode
 from websockets.legacy.protocol import WebSocketCommonProtocol
-from websockets.protocol import State
+from websockets.protocol import Protocol, Side, State
 
 from hall.config import HallConfig
 from hall.events import Event
@@ -98,30 +99,58 @@ class Delivery:
         return frame
 
 
+def _legacy_open(protocol: WebSocketCommonProtocol) -> bool:
+    return protocol.state is State.OPEN
+
+
+def _sansio_open(conn: Protocol, transport: asyncio.WriteTransport) -> bool:
+    return conn.state is State.OPEN and not transport.is_closing()
+
+
 class DirectSocket:
     """A server websocket the hub writes shared frames to itself (websockets' broadcast)."""
 
-    def __init__(self, protocol: WebSocketCommonProtocol) -> None:
-        self.protocol = protocol
+    def __init__(self, transport: asyncio.WriteTransport, is_open: Callable[[], bool]) -> None:
+        self.transport = transport
+        self.is_open = is_open
 
     @staticmethod
     def of(send: object) -> DirectSocket | None:
-        """The connection behind an ASGI ``send`` when it is a websockets server protocol
-        without extensions (uvicorn's ``websockets`` implementation); else None."""
-        protocol = getattr(send, "__self__", None)
-        if (isinstance(protocol, WebSocketCommonProtocol) and not protocol.is_client
-                and not protocol.extensions and protocol.transport is not None):
-            return DirectSocket(protocol)
+        """The connection behind an ASGI ``send`` when it is a websockets server connection
+        without extensions (uvicorn's ``websockets-sansio``, its default with websockets
+        installed, or its legacy ``websockets``); else None.
+
+        Middleware wraps the server's ``send`` (``asgi_send``, a method of the protocol) in
+        closures; they are followed through their cells, a few levels deep."""
+        todo, seen = [send], 0
+        while todo and seen < 32:
+            fn = todo.pop()
+            seen += 1
+            owner = getattr(fn, "__self__", None)
+            transport = getattr(owner, "transport", None)
+            if isinstance(owner, WebSocketCommonProtocol):
+                legacy = owner
+                if legacy.is_client or legacy.extensions or transport is None:
+                    return None
+                return DirectSocket(transport, functools.partial(_legacy_open, legacy))
+            conn = getattr(owner, "conn", None)
+            if isinstance(conn, Protocol):
+                if conn.side is not Side.SERVER or conn.extensions or transport is None:
+                    return None
+                return DirectSocket(transport, functools.partial(_sansio_open, conn, transport))
+            for cell in getattr(fn, "__closure__", None) or ():
+                with contextlib.suppress(ValueError):  # an empty cell
+                    if callable(cell.cell_contents):
+                        todo.append(cell.cell_contents)
         return None
 
     def write(self, frame: bytes, limit: int) -> bool:
         """Queue ``frame`` on the transport; False (nothing written) when over ``limit``."""
-        protocol = self.protocol
-        if protocol.state is not State.OPEN:
+        if not self.is_open():
             return True  # closing: the socket's own task sees it and ends
-        if protocol.transport.get_write_buffer_size() > limit:
+        if self.transport.get_write_buffer_size() > limit:
             return False
-        protocol.transport.write(frame)
+        self.transport.write(frame)
         return True
 
 

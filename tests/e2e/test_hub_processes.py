@@ -131,11 +131,12 @@ async def test_a_client_that_never_reads_is_dropped_and_others_are_served(redis_
                     for i in range(start, start + burst):
                         pipe.xadd(HallKeys("district").events, {
                             "type": "hall.notice", "at": repr(time.time()),
-                            "data": json.dumps({"text": text, "n": i}, ensure_ascii=False)})
+                            "data": json.dumps({"action": "posted", "notice": {
+                                "nid": str(i), "zh": text, "en": ""}}, ensure_ascii=False)})
                     pipe.execute()
                 while len(seen) < start + burst:
                     event = await next_event(good, 20.0, "hall.notice")
-                    seen.append(event["data"]["n"])
+                    seen.append(int(event["data"]["notice"]["nid"]))
             assert seen == list(range(notices))  # the reading client got all, in order
             status = httpx.get(f"{app.base_url}/api/hub").json()
             assert status["dropped_slow"] == 1

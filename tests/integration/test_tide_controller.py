@@ -69,7 +69,8 @@ async def test_one_leader_per_hall_and_takeover_after_expiry(
     first = TideController(aredis, service_for(aredis, store), lock_ms=1000)
     second = TideController(aredis, service_for(aredis, store), lock_ms=1000)
     a, b = await first.step(), await second.step()
-    assert a == {h: True for h in store.halls} and b == {h: False for h in store.halls}
+    assert a == {h: True for h in first.halls} and b == {h: False for h in first.halls}
+    assert "district" in first.halls and "village" not in first.halls  # no tide windows
     assert await aredis.get(TideKeys("district").leader) == first.token.encode()
     taken = asyncio.get_running_loop().time()
     await asyncio.sleep(0.6)
