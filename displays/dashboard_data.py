@@ -11,12 +11,13 @@ import contextlib
 from datetime import datetime
 from typing import Any, Protocol
 
+from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import NotFound
 from hall.services import Key
 from ticketing import alerts as alert_rules
 from ticketing import reports
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.model import Ticket, TicketStatus, WindowStatus
 from ticketing.rating_store import RatingStore
 from ticketing.ratings import CaseStatus, rates
@@ -130,7 +131,7 @@ def waiting_curve(tickets: list[Ticket], day_start: float) -> list[int]:
 async def today(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
     """Today's curves and figures: arrivals vs served per 15 min, waiting people, wait spread."""
     now = store.clock()
-    day = local_day(now, cfg)
+    day = local_day(now, cfg.tz)
     report_store = ReportStore(store.redis, store)
     tickets, levels = await report_store.day_tickets(cfg.id, day)
     agg = reports.aggregate_day(
@@ -162,7 +163,7 @@ async def city(store: TicketStore, halls: list[HallConfig]) -> list[dict[str, An
     rows = []
     for cfg in halls:
         snap = await store.snapshot(cfg.id)
-        day = local_day(now, cfg)
+        day = local_day(now, cfg.tz)
         issued = await store.redis.hvals(HallKeys(cfg.id).day_counters(day))
         cases = await RatingStore(store).cases(cfg.id)
         unclosed = [c for c in cases if c.closed_at is None]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.events import Event, EventType
-from ticketing.keys import local_day
 from ticketing.public import (
     citizen_ticket,
     public_announce,
@@ -44,15 +44,15 @@ def public_data(cfg: HallConfig, event: Event) -> dict[str, Any] | None:
             here = window.get("current") == ticket.get("id")
             out["window"] = public_window(cfg, window, ticket.get("number") if here else None,
                                           ticket.get("status") if here else None,
-                                          today=local_day(event.at, cfg))
+                                          today=local_day(event.at, cfg.tz))
         return out
     if event.type is EventType.WINDOW_CHANGED and window is not None:
-        return {"window": public_window(cfg, window, today=local_day(event.at, cfg)),
+        return {"window": public_window(cfg, window, today=local_day(event.at, cfg.tz)),
                 "reason": data.get("reason", "")}
     if event.type is EventType.RATING_GIVEN:
         return public_rating(data)
     if event.type in (EventType.TIDE_DECISION, EventType.TIDE_OVERRIDE):
-        return public_tide(cfg, data, today=local_day(event.at, cfg))
+        return public_tide(cfg, data, today=local_day(event.at, cfg.tz))
     if event.type is EventType.NOTICE:
         return public_notice(data)
     if event.type is EventType.ANNOUNCE:

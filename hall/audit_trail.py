@@ -26,9 +26,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from hall.calendar import local_day
 
 GENESIS = "0" * 40
 RETENTION_DAYS = 400  # the Cybersecurity Law asks for at least 180 (six months)
@@ -97,21 +99,9 @@ def parse(hall: str, day: str, raw: str) -> Stored:
 
 
 UTC = ZoneInfo("UTC")
-_DAYS: dict[str, tuple[float, float, str]] = {}  # zone -> the last day seen: [start, end)
-
-
 def audit_day(now: float, tz: ZoneInfo | None) -> str:
     """The hall-local day an entry at ``now`` belongs to (UTC for the deployment trail)."""
-    zone = tz or UTC
-    cached = _DAYS.get(zone.key)
-    if cached is not None and cached[0] <= now < cached[1]:
-        return cached[2]
-    local = datetime.fromtimestamp(now, zone)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=1)).replace(tzinfo=zone)
-    day = local.strftime("%Y%m%d")
-    _DAYS[zone.key] = (start.timestamp(), end.timestamp(), day)
-    return day
+    return local_day(now, tz or UTC)
 
 
 @dataclass(frozen=True)

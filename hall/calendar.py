@@ -35,6 +35,23 @@ from zoneinfo import ZoneInfo
 
 from hall.text import parse_hhmm
 
+_DAYS: dict[str, tuple[float, float, str]] = {}  # zone -> its last day seen: [start, end)
+
+
+def local_day(now: float, zone: ZoneInfo) -> str:
+    """The business day (local date, yyyymmdd) at ``now`` in ``zone``: numbering restarts,
+    day keys turn and audit chains start at its midnight. Cached per zone: hot paths ask it
+    on every request."""
+    cached = _DAYS.get(zone.key)
+    if cached is not None and cached[0] <= now < cached[1]:
+        return cached[2]
+    local = datetime.fromtimestamp(now, zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=1)).replace(tzinfo=zone)
+    day = local.strftime("%Y%m%d")
+    _DAYS[zone.key] = (start.timestamp(), end.timestamp(), day)
+    return day
+
 HOLIDAYS_DIR = Path(__file__).parent / "holidays"
 FIXED_HOLIDAYS = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))  # 全国年节及纪念日放假办法
 SEARCH_DAYS = 400

@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from hall import identity
-from hall.calendar import HallCalendar
+from hall.calendar import HallCalendar, local_day
 from hall.config import HallConfig
 from hall.errors import IllegalTransition, Invalid, NotFound
 from hall.events import EventType
@@ -361,7 +361,7 @@ class AppointmentStore:
         """Turn a booking into a ticket: on time → an appointment ticket waiting under its
         slot time; late → a walk-in ticket (the booking is marked late)."""
         _, cal, s = self.hall(hall_id)
-        today = cal.local(self.clock()).strftime("%Y%m%d")
+        today = local_day(self.clock(), cal.tz)
         if booking.hall != hall_id or booking.day != today:
             raise IllegalTransition(
                 f"this booking is for {booking.day[:4]}-{booking.day[4:6]}-{booking.day[6:]}",

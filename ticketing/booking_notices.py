@@ -20,10 +20,10 @@ import logging
 from typing import Any
 
 from hall.events import EventType
+from hall.text import as_str
 from ticketing import booking_rules as br
 from ticketing import remote_queue
 from ticketing.appointments import AppointmentKeys, AppointmentStore
-from ticketing.commit import as_str
 from ticketing.keys import HallKeys
 from ticketing.notify import Message, Notifier
 

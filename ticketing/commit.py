@@ -25,7 +25,7 @@ from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
 from hall.errors import DomainError
 from hall.events import EventType
 from hall.redis_conn import WritePolicy
-from hall.text import as_str as as_str  # re-exported: callers written before hall.text
+from hall.text import as_str
 from ticketing.audit_entry import entry_for
 from ticketing.keys import HallKeys
 

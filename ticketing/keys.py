@@ -16,14 +16,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-
-from hall.config import HallConfig
-
-
-def local_day(now: float, cfg: HallConfig) -> str:
-    """The hall's business day (local date, yyyymmdd): numbering restarts and day keys turn."""
-    return datetime.fromtimestamp(now, cfg.tz).strftime("%Y%m%d")
 
 
 @dataclass(frozen=True)

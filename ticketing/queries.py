@@ -12,13 +12,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import NotFound
 from hall.text import as_str
 from ticketing import estimate, public
 from ticketing.commit import Clock
 from ticketing.estimate import RECENT_SERVICES, Position
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.model import Ticket, TicketStatus, WindowState
 from ticketing.records import ticket_from, window_from
 
@@ -88,7 +89,7 @@ class TicketQueries:
         """Today's ticket with this number (e.g. "A012"), or NotFound ``unknown_ticket``."""
         cfg = self.hall(hall_id)
         keys = HallKeys(hall_id)
-        ticket_id = await self.redis.hget(keys.day_numbers(local_day(self.clock(), cfg)), number)
+        ticket_id = await self.redis.hget(keys.day_numbers(local_day(self.clock(), cfg.tz)), number)
         if ticket_id is None:
             raise NotFound(f"no ticket {number} today", code="unknown_ticket")
         return await self.ticket(hall_id, as_str(ticket_id))
@@ -163,7 +164,7 @@ class TicketQueries:
         snap = await self.snapshot(hall_id)
         current = await self.current_tickets(hall_id, snap["windows"])
         cfg = self.hall(hall_id)
-        return public.public_hall(cfg, snap, current, local_day(self.clock(), cfg))
+        return public.public_hall(cfg, snap, current, local_day(self.clock(), cfg.tz))
 
     async def snapshot(self, hall_id: str) -> dict[str, Any]:
         """Hall state (full records: staff only) and the id of the last event it includes,

@@ -18,9 +18,9 @@ import json
 from typing import Any
 
 from hall.errors import Forbidden, IllegalTransition, NotFound
+from hall.text import as_str
 from ticketing import model
 from ticketing.appointments import AppointmentKeys, AppointmentStore
-from ticketing.commit import as_str
 from ticketing.estimate import Position
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState
 

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hall.auth import Role, require
+from hall.calendar import local_day
 from hall.errors import Invalid
 from hall.http import F, api, caller, read_body
 from hall.services import services
 from ticketing import reports
-from ticketing.keys import local_day
 from ticketing.report_store import ReportStore, parse_day
 from ticketing.rollup import enqueue_rollup
 from ticketing.store import STORE
@@ -43,7 +43,8 @@ async def get_report(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
     cfg = services(request).get(STORE).hall(hall_id)
     who = require(await caller(request), hall_id, *STAFF)
-    today = datetime.strptime(local_day(services(request).get(STORE).clock(), cfg), "%Y%m%d").date()
+    now = services(request).get(STORE).clock()
+    today = datetime.strptime(local_day(now, cfg.tz), "%Y%m%d").date()
     q = request.query_params
     first = parse_day(q["from"], "from") if "from" in q else today
     last = parse_day(q["to"], "to") if "to" in q else first

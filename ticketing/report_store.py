@@ -20,12 +20,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import Invalid
 from hall.text import as_str
 from ticketing import reports
 from ticketing.commit import Clock
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingKeys, RatingStore
 from ticketing.ratings import rates
@@ -124,7 +125,7 @@ class ReportStore:
 
     async def aggregates(self, cfg: HallConfig, days: list[str]) -> list[dict[str, Any]]:
         stored = await self.redis.mget([agg_key(cfg.id, d) for d in days])
-        today = local_day(self.clock(), cfg)
+        today = local_day(self.clock(), cfg.tz)
         out: list[dict[str, Any]] = []
         for day, raw in zip(days, stored, strict=True):
             if raw is not None and day != today:

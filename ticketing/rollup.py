@@ -19,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from rq import Queue
 
+from hall.calendar import local_day
 from hall.config import HallConfig, load_configured_halls
 from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, sync_client
@@ -26,7 +27,7 @@ from hall.services import Key, Services
 from hall.settings import Settings
 from hall.text import parse_hhmm
 from ticketing.commit import Clock
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.report_store import ReportStore, agg_counts_key
 from ticketing.store import TicketStore
 
@@ -105,7 +106,7 @@ class RollupScheduler:
             for day in await due_days(self.client, cfg, now):
                 count = await self.client.zcard(HallKeys(cfg.id).day_tickets(day))
                 claim = f"{HallKeys(cfg.id).prefix}:agg:{day}:queued:{count}"
-                if await self.client.set(claim, local_day(now, cfg), nx=True, ex=CLAIM_SECONDS):
+                if await self.client.set(claim, local_day(now, cfg.tz), nx=True, ex=CLAIM_SECONDS):
                     await asyncio.to_thread(enqueue_rollup, self.redis_url, cfg.id, day)
                     queued.append((cfg.id, day))
         return queued

@@ -9,13 +9,13 @@ from starlette.responses import JSONResponse
 
 from hall import audit_store
 from hall.auth import Principal, Role, require
+from hall.calendar import local_day
 from hall.errors import DomainError, Forbidden, IllegalTransition, Invalid
 from hall.http import F, api, caller, path_int, read_body
 from hall.services import services
 from ticketing import kiosk_identity, model, public, rules
 from ticketing.appointments import APPOINTMENTS
 from ticketing.estimate import Position
-from ticketing.keys import local_day
 from ticketing.model import Channel, Ticket
 from ticketing.store import STORE
 
@@ -177,7 +177,7 @@ async def _clerk_of_hall(request: Request) -> tuple[str, int, Principal]:
 def _window_view(request: Request, hall_id: str, window: model.WindowState) -> dict[str, Any]:
     cfg = services(request).get(STORE).hall(hall_id)
     data = window.to_dict()
-    data["served"] = window.served_on(local_day(services(request).get(STORE).clock(), cfg))
+    data["served"] = window.served_on(local_day(services(request).get(STORE).clock(), cfg.tz))
     data["queues"] = list(rules.served_queues(cfg, window))
     staff = cfg.staff_member(window.clerk) if window.clerk else None
     data["clerk_name"] = staff.name if staff else None
@@ -199,7 +199,7 @@ async def get_window(request: Request) -> JSONResponse:
     cfg = store.hall(hall_id)
     data = public.public_window(cfg, window.to_dict(), current.number if current else None,
                                current.status.value if current else None,
-                               today=local_day(store.clock(), cfg))
+                               today=local_day(store.clock(), cfg.tz))
     data["ticket"] = public.public_ticket(current.to_dict()) if current else None
     return JSONResponse(data)
 

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
+from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
 from hall.events import EventType
@@ -40,7 +41,7 @@ from ticketing.commit import (
     retrying,
 )
 from ticketing.estimate import RECENT_SERVICES, Position
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.model import (
     Channel,
     Ticket,
@@ -118,7 +119,7 @@ class TicketStore(TicketQueries):
         now = self.clock()
         if self.hours_enforced and slot_start is None:
             require_open(cfg, now)
-        day = local_day(now, cfg)
+        day = local_day(now, cfg.tz)
         ticket = Ticket(
             id=secrets.token_urlsafe(16), hall=hall_id, day=day, queue=matter.queue,
             matter=matter.code, channel=channel, issued_at=now, enqueued_at=now,

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from hall.calendar import NationalCalendar
 from hall.config import HallConfig
-from ticketing.commit import as_str
+from hall.text import as_str
 from ticketing.keys import HallKeys
 from tide.profiles import DayProfile
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from hall.calendar import NationalCalendar, national_calendar
+from hall.calendar import NationalCalendar, local_day, national_calendar
 from hall.config import HallConfig
 from hall.errors import DomainError, IllegalTransition, NotFound
 from hall.events import EventType
@@ -28,7 +28,7 @@ from hall.services import Key
 from hall.text import as_str
 from ticketing.commit import Txn, retrying
 from ticketing.estimate import RECENT_SERVICES
-from ticketing.keys import HallKeys, local_day
+from ticketing.keys import HallKeys
 from ticketing.model import WindowState
 from ticketing.queries import read_waiting, waiting_from
 from ticketing.records import put_window
@@ -230,7 +230,7 @@ class TideService:
         load = await self.load(hall_id)
         r = await self._read(hall_id)
         memory = r.memory
-        today = memory.day == local_day(load.at, cfg)
+        today = memory.day == local_day(load.at, cfg.tz)
         holds = (await self._assess(cfg, r, load)).holds if r.mode is not Mode.OFF else []
         return {
             "hall": hall_id, "mode": r.mode.value,
@@ -286,7 +286,7 @@ class TideService:
                  status: str, manual: bool = False) -> tuple[Txn, dict[str, Any], WindowState]:
         """The writes of applying ``d``: the window, the toggle count, its proposals gone."""
         window = apply_decision(cfg, r.windows, d, now)
-        memory = remember(r.memory, [d], now, local_day(now, cfg), manual)
+        memory = remember(r.memory, [d], now, local_day(now, cfg.tz), manual)
         txn = r.txn(memory=memory)
         put_window(txn, window, r.window_vers[d.window])
         if d.action is Action.OPEN:  # the clerk must not log in elsewhere meanwhile

@@ -434,7 +434,7 @@ async def test_the_live_controller_and_the_simulator_path_decide_alike(
     """Same inputs, same decisions: the live service (Redis, the event stream) and the pure
     path the simulator runs (ArrivalRates fed per arrival, measure, assess, apply_decision)
     step through one busy morning in auto mode."""
-    from ticketing.keys import local_day
+    from hall.calendar import local_day
     from tide.apply import apply_decision
     from tide.hours import local_hour, open_at
     from tide.load import ArrivalRates, measure
@@ -463,7 +463,7 @@ async def test_the_live_controller_and_the_simulator_path_decide_alike(
                          open_at(cfg, clock.now)).decisions
         for d in decided:
             windows[d.window] = apply_decision(cfg, windows, d, clock.now)
-            memory = remember(memory, [d], clock.now, local_day(clock.now, cfg))
+            memory = remember(memory, [d], clock.now, local_day(clock.now, cfg.tz))
         pure_seq.append([(d.action, d.window, d.clerk) for d in decided])
         clock.advance(30)
     assert live_seq == pure_seq
