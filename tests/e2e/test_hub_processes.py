@@ -66,17 +66,17 @@ def test_board_gets_every_call_made_while_its_server_restarted(two_apps, redis_u
     with browser() as br:
         board = br.new_page(viewport={"width": 1920, "height": 1080})
         board.goto(f"{a.base_url}/h/district/board")
-        board.wait_for_function("document.body.dataset.connected === '1'")
+        expect(board.locator("body")).to_have_attribute("data-connected", "1")
         board.evaluate(RECORD_CALLS)
         first = _call(clerk)
         expect(board.get_by_test_id("latest-call")).to_have_attribute("data-number", first)
 
         a.stop()  # the board's server goes away; calls go on through the other process
-        board.wait_for_function("document.body.dataset.connected === '0'")
+        expect(board.locator("body")).to_have_attribute("data-connected", "0")
         meanwhile = [_call(clerk) for _ in range(3)]
         restarted = AppProcess(redis_url, port=a.port, log_path=tmp_path / "a2.log").start()
         try:
-            board.wait_for_function("document.body.dataset.connected === '1'", timeout=15000)
+            expect(board.locator("body")).to_have_attribute("data-connected", "1", timeout=15000)
             last = _call(clerk)
             expect(board.get_by_test_id("latest-call")).to_have_attribute("data-number", last)
             calls = board.evaluate("window.__calls")
