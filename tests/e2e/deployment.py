@@ -186,7 +186,7 @@ def start_sentinel(port: int, primary: int, data: Path) -> Proc:
     conf.write_text(text)
     proc = Proc(data.name, [need("redis-sentinel"), str(conf)], dict(os.environ),
                 data / "sentinel.out", port).start()
-    wait_until(lambda: redis.Redis(port=port).ping(), 10, f"sentinel {data.name}")
+    wait_until(lambda: redis.Redis(port=port).ping(), 30, f"sentinel {data.name}")
     return proc
 
 
