@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from hall import audit_store
 from hall.auth import Principal
-from hall.errors import DomainError
+from hall.errors import DomainError, Invalid
 from hall.services import services
 
 log = logging.getLogger("hall.http")
@@ -35,11 +35,6 @@ class BadRequest(DomainError):
 class TooLarge(DomainError):
     status = 413
     code = "body_too_large"
-
-
-class Unprocessable(DomainError):
-    status = 422
-    code = "invalid_field"
 
 
 @dataclass(frozen=True)
@@ -127,24 +122,24 @@ async def read_body(request: Request, fields: tuple[F, ...]) -> dict[str, Any]:
     known = {f.name for f in fields}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise Unprocessable(f"unknown field(s): {', '.join(unknown)}")
+        raise Invalid(f"unknown field(s): {', '.join(unknown)}")
     out: dict[str, Any] = {}
     for f in fields:
         value = data.get(f.name)
         if value is None:
             if f.required:
-                raise Unprocessable(f"field '{f.name}' is required")
+                raise Invalid(f"field '{f.name}' is required")
             out[f.name] = None
             continue
         ok = isinstance(value, f.type) and not (f.type is not bool and isinstance(value, bool))
         if f.type is float and isinstance(value, int) and not isinstance(value, bool):
             ok, value = True, float(value)
         if not ok:
-            raise Unprocessable(f"field '{f.name}' must be {f.schema()['type']}")
+            raise Invalid(f"field '{f.name}' must be {f.schema()['type']}")
         if f.choices and value not in f.choices:
-            raise Unprocessable(f"field '{f.name}' must be one of {', '.join(map(str, f.choices))}")
+            raise Invalid(f"field '{f.name}' must be one of {', '.join(map(str, f.choices))}")
         if isinstance(value, str) and len(value) > f.max_length:
-            raise Unprocessable(f"field '{f.name}' is longer than {f.max_length} characters")
+            raise Invalid(f"field '{f.name}' is longer than {f.max_length} characters")
         out[f.name] = value
     return out
 
