@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from hall.audit_store import AuditTrail, trail_of
 from hall.audit_trail import DEPLOYMENT, Entry, Stored, audit_day, csv_rows, matches
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, Invalid, NotFound
-from hall.http import F, api, caller
+from hall.http import F, api, caller, parse_day
 from hall.services import services
 
 MAX_DAYS = 366
@@ -40,17 +40,6 @@ QUERY = (
 )
 
 
-def _day(raw: str, name: str) -> date:
-    try:
-        day = datetime.strptime(raw, "%Y-%m-%d").date()
-    except ValueError:
-        raise Invalid(f"'{name}' must be a date YYYY-MM-DD, got '{raw[:20]}'",
-                      code="invalid_date") from None
-    if not 1970 <= day.year <= 2999:
-        raise Invalid(f"'{name}' must be a day between 1970 and 2999", code="invalid_date")
-    return day
-
-
 def _trail(request: Request) -> AuditTrail:
     trail = trail_of(request.app)
     assert trail is not None
@@ -61,8 +50,8 @@ async def _answer(request: Request, hall: str, who: Principal) -> Response:
     trail = _trail(request)
     q = request.query_params
     today = datetime.strptime(audit_day(trail.clock(), trail.zones.get(hall)), "%Y%m%d").date()
-    first = _day(q["from"], "from") if "from" in q else today
-    last = _day(q["to"], "to") if "to" in q else first
+    first = parse_day(q["from"], "from") if "from" in q else today
+    last = parse_day(q["to"], "to") if "to" in q else first
     if last < first:
         raise Invalid("'to' is before 'from'", code="invalid_date")
     if last - first > timedelta(days=MAX_DAYS - 1):

@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse, Response
 from hall.auth import Role, require
 from hall.calendar import local_day
 from hall.errors import Invalid
-from hall.http import F, api, caller, read_body
+from hall.http import F, api, caller, parse_day, read_body
 from hall.services import services
 from ticketing import reports
-from ticketing.report_store import ReportStore, parse_day
+from ticketing.report_store import ReportStore
 from ticketing.rollup import enqueue_rollup
 from ticketing.store import STORE
 

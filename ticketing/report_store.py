@@ -47,19 +47,6 @@ def agg_counts_key(hall_id: str) -> str:
     return f"{HallKeys(hall_id).prefix}:agg:tickets"
 
 
-def parse_day(text: str, name: str) -> date:
-    """A YYYY-MM-DD day from 1970 to 2999 (beyond, date arithmetic overflows: 422)."""
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise Invalid(f"'{name}' must be a date like 2026-11-18, got '{text[:20]}'",
-                      code="invalid_date") from None
-    if not 1970 <= day.year <= 2999:
-        raise Invalid(f"'{name}' must be a day between 1970 and 2999, got '{text}'",
-                      code="invalid_date")
-    return day
-
-
 def days_between(first: date, last: date) -> list[str]:
     if last < first:
         raise Invalid("'to' is before 'from'", code="invalid_date")
