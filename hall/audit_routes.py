@@ -20,8 +20,9 @@ from hall.audit_store import AuditTrail, trail_of
 from hall.audit_trail import DEPLOYMENT, Entry, Stored, audit_day, csv_rows, matches
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, Invalid, NotFound
-from hall.http import F, api, caller, parse_day
+from hall.http import F, api, caller
 from hall.services import services
+from hall.text import parse_day
 
 MAX_DAYS = 366
 MAX_ROWS = 10_000

@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -36,19 +35,6 @@ class BadRequest(DomainError):
 class TooLarge(DomainError):
     status = 413
     code = "body_too_large"
-
-
-def parse_day(text: str, name: str) -> date:
-    """A YYYY-MM-DD day from 1970 to 2999 (beyond, date arithmetic overflows: 422)."""
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise Invalid(f"'{name}' must be a date like 2026-11-18, got '{text[:20]}'",
-                      code="invalid_date") from None
-    if not 1970 <= day.year <= 2999:
-        raise Invalid(f"'{name}' must be a day between 1970 and 2999, got '{text}'",
-                      code="invalid_date")
-    return day
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
-"""Two small readings every package shares: Redis replies to text, and "HH:MM" to a time."""
+"""Small readings every package shares: Redis replies to text, "HH:MM" to a time, and a
+YYYY-MM-DD day given by a person (query or command line)."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time
 from typing import Any
+
+from hall.errors import Invalid
 
 
 def as_str(value: Any) -> str:
@@ -24,3 +27,16 @@ def hours_of(text: str) -> float:
     """ "HH:MM" as hours after midnight (``"13:30"`` → 13.5)."""
     moment = parse_hhmm(text)
     return moment.hour + moment.minute / 60.0
+
+
+def parse_day(text: str, name: str) -> date:
+    """A YYYY-MM-DD day from 1970 to 2999 (beyond, date arithmetic overflows: 422)."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise Invalid(f"'{name}' must be a date like 2026-11-18, got '{text[:20]}'",
+                      code="invalid_date") from None
+    if not 1970 <= day.year <= 2999:
+        raise Invalid(f"'{name}' must be a day between 1970 and 2999, got '{text}'",
+                      code="invalid_date")
+    return day

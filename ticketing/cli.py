@@ -52,7 +52,7 @@ def _with_reports(args: argparse.Namespace, action: Callable[[Any], Awaitable[T]
 
 def _day(text: str, name: str) -> date:
     from hall.errors import DomainError
-    from hall.http import parse_day
+    from hall.text import parse_day
 
     try:
         return parse_day(text, name)

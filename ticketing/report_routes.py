@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse, Response
 from hall.auth import Role, require
 from hall.calendar import local_day
 from hall.errors import Invalid
-from hall.http import F, api, caller, parse_day, read_body
+from hall.http import F, api, caller, read_body
 from hall.services import services
+from hall.text import parse_day
 from ticketing import reports
 from ticketing.report_store import ReportStore
 from ticketing.rollup import enqueue_rollup
