@@ -6,12 +6,9 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -24,19 +21,6 @@ from ticketing.slots import day_slots, per_slot
 
 HALL, MATTER = "district", "YB-BX"
 CLIENTS, LEFT = 200, 10
-
-
-@pytest.fixture
-def two_apps(redis_url: str, tmp_path: Path) -> Iterator[list[AppProcess]]:
-    apps = [AppProcess(redis_url, extra_env={"HALL_DATA": str(tmp_path / f"app{i}")},
-                       log_path=tmp_path / f"app{i}.log") for i in range(2)]
-    try:
-        for app in apps:
-            app.start()
-        yield apps
-    finally:
-        for app in apps:
-            app.stop()
 
 
 def next_bookable_day(cfg_day: date) -> date:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
 from tests.integration.hallrun import CLERKS, HALL, Hall, Record, provision
@@ -16,19 +13,6 @@ from ticketing.audit import audit_hall
 
 KIOSKS = 12
 TICKETS_PER_KIOSK = 30
-
-
-@pytest.fixture
-def two_apps(redis_url: str, tmp_path: Path) -> Iterator[list[AppProcess]]:
-    apps = [AppProcess(redis_url, extra_env={"HALL_DATA": str(tmp_path / f"app{i}")},
-                       log_path=tmp_path / f"app{i}.log") for i in range(2)]
-    try:
-        for app in apps:
-            app.start()
-        yield apps
-    finally:
-        for app in apps:
-            app.stop()
 
 
 async def test_kiosks_and_clerks_at_once_on_two_processes(
