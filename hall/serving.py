@@ -1,6 +1,7 @@
 """Run the app under uvicorn with a graceful, draining shutdown.
 
-On SIGTERM/SIGINT the process (1) stops accepting connections, (2) runs the app's
+On SIGTERM/SIGINT the process (1) stops taking new connections without dropping the ones
+the kernel already queued (``stop_listening``), (2) runs the app's
 drain hooks (``hall.health``): ``/readyz`` turns 503 and the hub closes its
 websockets with 1001 "going away", so boards reconnect through the proxy to another
 process, then (3) lets uvicorn finish in-flight requests (up to ``GRACE_SECONDS``)
@@ -10,8 +11,11 @@ and runs the lifespan shutdown (components stop, Redis closes).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import socket
+import struct
+import sys
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,6 +24,28 @@ from hall import health
 
 GRACE_SECONDS = 10
 SOCKET_CLOSE_WAIT = 3.0  # time for the 1001 close handshakes before uvicorn's own 1012
+ACCEPT_QUEUE_WAIT = 0.2  # time for the event loop to accept what the kernel had queued
+
+_SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
+_DROP_EVERY_PACKET = (ctypes.c_ubyte * 8)(*struct.pack("=HBBI", 0x06, 0, 0, 0))  # BPF "ret #0"
+
+
+def refuse_new_handshakes(listener: socket.socket) -> bool:
+    """Make a listening socket drop new connection attempts while it keeps the ones the
+    kernel has already completed and queued for ``accept``.
+
+    Closing a listener resets every connection still in its accept queue: a proxy that had
+    already sent a POST on one answers 502 and rightly does not retry it. Dropped
+    handshakes instead are retried by the client's kernel and, once the listener is closed,
+    refused, which a proxy retries on the next app process (nothing was sent). Linux only;
+    elsewhere (and for a non-TCP socket) returns False and the caller just closes.
+    """
+    if not sys.platform.startswith("linux") or listener.family not in (socket.AF_INET,
+                                                                         socket.AF_INET6):
+        return False
+    program = struct.pack("@HL", 1, ctypes.addressof(_DROP_EVERY_PACKET))  # struct sock_fprog
+    listener.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, program)
+    return True
 
 
 def _is_websocket(connection: object) -> bool:
@@ -40,6 +66,8 @@ class DrainingServer(uvicorn.Server):
         gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if any([refuse_new_handshakes(s) for server in self.servers for s in server.sockets]):
+            await asyncio.sleep(ACCEPT_QUEUE_WAIT)  # the loop accepts what was queued
         for server in self.servers:
             server.close()  # no new connections while the sockets drain
         await health.drain(self.hall_app)
