@@ -1,5 +1,15 @@
 """Estimated wait for a ticket: people ahead, recent service times, windows serving it now.
 
+The people ahead are served by the open windows serving the queue, each counted for the
+share of its time the queue gets: a whole window when the queue is its first (or only)
+queue, ``LATER_SHARE`` of it when the queue comes further down the window's list (it
+favours its first queue by the queue step, ``ticketing.rules``). Idle open windows
+call the first people ahead at once; for the rest, the person at the window now is half
+done on average, so the wait is ``(ahead - idle + 1/2)`` services over that capacity.
+Chosen on the tuning day shapes of ``tide.shapes`` and judged on the others
+(``benchmarks/bench_tide.py``; the old "ahead × service / windows" quoted 67 % of judged
+tickets within ±max(5 min, 25 %), this 79 %).
+
 When no staffed window (open, or paused for a moment) serves the ticket's queue now,
 there is no estimate but a reason (``no_window_open``): a wait of 0 minutes, or one
 computed as if a window were about to open, would be a promise nobody made.
@@ -15,9 +25,12 @@ from hall.config import HallConfig
 from ticketing import rules
 from ticketing.model import WindowState, WindowStatus
 
+RESIDUAL = 0.5  # of a service still to run at a busy window when a ticket is issued
+LATER_SHARE = 0.5  # of a window for a queue not first on its list (0.4-0.7 tried: 0.5 best)
 RECENT_SERVICES = 20  # how many recent service durations a queue remembers
 DEFAULT_EXPECTED_MINUTES = 10.0  # a queue with no matter (should not happen) still estimates
 NO_WINDOW_OPEN = "no_window_open"
+QUOTE_FIELD = "quote"  # the ticket record's field holding the wait quoted at issue (s)
 
 
 @dataclass(frozen=True)
@@ -56,31 +69,53 @@ def estimated_wait_seconds(ahead: int, service_seconds: float, windows: int) -> 
     return ahead * service_seconds / windows
 
 
-def serving_windows(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
-                    target_window: int | None = None) -> tuple[int, int]:
-    """(open, paused) staffed windows that serve ``queue`` now (tide lending included),
-    or only window ``target_window`` for a ticket sent there."""
-    open_now = paused = 0
+@dataclass(frozen=True)
+class Capacity:
+    """What the staffed windows serving a queue give it now."""
+
+    open: int  # open windows serving the queue
+    paused: int  # paused ones (their clerk still there)
+    share: float  # the open windows' capacity for this queue, in whole windows
+    idle: int  # open windows with nobody at them, ready to call
+
+
+def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
+             target_window: int | None = None) -> Capacity:
+    """The open / paused staffed windows serving ``queue`` now (tide lending included), or
+    only window ``target_window`` for a ticket sent there, and the share they give it."""
+    open_now = paused = idle = 0
+    share = 0.0
     for w in windows:
-        if target_window is not None:
-            serves = w.number == target_window
-        else:
-            serves = queue in rules.served_queues(cfg, w)
-        if not serves or w.clerk is None:
+        if w.clerk is None:
             continue
+        if target_window is not None:
+            if w.number != target_window:
+                continue
+            part = 1.0
+        else:
+            served = rules.served_queues(cfg, w)
+            if queue not in served:
+                continue
+            part = 1.0 if served[0] == queue else LATER_SHARE
         if w.status is WindowStatus.OPEN:
             open_now += 1
+            share += part
+            idle += w.current is None
         elif w.status is WindowStatus.PAUSED:
             paused += 1
-    return open_now, paused
+    return Capacity(open_now, paused, share, idle)
 
 
 def position(cfg: HallConfig, queue: str, ahead: int, recent: Sequence[float],
              windows: Iterable[WindowState], target_window: int | None = None) -> Position:
-    """A waiting ticket's position: people ahead share the open windows serving its queue
-    (paused ones when none is open); no estimate but ``no_window_open`` when none is staffed."""
-    open_now, paused = serving_windows(cfg, queue, windows, target_window)
-    if open_now + paused == 0:
+    """A waiting ticket's position and expected wait (module doc); with only paused windows
+    the people ahead share those; no estimate but ``no_window_open`` when none is staffed."""
+    cap = capacity(cfg, queue, windows, target_window)
+    if cap.open + cap.paused == 0:
         return Position(ahead, None, NO_WINDOW_OPEN)
     service = queue_service_seconds(cfg, queue, recent)
-    return Position(ahead, estimated_wait_seconds(ahead, service, open_now or paused))
+    if cap.open == 0:
+        return Position(ahead, estimated_wait_seconds(ahead, service, cap.paused))
+    if ahead < cap.idle:
+        return Position(ahead, 0.0)
+    return Position(ahead, (ahead - cap.idle + RESIDUAL) * service / cap.share)

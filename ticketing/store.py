@@ -156,8 +156,14 @@ class TicketStore(TicketQueries):
         self.committer.notify(hall_id, EventType.TICKET_ISSUED, {"ticket": ticket.to_dict()})
         windows = [window_from(w.number, raw or None)
                    for w, raw in zip(cfg.windows, windows_raw, strict=True)]
-        return ticket, estimate.position(cfg, ticket.queue, int(ahead),
-                                         [float(x) for x in recent], windows)
+        position = estimate.position(cfg, ticket.queue, int(ahead),
+                                     [float(x) for x in recent], windows)
+        # the wait quoted at issue, kept beside the record ('' = no estimate, a reason shown)
+        # so quoted vs real waits can be measured on real days (tide.quotes); first one wins
+        seconds = position.estimated_wait_seconds
+        await self.redis.hsetnx(keys.ticket(ticket.id), estimate.QUOTE_FIELD,
+                                "" if seconds is None else repr(round(seconds, 1)))
+        return ticket, position
 
     # ---- the one way a transition is committed -----------------------------------
 

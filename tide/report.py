@@ -60,9 +60,15 @@ class EstimateAccuracy:
 
 
 def estimate_accuracy(records: Sequence[TicketRecord]) -> EstimateAccuracy:
-    """Quoted against real waits: the share within ±max(5 min, 25 %) and the median error."""
-    pairs = [(r.quoted / 60.0, r.wait / 60.0) for r in records
-             if r.quoted is not None and r.outcome == "served" and r.counted and r.leg == 1]
+    """Quoted against real waits of a simulated day's served tickets (first leg)."""
+    return accuracy_of([(r.quoted / 60.0, r.wait / 60.0) for r in records
+                        if r.quoted is not None and r.outcome == "served" and r.counted
+                        and r.leg == 1])
+
+
+def accuracy_of(pairs: Sequence[tuple[float, float]]) -> EstimateAccuracy:
+    """(quoted, real) waits in minutes: the share within ±max(5 min, 25 % of the quote) and
+    the median absolute error (live days: ``tide.quotes``; simulated: above)."""
     if not pairs:
         return EstimateAccuracy(0, 0.0, 0.0)
     errors = sorted(abs(w - q) for q, w in pairs)

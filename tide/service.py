@@ -39,6 +39,7 @@ from tide.hours import local_hour, open_at
 from tide.keys import TideKeys
 from tide.load import ArrivalRates, HallLoad, measure
 from tide.policy import Action, Assessment, Decision, assess, remember, standby_clerk
+from tide.quotes import day_accuracy
 from tide.settings import Mode, TideSettings, parse_tide
 from tide.state import TideRead, pending_ids, read, record
 
@@ -260,6 +261,9 @@ class TideService:
             "pending": [_flat({"id": k, **v}) for k, v in r.pending.items()],
             "overrides": [_flat({"window": n, **v}) for n, v in r.overrides.items()],
             "recent": [_flat(e) for e in await self.recent(hall_id)],
+            # today's waits quoted at issue against the real ones (tide.quotes)
+            "estimates_today": vars(await day_accuracy(self.redis, hall_id,
+                                                       local_day(load.at, cfg.tz))),
         }
 
     # ---- the one atomic step ------------------------------------------------------

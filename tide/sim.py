@@ -252,7 +252,11 @@ class Simulation:
     def _quote(self, ticket: Ticket) -> float | None:
         """The estimate the live hall shows at issue (``ticketing.estimate.position``);
         None when no window serves the queue now (the hall then shows a reason)."""
-        ahead = self.waiting_count[ticket.queue]
+        key = rules.order_key(ticket.enqueued_at, ticket.has_priority,
+                              self.cfg.rules.priority_head_start_minutes)
+        # the live ZRANK: waiting tickets of the queue under a smaller order key
+        ahead = sum(1 for k, _, t in self.heaps[ticket.queue]
+                    if k < key and self.tickets[t].status is TicketStatus.WAITING)
         return estimate.position(self.cfg, ticket.queue, ahead, self.recent[ticket.queue],
                                  self.windows.values()).estimated_wait_seconds
 

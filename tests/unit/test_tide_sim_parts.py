@@ -150,10 +150,11 @@ def test_estimates_quoted_at_issue_are_accounted_against_the_real_wait() -> None
 
     cfg = hall({1: ["A"]})
     day = run(cfg, [person(0), person(1), person(2), person(3, service=10)])
-    # Quoted at issue (ticketing.estimate: people waiting ahead × 10 min / 1 open window,
-    # the ticket being served not counted): 0, 0, 10 and 20 min; real waits 0, 9, 18, 27.
-    assert [round(r.quoted / 60) for r in day.tickets] == [0, 0, 10, 20]
+    # Quoted at issue (ticketing.estimate): the first finds window 1 idle: 0; then the
+    # window is busy: (waiting ahead + 1/2 of the service under way) × 10 min / 1 window =
+    # 5, 15 and 25 min; real waits 0, 9, 18, 27 (the old "ahead × 10 min" quoted 0, 0, 10, 20).
+    assert [round(r.quoted / 60) for r in day.tickets] == [0, 5, 15, 25]
     acc = estimate_accuracy(day.tickets)
-    # errors 0, 9, 8, 7: only the first within ±max(5 min, 25 %)
-    assert acc.tickets == 4 and acc.within == 0.25
-    assert acc.median_error_min == pytest.approx(7.5)
+    # errors 0, 4, 3, 2: all within ±max(5 min, 25 %)
+    assert acc.tickets == 4 and acc.within == 1.0
+    assert acc.median_error_min == pytest.approx(2.5)
