@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
-                  json_logs=settings.log_format == "json")
+                  json_logs=settings.log_format == "json", reuse_port=args.reuse_port)
         finally:
             if worker and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", dest="worker", action="store_false",
                        help="do not start an RQ worker beside the app")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="listen with SO_REUSEPORT: several processes share the port and "
+                            "the kernel spreads connections over them (no proxy)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run an RQ worker (speech, reports)")

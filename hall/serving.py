@@ -79,7 +79,20 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool) -> None:
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening address shared with the other processes that bind it the same way
+    (``SO_REUSEPORT``): the kernel spreads new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
+          reuse_port: bool = False) -> None:
     """Serve until a signal. uvicorn logs through our root handler in both formats (its
     own log config would bypass the ``hall.logs.Redact`` filter and print tokens); the
     access line is uvicorn's in text logs and ``RequestLog``'s in JSON logs.
@@ -94,4 +107,5 @@ def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool)
                             # CPU per fan-out (benchmarks/bench_ws.py); frames are tiny
                             ws_per_message_deflate=False, ws_max_size=64 * 1024,
                             **options)  # type: ignore[arg-type]
-    DrainingServer(config, app).run()
+    DrainingServer(config, app).run(
+        sockets=[reuse_port_socket(host, port)] if reuse_port else None)

@@ -1,0 +1,350 @@
+"""Ticket issue throughput through HTTP, driven by C load generators (Debian's wrk and a small
+open-loop client), so the client does not eat the server's CPU.
+
+One command:  .venv/bin/python benchmarks/bench_throughput.py
+
+It starts its own redis-server (AOF on, fsync every second) and ``--apps`` ``hall serve``
+processes (default 2) sharing ONE port with ``SO_REUSEPORT`` (``hall serve --reuse-port``:
+the kernel spreads connections over the processes, no proxy on the cores), with ``--halls``
+copies of the district hall (daily limit raised), a clerk logged in at every window (the
+estimate quoted at issue reads the open windows) and a kiosk device token per hall.
+
+1. **max**: ``wrk -t1 -c C -d S --latency`` with a Lua script that posts ``{"matter": …}``
+   with the kiosk's bearer token, over every hall and matter in turn: issues/s, p50/p99.
+2. **steady**: ``benchmarks/openloop.c`` (built here with ``cc -O2``): issues at a constant
+   ``--rate`` per second (wrk2's way: request k is due at start + k/rate and its latency
+   runs from then, so a stall is counted, not hidden): achieved rate, p50/p99.
+
+CPU seconds of the apps, Redis and the load generator are read for each phase (CPU per
+issue is the figure a shared machine disturbs least), and every hall is audited at the end
+(``ticketing/audit.py``: duplicate numbers, double calls, lost, inconsistent must all be 0).
+``--py-spy FILE`` records the first app process during the max phase (py-spy raw format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from bench_core import cpu_seconds, free_port, hall_files, provision, wait_until
+
+from hall.redis_server import redis_server_binary
+from ticketing.audit import audit_hall
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+
+
+class Stack:
+    """redis-server plus N ``hall serve --reuse-port`` processes on one port."""
+
+    def __init__(self, folder: Path, apps: int, halls: list[Path], fsync: str) -> None:
+        self.folder, self.halls, self.fsync, self.apps = folder, halls, fsync, apps
+        self.redis_port, self.port = free_port(), free_port()
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start(self) -> Stack:
+        data = self.folder / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        self.processes.append(subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1",
+             "--dir", str(data), "--appendonly", "yes", "--appendfsync", self.fsync,
+             "--save", "", "--logfile", str(data / "redis.log")]))
+        wait_until(redis.Redis.from_url(self.redis_url).ping, "redis-server")
+        env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
+               "HALL_ALWAYS_OPEN": "1", "PYTHONUNBUFFERED": "1",
+               "HALL_DATA": str(self.folder / "var"),
+               "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
+        for i in range(self.apps):
+            log = open(self.folder / f"app-{i}.log", "ab")  # noqa: SIM115
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
+                 "--reuse-port", "--no-worker", "--log-level", "warning"],
+                env=env, cwd=ROOT, stdout=log, stderr=log))
+        try:
+            # each process answers once it has started; with SO_REUSEPORT a probe may land
+            # on either, so wait until every process has written its start line
+            wait_until(lambda: all("Hall is running" in (self.folder / f"app-{i}.log")
+                                   .read_text() for i in range(self.apps)), "hall serve")
+            wait_until(lambda: httpx.get(f"{self.base_url}/readyz").status_code == 200,
+                       "readyz")
+        except RuntimeError:
+            for i in range(self.apps):
+                print((self.folder / f"app-{i}.log").read_text()[-3000:], file=sys.stderr)
+            self.stop()
+            raise
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    @property
+    def ports(self) -> list[int]:  # what bench_core.provision connects to
+        return [self.port]
+
+    def app_pids(self) -> list[int]:
+        return [p.pid for p in self.processes[1:]]
+
+    def redis_pids(self) -> list[int]:
+        return [self.processes[0].pid]
+
+
+def requests_for(tokens: dict[str, str], matters: list[str], port: int
+                 ) -> list[tuple[str, str, str]]:
+    """(path, token, body) for every hall and matter, in the order they are sent."""
+    return [(f"/api/halls/{hall}/tickets", token, json.dumps({"matter": m}))
+            for m in matters for hall, token in tokens.items()]
+
+
+def wrk_script(folder: Path, reqs: list[tuple[str, str, str]]) -> Path:
+    """A wrk Lua script that sends the prepared requests in turn (formatted once)."""
+    entries = ",\n".join(f"  {{{json.dumps(p)}, {json.dumps(t)}, {json.dumps(b)}}}"
+                         for p, t, b in reqs)
+    path = folder / "issue.lua"
+    path.write_text(f"""
+local specs = {{
+{entries}
+}}
+local reqs = {{}}
+local i = 0
+init = function(args)
+  for k, s in ipairs(specs) do
+    reqs[k] = wrk.format("POST", s[1], {{["Authorization"] = "Bearer " .. s[2],
+                                        ["Content-Type"] = "application/json"}}, s[3])
+  end
+  i = math.random(#reqs)
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+""")
+    return path
+
+
+def request_files(folder: Path, reqs: list[tuple[str, str, str]], port: int) -> list[Path]:
+    files = []
+    for k, (path, token, body) in enumerate(reqs):
+        raw = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body.encode())}\r\n\r\n{body}")
+        file = folder / f"req-{k}.http"
+        file.write_bytes(raw.encode())
+        files.append(file)
+    return files
+
+
+def build_openloop(folder: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("a C compiler (cc) is needed to build benchmarks/openloop.c")
+    binary = folder / "openloop"
+    subprocess.run([cc, "-O2", "-o", str(binary), str(HERE / "openloop.c")], check=True)
+    return binary
+
+
+def run_child(args: list[str]) -> tuple[str, float]:
+    """Run a load generator; its stdout and its own CPU seconds (from wait4)."""
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(args, stdout=out)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode()
+    if process.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({process.returncode}): {text}")
+    return text, usage.ru_utime + usage.ru_stime
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * _UNITS[unit]
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["per_s"] = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    out["requests"] = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    for pct in ("50", "75", "90", "99"):
+        found = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        if found:
+            out[f"p{pct}_ms"] = round(_ms(found.group(1)), 2)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    sock = re.search(r"Socket errors: (.*)", text)
+    out["socket_errors"] = sock.group(1) if sock else ""
+    return out
+
+
+class Cpu:
+    """CPU seconds used by the apps and Redis across a phase."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def __enter__(self) -> Cpu:
+        self.app0 = cpu_seconds(self.stack.app_pids())
+        self.redis0 = cpu_seconds(self.stack.redis_pids())
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.app = cpu_seconds(self.stack.app_pids()) - self.app0
+        self.redis = cpu_seconds(self.stack.redis_pids()) - self.redis0
+        self.wall = time.monotonic() - self.t0
+
+    def per(self, requests: int, client: float) -> dict[str, float]:
+        n = max(requests, 1)
+        return {"app_cpu_ms_per_issue": round(self.app / n * 1000, 3),
+                "redis_cpu_ms_per_issue": round(self.redis / n * 1000, 3),
+                "client_cpu_ms_per_issue": round(client / n * 1000, 3),
+                "app_cores_busy": round(self.app / self.wall, 2)}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        folder = Path(tmp)
+        files = hall_files(folder, args.halls)
+        openloop = build_openloop(folder)
+        stack = Stack(folder, args.apps, files, args.fsync).start()
+        try:
+            hall_ids = [p.stem for p in files]
+            # a clerk at every window (as in a working hall: the estimate at issue reads
+            # open windows), and a kiosk token per hall
+            tokens, _ = asyncio.run(provision(stack, hall_ids))  # type: ignore[arg-type]
+            info = httpx.get(f"{stack.base_url}/api/halls/{hall_ids[0]}").json()
+            matters = [m["code"] for m in info["matters"]]
+            reqs = requests_for(tokens, matters, stack.port)
+            script = wrk_script(folder, reqs)
+            result: dict[str, Any] = {"apps": args.apps, "halls": args.halls,
+                                      "load_before": os.getloadavg()}
+            wrk = shutil.which("wrk") or "/usr/bin/wrk"
+            url = stack.base_url
+            # warm up: every process's code paths, connections and caches
+            run_child([wrk, "-t1", f"-c{args.connections}", "-d2s", "-s", str(script), url])
+            if "max" in args.phases:
+                spy = None
+                if args.py_spy:
+                    spy = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "py-spy"), "record", "--gil",
+                         "-f", "raw", "-r", "200", "-d", str(int(args.seconds)), "-o", args.py_spy,
+                         "-p", str(stack.app_pids()[0])], stdout=subprocess.DEVNULL)
+                with Cpu(stack) as cpu:
+                    text, client = run_child(
+                        [wrk, f"-t{args.threads}", f"-c{args.connections}",
+                         f"-d{int(args.seconds)}s", "--latency", "--timeout", "10s",
+                         "-s", str(script), url])
+                if spy is not None:
+                    spy.wait(timeout=60)
+                result["max"] = {"connections": args.connections, **parse_wrk(text),
+                                 **cpu.per(parse_wrk(text)["requests"], client)}
+                result["load_after_max"] = os.getloadavg()
+            if "steady" in args.phases:
+                with Cpu(stack) as cpu:
+                    text, client = run_child(
+                        [str(openloop), "127.0.0.1", str(stack.port), str(args.rate),
+                         str(args.steady_seconds), str(args.steady_connections),
+                         *(str(f) for f in request_files(folder, reqs, stack.port))])
+                steady = json.loads(text)
+                result["steady"] = {**steady, **cpu.per(steady["ok"], client)}
+                result["load_after_steady"] = os.getloadavg()
+            client_redis = redis.Redis.from_url(stack.redis_url)
+            reports = [audit_hall(client_redis, h) for h in hall_ids]
+            result["audit"] = {
+                "tickets": sum(r.tickets for r in reports),
+                "duplicate_numbers": sum(len(r.duplicate_numbers) for r in reports),
+                "double_calls": sum(len(r.double_calls) for r in reports),
+                "lost": sum(len(r.lost) for r in reports),
+                "inconsistent": sum(len(r.inconsistent) for r in reports),
+            }
+            return result
+        finally:
+            stack.stop()
+
+
+def report(r: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.2f}" for x in r["load_before"])
+    lines = [f"== {r['apps']} app process(es) on one port (SO_REUSEPORT), {r['halls']} halls; "
+             f"load average before: {load} on {os.cpu_count()} cores =="]
+    if "max" in r:
+        m = r["max"]
+        lines.append(f"max (wrk, {m['connections']} connections): {m['per_s']:.0f} issues/s, "
+                     f"p50 {m.get('p50_ms')} ms, p90 {m.get('p90_ms')} ms, "
+                     f"p99 {m.get('p99_ms')} ms, non-2xx {m['non_2xx']}, "
+                     f"socket errors: {m['socket_errors'] or 'none'}")
+        lines.append(f"    CPU ms per issue: app {m['app_cpu_ms_per_issue']}, redis "
+                     f"{m['redis_cpu_ms_per_issue']}, wrk {m['client_cpu_ms_per_issue']}; "
+                     f"app cores busy {m['app_cores_busy']}; load after "
+                     f"{r['load_after_max'][0]:.2f}")
+    if "steady" in r:
+        s = r["steady"]
+        lines.append(f"steady (open loop, {s['rate']:.0f}/s for {s['seconds']:.0f} s, "
+                     f"{s['connections']} connections): achieved {s['achieved_per_s']:.0f}/s, "
+                     f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, "
+                     f"p99.9 {s['p999_ms']} ms, max {s['max_ms']} ms, errors {s['errors']}, "
+                     f"unanswered {s['unanswered']}")
+        lines.append(f"    CPU ms per issue: app {s['app_cpu_ms_per_issue']}, redis "
+                     f"{s['redis_cpu_ms_per_issue']}, client {s['client_cpu_ms_per_issue']}; "
+                     f"app cores busy {s['app_cores_busy']}; load after "
+                     f"{r['load_after_steady'][0]:.2f}")
+    lines.append(f"audit: {r['audit']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--apps", type=int, default=2, help="hall serve processes")
+    parser.add_argument("--halls", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the max phase")
+    parser.add_argument("--rate", type=float, default=1000.0, help="steady issues per second")
+    parser.add_argument("--steady-seconds", type=float, default=30.0)
+    parser.add_argument("--steady-connections", type=int, default=32)
+    parser.add_argument("--fsync", default="everysec", choices=["everysec", "always"])
+    parser.add_argument("--phases", default="max,steady")
+    parser.add_argument("--py-spy", help="record the first app during the max phase here")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    result = run(args)
+    print(report(result), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    audit = result["audit"]
+    return 1 if any(audit[k] for k in ("duplicate_numbers", "double_calls", "lost",
+                                          "inconsistent")) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
