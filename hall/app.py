@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Route
 from displays import dashboard_data
 from displays.component import component as displays
 from displays.dashboard import component as dashboard
+from hall.audit_routes import component as audit
 from hall.audit_store import AuditContext
-from hall.audit_store import component as audit
 from hall.auth import AuthStore
+from hall.auth.accounts import hall_names
 from hall.auth.guard import SecurityHeaders
 from hall.auth.routes import routes as auth_routes
 from hall.component import Component
@@ -117,7 +118,8 @@ def create_app(
                          auth=AuthStore(client, settings.session_hours,
                                         idle_minutes=settings.session_idle_minutes,
                                         clock=auth_clock,
-                                        require_second_factor=settings.require_second_factor),
+                                        require_second_factor=settings.require_second_factor,
+                                        hall_names=hall_names(configured)),
                          metrics=metrics,
                          health=health)
         started: list[Component] = []

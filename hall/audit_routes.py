@@ -16,9 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hall.audit_store import AuditTrail, trail_of
+from hall.audit_store import AuditTrail, provide, trail_of
 from hall.audit_trail import DEPLOYMENT, Entry, Stored, audit_day, csv_rows, matches
 from hall.auth import Principal, Role, Unauthorized, require
+from hall.component import Component
 from hall.errors import Forbidden, Invalid, NotFound
 from hall.http import F, api, caller
 from hall.services import services
@@ -108,3 +109,7 @@ async def deployment_audit(request: Request) -> Response:
 
 
 routes = [hall_audit, deployment_audit]
+
+# the trail (provided to every package) and its read routes; the app factory adds the
+# recording middleware (hall.audit_store.AuditContext)
+component = Component("audit", routes=list[Any](routes), provide=provide)

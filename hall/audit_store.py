@@ -10,8 +10,10 @@ through ``commit.lua`` and its audit entry are one atomic step (they cannot dive
 Nothing in the app deletes or rewrites these keys; a day list expires
 ``RETENTION_DAYS`` (400) after its first entry (the law asks for at least 180 days).
 
-``AuditContext`` (ASGI middleware) keeps the caller of each state-changing request in a
-context variable (``current()``): ``hall.http.caller`` fills in the principal, a commit
+``AuditContext`` (ASGI middleware, added by the app factory) keeps the caller of each
+state-changing request in a context variable (``current()``). It reads who is calling
+from the request's scope, where ``hall.http.caller`` keeps the resolved principal and the
+error handler the error code, so the HTTP plumbing knows nothing of the trail; a commit
 records the entry with it, and a request that changed nothing through a commit (a
 login, a refused action, a tide override) gets its entry when its answer is sent.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,7 +45,7 @@ from hall.audit_trail import (
     verify_day,
     verify_head,
 )
-from hall.component import Component
+from hall.http import ERROR_SCOPE, PRINCIPAL_SCOPE
 from hall.services import Key, Services, services
 from hall.text import as_str
 
@@ -95,37 +97,58 @@ def days_key(hall: str) -> str:
 
 @dataclass
 class Acting:
-    """The caller of one state-changing request, filled in as the request goes."""
+    """The caller of one state-changing request, filled in as the request goes.
+
+    Who acts is the principal ``hall.http.caller`` kept in the request's scope, unless a
+    route named someone else (a login names the account it tries)."""
 
     source: str
     method: str
     path: str
     hall: str | None = None
-    actor: str = "anonymous"
-    role: str = "anonymous"
-    halls: tuple[str, ...] = ()
+    scope: MutableMapping[str, Any] = field(default_factory=dict)
+    named_actor: str | None = None
+    named_role: str | None = None
+    named_halls: tuple[str, ...] | None = None
     action: str | None = None
     target: str = ""
     reason: str = ""
-    error: str | None = None
     recorded: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def _principal(self) -> Any:
+        return self.scope.get(PRINCIPAL_SCOPE)
+
+    @property
+    def actor(self) -> str:
+        p = self._principal()
+        return self.named_actor or (p.name if p is not None else "anonymous")
+
+    @property
+    def role(self) -> str:
+        p = self._principal()
+        return self.named_role or (p.role.value if p is not None else "anonymous")
+
+    @property
+    def halls(self) -> tuple[str, ...]:
+        p = self._principal()
+        if self.named_halls is not None:
+            return self.named_halls
+        return tuple(p.halls) if p is not None else ()
+
+    @property
+    def error(self) -> str | None:
+        code = self.scope.get(ERROR_SCOPE)
+        return str(code) if code else None
+
 
 _current: ContextVar[Acting | None] = ContextVar("hall_audit_acting", default=None)
-SYSTEM = Acting(source="-", method="", path="", actor="system", role="system")
+SYSTEM = Acting(source="-", method="", path="", named_actor="system", named_role="system")
 
 
 def current() -> Acting | None:
     """The request being audited (None outside a state-changing request)."""
     return _current.get()
-
-
-def note_principal(name: str, role: str, halls: tuple[str, ...]) -> None:
-    """Called by ``hall.http.caller`` when it resolves the caller of a request."""
-    acting = _current.get()
-    if acting is not None:
-        acting.actor, acting.role, acting.halls = name, role, halls
 
 
 def note(action: str | None = None, *, target: str | None = None, reason: str | None = None,
@@ -142,18 +165,12 @@ def note(action: str | None = None, *, target: str | None = None, reason: str | 
     if reason:
         acting.reason = reason
     if actor is not None:
-        acting.actor = actor
+        acting.named_actor = actor
     if role is not None:
-        acting.role = role
+        acting.named_role = role
     if halls is not None:
-        acting.halls = halls
+        acting.named_halls = halls
     acting.detail.update(detail)
-
-
-def note_error(code: str) -> None:
-    acting = _current.get()
-    if acting is not None:
-        acting.error = code
 
 
 def entry_now(at: float, action: str, target: str = "", result: str = "ok",
@@ -264,15 +281,9 @@ def trail_of(app: Any) -> AuditTrail | None:
         return None
 
 
-def _provide(found: Services) -> dict[Key[Any], object]:
+def provide(found: Services) -> dict[Key[Any], object]:
     zones = {h: cfg.tz for h, cfg in found.halls.items()}
     return {AUDIT: AuditTrail(found.redis, zones, found.clock)}
-
-
-def _routes() -> list[Any]:
-    from hall.audit_routes import routes
-
-    return list(routes)
 
 
 # ---- the middleware ----------------------------------------------------------------
@@ -296,7 +307,7 @@ class AuditContext:
         path = str(scope.get("path", ""))
         match = HALL_IN_PATH.match(path)
         acting = Acting(source=client[0] if client else "-", method=str(scope["method"]),
-                        path=path, hall=match.group(1) if match else None)
+                        path=path, hall=match.group(1) if match else None, scope=scope)
         token = _current.set(acting)
         status = 500
 
@@ -342,5 +353,3 @@ def _route_shape(path: str) -> str:
     """The path with its ticket ids blanked: a ticket link is a secret, never recorded."""
     return re.sub(r"/tickets/[^/]+", "/tickets/{ticket}", path)
 
-
-component = Component("audit", routes=_routes(), provide=_provide)

@@ -18,13 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hall import audit_store
 from hall.auth import Principal
 from hall.errors import DomainError, Invalid
 from hall.services import services
 
 log = logging.getLogger("hall.http")
 SESSION_COOKIE = "hall_session"
+# what a request's scope keeps for outer middleware (the audit trail): its caller and
+# the code of the domain error it was answered with
+PRINCIPAL_SCOPE = "principal"
+ERROR_SCOPE = "hall.error"
 
 
 class BadRequest(DomainError):
@@ -171,12 +174,10 @@ async def caller(request: Request) -> Principal | None:
     The one place where a request's principal is resolved (and kept in the scope):
     cross-site requests were already refused by ``hall.auth.guard``.
     """
-    if "principal" not in request.scope:
-        request.scope["principal"] = await services(request).auth.resolve(
+    if PRINCIPAL_SCOPE not in request.scope:
+        request.scope[PRINCIPAL_SCOPE] = await services(request).auth.resolve(
             session_token(request))
-    principal: Principal | None = request.scope["principal"]
-    if principal is not None:
-        audit_store.note_principal(principal.name, principal.role.value, principal.halls)
+    principal: Principal | None = request.scope[PRINCIPAL_SCOPE]
     return principal
 
 
@@ -190,7 +191,7 @@ def error_response(status: int, code: str, message: str,
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    audit_store.note_error(exc.code)
+    request.scope[ERROR_SCOPE] = exc.code
     return error_response(exc.status, exc.code, exc.message, exc.params)
 
 

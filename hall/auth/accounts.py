@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -36,6 +36,11 @@ from hall.errors import DomainError, Invalid, NotFound
 USERS = "auth:users"
 
 
+def hall_names(halls: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each hall's names (``HallConfig.name_zh``, ``name_en``) for the password policy."""
+    return {h: (cfg.name_zh, cfg.name_en) for h, cfg in halls.items()}
+
+
 class SecondFactorRequired(DomainError):
     status = 401
     code = "second_factor_required"
@@ -45,11 +50,27 @@ class UnknownUser(NotFound):
     code = "unknown_user"
 
 
+def _refused(exc: DomainError, row: dict[str, str] | None) -> DomainError:
+    """``exc`` naming the account it refused (``exc.account``, never sent to the caller):
+    a failed login of a hall's account is recorded in that hall's audit trail."""
+    exc.account = Principal.from_json(row["principal"]) if row else None  # type: ignore[attr-defined]
+    return exc
+
+
+def refused_account(exc: BaseException) -> Principal | None:
+    """The existing account a failed login named (None: unknown user, or not a login)."""
+    account = getattr(exc, "account", None)
+    return account if isinstance(account, Principal) else None
+
+
 class AuthStore:
     def __init__(self, redis: Redis, session_hours: float = 12, *,
                  idle_minutes: float = 30, clock: Callable[[], float] = time.time,
-                 require_second_factor: bool = True) -> None:
+                 require_second_factor: bool = True,
+                 hall_names: dict[str, tuple[str, ...]] | None = None) -> None:
         self.redis = redis
+        # each hall's names (zh, en), refused inside its staff's passwords
+        self.hall_names = hall_names or {}
         self.clock = clock
         self.session_seconds = int(session_hours * 3600)
         self.require_second_factor = require_second_factor
@@ -68,18 +89,23 @@ class AuthStore:
         if not username or len(username) > 64 or not all(
                 c.isalnum() or c in "-_." for c in username):
             raise Invalid("a user name has 1–64 letters, digits, '-', '_' or '.'")
-        passwords.check_policy(password, username)
         if role is not Role.ADMIN and not halls:
             raise Invalid("managers, clerks and auditors need at least one hall")
         if role is Role.CLERK and not staff_id:
             staff_id = username
         principal = Principal(username, role, halls, staff_id, display_name or username)
+        passwords.check_policy(password, username, self.words_of(principal))
         password_hash = await passwords.hash_password(password)
         await self.redis.hset(USER + username, mapping={
             "principal": principal.to_json(), "password_hash": password_hash,
             "must_change": "1" if must_change else "", "disabled": ""})
         await self.redis.sadd(USERS, username)
         await self._changed(username)
+
+    def words_of(self, principal: Principal) -> list[str]:
+        """What a password of this account must not contain besides its user name."""
+        return [principal.display_name, principal.staff_id or "", *principal.halls,
+                *(name for h in principal.halls for name in self.hall_names.get(h, ()))]
 
     async def has_user(self, username: str) -> bool:
         return bool(await self.redis.exists(USER + username))
@@ -104,8 +130,9 @@ class AuthStore:
 
     async def set_password(self, username: str, password: str, *, must_change: bool) -> None:
         """An admin's reset (``must_change``) or the user's own change; sessions end."""
-        await self._existing(username)
-        passwords.check_policy(password, username)
+        row = await self._existing(username)
+        passwords.check_policy(password, username,
+                               self.words_of(Principal.from_json(row["principal"])))
         password_hash = await passwords.hash_password(password)
         await self.redis.hset(USER + username, mapping={
             "password_hash": password_hash, "must_change": "1" if must_change else ""})
@@ -154,22 +181,27 @@ class AuthStore:
                     address: str = "-") -> tuple[str, Principal]:
         """Check password (and second factor); open a session. Throttled per account and
         per address (429 ``too_many_attempts``); wrong either way is the same 401."""
-        await self.throttle.check(username, address)
         row = await self._row(username)
+        try:
+            await self.throttle.check(username, address)
+        except DomainError as exc:
+            raise _refused(exc, row) from None
         ok = await passwords.verify_password(row.get("password_hash") if row else None,
                                              password)
         if row is None or not ok or row.get("disabled") == "1":
             await self.throttle.failed(username, address)
-            raise Unauthorized("wrong user name or password", code="bad_credentials")
+            raise _refused(Unauthorized("wrong user name or password",
+                                              code="bad_credentials"), row)
         principal = Principal.from_json(row["principal"])
         pending = ""
         if row.get("totp_secret"):
             if not code:
-                raise SecondFactorRequired("enter the 6-digit code of your authenticator app "
-                                           "(or a recovery code)")
+                raise _refused(SecondFactorRequired(
+                    "enter the 6-digit code of your authenticator app (or a recovery code)"),
+                    row)
             if not await self._second_factor(username, row, code):
                 await self.throttle.failed(username, address)
-                raise Unauthorized("wrong code", code="bad_second_factor")
+                raise _refused(Unauthorized("wrong code", code="bad_second_factor"), row)
         elif principal.role in PRIVILEGED_ROLES and self.require_second_factor:
             pending = "totp"
         if row.get("must_change") == "1":

@@ -23,15 +23,19 @@ from hall.cli_support import CliError, settings_from, with_redis
 from hall.config import HallConfig, load_configured_halls
 
 
-def _run(args: argparse.Namespace, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run ``action(AuthStore)`` against the deployment's Redis (embedded or REDIS_URL)."""
+def _run(args: argparse.Namespace, action: Callable[[Any], Awaitable[Any]],
+         halls: dict[str, HallConfig] | None = None) -> Any:
+    """Run ``action(AuthStore)`` against the deployment's Redis (embedded or REDIS_URL);
+    ``halls``: their names are refused in passwords."""
     from hall.auth import AuthStore
+    from hall.auth.accounts import hall_names
 
     settings = settings_from(args)
 
     async def run(client: Redis) -> Any:
         auth = AuthStore(client, settings.session_hours,
-                         idle_minutes=settings.session_idle_minutes)
+                         idle_minutes=settings.session_idle_minutes,
+                         hall_names=hall_names(halls or {}))
         try:
             result = await action(auth)
         except Exception as exc:
@@ -85,7 +89,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from hall.auth import Role
     from hall.auth.passwords import generate_password
 
-    check_user(args, load_configured_halls(settings_from(args)))
+    halls = load_configured_halls(settings_from(args))
+    check_user(args, halls)
     password = args.password
     if password == "-":
         password = sys.stdin.readline().rstrip("\n")
@@ -98,7 +103,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         await auth.add_user(args.username, password, Role(args.role), tuple(args.hall or ()),
                             args.staff, args.name or "", must_change=one_time or args.must_change)
 
-    _run(args, add)
+    _run(args, add, halls)
     print(f"user {args.username} ({args.role}) saved")
     if one_time:
         print(f"one-time password (to be changed at the first login): {password}")

@@ -1,8 +1,12 @@
 """Passwords: the policy, and argon2 hashing in a small thread pool (never on the loop).
 
-Policy: at least ``MIN_LENGTH`` characters, not on the bundled list of common
-passwords (``common-passwords.txt``, compared case-insensitively, also with digits and
-symbols stripped from the ends), not one repeated character, not the user name.
+Policy: at least ``MIN_LENGTH`` characters; not a common password, compared
+case-insensitively, also with digits and symbols stripped from the ends and with
+look-alike digits read as letters (``p@ssw0rd``): the 30,000 most common passwords of
+the zxcvbn package (Burnett's 10-million-password list, a well-known public source)
+plus ``common-passwords.txt`` (pinyin and Chinese-context passwords; a deployment may
+extend it); not one or two repeated characters; and not containing the account's own
+words: its user name, display name, staff id, or the id or name of its halls.
 
 argon2 takes tens of milliseconds of CPU; run on the event loop, 16 logins at once
 stalled every request and socket of the process. ``hash_password`` and
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -40,26 +45,60 @@ class WeakPassword(Invalid):
 
 @cache
 def common_passwords() -> frozenset[str]:
+    """The refused list: zxcvbn's 30,000 common passwords and the bundled file."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # ~0.8 MB: loaded on first use
+
     lines = COMMON_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset(line.strip().lower() for line in lines if line.strip()
-                     and not line.startswith("#"))
+    bundled = (line.strip().lower() for line in lines if line.strip()
+               and not line.startswith("#"))
+    return frozenset((*FREQUENCY_LISTS["passwords"], *bundled))
 
 
-def check_policy(password: str, username: str = "") -> None:
-    """Raise ``WeakPassword`` (422 ``weak_password``) with the reason, or return."""
+_ENDS = "0123456789!@#$%^&*()_-+=.,?~ "
+_LOOK_ALIKE = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
+                             "@": "a", "$": "s", "!": "i"})
+MIN_WORD = 4  # shorter Latin words (a staff id "S01", "IT") would refuse too much
+MIN_HAN_WORD = 2  # a Chinese name of two or three characters is a whole name
+
+
+def _forms(password: str) -> set[str]:
+    lowered = password.lower()
+    compact = "".join(lowered.split())
+    return {lowered, compact, lowered.strip(_ENDS), compact.strip(_ENDS),
+            compact.translate(_LOOK_ALIKE), compact.strip(_ENDS).translate(_LOOK_ALIKE)}
+
+
+def check_policy(password: str, username: str = "", words: Iterable[str] = ()) -> None:
+    """Raise ``WeakPassword`` (422 ``weak_password``) with the reason, or return.
+
+    ``words``: the account's other words (display name, staff id, hall ids and names),
+    refused inside the password like the user name."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
-    lowered = password.lower()
-    core = lowered.strip("0123456789!@#$%^&*()_-+=.,?~ ")
-    common = common_passwords()
-    if lowered in common or core in common or lowered.replace(" ", "") in common:
+    forms = _forms(password)
+    if forms & common_passwords():
         raise WeakPassword("this password is on the list of common passwords; choose another")
-    if len(set(lowered)) <= 2:
+    if len(set(password.lower())) <= 2:
         raise WeakPassword("a password needs more than one or two different characters")
-    if username and username.lower() in lowered:
+    if username and any(username.lower() in form for form in forms):
         raise WeakPassword("a password must not contain the user name")
+    for word in _account_words(words):
+        if any(word in form for form in forms):
+            raise WeakPassword("a password must not contain your name, staff id or your "
+                               "hall's name")
+
+
+def _account_words(words: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for word in words:
+        lowered = word.lower()
+        for part in (lowered, "".join(lowered.split()), *lowered.replace("-", " ").split()):
+            if not part.isdigit() and len(part) >= (MIN_WORD if part.isascii()
+                                                    else MIN_HAN_WORD):
+                out.add(part)
+    return out
 
 
 def generate_password() -> str:

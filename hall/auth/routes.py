@@ -14,9 +14,9 @@ from starlette.routing import BaseRoute
 
 from hall import audit_store
 from hall.auth import passwords
-from hall.auth.accounts import AuthStore
+from hall.auth.accounts import AuthStore, refused_account
 from hall.auth.principal import Principal, Role, Unauthorized, require_any
-from hall.errors import Invalid, NotFound
+from hall.errors import DomainError, Invalid, NotFound
 from hall.http import SESSION_COOKIE, F, api, caller, read_body, session_token
 from hall.services import Key, services
 
@@ -61,8 +61,14 @@ LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length
 async def login(request: Request) -> Response:
     body = await read_body(request, LOGIN_FIELDS)
     audit_store.note("login", actor=body["username"], target=body["username"])
-    token, principal = await _auth(request).login(body["username"], body["password"],
-                                                  body["code"], address(request))
+    try:
+        token, principal = await _auth(request).login(body["username"], body["password"],
+                                                      body["code"], address(request))
+    except DomainError as exc:  # an account's failed login goes to its halls' trails
+        account = refused_account(exc)
+        if account is not None:
+            audit_store.note(halls=account.halls, role=account.role.value)
+        raise
     audit_store.note(halls=principal.halls, role=principal.role.value)
     return _signed_in(request, token, principal)
 

@@ -78,7 +78,8 @@ def test_every_action_is_recorded_with_who_where_and_result(
         "login", "window.login"]
     refusals = [e for e in entries if e["result"].startswith("refused")]
     assert [r["result"] for r in refusals] == [
-        "refused:invalid_field", "refused:reason_required", "refused:reason_required"]
+        "refused:invalid_field", "refused:reason_required", "refused:reason_required",
+        "refused:bad_credentials"]  # the clerk's failed login: in the clerk's hall
     by_hand = [e for e in entries if e["action"] == "ticket.issued" and e["role"] == "clerk"]
     assert by_hand[0]["reason"] == "拄拐" and by_hand[0]["detail"]["priority_group"] == "elderly"
     # no ticket secret anywhere in the trail
@@ -92,14 +93,21 @@ def test_every_action_is_recorded_with_who_where_and_result(
         and e["result"] == "ok")
 
 
-def test_failed_logins_of_hall_accounts_are_in_the_deployment_trail(
+def test_failed_logins_go_to_the_accounts_hall_and_unknown_users_to_the_deployment(
         client: TestClient, accounts: Accounts) -> None:
     flow = day_flow(client, accounts)
+    assert client.post("/api/login", json={"username": "nobody-at-all",
+                                           "password": "guess-guess-guess"}).status_code == 401
+    client.cookies.clear()
+    hall_failed = [e for e in trail(client, flow["auditor"], action="login")
+                   if e["result"] == "refused:bad_credentials"]
+    assert [(e["actor"], e["role"]) for e in hall_failed] == [("district-S01", "clerk")]
     r = client.get("/api/audit", params={"action": "login"}, headers=flow["auditor"])
     assert r.status_code == 200
-    failed = [e for e in r.json()["entries"] if e["result"] == "refused:bad_credentials"]
-    assert failed and failed[-1]["actor"] == "district-S01"
-    assert PASSWORD not in r.text and "nope" not in r.text
+    deployment = [e["actor"] for e in r.json()["entries"]
+                  if e["result"] == "refused:bad_credentials"]
+    assert deployment == ["nobody-at-all"]
+    assert PASSWORD not in r.text and "nope" not in r.text and "guess-guess" not in r.text
 
 
 def test_filters_csv_and_who_may_read(client: TestClient, accounts: Accounts) -> None:
@@ -107,7 +115,7 @@ def test_filters_csv_and_who_may_read(client: TestClient, accounts: Accounts) ->
     mine = trail(client, flow["auditor"], actor="district-S01", action="ticket.called")
     assert len(mine) == 2 and {e["action"] for e in mine} == {"ticket.called"}
     assert {e["result"] for e in trail(client, flow["manager"], result="refused")} == {
-        "refused:invalid_field", "refused:reason_required"}
+        "refused:invalid_field", "refused:reason_required", "refused:bad_credentials"}
     number = flow["tickets"][2]["number"]
     assert all(number in e["target"] for e in trail(client, flow["manager"], target=number))
     r = client.get(f"{D}/audit", params={"format": "csv", "role": "kiosk"},
