@@ -5,6 +5,10 @@ Every account gets its own random password, which must be changed at the first l
 place these secrets and the device links are shown: it is created 0600 inside a 0700
 data folder (``hall.private_files``), written whole to a temporary file and renamed, so no
 reader ever sees it half-written or readable by others.
+
+Halls generated from a province file (``HallConfig.template`` set) get no accounts here:
+20,000 halls would mean ~100,000 argon2 hashes at the first start. The admin adds their
+people with ``hall user add`` as each station opens; the file says how many were left out.
 """
 
 from __future__ import annotations
@@ -46,7 +50,13 @@ async def ensure_initial_accounts(
         lines.append(f"  {role.value + ':':<9} {username}  password: {password}  {label}")
 
     await account("admin", Role.ADMIN, (), "(every hall)", display_name="Administrator")
+    generated = sum(1 for cfg in halls.values() if cfg.template)
+    if generated:
+        lines += ["", f"# {generated} halls generated from a province file have no accounts "
+                      "yet: add them with `hall user add` as each opens."]
     for cfg in halls.values():
+        if cfg.template:
+            continue
         lines += ["", f"[{cfg.id}] {cfg.name_zh} / {cfg.name_en}"]
         await account(f"{cfg.id}-manager", Role.MANAGER, (cfg.id,), "", display_name="值班长")
         for person in cfg.staff:

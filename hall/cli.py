@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hall.audit_cli import register as register_audit
     from hall.auth.cli import register as register_accounts
+    from hall.province_cli import register as register_province
     from ticketing.cli import register as register_report
     from tide.cli import register as register_tide
 
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_tide(sub)
     register_audit(sub)
     register_report(sub)
+    register_province(sub)
     return parser
 
 

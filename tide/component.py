@@ -23,9 +23,10 @@ def provide(found: Services) -> dict[Key[Any], object]:
 
 async def start(found: Services) -> None:
     controller = found.get(CONTROLLER)
-    # Take (or learn who holds) each hall's lead before the first request, not seconds later.
+    # Take (or learn who holds) each hall's lead before the first request, not seconds later;
+    # policies run from the loop (1,500 halls' first runs would hold the start for seconds).
     try:
-        await controller.step()
+        await controller.step(run_policies=False)
     except Exception:  # the loop retries; a slow Redis must not stop the app starting
         log.exception("first tide step failed")
     controller.start()

@@ -4,6 +4,13 @@ Exactly one controller leads a hall however many app processes run: the lock is
 ``SET hall:{h}:tide:leader <token> NX PX <ms>``, renewed on every step by a script
 that extends it only while it still holds this process's token. When the leader
 dies its lock expires and another process takes over on its next step.
+
+Leads are spread over processes: each controller beats in ``tide:controllers`` (a
+sorted set of live controllers), takes free leads only up to its share (halls ÷ live
+controllers, rounded up) and hands back what it holds beyond its share and a small slack,
+so a province's 1,500 tide halls are run by every process, not the first one started.
+Leads are taken and renewed in pipelines (one round trip per 500 halls), and the first
+step at start takes leads only: policies run from the loop.
 """
 
 from __future__ import annotations
@@ -11,7 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import random
 import secrets
+import time
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -39,6 +50,8 @@ return 0
 
 
 HEARTBEAT_SECONDS = 5.0  # how often the lead is taken or renewed
+CONTROLLERS = "tide:controllers"  # live controllers: token → time of their last beat
+PIPELINE = 500  # halls per pipelined round trip
 
 
 def has_tide_work(cfg: HallConfig, settings: TideSettings) -> bool:
@@ -63,6 +76,8 @@ class TideController:
             else interval_seconds
         self.lock_ms = lock_ms if lock_ms is not None else int(self.interval * 3000)
         self._last_run: dict[str, float] = {}
+        self._held: dict[str, bool] = {}
+        self._orphans: set[str] = set()
         self.token = secrets.token_hex(12)
         self._renew = redis.register_script(RENEW)
         self._release = redis.register_script(RELEASE)
@@ -76,13 +91,80 @@ class TideController:
             return True
         return bool(await self._renew(keys=[key], args=[self.token, self.lock_ms]))
 
-    async def step(self) -> dict[str, bool]:
+    async def share(self) -> int:
+        """Beat in the registry; this controller's share of the halls (live ones counted)."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(CONTROLLERS, {self.token: now})
+            pipe.zremrangebyscore(CONTROLLERS, "-inf", now - 3 * HEARTBEAT_SECONDS)
+            pipe.zcard(CONTROLLERS)
+            live = (await pipe.execute())[2]
+        return math.ceil(len(self.halls) / max(1, int(live)))
+
+    async def lead_all(self) -> dict[str, bool]:
+        """Renew the leads held, hand back those beyond the share, take free ones up to it."""
+        share = await self.share()
+        held = [h for h in self.halls if self._held.get(h)]
+        for h, ok in zip(held, await self._each(held, self._renew_in), strict=True):
+            self._held[h] = bool(ok)
+        holding = [h for h in held if self._held[h]]
+        if len(holding) > share + max(1, share // 10):
+            extra = holding[share:]
+            await self._each(extra, self._release_in)
+            for h in extra:
+                self._held[h] = False
+            log.info("tide controller %s handed back %d leads", self.token[:6], len(extra))
+        free = [h for h in self.halls if not self._held.get(h)]
+        random.shuffle(free)  # controllers starting together reach for different halls
+        room = share - sum(1 for h in self.halls if self._held.get(h))
+        while room > 0 and free:
+            batch, free = free[:room], free[room:]
+            for h, ok in zip(batch, await self._each(batch, self._take_in), strict=True):
+                self._held[h] = bool(ok)
+                room -= bool(ok)
+        await self._adopt_orphans(free)
+        return {h: bool(self._held.get(h)) for h in self.halls}
+
+    async def _adopt_orphans(self, untried: list[str]) -> None:
+        """A lead left free for a whole step (its leader died, the others are full) is
+        taken whatever the share: every hall with tide work keeps a leader."""
+        if not untried:
+            self._orphans = set()
+            return
+        exists = await self._each(untried, lambda pipe, h: pipe.exists(TideKeys(h).leader))
+        free = [h for h, e in zip(untried, exists, strict=True) if not e]
+        again = [h for h in free if h in self._orphans]
+        for h, ok in zip(again, await self._each(again, self._take_in), strict=True):
+            self._held[h] = bool(ok)
+        self._orphans = {h for h in free if not self._held.get(h)}
+
+    def _renew_in(self, pipe: Any, hall_id: str) -> None:
+        pipe.eval(RENEW, 1, TideKeys(hall_id).leader, self.token, self.lock_ms)
+
+    def _release_in(self, pipe: Any, hall_id: str) -> None:
+        pipe.eval(RELEASE, 1, TideKeys(hall_id).leader, self.token)
+
+    def _take_in(self, pipe: Any, hall_id: str) -> None:
+        pipe.set(TideKeys(hall_id).leader, self.token, nx=True, px=self.lock_ms)
+
+    async def _each(self, halls: list[str], add: Any) -> list[Any]:
+        """One command per hall, pipelined ``PIPELINE`` at a time; the replies in order."""
+        out: list[Any] = []
+        for i in range(0, len(halls), PIPELINE):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for hall_id in halls[i:i + PIPELINE]:
+                    add(pipe, hall_id)
+                out.extend(await pipe.execute())
+        return out
+
+    async def step(self, run_policies: bool = True) -> dict[str, bool]:
         """One round over the halls with tide work; returns which of them this controller led."""
-        led: dict[str, bool] = {}
+        led = await self.lead_all()
         for hall_id, settings in self.halls.items():
-            led[hall_id] = await self.lead(hall_id)
             if not led[hall_id]:
                 self._last_run.pop(hall_id, None)  # on taking the lead, run at once
+                continue
+            if not run_policies:
                 continue
             now = self.service.store.clock()
             last = self._last_run.get(hall_id)
@@ -115,9 +197,12 @@ class TideController:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        for hall_id in self.halls:
-            with contextlib.suppress(Exception):
-                await self._release(keys=[TideKeys(hall_id).leader], args=[self.token])
+        held = [h for h in self.halls if self._held.get(h)]
+        self._held.clear()
+        with contextlib.suppress(Exception):
+            await self._each(held, self._release_in)
+        with contextlib.suppress(Exception):
+            await self.redis.zrem(CONTROLLERS, self.token)
 
 
 CONTROLLER: Key[TideController] = Key("tide.controller")

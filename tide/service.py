@@ -93,7 +93,11 @@ class TideService:
 
     @classmethod
     def for_halls(cls, redis: Redis, store: TicketStore) -> TideService:
-        return cls(redis, store, {h: parse_tide(cfg.tide) for h, cfg in store.halls.items()})
+        # halls generated from one template share its [tide] table: parse it once
+        parsed: dict[int, TideSettings] = {}
+        return cls(redis, store, {
+            h: parsed.get(id(cfg.tide)) or parsed.setdefault(id(cfg.tide), parse_tide(cfg.tide))
+            for h, cfg in store.halls.items()})
 
     # ---- live load ----------------------------------------------------------------
 

@@ -32,9 +32,11 @@ def hall_voice_settings(halls: Mapping[str, HallConfig]) -> dict[str, VoiceSetti
     """Every hall's [voice] table, parsed; a mistake stops the start with its field named."""
     out: dict[str, VoiceSettings] = {}
     problems: list[str] = []
+    parsed: dict[int, VoiceSettings] = {}  # generated halls share their template's table
     for hall_id, cfg in halls.items():
         try:
-            out[hall_id] = parse_voice(cfg.voice)
+            known = parsed.get(id(cfg.voice))
+            out[hall_id] = known or parsed.setdefault(id(cfg.voice), parse_voice(cfg.voice))
         except ConfigError as exc:
             problems.extend(f"hall '{hall_id}': {p}" for p in exc.problems)
     if problems:

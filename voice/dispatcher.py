@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from hall.events import CALL_EVENTS, Event, EventType
+from hall.streams import BATCH, batches
 from hall.text import as_str
 from ticketing.keys import HallKeys
 from voice.announce import GROUP, announce_async
@@ -39,6 +40,7 @@ log = logging.getLogger("voice.dispatcher")
 Clock = Callable[[], float]
 Enqueue = Callable[[Announcement], Awaitable[object]]
 STOP_SECONDS = 1.0
+FORGET_ROUNDS = 120  # claim rounds between two looks for consumers long gone
 
 
 class Outcome(str, Enum):
@@ -86,28 +88,42 @@ class Dispatcher:
 
     async def ensure_group(self, hall: str) -> None:
         """Create the hall's group at the stream's end: a new group never replays old calls."""
-        try:
-            await self.redis.xgroup_create(HallKeys(hall).events, GROUP, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self.ensure_groups([hall])
+
+    async def ensure_groups(self, halls: list[str]) -> None:
+        """``ensure_group`` for many halls in one pipelined round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for hall in halls:
+                pipe.xgroup_create(HallKeys(hall).events, GROUP, id="$", mkstream=True)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                raise reply
 
     # ---- one step each, so tests and the benchmark can drive a dispatcher by hand ----
 
     async def read(self, hall: str, block_ms: int | None = None) -> list[Handled]:
         """Read new entries for this consumer (blocking up to block_ms), handle, ack."""
-        stream = HallKeys(hall).events
+        return await self.read_many([hall], block_ms)
+
+    async def read_many(self, halls: list[str], block_ms: int | None = None) -> list[Handled]:
+        """One XREADGROUP over many halls' streams (``hall.streams.batches`` keeps a batch
+        readable by one command); handle and ack each hall's entries."""
+        streams = {HallKeys(h).events: h for h in halls}
         try:
             reply: Any = await self.redis.xreadgroup(
-                GROUP, self.consumer, {stream: ">"}, count=self.batch,
+                GROUP, self.consumer, dict.fromkeys(streams, ">"), count=self.batch,
                 block=self.block_ms if block_ms is None else block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await self.ensure_group(hall)  # the stream was deleted under us
+            await self.ensure_groups(halls)  # a stream was deleted under us
             return []
-        entries = [(as_str(i), f) for _, batch in reply or [] for i, f in batch]
-        return await self._handle_all(hall, entries)
+        out: list[Handled] = []
+        for stream, batch in reply or []:
+            hall = streams[as_str(stream)]
+            out.extend(await self._handle_all(hall, [(as_str(i), f) for i, f in batch]))
+        return out
 
     async def claim(self, hall: str) -> list[Handled]:
         """Take over entries another consumer left pending longer than claim_idle."""
@@ -203,11 +219,13 @@ class Dispatcher:
     # ---- the background loop ------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve every hall until cancelled: one reader per hall, and a periodic claim."""
-        for hall in self.halls:
-            await self._retry(self.ensure_group, hall)
-        tasks = [asyncio.create_task(self._read_loop(h), name=f"voice-read-{h}")
-                 for h in self.halls]
+        """Serve every hall until cancelled: one multi-stream reader per batch of halls
+        (``hall.streams.batches``), and a periodic claim."""
+        groups = batches(self.redis, self.halls, BATCH)
+        for group in groups:
+            await self._retry(self.ensure_groups, group)
+        tasks = [asyncio.create_task(self._read_loop(g), name=f"voice-read-{i}")
+                 for i, g in enumerate(groups)]
         tasks.append(asyncio.create_task(self._claim_loop(), name="voice-claim"))
         try:
             await asyncio.gather(*tasks)
@@ -218,11 +236,13 @@ class Dispatcher:
             # stuck, and shutdown must not wait for it.
             await asyncio.wait(tasks, timeout=STOP_SECONDS)
 
-    async def _retry(self, step: Callable[[str], Awaitable[object]], hall: str) -> None:
+    async def _retry(self, step: Callable[[list[str]], Awaitable[object]],
+                     halls: list[str]) -> None:
+        hall = halls[0] if len(halls) == 1 else f"{halls[0]} and {len(halls) - 1} more"
         delay = 0.2
         while True:
             try:
-                await step(hall)
+                await step(halls)
                 return
             except (RedisError, OSError) as exc:
                 log.warning("voice dispatcher (%s): %s; retrying in %.1f s", hall, exc, delay)
@@ -231,17 +251,37 @@ class Dispatcher:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _read_loop(self, hall: str) -> None:
+    async def _read_loop(self, halls: list[str]) -> None:
         while True:
-            await self._retry(self.read, hall)
+            await self._retry(self.read_many, halls)
             await asyncio.sleep(0)  # let other halls run even if reads return at once
 
+    async def pending_halls(self, halls: list[str]) -> list[str]:
+        """The halls whose group has entries pending (XPENDING, pipelined): only those
+        can have something to claim."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for hall in halls:
+                pipe.xpending(HallKeys(hall).events, GROUP)
+            replies = await pipe.execute(raise_on_error=False)
+        return [h for h, r in zip(halls, replies, strict=True)
+                if isinstance(r, dict) and int(r.get("pending") or 0) > 0]
+
     async def _claim_loop(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(max(self.claim_idle_ms / 2000, 0.5))
-            for hall in self.halls:
+            rounds += 1
+            for group in batches(self.redis, self.halls, BATCH):
                 try:
-                    await self.claim(hall)
-                    await self.forget_idle_consumers(hall)
+                    pending = await self.pending_halls(group)
                 except Exception as exc:
-                    log.warning("voice claim (%s): %s", hall, exc)
+                    log.warning("voice claim: %s", exc)
+                    continue
+                for hall in group if rounds % FORGET_ROUNDS == 0 else pending:
+                    try:
+                        if hall in pending:
+                            await self.claim(hall)
+                        if rounds % FORGET_ROUNDS == 0:
+                            await self.forget_idle_consumers(hall)
+                    except Exception as exc:
+                        log.warning("voice claim (%s): %s", hall, exc)

@@ -162,6 +162,9 @@ class HallConfig:
     tide: Mapping[str, Any] = field(default_factory=dict)
     appointments: Mapping[str, Any] = field(default_factory=dict)
     calendar: Mapping[str, Any] = field(default_factory=dict)
+    # a hall generated from a province file (hall.config.province): its city and template
+    region: str = ""
+    template: str = ""
 
     @property
     def tz(self) -> ZoneInfo:

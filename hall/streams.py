@@ -1,0 +1,29 @@
+"""Reading many halls' streams in few commands (XREAD / XREADGROUP over many keys).
+
+One blocking read per hall would hold one Redis connection and one task per hall:
+20,000 of them for a province. A multi-key read covers up to ``size`` streams in one
+command on one connection. On a Redis Cluster every key of one command must share a
+hash slot, so there a batch holds only keys of one slot (one hall's, by its hash tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+BATCH = 1000  # streams per multi-key read
+
+
+def batches(client: Any, keys: Iterable[str], size: int = BATCH) -> list[list[str]]:
+    """``keys`` cut into batches one command may read together, at most ``size`` each."""
+    if isinstance(client, RedisCluster):
+        by_slot: dict[int, list[str]] = {}
+        for key in keys:
+            by_slot.setdefault(key_slot(key.encode()), []).append(key)
+        return [group[i:i + size] for group in by_slot.values()
+                for i in range(0, len(group), size)]
+    ordered = list(keys)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]

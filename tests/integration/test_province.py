@@ -1,0 +1,114 @@
+"""A province on one deployment: 20,000 halls generated from the templates.
+
+The app loads them, starts, and serves one of them; the voice dispatcher reads them in a
+few multi-stream commands, not one task per hall; tide leads are spread over processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from starlette.testclient import TestClient
+
+from hall.app import create_app
+from hall.auth import Role
+from hall.config import ConfigError, load_halls
+from hall.config.files import load_file
+from hall.config.province import province_text
+from hall.settings import Settings
+from hall.streams import BATCH
+from tests.support import FakeClock
+from ticketing.store import TicketStore
+from tide.controller import TideController
+from tide.service import TideService
+from voice.component import VOICE
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the aredis fixture's loop
+PROVINCE = {"district": 20, "town": 1500, "village": 18480}
+
+
+def province_file(tmp_path: Path, counts: dict[str, int], cities: int = 21) -> Path:
+    path = tmp_path / "province.toml"
+    path.write_text(province_text(counts, cities=cities), encoding="utf-8")
+    return path
+
+
+def test_a_province_file_generates_halls_from_the_templates(tmp_path: Path) -> None:
+    halls = load_file(province_file(tmp_path, {"district": 2, "town": 3, "village": 4},
+                                    cities=2))
+    assert list(halls) == ["d00001", "d00002", "t00001", "t00002", "t00003",
+                           "v00001", "v00002", "v00003", "v00004"]
+    town = halls["t00003"]
+    assert town.template == "town" and town.name_zh.endswith("00003")
+    assert [h.region for h in halls.values()] == ["c01", "c02"] * 4 + ["c01"]
+    # copies share the template's parts: nothing per hall but id, names and city
+    assert halls["v00001"].windows is halls["v00004"].windows
+
+
+def test_a_province_file_with_a_mistake_is_refused_with_its_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[province]\n[[province.halls]]\ntemplate = "castle"\ncount = 1\n'
+                    'prefix = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"province\.halls\[0\]\.template"):
+        load_halls([path])
+    path.write_text('[province]\n[[province.halls]]\ntemplate = "town"\ncount = -1\n'
+                    'prefix = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="count"):
+        load_halls([path])
+
+
+def test_twenty_thousand_halls_start_and_one_is_served(redis_url: str, tmp_path: Path) -> None:
+    halls = load_halls([province_file(tmp_path, PROVINCE)])
+    assert len(halls) == 20_000
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=True)
+    app = create_app(settings, halls=halls, clock=FakeClock())
+    with TestClient(app, headers={"Origin": "http://testserver"}) as client:
+        auth = app.state.services.auth
+        kiosk = client.portal.call(  # type: ignore[union-attr]
+            lambda: auth.add_device(Role.KIOSK, "v12345", "kiosk-1"))
+        ticket = client.post("/api/halls/v12345/tickets", json={"matter": "CM-ZM"},
+                             headers={"Authorization": f"Bearer {kiosk}"})
+        assert ticket.status_code == 201, ticket.text
+        assert ticket.json()["number"] == "A001"
+        state = client.get("/api/halls/v12345/state").json()
+        assert state["waiting"] == {"A": 1}
+        # voice reads every hall's stream in multi-stream batches: a task per batch
+        runtime = app.state.services.get(VOICE)
+        assert runtime.task is not None and not runtime.task.done()
+        deadline = time.monotonic() + 60  # groups are made first, in pipelined batches
+        while True:
+            names = {t.get_name() for t in client.portal.call(_tasks)}  # type: ignore[union-attr]
+            readers = {n for n in names if n.startswith("voice-read-")}
+            if readers or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert len(readers) == -(-len(halls) // BATCH)
+        assert not any(n.startswith("hub-reader") for n in names)  # nobody watches a hall
+
+
+async def _tasks() -> set[asyncio.Task[object]]:
+    return asyncio.all_tasks()
+
+
+async def test_tide_leads_are_spread_over_controllers(aredis: Redis, tmp_path: Path) -> None:
+    halls = load_halls([province_file(tmp_path, {"town": 40})])
+    store = TicketStore(aredis, halls, FakeClock())
+    first, second = (TideController(aredis, TideService.for_halls(aredis, store))
+                     for _ in range(2))
+    assert sum((await first.step(run_policies=False)).values()) == 40  # alone: all of them
+    assert sum((await second.step(run_policies=False)).values()) == 0  # all held
+    # the first sees a second controller beat: it hands back what is beyond its share
+    assert sum((await first.step(run_policies=False)).values()) == 20
+    assert sum((await second.step(run_policies=False)).values()) == 20
+    led = [await c.step(run_policies=False) for c in (first, second)]
+    assert all(led[0][h] != led[1][h] for h in halls)  # one leader per hall
+    await first.stop()  # its halls are free again: the other takes them (beyond its share)
+    for _ in range(2):
+        after = await second.step(run_policies=False)
+    assert all(after.values())
+    await second.stop()
