@@ -10,6 +10,13 @@ the simulated days of ``search_seeds`` still meet the target with a margin (P90 
 plan is then checked on other days drawn from the same forecast (``check_seeds``): its
 hit rate is the share of those days whose P90 meets the target. Beside it, today's
 roster (the whole pool all day, the tide controller in auto mode) on the same days.
+
+Where the plan cannot beat today's roster, the plan *is* today's roster (``fallback``):
+when the plan found misses the target on more than 10 % of the search days and today's
+roster meets it on more of them, or on as many with a shorter P90 (the controller also
+lends windows, which a fixed plan does not; where the whole pool cannot keep under the
+target, taking windows away only loses). The choice is made on the search days only;
+the check days judge it.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ class Plan:
     planned: Outcome
     today: Outcome  # today's roster with the tide controller, on the same days
     feasible: bool = True  # False: even the whole pool all day misses on > 10 % of days
+    fallback: bool = False  # True: the plan could not beat today's roster, so it is that
 
     def to_dict(self) -> dict[str, object]:
         return {"hall": self.hall, "target_minutes": self.target_minutes,
@@ -63,7 +71,7 @@ class Plan:
                            "clerks": list(s.clerks), "expected_tickets": round(s.arrivals, 1)}
                           for s in self.slots],
                 "planned": vars(self.planned), "today": vars(self.today),
-                "feasible": self.feasible}
+                "feasible": self.feasible, "fallback": self.fallback}
 
 
 def _hhmm(hour: float) -> str:
@@ -116,6 +124,8 @@ class Planner:
         self.evaluations = 0
         self.required = HIT_TARGET
         self.feasible = True
+        self.full_hit = 1.0  # the whole pool all day: share of search days meeting the target
+        self.search_outcomes: tuple[Outcome, Outcome] | None = None  # (plan, today's roster)
 
     def expected_arrivals(self, start: float) -> float:
         """Tickets expected in the half hour from ``start`` (rates read every 5 minutes)."""
@@ -172,6 +182,7 @@ class Planner:
         0.9, or at what the whole pool reaches when even that falls short."""
         counts = [len(self.pool)] * len(self.slots)
         full = self.outcome(self.days(counts, self.search_seeds), MARGIN).hit_rate
+        self.full_hit = self.outcome(self.days(counts, self.search_seeds)).hit_rate
         self.feasible = full >= HIT_TARGET
         self.required = min(HIT_TARGET, full) - 1e-9
         order = sorted(range(len(self.slots)), key=lambda k: self.expected_arrivals(
@@ -192,14 +203,27 @@ class Planner:
 
     def plan(self) -> Plan:
         counts = self.search()
+        # On the search days only: does the plan beat (or match) today's roster?
+        mine = self.outcome(self.days(counts, self.search_seeds))
+        theirs = self.outcome(self.days(None, self.search_seeds))
+        self.search_outcomes = (mine, theirs)
+        fallback = mine.hit_rate < HIT_TARGET and (
+            mine.hit_rate < theirs.hit_rate
+            or (mine.hit_rate == theirs.hit_rate and mine.p90_min > theirs.p90_min))
+        today = self.outcome(self.days(None, self.check_seeds))
+        if fallback:
+            tide = {w.number for w in self.cfg.windows if w.kind is WindowKind.TIDE}
+            counts = [sum(1 for n in self.pool if n not in tide)] * len(self.slots)
+            planned = today
+        else:
+            planned = self.outcome(self.days(counts, self.check_seeds))
         slots = tuple(PlanSlot(start, tuple(self.pool[:c]),
                                tuple(self.clerk[n] for n in self.pool[:c]),
                                self.expected_arrivals(start))
                       for start, c in zip(self.slots, counts, strict=True))
-        planned = self.outcome(self.days(counts, self.check_seeds))
-        today = self.outcome(self.days(None, self.check_seeds))
         return Plan(self.cfg.id, self.target, slots,
-                    tuple(sorted({s.window for s in self.fixed})), planned, today, self.feasible)
+                    tuple(sorted({s.window for s in self.fixed})), planned, today,
+                    self.feasible, fallback)
 
 
 def plan_table(plan: Plan) -> str:
@@ -215,6 +239,10 @@ def plan_table(plan: Plan) -> str:
               f"{p.window_hours:.1f} window-hours, target met on {p.hit_rate:.0%} of days",
               f"today's roster:   P90 {t.p90_min:.1f} min, mean {t.mean_min:.1f} min, "
               f"{t.window_hours:.1f} window-hours, target met on {t.hit_rate:.0%} of days"]
+    if plan.fallback:
+        lines.append("the plan cannot beat today's roster on the search days: keep today's "
+                     "roster (general windows above all day, the tide windows by the "
+                     "controller)")
     if not plan.feasible:
         lines.append("note: even every general window staffed all day misses the target on "
                      "more than 10 % of the search days; the plan keeps what that reaches "

@@ -91,3 +91,19 @@ def test_the_plan_staffs_the_peak_and_not_the_quiet_hours_and_meets_its_target()
     assert plan.feasible and plan.planned.hit_rate >= 0.9
     text = plan_table(plan)
     assert "09:00" in text and "target met on" in text
+
+
+def test_a_plan_that_cannot_beat_todays_roster_is_todays_roster() -> None:
+    cfg = small_hall(2, ("09:00-11:00",))
+    # 20 an hour of 10-minute services on 2 windows (3.3 erlangs): no plan keeps the P90
+    # under 15 min, and taking windows away only makes it longer
+    rates = [0.0] * 24
+    rates[9] = rates[10] = 20.0
+    profile = DayProfile(hourly={"X": tuple(rates)}, no_show_prob=0.0, patience_minutes=None)
+    planner = Planner(cfg, profile, TideSettings(), search_seeds=range(1, 5),
+                      check_seeds=range(1001, 1005))
+    plan = planner.plan()
+    assert not plan.feasible and plan.fallback
+    assert all(s.windows == (1, 2) for s in plan.slots)  # both windows, all day
+    assert plan.planned == plan.today
+    assert "keep today's roster" in plan_table(plan)
