@@ -53,7 +53,8 @@ def start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
 async def kiosk(store: TicketStore, until: float, latencies: list[float], n: int) -> None:
     token = audit_store._current.set(Acting(source=f"10.0.0.{n}", method="POST",
                                             path="/api/halls/district/tickets",
-                                            hall="district", actor=f"kiosk-{n}", role="kiosk"))
+                                            hall="district", named_actor=f"kiosk-{n}",
+                                            named_role="kiosk"))
     try:
         i = n
         while time.perf_counter() < until:
@@ -63,6 +64,11 @@ async def kiosk(store: TicketStore, until: float, latencies: list[float], n: int
             i += 1
     finally:
         audit_store._current.reset(token)
+
+
+async def server_cpu(redis: Redis) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
@@ -76,6 +82,10 @@ async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
     rates: dict[str, list[float]] = {"off": [], "on": []}
     script_us: dict[str, list[float]] = {"off": [], "on": []}
     lat: dict[str, list[float]] = {"off": [], "on": []}
+    # CPU per issue, this process (Python: the app's side) and the Redis server: on a
+    # shared machine the least noisy figure of what the trail costs
+    py_cpu: dict[str, list[float]] = {"off": [], "on": []}
+    redis_cpu: dict[str, list[float]] = {"off": [], "on": []}
     issued_on = 0
     await redis.flushdb()
     for r in range(rounds):
@@ -83,10 +93,13 @@ async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
             store.audit = trail if mode == "on" else None
             latencies: list[float] = []
             await redis.config_resetstat()
+            server_before = await server_cpu(redis)
             until = time.perf_counter() + seconds
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await asyncio.gather(*(kiosk(store, until, latencies, n) for n in range(concurrency)))
             elapsed = time.perf_counter() - started
+            py_cpu[mode].append((time.process_time() - cpu_started) / len(latencies))
+            redis_cpu[mode].append((await server_cpu(redis) - server_before) / len(latencies))
             rates[mode].append(len(latencies) / elapsed)
             stats = await redis.info("commandstats")
             script_us[mode].append(float(stats.get("cmdstat_evalsha", {}).get("usec_per_call", 0)))
@@ -94,19 +107,28 @@ async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
             if mode == "on":
                 issued_on += len(latencies)
             print(f"round {r + 1} {mode:>3}: {len(latencies) / elapsed:8.0f} issues/s, "
-                  f"issue.lua {script_us[mode][-1]:.1f} µs in Redis", flush=True)
+                  f"issue.lua {script_us[mode][-1]:.1f} µs in Redis, CPU per issue "
+                  f"{py_cpu[mode][-1] * 1e6:.0f} µs Python + {redis_cpu[mode][-1] * 1e6:.0f} µs "
+                  "Redis", flush=True)
     entries, broken = await trail.verify("district")
     await redis.aclose()
     print()
-    print("| trail | issues/s (median of rounds) | p50 | p99 | issue.lua in Redis |")
-    print("|---|---|---|---|---|")
+    print("| trail | issues/s (median of rounds) | p50 | p99 | issue.lua in Redis "
+          "| CPU per issue: Python + Redis |")
+    print("|---|---|---|---|---|---|")
+    cpu: dict[str, float] = {}
     for mode in ("off", "on"):
         q = statistics.quantiles(lat[mode], n=100)
+        py, rd = statistics.median(py_cpu[mode]) * 1e6, statistics.median(redis_cpu[mode]) * 1e6
+        cpu[mode] = py + rd
         print(f"| {mode} | {statistics.median(rates[mode]):,.0f} | {q[49] * 1000:.2f} ms | "
-              f"{q[98] * 1000:.2f} ms | {statistics.median(script_us[mode]):.1f} µs |")
+              f"{q[98] * 1000:.2f} ms | {statistics.median(script_us[mode]):.1f} µs | "
+              f"{py:.0f} + {rd:.0f} = {py + rd:.0f} µs |")
     cost = 1 - statistics.median(rates["on"]) / statistics.median(rates["off"])
     print(f"\ncost of the audit trail: {cost * 100:.1f} % of issue throughput "
           f"(target ≤ 10 %); rounds: {rates}")
+    print(f"cost in CPU per issue (both processes): {(cpu['on'] / cpu['off'] - 1) * 100:.1f} %"
+          " (a throughput cost of c % needs c/(1+c) fewer issues per CPU second)")
     print(f"trail: {entries} entries for {issued_on} issues with it on; "
           f"chain {'intact' if broken is None else f'BROKEN at {broken}'}")
     return 0 if broken is None and entries == issued_on else 1

@@ -202,6 +202,7 @@ class AuditTrail:
         self.clock = clock
         self.enabled = enabled
         self.ttl = retention_days * 86400
+        self._ttl = str(self.ttl)
         self._append = redis.register_script(APPEND_SCRIPT)
 
     def day(self, hall: str, at: float) -> str:
@@ -209,9 +210,11 @@ class AuditTrail:
 
     def spec(self, hall: str, entry: Entry) -> tuple[list[str], list[str]]:
         """Keys and arguments of ``audit_append`` for this entry (for a commit script)."""
-        day = self.day(hall, entry.at)
-        return ([day_key(hall, day), head_key(hall), days_key(hall)],
-                [day, entry.body(), str(self.ttl)])
+        return self.spec_body(hall, self.day(hall, entry.at), entry.body())
+
+    def spec_body(self, hall: str, day: str, body: str) -> tuple[list[str], list[str]]:
+        """The same for an entry's body already built, on the hall-day ``day``."""
+        return ([day_key(hall, day), head_key(hall), days_key(hall)], [day, body, self._ttl])
 
     async def append(self, hall: str, entry: Entry) -> None:
         """Record an entry on its own (for actions no ticketing commit carries)."""

@@ -28,7 +28,7 @@ from hall.redis_conn import WritePolicy
 from hall.services import Key
 from hall.text import as_str
 from ticketing import estimate, model, rules
-from ticketing.audit_entry import entry_for
+from ticketing.audit_entry import issue_body
 from ticketing.commit import (
     SCRIPTS,
     STREAM_MAXLEN,
@@ -95,10 +95,9 @@ class TicketStore(TicketQueries):
         trail = self.committer.audit
         if trail is None or not trail.enabled:
             return [], []
-        brief = {"number": None, "window": None, "queue": ticket.queue, "matter": ticket.matter,
-                 "channel": ticket.channel.value, "priority_group": ticket.priority_group,
-                 "appointment": ticket.appointment}
-        return trail.spec(hall_id, entry_for(EventType.TICKET_ISSUED, {"ticket": brief}, now))
+        return trail.spec_body(hall_id, ticket.day, issue_body(
+            ticket.queue, ticket.matter, ticket.channel.value, ticket.priority_group,
+            ticket.appointment, now))
 
     # ---- issuing ------------------------------------------------------------------
 
