@@ -1,7 +1,13 @@
-"""The event hub: one stream reader per hall per process, fanned out to a bounded queue per socket.
+"""The event hub: the streams of the watched halls, fanned out to a bounded queue per socket.
 
-Each app process runs at most ONE reader task per hall (started when the hall's first
-socket subscribes), doing ``XREAD BLOCK`` on ``hall:{<hall>}:events``. Every event read
+A process reads only the halls somebody watches: a hall joins a *batch* when its first
+socket subscribes and leaves it when its last one goes. A batch is ONE task doing one
+``XREAD BLOCK`` over up to ``BATCH_SIZE`` halls' ``hall:{<hall>}:events`` streams on one
+connection, plus a wake stream of its own (``hub:wake:<process>:<n>``) that a subscribe
+writes to so the blocked read starts again with the new hall in it. On a Redis Cluster a
+command keeps to one slot, so there each watched hall has a batch of its own (no wake
+stream: its hall is in it from the start). 20,000 halls and nobody watching: no task,
+no connection. Every event read
 is offered to every subscriber of that hall with ``put_nowait``. A subscriber is
 registered before its catch-up ``XRANGE``, so it can miss nothing; what it gets twice
 (replayed and fanned out) is dropped by stream id. A subscriber whose queue is full is
@@ -24,12 +30,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from websockets.frames import Frame, Opcode
 from websockets.legacy.protocol import WebSocketCommonProtocol
@@ -47,6 +55,8 @@ log = logging.getLogger("displays.hub")
 CLOSE_TOO_SLOW = 4408  # the client did not read its events fast enough
 READ_COUNT = 500
 BLOCK_MS = 1000
+BATCH_SIZE = 500  # watched halls per multi-stream read
+WAKE_TTL = 3600  # seconds a batch's wake stream lives after its last wake
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued on a direct socket before it counts as too slow
 
 
@@ -201,14 +211,24 @@ class Subscriber:
 class HallReader:
     hall: str
     last_id: str
-    task: asyncio.Task[None] | None = None
+    batch: ReadBatch | None = None
     subscribers: set[Subscriber] = field(default_factory=set)
     last_event_at: float | None = None  # the writer's time of the latest event read
     last_read_at: float | None = None  # our time when we read it
 
 
+@dataclass(eq=False)
+class ReadBatch:
+    """One reader task for many watched halls: one multi-stream ``XREAD`` on one connection."""
+
+    wake: str | None  # its wake stream; None on a cluster (one hall, no new ones)
+    halls: dict[str, HallReader] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    wake_id: str = "0-0"
+
+
 class Hub:
-    """Per-process fan-out of every hall's event stream to its sockets."""
+    """Per-process fan-out of the watched halls' event streams to their sockets."""
 
     def __init__(self, redis: Redis, halls: dict[str, HallConfig], queue_size: int = 512,
                  clock: Callable[[], float] = time.time) -> None:
@@ -217,12 +237,16 @@ class Hub:
         self.queue_size = queue_size
         self.clock = clock
         self.readers: dict[str, HallReader] = {}
+        self.batches: list[ReadBatch] = []
         self.dropped_slow = 0
         self.delivered = 0
         self.frames_encoded = 0  # frames built by the hub for direct sockets
         self.frames_sent = 0  # frames the hub wrote to direct sockets
         self._lock = asyncio.Lock()
         self._closing = False
+        self._token = secrets.token_hex(6)
+        self._made = 0
+        self._cluster = isinstance(redis, RedisCluster)
 
     # ---- metrics the production side exports ---------------------------------------
 
@@ -238,8 +262,8 @@ class Hub:
         return max(lags, default=0.0)
 
     def readers_alive(self) -> bool:
-        """Every hall's stream reader is running (the app's ``hub`` ready check)."""
-        return all(r.task is None or not r.task.done() for r in self.readers.values())
+        """Every batch's reader is running (the app's ``hub`` ready check)."""
+        return all(b.task is None or not b.task.done() for b in self.batches)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -251,6 +275,7 @@ class Hub:
                                   if s.direct is not None),
             "frames_encoded": self.frames_encoded,
             "frames_sent": self.frames_sent,
+            "readers": len(self.batches),
             "halls": {h: {"clients": len(r.subscribers), "last_id": r.last_id}
                       for h, r in self.readers.items()},
         }
@@ -258,62 +283,105 @@ class Hub:
     # ---- subscribing --------------------------------------------------------------
 
     async def subscribe(self, hall: str) -> Subscriber:
-        """Register a mailbox; the hall's reader is running from a known position on return."""
-        reader = await self._reader(hall)
+        """Register a mailbox; the hall is read from a known position on return."""
         sub = Subscriber(hall, asyncio.Queue(maxsize=self.queue_size))
-        reader.subscribers.add(sub)
+        await self._watch(hall, sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        """The hall's batch forgets it at its next read once nobody watches it."""
         reader = self.readers.get(sub.hall)
         if reader is not None:
             reader.subscribers.discard(sub)
 
-    async def _reader(self, hall: str) -> HallReader:
+    async def _watch(self, hall: str, sub: Subscriber) -> None:
         async with self._lock:
             reader = self.readers.get(hall)
-            if reader is None or reader.task is None or reader.task.done():
-                last = await self.redis.xrevrange(HallKeys(hall).events, count=1)
-                start = as_str(last[0][0]) if last else "0-0"
+            if reader is None or reader.batch is None or reader.batch.task is None \
+                    or reader.batch.task.done():
+                start = await self.last_id(hall)
                 if reader is None:
                     reader = HallReader(hall, start)
                     self.readers[hall] = reader
                 else:
                     reader.last_id = start
-                reader.task = asyncio.create_task(self._run(reader), name=f"hub-reader-{hall}")
-            return reader
+                reader.subscribers.add(sub)  # before the batch can look: it keeps the hall
+                await self._place(reader)
+            else:
+                reader.subscribers.add(sub)  # no await since the batch read it: nothing missed
+
+    async def _place(self, reader: HallReader) -> None:
+        """Put a newly watched hall in a batch with room (waking it), or in a new one."""
+        self.batches = [b for b in self.batches if b.task is None or not b.task.done()]
+        batch = next((b for b in self.batches
+                      if b.wake is not None and len(b.halls) < BATCH_SIZE), None)
+        if batch is None:
+            self._made += 1
+            wake = None if self._cluster else f"hub:wake:{self._token}:{self._made}"
+            batch = ReadBatch(wake)
+            batch.halls[reader.hall] = reader
+            reader.batch = batch
+            batch.task = asyncio.create_task(self._run(batch), name=f"hub-reader-{self._made}")
+            self.batches.append(batch)
+            return
+        batch.halls[reader.hall] = reader
+        reader.batch = batch
+        assert batch.wake is not None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(batch.wake, {"w": "1"}, maxlen=10, approximate=True)
+            pipe.expire(batch.wake, WAKE_TTL)
+            await pipe.execute()
 
     # ---- the reader loop ----------------------------------------------------------
 
-    async def _run(self, reader: HallReader) -> None:
-        stream = HallKeys(reader.hall).events
+    def _watched(self, batch: ReadBatch) -> dict[str, HallReader]:
+        """The batch's halls somebody still watches (by stream key); it forgets the others."""
+        for hall in [h for h, r in batch.halls.items() if not r.subscribers]:
+            reader = batch.halls.pop(hall)
+            if self.readers.get(hall) is reader:
+                del self.readers[hall]
+        return {HallKeys(h).events: r for h, r in batch.halls.items()}
+
+    async def _run(self, batch: ReadBatch) -> None:
         failures = 0
         while not self._closing:
+            readers = self._watched(batch)
+            if not readers:  # nobody watches: the next subscribe makes a new batch
+                batch.wake = None
+                self.batches = [b for b in self.batches if b is not batch]
+                return
+            streams: dict[Any, Any] = {key: r.last_id for key, r in readers.items()}
+            if batch.wake is not None:
+                streams[batch.wake] = batch.wake_id
             try:
-                raw: Any = await self.redis.xread({stream: reader.last_id}, count=READ_COUNT,
-                                             block=BLOCK_MS)
+                raw: Any = await self.redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 failures += 1
-                log.warning("hub reader for %s: %s; retrying", reader.hall, exc)
+                log.warning("hub reader of %d halls: %s; retrying", len(readers), exc)
                 await asyncio.sleep(min(2.0, 0.1 * failures))
                 continue
-            except Exception:  # never let the hall's only reader die: its sockets rely on it
+            except Exception:  # never let a batch's reader die: its sockets rely on it
                 failures += 1
-                log.exception("hub reader for %s failed; retrying", reader.hall)
+                log.exception("hub reader of %d halls failed; retrying", len(readers))
                 await asyncio.sleep(min(2.0, 0.1 * failures))
                 continue
-            if not raw:
-                continue
-            entries = raw[0][1]
-            reader.last_id = as_str(entries[-1][0])
-            events = decode_entries(entries)
-            waiting = None
-            if any(e.type.value.startswith("ticket.") for e in events):
-                waiting = await self._waiting(reader.hall)
-            self.fan_out(reader, events, waiting)
+            for key, entries in raw or []:
+                name = as_str(key)
+                if name == batch.wake:
+                    batch.wake_id = as_str(entries[-1][0])
+                    continue
+                reader = readers.get(name)
+                if reader is None or not entries:
+                    continue
+                reader.last_id = as_str(entries[-1][0])
+                events = decode_entries(entries)
+                waiting = None
+                if any(e.type.value.startswith("ticket.") for e in events):
+                    waiting = await self._waiting(reader.hall)
+                self.fan_out(reader, events, waiting)
 
     async def _waiting(self, hall: str) -> dict[str, int] | None:
         """The waiting count of each queue of a hall, now."""
@@ -390,10 +458,15 @@ class Hub:
                 sub.close_code = 1001
                 sub.close_reason = "server going away; reconnect with last_id"
                 sub.dropped.set()
-            if reader.task is not None:
-                reader.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader.task
+        tasks = [b.task for b in self.batches if b.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:  # a task cancelled inside a redis.asyncio command can stay stuck: bounded
+            await asyncio.wait(tasks, timeout=1.0)
+        wakes = [b.wake for b in self.batches if b.wake is not None]
+        if wakes:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.delete(*wakes)
 
 
 HUB: Key[Hub] = Key("displays.hub")
