@@ -8,8 +8,11 @@ Keys (under the hall's hash tag):
 
 Today, and a day that has not been rolled up yet, is aggregated from its ticket
 records on the fly, with the same pure function.
-Rolling a day up also sets the ticket and rating records of that day to expire
-after the hall's ``rules.record_retention_days``.
+Rolling a day up is also the hall's retention step, in the same MULTI: the day's ticket
+and rating records and its day keys (counters, numbers, tickets) expire
+``rules.record_retention_days`` after it, the ratings index drops entries older than
+that, and the event stream is trimmed to the ``rules.stream_retention_days`` before the
+day's end (``XTRIM MINID``). Aggregates are kept for good.
 """
 
 from __future__ import annotations
@@ -100,13 +103,20 @@ class ReportStore:
         end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),
                                datetime.min.time(), cfg.tz).timestamp()
         expire_at = int(end + cfg.rules.record_retention_days * 86400)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # the stream keeps the days before this one's end; older events go (by age)
+        stream_from_ms = int((end - cfg.rules.stream_retention_days * 86400) * 1000)
+        async with self.redis.pipeline(transaction=True) as pipe:  # MULTI: all or nothing
             pipe.set(agg_key(hall_id, day), json.dumps(agg, separators=(",", ":")))
             pipe.zadd(agg_days_key(hall_id), {day: int(day)})
             pipe.hset(agg_counts_key(hall_id), day, len(ids))
             for i in ids:
                 pipe.expireat(keys.ticket(i), expire_at)
                 pipe.expireat(rk.rating(i), expire_at)
+            for key in (keys.day_counters(day), keys.day_numbers(day), keys.day_tickets(day)):
+                pipe.expireat(key, expire_at)
+            pipe.zremrangebyscore(rk.ratings, "-inf",
+                                  f"({end - cfg.rules.record_retention_days * 86400}")
+            pipe.xtrim(keys.events, minid=f"{stream_from_ms}-0", approximate=False)
             await pipe.execute()
         return agg
 

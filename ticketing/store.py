@@ -227,10 +227,14 @@ class TicketStore(TicketQueries):
             head = rules.select_next(served, heads, cfg.rules.queue_step_minutes)
             if head is None:
                 return None
-            ticket, tver = await self.read_ticket(keys, head.ticket_id)
-            if ticket.status is not TicketStatus.WAITING:
-                # A stale queue entry (should not happen); drop it and look again.
+            try:
+                ticket, tver = await self.read_ticket(keys, head.ticket_id)
+            except NotFound:  # a ticket left waiting on a day whose records expired
+                ticket, tver = None, ""
+            if ticket is None or ticket.status is not TicketStatus.WAITING:
+                # A stale queue entry; drop it and look again.
                 await self.redis.zrem(keys.queue(head.queue), head.ticket_id)
+                await self.redis.zrem(keys.direct(number), head.ticket_id)
                 raise Conflict(head.ticket_id)
             return await self._commit_call(cfg, keys, ticket, tver, window, wver)
 

@@ -152,6 +152,7 @@ class RulesTable(Table):
     unrated_counts_as: Literal["basically_satisfied"] | None = None
     rectification_working_days: Whole = Field(_R.rectification_working_days, ge=1)
     record_retention_days: Whole = Field(_R.record_retention_days, ge=1)
+    stream_retention_days: Whole = Field(_R.stream_retention_days, ge=1)
     kiosk_reset_seconds: Number = Field(_R.kiosk_reset_seconds, ge=5)
     pad_rating_seconds: Number = Field(_R.pad_rating_seconds, ge=10)
 

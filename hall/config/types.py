@@ -127,6 +127,7 @@ class Rules:
     unrated_counts_as: str | None = None
     rectification_working_days: int = 5  # a bad rating's case must close within this
     record_retention_days: int = 180  # ticket records; daily aggregates are kept for good
+    stream_retention_days: int = 3  # the event stream keeps this many days (the roll-up trims)
     kiosk_reset_seconds: float = 20.0  # a kiosk forgets the last citizen's ticket after this
     pad_rating_seconds: float = 90.0  # a window's pad offers a rating this long after finish
 
