@@ -33,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from hall.autopipeline import run_script
 from hall.errors import DomainError
 from hall.settings import Settings
 
@@ -140,8 +141,8 @@ class WritePolicy:
     async def run(self, client: redis.asyncio.Redis, script: Any,
                   keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a state-changing script; with replicas > 0, WAIT for them on the same link."""
-        if self.replicas <= 0:
-            return await script(keys=list(keys), args=list(args), client=client)
+        if self.replicas <= 0:  # shares its trip with concurrent calls (hall/autopipeline.py)
+            return await run_script(client, script, keys, args)
         async with client.pipeline(transaction=False) as pipe:
             await script(keys=list(keys), args=list(args), client=pipe)
             pipe.execute_command("WAIT", self.replicas, self.timeout_ms)

@@ -15,11 +15,24 @@ def ticket_from(raw: Any) -> Ticket:
     return Ticket.from_dict(json.loads(raw))
 
 
+# Decoded windows by their stored JSON: every issue reads all of its hall's windows (for
+# the estimate), which change far less often than tickets are issued. WindowState is frozen,
+# so one decoded value can be shared; the table is emptied when it grows past the bound.
+_WINDOWS: dict[Any, WindowState] = {}
+_WINDOWS_BOUND = 50_000
+
+
 def window_from(number: int, raw: Any) -> WindowState:
     """A window from its hash's ``json`` field; a window never written is closed."""
     if raw is None:
         return WindowState(number)
-    return WindowState.from_dict(json.loads(raw))
+    found = _WINDOWS.get(raw)
+    if found is None or found.number != number:
+        found = WindowState.from_dict(json.loads(raw))
+        if len(_WINDOWS) >= _WINDOWS_BOUND:
+            _WINDOWS.clear()
+        _WINDOWS[raw] = found
+    return found
 
 
 def put_ticket(txn: Txn, ticket: Ticket, ver: str) -> None:

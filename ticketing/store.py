@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
+from hall.autopipeline import run_command
 from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
@@ -160,8 +161,8 @@ class TicketStore(TicketQueries):
         # the wait quoted at issue, kept beside the record ('' = no estimate, a reason shown)
         # so quoted vs real waits can be measured on real days (tide.quotes); first one wins
         seconds = position.estimated_wait_seconds
-        await self.redis.hsetnx(keys.ticket(ticket.id), estimate.QUOTE_FIELD,
-                                "" if seconds is None else repr(round(seconds, 1)))
+        await run_command(self.redis, "HSETNX", keys.ticket(ticket.id), estimate.QUOTE_FIELD,
+                          "" if seconds is None else repr(round(seconds, 1)))
         return ticket, position
 
     # ---- the one way a transition is committed -----------------------------------
