@@ -214,6 +214,12 @@ def checkin_order_key(slot_start: float) -> float:
     return slot_start
 
 
+def checked_in_key(slot_key: float, walk_in_key: float) -> float:
+    """The key a ticket checked in on time waits under: its slot's (``checkin_order_key``),
+    or the key it would have as a walk-in when that is smaller (a green-channel head start)."""
+    return min(slot_key, walk_in_key)
+
+
 def reminder_due(slot_start: float, created_at: float, now: float) -> bool:
     """The day-before reminder: from 24 h to 2 h before the slot, for bookings made earlier."""
     return created_at < slot_start - DAY and slot_start - DAY <= now <= slot_start - 7200

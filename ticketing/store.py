@@ -28,7 +28,7 @@ from hall.events import EventType
 from hall.redis_conn import WritePolicy
 from hall.services import Key
 from hall.text import as_str
-from ticketing import estimate, model, rules
+from ticketing import booking_rules, estimate, model, rules
 from ticketing.audit_entry import issue_body
 from ticketing.commit import (
     SCRIPTS,
@@ -128,8 +128,8 @@ class TicketStore(TicketQueries):
         )
         key = rules.order_key(now, ticket.has_priority, cfg.rules.priority_head_start_minutes)
         if slot_start is not None:
-            key = min(slot_start, rules.order_key(now, priority_group is not None,
-                                                  cfg.rules.priority_head_start_minutes))
+            key = booking_rules.checked_in_key(slot_start, rules.order_key(
+                now, priority_group is not None, cfg.rules.priority_head_start_minutes))
         keys = HallKeys(hall_id)
         audit_keys, audit_args = self._audit_issue(hall_id, ticket, now)
         try:

@@ -5,7 +5,9 @@ citizen's behaviour is drawn up front from one seeded generator, so a seed repla
 same day under every policy: service time (lognormal around the matter's mean with its
 CV, or exponential), patience, whether they miss the call (and come back), leave
 without telling, hold a green-channel or appointment priority, or are sent on to
-another queue after their service.
+another queue after their service. A booked citizen (``booked_share``) holds the slot of
+the hall's ``[appointments]`` containing the time drawn and comes to check in around its
+start (``checkin_offset_minutes``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 
 from hall.config import HallConfig
+from ticketing.calendars import hall_parts
 from tide.hours import periods as opening_periods
 from tide.profiles import Arrival, DayProfile
 
@@ -69,8 +73,19 @@ def generate_arrivals(cfg: HallConfig, profile: DayProfile, rng: random.Random) 
                 if t >= hi * 3600.0:
                     break
                 out.append(_citizen(cfg, profile, rng, t, m.code, m.queue, mean, cv, by_queue))
+    if profile.booked_share:
+        out = [_checks_in(cfg, profile, rng, a) if a.slot_start is not None else a for a in out]
     out.sort(key=lambda a: a.at)
     return out
+
+
+def _checks_in(cfg: HallConfig, profile: DayProfile, rng: random.Random, a: Arrival
+               ) -> Arrival:
+    """A booked citizen: the slot holding the time drawn, and when they come to check in."""
+    slot = hall_parts(cfg)[2].slot_minutes * 60.0
+    start = a.at // slot * slot
+    mean, sd = profile.checkin_offset_minutes
+    return replace(a, at=max(0.0, start + rng.gauss(mean, sd) * 60.0), slot_start=start)
 
 
 def _citizen(cfg: HallConfig, profile: DayProfile, rng: random.Random, t: float, matter: str,
@@ -82,9 +97,12 @@ def _citizen(cfg: HallConfig, profile: DayProfile, rng: random.Random, t: float,
                     1.0 / max(1.0, profile.patience_minutes * 60.0 - floor)))
     no_show = rng.random() < profile.no_show_prob
     # draws made only when the profile asks for them, so older profiles replay unchanged
-    kind = rng.random() if profile.green_share or profile.appointment_share else 1.0
+    kind = (rng.random() if profile.green_share or profile.appointment_share
+            or profile.booked_share else 1.0)
     green = kind < profile.green_share
     appointment = not green and kind < profile.green_share + profile.appointment_share
+    booked = not green and not appointment and kind < (
+        profile.green_share + profile.appointment_share + profile.booked_share)
     silent = bool(profile.silent_leave_prob) and rng.random() < profile.silent_leave_prob
     rejoin = None
     if no_show and profile.rejoin_prob and rng.random() < profile.rejoin_prob:
@@ -99,4 +117,4 @@ def _citizen(cfg: HallConfig, profile: DayProfile, rng: random.Random, t: float,
             to = None
     return Arrival(t, matter, queue, service, patience, no_show,
                    t >= profile.warmup_hours * 3600.0, GREEN_GROUP if green else None,
-                   appointment, silent, rejoin, to, extra)
+                   appointment, silent, rejoin, to, extra, slot_start=t if booked else None)

@@ -22,6 +22,7 @@ from hall.calendar import NationalCalendar
 from hall.config import HallConfig
 from hall.text import as_str
 from ticketing.keys import HallKeys
+from tide.hours import periods
 from tide.profiles import DayProfile
 
 SLOT_MINUTES = 15
@@ -92,14 +93,21 @@ def profile_for(cfg: HallConfig, history: Sequence[DayCounts], day: date,
     return replace(template, hourly=hourly, slot_minutes=SLOT_MINUTES, surges=(), scale=1.0)
 
 
-def hourly_shape(profile: DayProfile) -> tuple[float, ...]:
-    """The profile's hall-wide arrivals per clock hour (24 values), for the policy."""
+def hourly_shape(profile: DayProfile, cfg: HallConfig | None = None) -> tuple[float, ...]:
+    """The profile's hall-wide arrivals per clock hour (24 values), for the policy; with
+    ``cfg``, per hour the hall is open (an hour half closed, e.g. 13:00 with the hall
+    re-opening at 13:30, counts its half hour's arrivals twice), so the pattern compares
+    rates, not how long the hall was open."""
     per_hour = 60 // profile.slot_minutes
     total = [0.0] * 24
     for rates in profile.hourly.values():
         for i, r in enumerate(rates):
             total[(i // per_hour) % 24] += r / per_hour
-    return tuple(total)
+    if cfg is None:
+        return tuple(total)
+    opened = [sum(max(0.0, min(b, h + 1) - max(a, h)) for a, b in periods(cfg))
+              for h in range(24)]
+    return tuple(v / f if f > 0 else 0.0 for v, f in zip(total, opened, strict=True))
 
 
 async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date]) -> list[DayCounts]:

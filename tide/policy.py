@@ -313,6 +313,30 @@ def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> fl
     return p_wait / (n * mu - arrivals_per_s)
 
 
+def erlang_c_quantile(arrivals_per_s: float, service_s: float, servers: float,
+                      q: float) -> float:
+    """The ``q`` quantile of the wait in queue (s) of M/M/c: P(W > t) = C · e^(-(cμ-λ)t)."""
+    if arrivals_per_s <= 0:
+        return 0.0
+    n = math.floor(servers)
+    if n < 1:
+        return math.inf
+    mu = servers / n / service_s
+    a = arrivals_per_s / mu
+    if a >= n:
+        return math.inf
+    term, total = 1.0, 1.0
+    for k in range(1, n):
+        term *= a / k
+        total += term
+    last = term * a / n * n / (n - a)
+    p_wait = last / (total + last)
+    tail = 1.0 - q
+    if p_wait <= tail:
+        return 0.0
+    return math.log(p_wait / tail) / (n * mu - arrivals_per_s)
+
+
 def profile_kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
     """The profile seen through the same exponential window as a smoothed rate at ``hour``."""
     return _kernel(profile, round(hour * 60.0) / 60.0, tau_hours)
@@ -371,7 +395,9 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
         if c <= 0:
             return math.inf if backlog or lam else 0.0
         ahead = max(0.0, backlog + (lam - c / service) * lag)
-        return ahead * service / c + erlang_c_wait(lam, service, c)
+        steady = (erlang_c_wait(lam, service, c) if settings.wait_quantile <= 0
+                  else erlang_c_quantile(lam, service, c, settings.wait_quantile))
+        return ahead * service / c + steady
 
     w_without, w_with = wait_with(without), wait_with(without + 1.0)
     worst = max(pool, key=lambda q: q.predicted_wait_seconds)

@@ -52,7 +52,12 @@ class DayProfile:
     # matter -> (mean minutes, CV); default: the matter's expected_minutes and service_cv
     service_by_matter: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     green_share: float = 0.0  # green-channel tickets (priority group "elderly")
-    appointment_share: float = 0.0  # checked-in appointments (priority)
+    appointment_share: float = 0.0  # appointment tickets issued as they come (priority)
+    # booked appointments: the citizen booked the hall's slot (``[appointments]``
+    # slot_minutes) holding their time and checks in at slot start + N(mean, sd) minutes,
+    # through the booking rules (early: waits for check-in to open; late: a walk-in)
+    booked_share: float = 0.0
+    checkin_offset_minutes: tuple[float, float] = (-10.0, 10.0)
     transfer_prob: float = 0.0  # served tickets sent on to another queue afterwards
     transfer_to: Mapping[str, str] = field(default_factory=dict)  # queue -> queue (else A)
     rejoin_prob: float = 0.0  # no-shows who come back and re-join
@@ -156,3 +161,4 @@ class Arrival:
     transfer_to: str | None = None  # queue the ticket is sent on to after its service
     transfer_service: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    slot_start: float | None = None  # a booked appointment: its slot (s after midnight)

@@ -211,7 +211,7 @@ class TideService:
         if cached is None or cached[0] != day:
             history = await read_history(self.redis, cfg, past_days(day))
             profile = profile_for(cfg, history, day, self._calendar())
-            shape = hourly_shape(profile) if profile is not None else None
+            shape = hourly_shape(profile, cfg) if profile is not None else None
             self._shapes[cfg.id] = cached = (day, shape if shape and sum(shape) > 0 else None)
         return settings.with_(hourly_profile=cached[1]) if cached[1] else settings
 

@@ -14,7 +14,9 @@
     min_closed_minutes = 20      # and closed at least this long before re-opening
     max_toggles_per_day = 4      # opens + closes of one window per day
     lag_minutes = 20             # predictive: look this far ahead
-    close_utilization = 0.7      # predictive: close only if the others would be this busy at most
+    close_utilization = 0.5      # predictive: close only if the others would be this busy at most
+    wait_quantile = 0.9          # predictive: keep this quantile of a newcomer's wait under target
+                                 # (0: the mean); 0.5 / 0.9 chosen on the tuning day shapes
     lend = true                  # lend lendable windows to an overloaded queue
     hourly_profile = [...]       # predictive: relative arrivals per hour 0..23 (optional)
 """
@@ -59,8 +61,9 @@ class TideSettings:
     min_closed_minutes: float = 20.0
     max_toggles_per_day: int = 4
     lag_minutes: float = 20.0
-    close_utilization: float = 0.7
+    close_utilization: float = 0.5
     smoothing_minutes: float = 15.0
+    wait_quantile: float = 0.9  # predictive: the wait quantile kept under target (0: mean)
     lend: bool = True
     hourly_profile: tuple[float, ...] = ()
 
@@ -97,6 +100,7 @@ class TideTable(Table):
     lag_minutes: NonNegative = _T.lag_minutes
     close_utilization: NonNegative = _T.close_utilization
     smoothing_minutes: NonNegative = _T.smoothing_minutes
+    wait_quantile: Annotated[Number, Field(ge=0, lt=1)] = _T.wait_quantile
     lend: StrictBool = _T.lend
     hourly_profile: Annotated[list[NonNegative], AfterValidator(_day_profile)] | None = None
 

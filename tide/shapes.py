@@ -11,9 +11,15 @@ shapes, other seeds); a benchmark reports both so over-fitting shows.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
+from hall.calendar import NationalCalendar
 from hall.config import HallConfig
+from tide.arrivals import generate_arrivals
+from tide.history import counts_of, hourly_shape, profile_for
 from tide.profiles import DISTRICT_SHARES, PEAK_SHAPE, DayProfile, Surge, shaped_profile
 
 
@@ -68,3 +74,21 @@ def day_of(cfg: HallConfig, shape: Shape, tickets: float | None = None) -> DayPr
     """The shape as a day profile of this hall."""
     volume = (tickets if tickets is not None else TICKETS.get(cfg.id, 200.0)) * shape.volume
     return shaped_profile(cfg, volume, shape.hourly, shares_for(cfg), surges=shape.surges)
+
+
+HISTORY_SEEDS = range(901, 905)  # the four past same weekdays a hall's history holds
+
+
+def history_shape(cfg: HallConfig, profile: DayProfile, seeds: Iterable[int] = HISTORY_SEEDS,
+                  day: date = date(2026, 11, 18)) -> tuple[float, ...]:
+    """The hourly pattern the live controller would read from the hall's history
+    (``tide.history``: same weekday, counts per 15 minutes) when the past weeks' days had
+    this profile: their tickets are drawn with ``seeds`` (never a judged or tuning seed)."""
+    history = []
+    for k, seed in enumerate(seeds):
+        past = day - timedelta(weeks=k + 1)
+        origin = datetime.combine(past, time(0), tzinfo=cfg.tz).timestamp()
+        people = generate_arrivals(cfg, profile, random.Random(seed))
+        history.append(counts_of(cfg, past, [(origin + a.at, a.matter) for a in people]))
+    forecast = profile_for(cfg, history, day, NationalCalendar(holidays={}, years=frozenset()))
+    return hourly_shape(forecast, cfg) if forecast is not None else ()

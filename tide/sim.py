@@ -28,7 +28,9 @@ from datetime import datetime, time
 from hall.config import HallConfig, WindowKind
 from hall.errors import DomainError
 from hall.text import hours_of
-from ticketing import estimate, model, rules
+from ticketing import booking_rules, estimate, model, rules
+from ticketing.booking_rules import CheckIn
+from ticketing.calendars import hall_parts
 from ticketing.estimate import RECENT_SERVICES
 from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowStatus
 from ticketing.rules import served_queues
@@ -123,6 +125,8 @@ class Simulation:
         self.gone: set[str] = set()  # citizens who left without telling
         self.legs: dict[str, int] = {}
         self.quoted: dict[str, float] = {}
+        self.slot_keys: dict[str, float] = {}  # booked tickets checked in on time
+        self.issued: dict[str, float] = {}  # ticket id -> when it was issued (day seconds)
 
     # ---- scheduling ---------------------------------------------------------------
 
@@ -226,13 +230,27 @@ class Simulation:
 
     def _arrive(self, index: object) -> None:
         a = self.arrivals[int(index)]  # type: ignore[call-overload]
+        now = self.abs(self.now)
+        slot_key: float | None = None
+        if a.slot_start is not None:  # a booked citizen checks in (ticketing.booking_rules)
+            booking = hall_parts(self.cfg)[2]
+            slot = self.abs(a.slot_start)
+            verdict = booking_rules.checkin_verdict(slot, now, booking)
+            if verdict is CheckIn.EARLY:  # the kiosk says when check-in opens: come back then
+                self.at(a.slot_start - booking.checkin_before_minutes * 60.0, ARRIVE, index)
+                return
+            if verdict is CheckIn.ON_TIME:
+                slot_key = booking_rules.checkin_order_key(slot)
         n = self.counters[a.queue] = self.counters.get(a.queue, 0) + 1
         tid = f"t{index}"
-        now = self.abs(self.now)
-        ticket = Ticket(tid, self.cfg.id, self.day, a.queue, a.matter, Channel.KIOSK, now, now,
-                        number=f"{a.queue}{n:03d}", priority_group=a.priority_group,
-                        appointment=a.appointment)
+        ticket = Ticket(tid, self.cfg.id, self.day, a.queue, a.matter,
+                        Channel.APPOINTMENT if slot_key is not None else Channel.KIOSK, now,
+                        now, number=f"{a.queue}{n:03d}", priority_group=a.priority_group,
+                        appointment=a.appointment or slot_key is not None)
         self.tickets[tid], self.meta[tid] = ticket, a
+        self.issued[tid] = self.now  # a booked citizen who came too early: at check-in
+        if slot_key is not None:
+            self.slot_keys[tid] = slot_key
         quote = self._quote(ticket)
         if quote is not None:
             self.quoted[tid] = quote
@@ -242,18 +260,27 @@ class Simulation:
             self.at(self.now + a.patience_seconds, ABANDON, tid)
         self._wake(a.queue)
 
+    def _key(self, ticket: Ticket) -> float:
+        """The order key (``ticketing.rules``; priority: a head start), or for a booked
+        ticket checked in on time the slot's (``booking_rules.checked_in_key``), as the
+        live ``TicketStore.issue`` gives them."""
+        head_start = self.cfg.rules.priority_head_start_minutes
+        slot_key = self.slot_keys.get(ticket.id) if not ticket.transferred else None
+        if slot_key is not None and ticket.rejoins == 0:
+            return booking_rules.checked_in_key(slot_key, rules.order_key(
+                ticket.enqueued_at, ticket.priority_group is not None, head_start))
+        return rules.order_key(ticket.enqueued_at, ticket.has_priority, head_start)
+
     def _enqueue(self, ticket: Ticket) -> None:
-        """Into its queue under the routing rule's order key (priority: a head start)."""
-        key = rules.order_key(ticket.enqueued_at, ticket.has_priority,
-                              self.cfg.rules.priority_head_start_minutes)
+        """Into its queue under its order key (``_key``)."""
+        key = self._key(ticket)
         heapq.heappush(self.heaps[ticket.queue], (key, next(self.seq), ticket.id))
         self.waiting_count[ticket.queue] += 1
 
     def _quote(self, ticket: Ticket) -> float | None:
         """The estimate the live hall shows at issue (``ticketing.estimate.position``);
         None when no window serves the queue now (the hall then shows a reason)."""
-        key = rules.order_key(ticket.enqueued_at, ticket.has_priority,
-                              self.cfg.rules.priority_head_start_minutes)
+        key = self._key(ticket)
         # the live ZRANK: waiting tickets of the queue under a smaller order key
         ahead = sum(1 for k, _, t in self.heaps[ticket.queue]
                     if k < key and self.tickets[t].status is TicketStatus.WAITING)
@@ -274,7 +301,7 @@ class Simulation:
     def _record(self, ticket: Ticket, outcome: str, window: int | None) -> None:
         a = self.meta[ticket.id]
         leg = self.legs.get(ticket.id, 1)
-        start = a.at if leg == 1 else ticket.enqueued_at - self.origin
+        start = self.issued[ticket.id] if leg == 1 else ticket.enqueued_at - self.origin
         self.result.tickets.append(TicketRecord(
             ticket.number, ticket.queue, ticket.matter, start, self.now - start, outcome,
             window, a.counted, leg, ticket.has_priority,

@@ -107,3 +107,14 @@ def test_a_plan_that_cannot_beat_todays_roster_is_todays_roster() -> None:
     assert all(s.windows == (1, 2) for s in plan.slots)  # both windows, all day
     assert plan.planned == plan.today
     assert "keep today's roster" in plan_table(plan)
+
+
+def test_the_hourly_pattern_compares_rates_per_open_hour() -> None:
+    cfg = small_hall(1, ("09:00-12:00", "13:30-17:30"))
+    slots = [0.0] * 96
+    for i in (36, 37, 38, 39, 54, 55):  # 09:00-10:00 and 13:30-14:00: 8 an hour
+        slots[i] = 8.0
+    profile = DayProfile(hourly={"X": tuple(slots)}, slot_minutes=15)
+    assert hourly_shape(profile)[9] == 8.0 and hourly_shape(profile)[13] == 4.0
+    per_open = hourly_shape(profile, cfg)
+    assert per_open[9] == per_open[13] == 8.0 and per_open[12] == 0.0

@@ -174,3 +174,18 @@ def test_a_clerk_without_a_window_list_may_stand_by_for_any_window(
     town = halls["town"]
     assert standby_clerk(town, 5, frozenset({"T01", "T02", "T03", "T04"})) == "T05"
     assert standby_clerk(town, 5, frozenset(s.id for s in town.staff)) is None
+
+
+def test_the_wait_quantile_follows_the_erlang_c_tail() -> None:
+    from tide.policy import erlang_c_quantile, erlang_c_wait
+
+    lam, service, c = 0.8 / 60, 300.0, 5  # 4 erlangs on 5 windows
+    mean = erlang_c_wait(lam, service, c)
+    theta = c / service - lam
+    p_wait = mean * theta  # mean = C / (cμ - λ)
+    # P(W > t) = C e^(-θ t): the quantile where the tail is C/e lies at 1/θ
+    assert erlang_c_quantile(lam, service, c, 1 - p_wait / math.e) == pytest.approx(1 / theta)
+    assert erlang_c_quantile(lam, service, c, 0.9) > erlang_c_quantile(lam, service, c, 0.5)
+    assert erlang_c_quantile(lam, service, c, 1 - p_wait) == 0.0  # most are not kept waiting
+    assert erlang_c_quantile(0.0, service, c, 0.9) == 0.0
+    assert erlang_c_quantile(lam, service, 3, 0.9) == math.inf  # overloaded

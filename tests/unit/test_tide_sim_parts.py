@@ -158,3 +158,51 @@ def test_estimates_quoted_at_issue_are_accounted_against_the_real_wait() -> None
     # errors 0, 4, 3, 2: all within ±max(5 min, 25 %)
     assert acc.tickets == 4 and acc.within == 1.0
     assert acc.median_error_min == pytest.approx(2.5)
+
+
+def booked(minute: float, slot_minute: float, **extra: object) -> Arrival:
+    """A citizen who booked the slot starting ``slot_minute`` and checks in at ``minute``."""
+    return person(minute, slot_start=NINE + slot_minute * 60, **extra)
+
+
+def test_booked_citizens_check_in_and_wait_under_their_slot_time() -> None:
+    # ticketing.booking_rules (default [appointments]: check-in from 30 min before the
+    # slot to 15 min after it); on time, the ticket waits under the earlier of its slot's
+    # start and its check-in (TicketStore.issue): an early check-in jumps nobody, a late
+    # one keeps its slot's place
+    day = run(hall({1: ["A"]}), [
+        person(0), booked(2, 30),  # A002 checks in at 09:02 for the 09:30 slot: key 09:02
+        person(5), person(15),  # A003, A004 walk in at 09:05 and 09:15
+        person(35), booked(39, 30),  # A006 checks in 9 min late: key 09:30, before A005
+    ])
+    assert [r.number for r in day.tickets] == ["A001", "A002", "A003", "A004", "A006", "A005"]
+    assert waits(day) == {("A001", 1): 0, ("A002", 1): 8, ("A003", 1): 15, ("A004", 1): 15,
+                          ("A006", 1): 1, ("A005", 1): 15}
+    assert [r.priority for r in day.tickets] == [False, True, False, False, True, False]
+
+
+def test_too_early_waits_for_check_in_and_too_late_is_a_walk_in() -> None:
+    day = run(hall({1: ["A"]}), [
+        person(0, service=40),  # A001 keeps the window until 09:40
+        booked(10, 60),  # for 10:00, at 09:10: refused until 09:30, then A003 under 09:30
+        booked(20, 0),  # for 09:00, at 09:20 (20 min late): walk-in A002 under 09:20
+        person(35),  # A004 walks in at 09:35
+    ])
+    assert [r.number for r in day.tickets] == ["A001", "A002", "A003", "A004"]
+    # waits count from the ticket's issue (A003: 09:30, when check-in opened)
+    assert waits(day) == {("A001", 1): 0, ("A002", 1): 20, ("A003", 1): 20, ("A004", 1): 25}
+    assert [r.priority for r in day.tickets] == [False, False, True, False]
+
+
+def test_booked_arrivals_are_drawn_around_their_slots() -> None:
+    cfg = hall({1: ["A"]})
+    rates = [0.0] * 24
+    rates[9] = rates[10] = 30.0
+    profile = DayProfile(hourly={"MA": tuple(rates)}, booked_share=0.5,
+                         checkin_offset_minutes=(-10.0, 5.0))
+    people = [a for seed in range(20) for a in generate_arrivals(cfg, profile,
+                                                                   random.Random(seed))]
+    booked_ = [a for a in people if a.slot_start is not None]
+    assert 0.4 < len(booked_) / len(people) < 0.6
+    assert all(a.slot_start % 1800 == 0 for a in booked_)  # 30-minute slots
+    assert fmean(a.at - a.slot_start for a in booked_) / 60 == pytest.approx(-10, abs=1.0)
