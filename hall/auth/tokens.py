@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.auth.principal import Principal
+from hall.autopipeline import run_script
 from hall.text import as_str
 
 SESSION = "auth:session:"
@@ -114,10 +115,10 @@ class Tokens:
             return None
         key = digest(token)
         idle = self.idle_seconds
-        raw = await self._resolve(
-            keys=[SESSION + key, DEVICE + key],
-            args=[repr(self.clock()), idle, self.absolute_seconds, USER,
-                  min(60.0, idle / 10), "1" if sessions else "0"])
+        raw = await run_script(  # shares its trip with concurrent calls
+            self.redis, self._resolve, [SESSION + key, DEVICE + key],
+            [repr(self.clock()), idle, self.absolute_seconds, USER, min(60.0, idle / 10),
+             "1" if sessions else "0"])
         return Principal.from_json(raw) if raw else None
 
     async def add_device(self, principal: Principal, expires: float | None = None) -> str:
