@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from hall.auth import AuthStore
 from hall.auth.accounts import hall_names
 from hall.auth.guard import SecurityHeaders
 from hall.auth.routes import routes as auth_routes
+from hall.auth.tokens import migrate_legacy_keys
 from hall.component import Component
 from hall.config import HallConfig, load_configured_halls
 from hall.errors import DomainError
@@ -113,6 +115,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = redis or async_client(settings)
+        await migrate_legacy_keys(client)  # auth:* → {auth}:* once (hall.auth.tokens)
         configured = halls if halls is not None else load_configured_halls(settings)
         found = Services(settings=settings, redis=client, halls=configured, clock=clock,
                          auth=AuthStore(client, settings.session_hours,
@@ -152,6 +155,8 @@ def create_app(
             HTTPException: http_error_handler,
             RedisConnectionError: store_unavailable,
             RedisTimeoutError: store_unavailable,
+            ClusterDownError: store_unavailable,  # a cluster failing over
+            RedisClusterException: store_unavailable,  # no cluster node answers
             Exception: server_error_handler,
         },
         middleware=[Middleware(RequestLog, enabled=settings.log_format == "json"),

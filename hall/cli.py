@@ -81,16 +81,16 @@ def _start_worker(url: str, settings: Settings) -> subprocess.Popen[bytes]:
 def cmd_worker(args: argparse.Namespace) -> int:
     from hall.jobs import QUEUES
     from hall.logs import configure_logging
-    from hall.redis_conn import sync_client
+    from hall.redis_conn import jobs_client
 
     settings = Settings.from_env()
     os.umask(PRIVATE_UMASK)
     configure_logging(settings.log_format)
-    if not (settings.redis_url or settings.redis_sentinels):
-        print("hall worker needs REDIS_URL or REDIS_SENTINELS (hall serve starts one for the "
-              "embedded Redis)", file=sys.stderr)
+    if not settings.external_redis:
+        print("hall worker needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (hall serve "
+              "starts one for the embedded Redis)", file=sys.stderr)
         return 2
-    connection = sync_client(settings)
+    connection = jobs_client(settings)  # on a cluster: RQ's slot (hall.redis_conn)
     from voice.worker import HallWorker  # speech in-process, other jobs forked
 
     HallWorker(list(QUEUES), connection=connection).work(with_scheduler=False)

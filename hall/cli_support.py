@@ -32,8 +32,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 @contextmanager
 def redis_url_for(settings: Settings) -> Iterator[str]:
-    """REDIS_URL when set (or "" with Sentinel); else the data folder's embedded server."""
-    if settings.redis_url or settings.redis_sentinels:
+    """REDIS_URL when set ("" with Sentinel or Cluster); else the data folder's embedded one."""
+    if settings.external_redis:
         yield settings.redis_url or ""
         return
     from hall.redis_server import EmbeddedRedis

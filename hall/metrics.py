@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
+from rq import Queue
 
 from hall.events import EventType
 from hall.jobs import QUEUES
@@ -29,7 +30,7 @@ from hall.jobs import QUEUES
 log = logging.getLogger("hall.events")
 
 WAIT_BUCKETS = (30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800)
-RQ_QUEUE_PREFIX = "rq:queue:"  # rq.Queue.redis_queue_namespace_prefix
+RQ_QUEUE_PREFIX = Queue.redis_queue_namespace_prefix  # "rq:queue:", or "{rq}:queue:" on a cluster
 ScrapeHook = Callable[["HallMetrics"], Awaitable[None] | None]
 
 

@@ -42,6 +42,19 @@ def _choice(env: dict[str, str], key: str, allowed: tuple[str, ...], default: st
     return raw
 
 
+def _cluster_nodes(env: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """``REDIS_CLUSTER_NODES``; on a cluster RQ's keys need one hash tag (``RQ_KEY_PREFIX``,
+    read by rq itself when it is imported), so every RQ key lives in one slot."""
+    nodes = _hosts(env, "REDIS_CLUSTER_NODES")
+    if nodes and env.get("REDIS_SENTINELS"):
+        raise SettingsError("set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both")
+    prefix = env.get("RQ_KEY_PREFIX", "")
+    if nodes and not ("{" in prefix and prefix.index("{") + 1 < prefix.find("}")):
+        raise SettingsError("REDIS_CLUSTER_NODES needs RQ_KEY_PREFIX with a hash tag "
+                            f"(e.g. RQ_KEY_PREFIX={{rq}}), got {prefix!r}")
+    return nodes
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings. Every field has an environment variable named in DEPLOY docs."""
@@ -59,6 +72,7 @@ class Settings:
     redis_sentinel_master: str = "hall"
     redis_password: str | None = None
     redis_sentinel_password: str | None = None
+    redis_cluster_nodes: tuple[tuple[str, int], ...] = ()  # seeds of a Redis Cluster
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 500
     log_format: str = "text"
@@ -67,6 +81,12 @@ class Settings:
     notify_url: str | None = None  # the hall's SMS / WeChat gateway webhook (ticketing/notify.py)
     notify_secret: str | None = None  # its signing key
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def external_redis(self) -> bool:
+        """A Redis of the deployment is configured (URL, Sentinel or Cluster): RQ workers
+        exist; else ``hall serve`` runs the embedded one."""
+        return bool(self.redis_url or self.redis_sentinels or self.redis_cluster_nodes)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -87,6 +107,7 @@ class Settings:
             "redis_sentinel_master": env.get("REDIS_SENTINEL_MASTER") or "hall",
             "redis_password": env.get("REDIS_PASSWORD") or None,
             "redis_sentinel_password": env.get("REDIS_SENTINEL_PASSWORD") or None,
+            "redis_cluster_nodes": _cluster_nodes(env),
             "redis_wait_replicas": _int(env, "REDIS_WAIT_REPLICAS", 0),
             "redis_wait_timeout_ms": _int(env, "REDIS_WAIT_TIMEOUT_MS", 500),
             "log_format": _choice(env, "HALL_LOG_FORMAT", ("text", "json"), "text"),

@@ -50,7 +50,7 @@ def provide(found: Services) -> dict[Key[Any], object]:
     secret = identity_secret(found.settings.identity_secret, Path(found.settings.data_dir))
     store = AppointmentStore(found.redis, tickets, found.clock, secret)
     parts: dict[Key[Any], object] = {APPOINTMENTS: store}
-    queue = found.settings.redis_url or found.settings.redis_sentinels  # an RQ queue to send on
+    queue = found.settings.external_redis  # an RQ queue to send on
     notices = BookingNotices(store, Notifier(found.redis, found.settings) if queue else None)
     tickets.observers.append(notices.observe)
     parts[NOTICES] = notices

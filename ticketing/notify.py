@@ -35,7 +35,7 @@ from rq import Queue
 
 from hall.identity import mask_phone
 from hall.jobs import NOTIFY_QUEUE
-from hall.redis_conn import sync_client
+from hall.redis_conn import jobs_client, sync_client
 from hall.settings import Settings
 from ticketing.keys import HallKeys
 
@@ -102,7 +102,7 @@ class Notifier:
 
     def _enqueue(self, message: Message) -> None:
         # RQ is synchronous: a short-lived connection in a thread, off the event loop
-        connection = sync_client(self.settings)
+        connection = jobs_client(self.settings)
         try:
             Queue(NOTIFY_QUEUE, connection=connection).enqueue(
                 deliver, asdict(message), job_timeout=120, result_ttl=3600, failure_ttl=86400)

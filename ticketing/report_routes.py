@@ -81,7 +81,7 @@ async def post_rollup(request: Request) -> Response:
     day = parse_day(body["day"], "day").strftime("%Y%m%d")
     settings = services(request).settings
     url = settings.redis_url or ""
-    if not (url or settings.redis_sentinels):
+    if not settings.external_redis:
         raise Invalid("no job queue is configured", code="no_worker")
     job = await asyncio.to_thread(enqueue_rollup, url, hall_id, day)
     return JSONResponse({"job": job, "hall": hall_id, "day": day}, status_code=202)

@@ -22,7 +22,7 @@ from rq import Queue
 from hall.calendar import local_day
 from hall.config import HallConfig, load_configured_halls
 from hall.jobs import REPORTS_QUEUE
-from hall.redis_conn import async_client, sync_client
+from hall.redis_conn import async_client, jobs_client
 from hall.services import Key, Services
 from hall.settings import Settings
 from hall.text import parse_hhmm
@@ -39,7 +39,7 @@ CLAIM_SECONDS = 3600
 async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
     """RQ job: store the daily aggregate of one hall's day; returns its totals."""
     settings = Settings.from_env()
-    if not (settings.redis_url or settings.redis_sentinels):
+    if not settings.external_redis:
         raise RuntimeError("the reports worker needs REDIS_URL or REDIS_SENTINELS")
     halls = load_configured_halls(settings)
     client = async_client(settings)
@@ -56,7 +56,7 @@ async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
 def enqueue_rollup(redis_url: str, hall_id: str, day: str) -> str:
     """Queue the roll-up of one day on the reports queue; returns the RQ job id."""
     # password / Sentinel come from the environment, as for every client (hall.redis_conn)
-    connection = sync_client(Settings.from_env(), redis_url or None)
+    connection = jobs_client(Settings.from_env(), redis_url or None)
     try:
         job = Queue(REPORTS_QUEUE, connection=connection).enqueue(
             rollup_job, hall_id, day, job_timeout=600, result_ttl=86400)
@@ -127,7 +127,7 @@ ROLLUP: Key[RollupScheduler] = Key("ticketing.rollup")
 def scheduler_for(found: Services) -> RollupScheduler | None:
     """The app's scheduler, or None without a job queue (embedded Redis in tests)."""
     url = found.settings.redis_url or ""
-    if not (url or found.settings.redis_sentinels):
+    if not found.settings.external_redis:
         return None
     # Its own connection: a tick in flight at shutdown must not hold the app's client.
     client = async_client(found.settings, url or None)

@@ -14,7 +14,7 @@ from redis import Redis as SyncRedis
 from hall.component import Component
 from hall.config import ConfigError, HallConfig
 from hall.metrics import HallMetrics
-from hall.redis_conn import sync_client
+from hall.redis_conn import jobs_client
 from hall.services import Key, Services
 from hall.text import as_str
 from voice.announce import synthesis_key
@@ -59,7 +59,7 @@ VOICE: Key[VoiceRuntime] = Key("voice.runtime")
 def provide(found: Services) -> dict[Key[Any], object]:
     cache = AudioCache(found.settings.data_dir)
     voice = hall_voice_settings(found.halls)
-    sync = sync_client(found.settings)  # hall.redis_conn: password, Sentinel, retries
+    sync = jobs_client(found.settings)  # hall.redis_conn: password, Sentinel/Cluster, retries
     queue = voice_queue(sync)
 
     async def to_worker(ann: Announcement) -> str:

@@ -21,6 +21,7 @@ from redis import Redis
 from rq import Queue, get_current_job
 
 from hall.jobs import VOICE_QUEUE
+from hall.redis_conn import job_data_client
 from hall.settings import Settings
 from voice.announce import announce, synthesis_key
 from voice.audio import KEEP_UNUSED_DAYS, AudioCache
@@ -86,7 +87,9 @@ def synthesize_and_announce(payload: dict[str, Any]) -> dict[str, Any]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("synthesize_and_announce runs inside an RQ worker")
-    cache = AudioCache(Settings.from_env().data_dir)
+    settings = Settings.from_env()
+    cache = AudioCache(settings.data_dir)
+    data = job_data_client(settings, job.connection)  # a cluster client on a cluster
     stats = Synthesizer.stats
     retried = stats.retried
     counts: dict[str, int] = {}
@@ -95,16 +98,16 @@ def synthesize_and_announce(payload: dict[str, Any]) -> dict[str, Any]:
     except SynthesisError as exc:
         log.error("voice: call %s %s at window %d not synthesized, nothing cached: %s",
                   ann.hall, ann.number, ann.window, exc)
-        _count(job.connection, ann.hall,
+        _count(data, ann.hall,
                {**counts, "failed": 1, "retried": stats.retried - retried})
         raise
-    _count(job.connection, ann.hall, {**counts, "retried": stats.retried - retried})
+    _count(data, ann.hall, {**counts, "retried": stats.retried - retried})
     now = time.time()
     if ann.is_stale(now):
         # Cached anyway (the next call of this number is instant), but not said late.
         log.info("dropped stale call %s %s (%.1f s old)", ann.hall, ann.number, ann.age(now))
         return JobResult(ann.audio_key, synthesized, None, True).to_json()
-    entry = announce(job.connection, ann, now)
+    entry = announce(data, ann, now)
     return JobResult(ann.audio_key, synthesized, entry, False).to_json()
 
 

@@ -1,9 +1,9 @@
 """Staff accounts: create, sign in (password, throttling, second factor), change, disable.
 
-    auth:user:<username>   hash  principal (JSON), password_hash, gen, disabled,
+    {auth}:user:<username> hash  principal (JSON), password_hash, gen, disabled,
                                  must_change, totp_secret, totp_pending, totp_step,
                                  recovery (JSON list of SHA-256 digests)
-    auth:users             set   every user name
+    {auth}:users           set   every user name
 
 Every change of password, role, halls, a disable or a removal bumps the account's
 ``gen`` and deletes its sessions, so they end at once in every process (see
@@ -30,10 +30,10 @@ from hall.auth.principal import (
     Unauthorized,
 )
 from hall.auth.throttle import Throttle
-from hall.auth.tokens import USER, Tokens, text
+from hall.auth.tokens import TAG, USER, Tokens, text
 from hall.errors import DomainError, Invalid, NotFound
 
-USERS = "auth:users"
+USERS = TAG + ":users"
 
 
 def hall_names(halls: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

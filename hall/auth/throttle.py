@@ -1,7 +1,7 @@
 """Login throttling: per account and per source address, growing delays then a lock.
 
-    auth:fail:user:<username>   hash  n (failures in a row), last (time of the last one)
-    auth:fail:addr:<address>    hash  the same for one source address
+    {auth}:fail:user:<username> hash  n (failures in a row), last (time of the last one)
+    {auth}:fail:addr:<address>  hash  the same for one source address
 
 After ``FREE_FAILURES`` failures in a row, the next attempt must wait ``2^(n-free)``
 seconds (capped at ``MAX_DELAY``) after the last failure; after ``LOCK_AFTER`` failures
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from hall.auth.tokens import TAG
 from hall.errors import DomainError
 
 
@@ -57,8 +58,8 @@ class Throttle:
         self.clock = clock
 
     def _keys(self, username: str, address: str) -> list[tuple[str, Limits]]:
-        return [(f"auth:fail:user:{username.lower()}", ACCOUNT),
-                (f"auth:fail:addr:{address}", ADDRESS)]
+        return [(f"{TAG}:fail:user:{username.lower()}", ACCOUNT),
+                (f"{TAG}:fail:addr:{address}", ADDRESS)]
 
     async def check(self, username: str, address: str) -> None:
         """Raise ``TooManyAttempts`` if this account or address must wait now."""
@@ -96,4 +97,4 @@ class Throttle:
             await pipe.execute()
 
     async def succeeded(self, username: str) -> None:
-        await self.redis.delete(f"auth:fail:user:{username.lower()}")
+        await self.redis.delete(f"{TAG}:fail:user:{username.lower()}")

@@ -1,9 +1,9 @@
 """Sessions and device tokens, stored only under the SHA-256 of the token.
 
-    auth:session:<sha256>        hash  principal (JSON), user, created, seen, gen
-    auth:user-sessions:<user>    set   the sha256 of each of the user's sessions
-    auth:device:<sha256>         hash  principal (JSON), created, expires ("" = never)
-    auth:devices                 set   the sha256 of every device token
+    {auth}:session:<sha256>      hash  principal (JSON), user, created, seen, gen
+    {auth}:user-sessions:<user>  set   the sha256 of each of the user's sessions
+    {auth}:device:<sha256>       hash  principal (JSON), created, expires ("" = never)
+    {auth}:devices               set   the sha256 of every device token
 
 A token is 256 random bits; only its digest reaches Redis (a key name, a log of
 Redis, a backup never holds a usable token). ``resolve`` is one Lua round trip that
@@ -27,11 +27,16 @@ from hall.auth.principal import Principal
 from hall.autopipeline import run_script
 from hall.text import as_str
 
-SESSION = "auth:session:"
-USER_SESSIONS = "auth:user-sessions:"
-DEVICE = "auth:device:"
-DEVICES = "auth:devices"
-USER = "auth:user:"
+# Every auth key carries the hash tag {auth}: one slot of a Redis Cluster, so the
+# scripts and transactions over sessions, accounts and devices never cross slots
+# (docs/ARCHITECTURE.md "Keys"). Before the tag they were named "auth:…" (LEGACY).
+TAG = "{auth}"
+LEGACY = "auth:"
+SESSION = TAG + ":session:"
+USER_SESSIONS = TAG + ":user-sessions:"
+DEVICE = TAG + ":device:"
+DEVICES = TAG + ":devices"
+USER = TAG + ":user:"
 
 RESOLVE = """
 local s = redis.call('HMGET', KEYS[1], 'principal', 'user', 'created', 'seen', 'gen')
@@ -165,3 +170,18 @@ class Tokens:
                 await self.redis.srem(DEVICES, key)
                 gone.append(key[:12])
         return gone
+
+
+async def migrate_legacy_keys(redis: Redis) -> int:
+    """Rename keys written before the ``{auth}`` tag (``auth:…`` → ``{auth}:…``), once.
+
+    Cheap when there is nothing to do (one EXISTS); a key already under its new name
+    is left alone. Returns how many keys were renamed."""
+    if not await redis.exists(LEGACY + "users", LEGACY + "devices"):
+        return 0
+    renamed = 0
+    async for key in redis.scan_iter(match=LEGACY + "*", count=1000):
+        name = text(key)
+        if await redis.renamenx(name, TAG + ":" + name[len(LEGACY):]):
+            renamed += 1
+    return renamed

@@ -259,7 +259,7 @@ def test_an_account_from_before_generations_keeps_its_sessions(
         client: TestClient, accounts: Accounts, redis_url: str) -> None:
     """Accounts written by the earlier code have no ``gen``: their sessions must work."""
     accounts._run(accounts.auth.add_user("district-S01", PASSWORD, Role.CLERK, ("district",)))
-    redis.Redis.from_url(redis_url).hdel("auth:user:district-S01", "gen", "must_change",
+    redis.Redis.from_url(redis_url).hdel("{auth}:user:district-S01", "gen", "must_change",
                                          "disabled")
     session = bearer(login(client, "district-S01"))
     assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"

@@ -27,7 +27,7 @@ def hall(redis_url: str):  # type: ignore[no-untyped-def]
 
 
 def users(redis_url: str) -> set[bytes]:
-    return set(redis.Redis.from_url(redis_url).smembers("auth:users"))
+    return set(redis.Redis.from_url(redis_url).smembers("{auth}:users"))
 
 
 def refused(result: subprocess.CompletedProcess[str], *words: str) -> None:
