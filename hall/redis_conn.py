@@ -37,6 +37,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster as async_cluster
 import redis.cluster
+from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
@@ -66,6 +67,7 @@ CONNECT_TIMEOUT = 2.0
 POOL_SIZE = 200  # Redis connections per app process (asyncio clients)
 POOL_WAIT = 5.0  # how long a request waits for a free one in a burst
 CLUSTER_NODE_POOL = 1000  # connections per cluster node (blocking stream reads hold one each)
+REFRESH_GAP = 0.25  # seconds between two slot-map refreshes asked by the write policy
 CLUSTER_SOCKET_TIMEOUT = 5.0  # above every XREAD BLOCK; a silent dead node is given up after it
 RETRY_ERRORS: list[type[RedisError]] = [RedisConnectionError, RedisTimeoutError]
 # a cluster's moved slot or failover in progress: read the slot map again and resend
@@ -118,6 +120,29 @@ def _cluster_options(settings: Settings, asyncio: bool) -> dict[str, Any]:
             "require_full_coverage": False}
 
 
+class _CommandTableOnce(AsyncCommandsParser):
+    """redis-py's async cluster client re-reads the COMMAND table from its *default* node
+    each time it re-reads the slot map (after any connection error). When that node is
+    the primary just killed, every command of every hall failed until the failover was
+    over; the table does not change with the topology, so it is read once."""
+
+    async def initialize(self, node: Any = None) -> None:
+        if not self.commands:
+            await super().initialize(node)
+
+
+# redis-py 8.1's async cluster client can disconnect a pooled link during a topology
+# refresh while another task is connecting or sending on it; that task then fails with
+# AttributeError ('NoneType' object has no attribute 'writelines'). Seen only while a
+# node fails over; retried like a broken link (the command was not sent).
+LINK_RACE = AttributeError
+
+
+class _HallCluster(async_cluster.RedisCluster):
+    ERRORS_ALLOW_RETRY = (*async_cluster.RedisCluster.ERRORS_ALLOW_RETRY,  # type: ignore[assignment]
+                          LINK_RACE)
+
+
 def async_client(settings: Settings, url: str | None = None) -> redis.asyncio.Redis:
     """An asyncio client: a Cluster's, Sentinel-managed, else by URL.
 
@@ -125,9 +150,10 @@ def async_client(settings: Settings, url: str | None = None) -> redis.asyncio.Re
     the same commands, pipelines and scripts for keys of one slot."""
     if settings.redis_cluster_nodes:
         nodes = [async_cluster.ClusterNode(h, p) for h, p in settings.redis_cluster_nodes]
-        return cast(redis.asyncio.Redis, async_cluster.RedisCluster(
-            startup_nodes=nodes, max_connections=CLUSTER_NODE_POOL,
-            **_cluster_options(settings, asyncio=True)))
+        client = _HallCluster(startup_nodes=nodes, max_connections=CLUSTER_NODE_POOL,
+                              **_cluster_options(settings, asyncio=True))
+        client.commands_parser = _CommandTableOnce()
+        return cast(redis.asyncio.Redis, client)
     if settings.redis_sentinels:
         factory: Any = AsyncSentinel  # redis-py leaves Sentinel untyped
         sentinel = factory(list(settings.redis_sentinels),
@@ -272,9 +298,13 @@ def describe(settings: Settings) -> str:
 
 
 async def _refresh(client: async_cluster.RedisCluster) -> None:
-    """Read the cluster's slot map again; a node that cannot answer yet is no error here."""
+    """Read the cluster's slot map again, as redis-py does after a connection error: flag
+    it and let ``initialize`` do it once under the client's lock (concurrent requests
+    meeting the same dead node share one refresh). A node that cannot answer yet is no
+    error here: the caller retries."""
+    client._initialize = True  # redis-py's own flag for "re-read the slot map"
     try:
-        await client.nodes_manager.initialize()
+        await client.initialize()
     except (RedisError, RedisClusterException) as exc:
         log.warning("cluster slot map not refreshed: %s", exc)
 
@@ -286,6 +316,7 @@ class WritePolicy:
         self.replicas = replicas
         self.timeout_ms = timeout_ms
         self.unreplicated = 0  # writes accepted with no replica connected (degraded)
+        self._refreshed_at = -1e9  # when the cluster's slot map was last re-read (loop time)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WritePolicy:
@@ -312,44 +343,57 @@ class WritePolicy:
                            keys: Sequence[str], args: Sequence[Any]) -> Any:
         """The cluster's form of ``run``: EVALSHA and WAIT written together on one link to
         the primary of the keys' slot (redis-py's cluster pipeline refuses scripts and
-        could send a key-less WAIT elsewhere). A moved slot, a node down or a script
-        unknown to a promoted replica → the slot map is read again and both are resent
-        (a resent script is safe: module doc of ``ticketing.commit``)."""
+        could send a key-less WAIT elsewhere). A link that broke before both answers came,
+        a moved slot, a node down or a script unknown to a promoted replica → both are
+        resent, the slot map read again when the topology may have changed (a resent
+        script is safe: ``ticketing.commit`` and ``issue.lua`` are idempotent per step)."""
         failure: Exception | None = None
-        for attempt in range(RETRIES + 1):
+        attempt, loads = -1, 0
+        while attempt < RETRIES:
+            attempt += 1
             if attempt:
                 await asyncio.sleep(min(0.5, 0.05 * 2 ** attempt))
             node = client.get_node_from_key(keys[0])
             if node is None:  # the slot has no primary at this moment (failover)
                 failure = ClusterDownError(f"no primary serves {keys[0]}")
-                await _refresh(client)
+                await self._refresh(client)
                 continue
             commands = [async_cluster.PipelineCommand(0, "EVALSHA", script.sha, len(keys),
                                                       *keys, *args),
                         async_cluster.PipelineCommand(1, "WAIT", self.replicas, self.timeout_ms)]
             try:
                 await node.execute_pipeline(commands)
-            except RETRY_ERRORS_CLUSTER as exc:
+                result, acked = commands[0].result, commands[1].result
+                if isinstance(result, NoScriptError) and loads < RETRIES:
+                    # a promoted replica has no script cache: load it there, resend at once
+                    await node.execute_command("SCRIPT", "LOAD", script.script)
+                    loads += 1
+                    attempt -= 1
+                    continue
+                for answer in (result, acked):
+                    if isinstance(answer, RETRY_ERRORS_CLUSTER):
+                        raise answer
+                if isinstance(result, Exception):
+                    raise result
+                if isinstance(acked, Exception) or int(acked) < self.replicas:
+                    info = await node.execute_command("INFO", "replication")
+                    await self._judge(info, acked)
+                return result
+            except (*RETRY_ERRORS_CLUSTER, LINK_RACE) as exc:
                 failure = exc
-                await _refresh(client)
-                continue
-            result, acked = commands[0].result, commands[1].result
-            if isinstance(result, NoScriptError):
-                await node.execute_command("SCRIPT", "LOAD", script.script)
-                failure = result
-                continue
-            if isinstance(result, RETRY_ERRORS_CLUSTER):
-                failure = result
-                await _refresh(client)
-                continue
-            if isinstance(result, Exception):
-                raise result
-            if isinstance(acked, Exception) or int(acked) < self.replicas:
-                info = await node.execute_command("INFO", "replication")
-                await self._judge(info, acked)
-            return result
+                # a moved slot or a failover: at once; a broken link: when it fails again
+                if attempt or not isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+                    await self._refresh(client)
         assert failure is not None
         raise failure
+
+    async def _refresh(self, client: async_cluster.RedisCluster) -> None:
+        # every refresh makes redis-py recycle all pooled links, so many requests meeting
+        # the same dead node share one refresh per REFRESH_GAP
+        now = asyncio.get_running_loop().time()
+        if now - self._refreshed_at >= REFRESH_GAP:
+            self._refreshed_at = now
+            await _refresh(client)
 
     async def _shortfall(self, client: redis.asyncio.Redis, acked: Any) -> None:
         await self._judge(await client.info("replication"), acked)
