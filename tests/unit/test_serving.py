@@ -57,3 +57,32 @@ def test_queued_connection_survives_and_new_ones_are_refused_after_close():
 def test_unix_socket_is_left_to_close():
     with socket.socket(socket.AF_UNIX) as unix:
         assert refuse_new_handshakes(unix) is False
+
+
+def test_reuse_port_lets_processes_share_a_port_and_spreads_connections():
+    from hall.serving import reuse_port_socket
+
+    first = reuse_port_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = reuse_port_socket("127.0.0.1", port)  # a second process's bind, same port
+    for s in (first, second):
+        s.listen(64)
+        s.setblocking(False)
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+    accepted = [0, 0]
+    deadline = time.monotonic() + 5
+    while sum(accepted) < len(clients) and time.monotonic() < deadline:
+        for i, s in enumerate((first, second)):
+            try:
+                conn, _ = s.accept()
+                conn.close()
+                accepted[i] += 1
+            except BlockingIOError:
+                pass
+    assert sum(accepted) == 40
+    # the kernel spread them by address hash: all 40 on one side is a 2 × 2^-40 chance
+    assert min(accepted) > 0
+    for c in clients:
+        c.close()
+    first.close()
+    second.close()
