@@ -3,7 +3,9 @@
 ``render(request, template, **context)`` is the one way to render a page: it adds the
 language (``?lang=en`` switches and remembers it in a cookie), ``t(key, **args)`` for
 the catalogue in ``displays/messages/<lang>.json``, and the catalogue itself for the
-page's JS. Other packages' pages (the manager dashboard) reuse ``render`` and
+page's JS. A hall's page is found with ``hall_page`` (its 404 page when unknown) and
+rendered with ``render_hall`` (the hall and the page's JS data: ``hall_public`` plus what
+the page adds); the booking pages and the manager dashboard reuse them and
 ``templates/base.html``.
 """
 
@@ -28,6 +30,7 @@ from hall.config import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, HallConfig
 from hall.errors import NotFound
 from hall.http import api, caller
 from hall.services import services
+from ticketing.calendars import appointment_settings
 from ticketing.store import STORE
 
 HERE = Path(__file__).parent
@@ -120,7 +123,7 @@ def hall_public(cfg: HallConfig) -> dict[str, Any]:
                      "specialty": SPECIALTIES.get(m.specialty or "", ("", ""))[0],
                      # 一次性告知: what to bring (kiosk slip, booking page)
                      "documents_zh": list(m.documents_zh), "documents_en": list(m.documents_en),
-                     "notes_zh": m.notes_zh, "notes_en": m.notes_en}
+                     "notes_zh": m.notes_zh, "notes_en": m.notes_en, "bookable": m.bookable}
                     for m in cfg.matters],
         "priority_groups": [{"code": g, "name_zh": PRIORITY_GROUPS[g][0],
                              "name_en": PRIORITY_GROUPS[g][1]}
@@ -129,11 +132,32 @@ def hall_public(cfg: HallConfig) -> dict[str, Any]:
 
 
 
-def _hall_page(request: Request) -> HallConfig | HTMLResponse:
-    cfg = services(request).get(STORE).halls.get(request.path_params["hall"])
+def booking_public(cfg: HallConfig) -> dict[str, Any]:
+    """The hall's ``[appointments]`` settings a page needs (booking, check-in, kiosk ID)."""
+    s = appointment_settings(cfg)
+    return {"slot_minutes": s.slot_minutes, "horizon_days": s.horizon_days,
+            "cutoff_minutes": s.cutoff_minutes, "enabled": s.enabled,
+            "checkin_before_minutes": s.checkin_before_minutes,
+            "checkin_after_minutes": s.checkin_after_minutes,
+            "remote_queue": s.remote_queue, "kiosk_identity": s.kiosk_identity.value,
+            "kiosk_tickets_per_day_per_matter": s.kiosk_tickets_per_day_per_matter,
+            "green_channel_age": s.green_channel_age}
+
+
+def hall_page(request: Request) -> HallConfig | HTMLResponse:
+    """The hall of a ``/h/{hall}/…`` page, or the page saying there is no such hall."""
+    cfg = services(request).halls.get(request.path_params["hall"])
     if cfg is None:
         return render(request, "error.html", status=404, code="unknown_hall")
     return cfg
+
+
+def render_hall(request: Request, template: str, cfg: HallConfig, *,
+                context: dict[str, Any] | None = None, **data: Any) -> HTMLResponse:
+    """A hall's page: the template gets ``hall`` (and ``context``), its JS gets
+    ``{"hall": hall_public(cfg), **data}``."""
+    return render(request, template, hall=cfg, **(context or {}),
+                  data=page_data({"hall": hall_public(cfg), **data}))
 
 
 def _window_number(request: Request, cfg: HallConfig) -> int | None:
@@ -148,33 +172,33 @@ async def index(request: Request) -> Response:
     return render(request, "index.html", halls=halls)
 
 
-def _simple(template: str) -> Any:
+def _simple(template: str, booking: bool = False) -> Any:
     async def page(request: Request) -> Response:
-        cfg = _hall_page(request)
+        cfg = hall_page(request)
         if isinstance(cfg, HTMLResponse):
             return cfg
-        return render(request, template, hall=cfg, data=page_data({"hall": hall_public(cfg)}))
+        more = {"booking": booking_public(cfg)} if booking else {}
+        return render_hall(request, template, cfg, **more)
 
     return page
 
 
 def _windowed(template: str) -> Any:
     async def page(request: Request) -> Response:
-        cfg = _hall_page(request)
+        cfg = hall_page(request)
         if isinstance(cfg, HTMLResponse):
             return cfg
         number = _window_number(request, cfg)
         if number is None:
             return render(request, "error.html", status=404, code="unknown_window")
-        window = cfg.window(number)
-        return render(request, template, hall=cfg, window=window,
-                      data=page_data({"hall": hall_public(cfg), "window": number}))
+        return render_hall(request, template, cfg, context={"window": cfg.window(number)},
+                           window=number)
 
     return page
 
 
 async def ticket_page(request: Request) -> Response:
-    cfg = _hall_page(request)
+    cfg = hall_page(request)
     if isinstance(cfg, HTMLResponse):
         return cfg
     ticket_id = request.path_params["ticket"]
@@ -182,8 +206,8 @@ async def ticket_page(request: Request) -> Response:
         await services(request).get(STORE).ticket(cfg.id, ticket_id)
     except NotFound:
         return render(request, "error.html", status=404, code="unknown_ticket")
-    return render(request, "ticket.html", hall=cfg, ticket_id=ticket_id,
-                  data=page_data({"hall": hall_public(cfg), "ticket": ticket_id}))
+    return render_hall(request, "ticket.html", cfg, context={"ticket_id": ticket_id},
+                       ticket=ticket_id)
 
 
 async def ticket_qr(request: Request) -> Response:
@@ -217,7 +241,7 @@ routes = [
     my_windows,
     Route("/", index, name="index"),
     Route("/h/{hall}/board", _simple("board.html"), name="board"),
-    Route("/h/{hall}/kiosk", _simple("kiosk.html"), name="kiosk"),
+    Route("/h/{hall}/kiosk", _simple("kiosk.html", booking=True), name="kiosk"),
     Route("/h/{hall}/clerk", _simple("clerk.html"), name="clerk"),
     Route("/h/{hall}/window/{window}", _windowed("window.html"), name="window_display"),
     Route("/h/{hall}/pad/{window}", _windowed("pad.html"), name="pad"),

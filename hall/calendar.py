@@ -208,11 +208,18 @@ class HallCalendar:
         last = self.add_working_days(start, days)
         return self.at(last + timedelta(days=1), time(0, 0))
 
+    def provisional(self, day: date) -> bool:
+        """True when the day's year has no holiday file (and the hall observes national
+        holidays): the day is judged by its weekday and the fixed-date holidays only, so it
+        may change when the year's schedule is published (module doc)."""
+        return self.observe_holidays and day.year not in self.national.years
+
     def missing_years(self, now: float, ahead_days: int = 60) -> list[int]:
-        """Years from today to ``ahead_days`` ahead that have no holiday file."""
+        """Years from today to ``ahead_days`` ahead that have no holiday file (none when the
+        hall does not observe national holidays)."""
         first = self.local(now).date()
-        years = {first.year, (first + timedelta(days=ahead_days)).year}
-        return sorted(y for y in years if y not in self.national.years)
+        last = first + timedelta(days=max(0, ahead_days))
+        return [y for y in range(first.year, last.year + 1) if self.provisional(date(y, 1, 1))]
 
 
 def _merge(base: Iterable[Period], added: Iterable[Period]) -> tuple[Period, ...]:

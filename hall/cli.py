@@ -125,6 +125,19 @@ def _check_calendar(cfg: HallConfig) -> None:
         raise ConfigError("", found)
 
 
+def _calendar_warnings(cfg: HallConfig, on: str | None) -> list[str]:
+    """Years of the booking horizon without a holiday file (ticketing.calendars)."""
+    import time
+    from datetime import datetime
+
+    from hall.text import parse_day
+    from ticketing.calendars import holiday_warnings
+
+    now = (datetime.combine(parse_day(on, "--on"), datetime.min.time(), cfg.tz).timestamp()
+           if on else time.time())
+    return holiday_warnings(cfg, now)
+
+
 # The tables other packages own, checked by `hall config check` (each raises ConfigError).
 TABLE_CHECKS: list[Callable[[HallConfig], None]] = [_check_tide, _check_voice, _check_calendar]
 
@@ -150,7 +163,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         else:
             print(f"{name}: OK — hall '{cfg.id}' ({cfg.level.value}), {len(cfg.windows)} windows, "
                   f"{len(cfg.queues)} queues, {len(cfg.matters)} matters, {len(cfg.staff)} staff")
-            for warning in _voice_warnings(cfg):
+            for warning in [*_voice_warnings(cfg), *_calendar_warnings(cfg, args.on)]:
                 print(f"  warning: {warning}")
     return worst
 
@@ -178,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="explain every mistake in hall files")
     check.add_argument("files", nargs="+")
+    check.add_argument("--on", metavar="YYYY-MM-DD", default=None,
+                       help="check the calendar as on this day (default: today)")
     check.set_defaults(func=cmd_config_check)
 
     from hall.audit_cli import register as register_audit

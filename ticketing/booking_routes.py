@@ -29,8 +29,10 @@ from ticketing.appointments import (
     Booking,
     parse_day,
 )
+from ticketing.booking_figures import day_figures
 from ticketing.booking_rules import CheckIn
 from ticketing.notify import dead_letters
+from ticketing.report_store import ReportStore
 from ticketing.routes import STAFF, ticket_view
 
 CHECKIN_ROLES = (Role.KIOSK, *STAFF)
@@ -49,15 +51,6 @@ def _hall(request: Request) -> str:
     hall_id: str = request.path_params["hall"]
     _appts(request).tickets.hall(hall_id)
     return hall_id
-
-
-def _matter_view(m: Any, lang_zh: bool = True) -> dict[str, Any]:
-    return {"code": m.code, "name_zh": m.name_zh, "name_en": m.name_en, "queue": m.queue,
-            "expected_minutes": m.expected_minutes,
-            "documents_zh": list(getattr(m, "documents_zh", ())),
-            "documents_en": list(getattr(m, "documents_en", ())),
-            "notes_zh": getattr(m, "notes_zh", ""), "notes_en": getattr(m, "notes_en", ""),
-            "bookable": getattr(m, "bookable", True)}
 
 
 async def _limit(request: Request, hall_id: str) -> None:
@@ -103,6 +96,8 @@ async def calendar(request: Request) -> JSONResponse:
                      "holiday_zh": holiday[0] if holiday else None,
                      "holiday_en": holiday[1] if holiday else None,
                      "makeup_workday": cal.national.is_makeup_workday(day),
+                     # no holiday file for the year: weekly hours alone, may still change
+                     "provisional": cal.provisional(day),
                      "closure": cal.closures.get(day)})
     return JSONResponse({"open_now": cal.is_open(now),
                          "next_opening": nxt.isoformat() if nxt else None,
@@ -137,10 +132,9 @@ async def challenge(request: Request) -> JSONResponse:
                          "bits": s.pow_bits})
 
 
-BOOK_FIELDS = (
-    F("matter", str, max_length=40, description="matter code"),
-    F("day", str, max_length=10, description="YYYY-MM-DD"),
-    F("slot", str, max_length=4, description="slot label HHMM"),
+MATTER_FIELD = F("matter", str, max_length=40, description="matter code")
+# Who asks, and their solved challenge: the same for a booking and a remote ticket.
+CITIZEN_FIELDS = (
     F("name", str, max_length=40),
     F("phone", str, required=False, max_length=20, description="mobile number"),
     F("id_number", str, required=False, max_length=24,
@@ -148,6 +142,12 @@ BOOK_FIELDS = (
     F("lang", str, required=False, choices=("zh", "en")),
     F("challenge", str, required=False, max_length=120),
     F("solution", str, required=False, max_length=20),
+)
+BOOK_FIELDS = (
+    MATTER_FIELD,
+    F("day", str, max_length=10, description="YYYY-MM-DD"),
+    F("slot", str, max_length=4, description="slot label HHMM"),
+    *CITIZEN_FIELDS,
 )
 
 
@@ -249,32 +249,27 @@ async def check_in(request: Request) -> JSONResponse:
 
 
 @api("GET", "/api/halls/{hall}/appointments/days/{day}",
-     "A day's bookings per slot and matter, with fill rate and no-shows (masked)",
+     "A day's booking figures per matter and slot (booked, checked in, late, no-show, fill "
+     "rate, walk-in share; ticketing/booking_figures.py) and its bookings (masked)",
      "clerk, manager, admin", tag="appointments")
 async def day_overview(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     require(await caller(request), hall_id, *STAFF)
     store = _appts(request)
     day = parse_day(request.path_params["day"])
-    bookings = await store.day_bookings(hall_id, day.strftime("%Y%m%d"))
-    cfg, _, _ = store.hall(hall_id)
-    per_matter = []
-    for m in cfg.matters:
-        listed = await store.slots(hall_id, m.code, day)
-        capacity = sum(x["capacity"] for x in listed)
-        booked = sum(x["booked"] for x in listed)
-        per_matter.append({"matter": m.code, "capacity": capacity, "booked": booked,
-                           "fill_rate": round(booked / capacity, 3) if capacity else None,
-                           "slots": [{k: x[k] for k in ("slot", "time", "capacity", "booked")}
-                                     for x in listed]})
+    key = day.strftime("%Y%m%d")
+    bookings = await store.day_bookings(hall_id, key)
+    cfg, cal, _ = store.hall(hall_id)
+    slots = {m.code: await store.slots(hall_id, m.code, day) for m in cfg.matters}
+    tickets, _ = await ReportStore(store.redis, store.tickets).day_tickets(hall_id, key)
+    figures = day_figures(cfg, slots, bookings, tickets)
     statuses: dict[str, int] = {}
     for b in bookings:
         statuses[b.status] = statuses.get(b.status, 0) + 1
-    attended = statuses.get("checked_in", 0) + statuses.get("late", 0)
-    missed = statuses.get("no_show", 0)
     return JSONResponse({
-        "day": day.isoformat(), "matters": per_matter, "statuses": statuses,
-        "no_show_rate": round(missed / (attended + missed), 3) if attended + missed else None,
+        "day": day.isoformat(), **figures, "statuses": statuses,
+        "no_show_rate": figures["total"]["no_show_rate"],
+        "provisional": cal.provisional(day),
         "bookings": [{k: v for k, v in b.public_dict().items() if k != "id"}
                      for b in bookings]})
 
@@ -288,16 +283,7 @@ async def dead_notifications(request: Request) -> JSONResponse:
     return JSONResponse({"dead": await dead_letters(services(request).redis, hall_id)})
 
 
-REMOTE_FIELDS = (
-    F("matter", str, max_length=40, description="matter code"),
-    F("name", str, max_length=40),
-    F("phone", str, required=False, max_length=20, description="mobile number"),
-    F("id_number", str, required=False, max_length=24,
-      description="resident ID card number (kept only as a keyed hash)"),
-    F("lang", str, required=False, choices=("zh", "en")),
-    F("challenge", str, required=False, max_length=120),
-    F("solution", str, required=False, max_length=20),
-)
+REMOTE_FIELDS = (MATTER_FIELD, *CITIZEN_FIELDS)
 
 
 @api("POST", "/api/halls/{hall}/remote-tickets",

@@ -7,6 +7,7 @@ The hall file keeps ``[hall.hours]`` (with ``by_weekday``), ``[hall.calendar]`` 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from hall.calendar import HallCalendar, parse_calendar
@@ -51,3 +52,23 @@ def appointment_settings(cfg: HallConfig) -> AppointmentSettings:
 def problems(cfg: HallConfig) -> list[str]:
     """The mistakes of a hall's calendar and ``[appointments]`` tables, for config check."""
     return _parse(cfg)[2]
+
+
+def holiday_warnings(cfg: HallConfig, now: float) -> list[str]:
+    """``hall config check`` warnings: a year from today to the end of the booking horizon
+    without a national holiday file (``hall.calendar.HallCalendar.provisional``)."""
+    _, cal, s = hall_parts(cfg)
+    ahead = s.horizon_days if s.enabled else 0
+    last = cal.local(now).date() + timedelta(days=ahead)
+    out = []
+    for year in cal.missing_years(now, ahead):
+        reach = (f"booking reaches {last.isoformat()} (appointments.horizon_days = {ahead})"
+                 if year == last.year and year != cal.local(now).year
+                 else "today falls in it")
+        out.append(
+            f"hall.calendar: no national holiday file for {year} (hall/holidays/{year}.toml), "
+            f"and {reach}: until the State Council's schedule for {year} is added, its days "
+            "follow the weekly hours alone (only 1 Jan, 1–2 May and 1–3 Oct are closed as "
+            "holidays; no Spring Festival break, no 调休 working weekend), their slots can be "
+            "booked, and the dashboard marks them provisional for managers")
+    return out

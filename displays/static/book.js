@@ -25,7 +25,7 @@ function focusHeading(section) {
   if (h) h.focus();
 }
 
-function matterName(code) { return name(data.matters.find((m) => m.code === code)) || code; }
+function matterName(code) { return name(hall.matters.find((m) => m.code === code)) || code; }
 
 function dayLabel(iso) {
   const [y, m, d] = iso.split('-').map(Number);
@@ -39,7 +39,7 @@ function press(container, button) {
 }
 
 function renderMatters() {
-  const list = data.matters.filter((m) => m.bookable);
+  const list = hall.matters.filter((m) => m.bookable);
   $('matters').replaceChildren(...list.map((m) => el('li', {}, el('button', {
     type: 'button', 'data-matter': m.code, 'aria-pressed': 'false',
     onclick: (e) => { press($('matters'), e.currentTarget); chooseMatter(m); },
@@ -171,7 +171,7 @@ function showBooking(b, heading) {
   state.matter = b.matter;
   state.changing = false;
   for (const id of ['step-matter', 'step-docs', 'step-day', 'step-slot', 'step-who']) show(id, false);
-  const m = data.matters.find((x) => x.code === b.matter);
+  const m = hall.matters.find((x) => x.code === b.matter);
   if (m) chooseMatterDocsOnly(m);
   $('h-done').textContent = heading || t(`book.status.${b.status}`);
   $('code').textContent = b.code;

@@ -2,19 +2,12 @@
 // type the code, or enter the ID card number. On time → an appointment ticket called near
 // the booked time; too late → an ordinary ticket. The device token is the kiosk's.
 import { api, data, el, errorText, lang, name, t } from './common.js';
+import { deviceToken, resetTimer } from './kiosk_device.js';
 
 const hall = data.hall;
-const tokenKey = `hall_kiosk_token:${hall.id}`;
-const params = new URLSearchParams(location.search);
-if (params.get('device')) {
-  localStorage.setItem(tokenKey, params.get('device'));
-  params.delete('device');
-  history.replaceState(null, '', `${location.pathname}${params.size ? `?${params}` : ''}`);
-}
-const token = localStorage.getItem(tokenKey);
+const token = deviceToken(hall.id);
 const $ = (id) => document.getElementById(id);
-const RESET_MS = (hall.kiosk_reset_seconds || 20) * 1000;
-let resetTimer = null;
+const timer = resetTimer(reset);
 
 function showError(err) {
   $('error').textContent = err ? errorText(err) : '';
@@ -22,7 +15,7 @@ function showError(err) {
 }
 
 function reset() {
-  clearTimeout(resetTimer);
+  timer.cancel();
   $('code').value = '';
   $('id_number').value = '';
   $('issued').hidden = true;
@@ -43,7 +36,7 @@ async function submit(e) {
     const result = await api('POST', `/api/halls/${hall.id}/checkin`, body, token);
     $('id_number').value = '';
     const ticket = result.ticket;
-    const matter = data.matters.find((m) => m.code === ticket.matter);
+    const matter = hall.matters.find((m) => m.code === ticket.matter);
     $('t-label').textContent = result.late ? t('checkin.late') : t('checkin.done');
     $('t-number').textContent = ticket.number;
     $('t-matter').textContent = matter ? name(matter) : ticket.matter;
@@ -55,7 +48,7 @@ async function submit(e) {
     $('ask').hidden = true;
     $('issued').hidden = false;
     $('t-label').focus();
-    resetTimer = setTimeout(reset, RESET_MS);
+    timer.arm();
   } catch (err) {
     showError(err);
   } finally {
@@ -64,6 +57,8 @@ async function submit(e) {
 }
 
 $('ask').addEventListener('submit', submit);
+// a code or an ID number typed and left on the screen is forgotten too
+$('ask').addEventListener('input', () => timer.arm());
 $('done').addEventListener('click', reset);
 $('print').addEventListener('click', () => window.print());
 if (!token) showError({code: 'unauthorized'});

@@ -308,6 +308,46 @@ window.addEventListener('hall:event', (e) => {
   renderNotices();
 });
 
+// Appointments: a day's figures per matter and slot (the API's ticketing/booking_figures.py)
+// and the messages the gateway refused after every retry.
+const dayIso = (d) => `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}`;
+async function refreshBookings() {
+  const day = $('bookings-day').value;
+  if (!day) return;
+  let b;
+  try { b = await api('GET', `${base}/appointments/days/${day}`); } catch (err) { return; }
+  $('bookings-provisional').hidden = !b.provisional;
+  const tot = b.total;
+  $('bookings-total').textContent = t('dash.b.total', {...tot, fill: pct(tot.fill_rate),
+    no_show_rate: pct(tot.no_show_rate), walk_in_share: pct(tot.walk_in_share)});
+  const cells = (r) => [el('td', {class: 'num'}, r.capacity), el('td', {class: 'num'}, r.booked),
+    el('td', {class: 'num'}, pct(r.fill_rate)), el('td', {class: 'num'}, r.checked_in),
+    el('td', {class: 'num'}, r.late), el('td', {class: 'num'}, r.no_show),
+    el('td', {class: 'num'}, r.open), el('td', {class: 'num'}, pct(r.no_show_rate))];
+  $('bookings').replaceChildren(...b.matters.map((m) => el('tr', {'data-matter': m.matter},
+    el('td', {}, name(m)), ...cells(m),
+    el('td', {class: 'num'}, pct(m.walk_in_share)))));
+  $('booking-slots').replaceChildren(...b.matters.filter((m) => m.slots.length).map((m) =>
+    el('details', {'data-matter': m.matter}, el('summary', {}, t('dash.b.slots', {matter: name(m)})),
+      el('table', {class: 'dash-table'}, el('thead', {}, el('tr', {},
+        el('th', {}, t('dash.b.slot')), ...['capacity', 'booked', 'fill', 'checked_in', 'late',
+          'no_show', 'open', 'no_show_rate'].map((k) => el('th', {class: 'num'}, t(`dash.b.${k}`))))),
+      el('tbody', {}, m.slots.map((s) => el('tr', {'data-slot': s.slot},
+        el('td', {}, s.time), ...cells(s))))))));
+}
+
+async function refreshDead() {
+  let dead;
+  try { dead = (await api('GET', `${base}/notifications/dead`)).dead; } catch (err) { return; }
+  $('dead-count').textContent = dead.length;
+  $('no-dead').hidden = dead.length > 0;
+  $('dead').replaceChildren(...dead.map((d) => el('li', {'data-kind': d.kind},
+    t('dash.dead_item', {at: at(d.at), kind: t(`dash.dead.${d.kind}`), to: d.to, error: d.error}))));
+}
+
+$('bookings-form').addEventListener('submit', (e) => { e.preventDefault(); refreshBookings(); });
+const scheduleBookings = throttle(refreshBookings, 2000);
+
 function initReportForm() {
   $('report-form').addEventListener('submit', showReport);
 }
@@ -366,6 +406,7 @@ window.addEventListener('hall:event', (e) => {
   const type = e.detail.type || '';
   if (type.startsWith('tide.') || type === 'window.changed') refreshTide();
   if (type.startsWith('rating.')) scheduleToday();
+  if (type.startsWith('appointment.') || type.startsWith('ticket.')) scheduleBookings();
 });
 window.addEventListener('hall:snapshot', scheduleLive);
 window.addEventListener('hall:waiting', (e) => {
@@ -377,6 +418,9 @@ window.addEventListener('hall:waiting', (e) => {
 await refreshLive();
 initReportForm();
 await refreshToday();
+if (today) $('bookings-day').value = dayIso(today.day);  // the hall's local day
+refreshBookings();
+refreshDead();
 refreshTide();
 refreshNotices();
 connect(`/ws/halls/${hall.id}`);
@@ -387,3 +431,5 @@ setInterval(() => {
 setInterval(refreshLive, 15000);
 setInterval(refreshToday, 60000);
 setInterval(refreshTide, 30000);
+setInterval(refreshBookings, 30000);
+setInterval(refreshDead, 60000);

@@ -1,28 +1,32 @@
 // Kiosk (取号机): matters grouped by life event or department, an optional green channel,
 // then the ticket with people ahead, estimated wait, a QR code and an 80 mm print layout.
-// The device token comes once as ?device=…, is kept in localStorage and removed from the URL.
-// A public device forgets: the ticket (whose QR link can cancel it) leaves the screen after
-// the hall's kiosk_reset_seconds or at the next touch, and a half-made choice resets too.
+// The device token and the reset timer are kiosk_device.js's: the ticket (whose QR link can
+// cancel it) leaves the screen after the hall's kiosk_reset_seconds or at the next touch,
+// and a half-made choice resets too.
 // Keyboard: every choice keeps focus; the issued number is announced through a live region.
 import { api, data, el, errorText, hallTime, lang, name, t } from './common.js';
+import { RESET_MS, deviceToken, resetTimer } from './kiosk_device.js';
 
 const hall = data.hall;
-const RESET_MS = (hall.kiosk_reset_seconds || 20) * 1000;
 const TOUCH_GRACE_MS = 1500;  // the tap that took the ticket must not also clear it
-const tokenKey = `hall_kiosk_token:${hall.id}`;
-const params = new URLSearchParams(location.search);
-if (params.get('device')) {
-  localStorage.setItem(tokenKey, params.get('device'));
-  params.delete('device');
-  history.replaceState(null, '', `${location.pathname}${params.size ? `?${params}` : ''}`);
-}
-const token = localStorage.getItem(tokenKey);
+const token = deviceToken(hall.id);
 const $ = (id) => document.getElementById(id);
+const timer = resetTimer(reset);
 let grouping = 'life_event';
 let green = null;
-let resetTimer = null;
 let shownAt = 0;
 let busy = false;
+// Identity at the kiosk (optional per hall): the ID number goes with the ticket request only
+// (the server keeps a keyed hash for the day's limit), and leaves the field at once.
+const identity = (data.booking && data.booking.kiosk_identity) || 'off';
+
+function renderIdentity() {
+  if (identity === 'off') return;
+  $('id-label').textContent = t(identity === 'required' ? 'kiosk.id_number_required' : 'kiosk.id_number');
+  $('id-hint').textContent = t('kiosk.id_hint', {n: data.booking.kiosk_tickets_per_day_per_matter,
+    age: data.booking.green_channel_age});
+  $('kiosk-id').hidden = false;
+}
 
 function showError(text) {
   $('error').textContent = text || '';
@@ -92,10 +96,14 @@ async function take(matter) {
   showError('');
   if (!token) { showError(t('kiosk.no_device')); return; }
   if (busy) return;
+  const idNumber = identity === 'off' ? '' : $('id_number').value.trim();
+  if (identity === 'required' && !idNumber) { showError(t('kiosk.id_required')); $('id_number').focus(); return; }
   busy = true;
   try {
     const ticket = await api('POST', `/api/halls/${hall.id}/tickets`,
-      {matter: matter.code, ...(green ? {priority_group: green} : {})}, token);
+      {matter: matter.code, ...(green ? {priority_group: green} : {}),
+       ...(idNumber ? {id_number: idNumber} : {})}, token);
+    $('id_number').value = '';
     showTicket(ticket, matter);
   } catch (err) {
     showError(errorText(err));
@@ -129,17 +137,16 @@ function showTicket(ticket, matter) {
   $('announce').textContent = t('kiosk.announce', {number: ticket.number, ahead, wait});
   $('t-label').focus();
   shownAt = Date.now();
-  clearTimeout(resetTimer);
-  resetTimer = setTimeout(reset, RESET_MS);
+  timer.arm();
 }
 
 // Back to the start screen with nothing of the last citizen left.
 function reset() {
-  clearTimeout(resetTimer);
-  resetTimer = null;
+  timer.cancel();
   const hadTicket = !$('issued').hidden;
   green = null;
   grouping = 'life_event';
+  $('id_number').value = '';
   $('issued').hidden = true;
   delete $('issued').dataset.ticketId;
   for (const id of ['t-number', 't-matter', 't-ahead', 't-wait', 't-time', 'announce', 't-docs']) $(id).textContent = '';
@@ -154,8 +161,7 @@ function reset() {
 // A half-made choice (a green channel picked, the other tab) is forgotten when idle.
 function armIdle() {
   if (!$('issued').hidden) return;
-  clearTimeout(resetTimer);
-  resetTimer = setTimeout(reset, RESET_MS);
+  timer.arm();
 }
 
 for (const tab of document.querySelectorAll('.tab')) {
@@ -178,8 +184,11 @@ document.addEventListener('pointerdown', (e) => {
   if (e.target.closest('#print, #done')) return;
   reset();
 }, true);
-document.addEventListener('keydown', () => { if (!$('issued').hidden) { clearTimeout(resetTimer); resetTimer = setTimeout(reset, RESET_MS); } else if (green !== null || grouping !== 'life_event') armIdle(); });
+document.addEventListener('keydown', () => { if (!$('issued').hidden) timer.arm(); else if (green !== null || grouping !== 'life_event') armIdle(); });
+// an ID number typed and left on the screen is forgotten like a half-made choice
+$('id_number').addEventListener('input', armIdle);
 if (!token) showError(t('kiosk.no_device'));
 document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+renderIdentity();
 renderGreen();
 renderGroups();

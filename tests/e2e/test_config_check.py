@@ -10,9 +10,32 @@ from hall.config import BUNDLED_HALLS_DIR, bundled_hall_files
 from tests.support import ROOT
 
 
-def check(*files: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall.cli", "config", "check", *map(str, files)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+def check(*files: Path | str, on: str | None = None) -> subprocess.CompletedProcess[str]:
+    when = ["--on", on] if on else []
+    return subprocess.run([sys.executable, "-m", "hall.cli", "config", "check", *when,
+                           *map(str, files)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_warns_of_a_booking_horizon_without_holiday_file(tmp_path: Path) -> None:
+    """The hall's calendar lacks the State Council schedule of a year that booking reaches:
+    a clear warning (not an error) saying what those days do meanwhile."""
+    town = next(f for f in bundled_hall_files() if f.stem == "town")
+    path = tmp_path / "town.toml"
+    path.write_text(town.read_text(encoding="utf-8") + "\n[appointments]\nhorizon_days = 60\n",
+                    encoding="utf-8")
+    quiet = check(path, on="2026-06-01")  # 2026's file is bundled; the horizon ends in July
+    assert quiet.returncode == 0 and "warning" not in quiet.stdout, quiet.stdout
+    warned = check(path, on="2098-12-10")  # horizon to 2099-02-08: two years without a file
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    lines = [line for line in warned.stdout.splitlines() if "holiday file" in line]
+    assert len(lines) == 2, warned.stdout
+    assert "no national holiday file for 2098 (hall/holidays/2098.toml)" in lines[0]
+    assert "no national holiday file for 2099" in lines[1]
+    assert "booking reaches 2099-02-08 (appointments.horizon_days = 60)" in lines[1]
+    assert "follow the weekly hours alone" in lines[1] and "provisional" in lines[1]
+    bad = check(path, on="2026-13-01")
+    assert bad.returncode == 2 and "'--on' must be a date" in bad.stdout + bad.stderr
 
 
 def test_bundled_halls_pass() -> None:

@@ -143,6 +143,24 @@ def test_book_check_in_and_be_called_near_the_slot(
     assert forged.json()["error"]["code"] == "checkin_required"
 
 
+def test_a_year_without_holiday_file_is_booked_by_weekly_hours_and_marked_provisional(
+        app_client: TestClient, clock: FakeClock) -> None:
+    """No 2027 file bundled (its schedule is not published): booking reaches into 2027 by
+    the weekly hours, the fixed-date holidays stay closed, and the days say provisional."""
+    clock.now = at(2026, 12, 28, 10, 0)
+    days = {d["day"]: d for d in app_client.get(f"{HALL}/calendar").json()["days"]}
+    assert days["2026-12-31"]["provisional"] is False
+    assert days["2027-01-04"]["provisional"] is True and days["2027-01-04"]["periods"]
+    assert days["2027-01-01"]["holiday_zh"] and not days["2027-01-01"]["periods"]
+    assert book(app_client, "2027-01-04", "1000")["http"] == 201
+    new_year = app_client.get(f"{HALL}/appointments/slots",
+                              params={"matter": "MZ-JZ", "day": "2027-01-01"}).json()
+    assert new_year["slots"] == []
+    manager = Accounts(app_client).user("m", Role.MANAGER, "town")
+    figures = app_client.get(f"{HALL}/appointments/days/2027-01-04", headers=manager).json()
+    assert figures["provisional"] is True and figures["total"]["booked"] == 1
+
+
 def test_late_arrival_becomes_a_walk_in(app_client: TestClient, clock: FakeClock) -> None:
     kiosk = Accounts(app_client).device(Role.KIOSK, "town")
     clock.now = at(2026, 11, 18, 16, 0)
@@ -204,17 +222,8 @@ def test_repeated_no_shows_block_booking(app_client: TestClient, clock: FakeCloc
     assert later["http"] == 201, later
 
 
-def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
-                                   redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    kiosk = Accounts(app_client).device(Role.KIOSK, "town")
-    clock.now = at(2026, 11, 18, 16, 0)
-    made = book(app_client, "2026-11-19", "1000", id_number=ID_B)
-    assert made["http"] == 201
-    pages = [app_client.get(f"{HALL}/appointments/{made['id']}").text]
-    clock.now = at(2026, 11, 19, 9, 50)
-    pages.append(app_client.post(f"{HALL}/checkin", json={"id_number": ID_B},
-                                 headers=kiosk).text)
+def redis_text(redis_url: str) -> list[str]:
+    """Every key and value of the test's database, events included, as text."""
     client = redis.Redis.from_url(redis_url)
     dump = []
     for key in client.scan_iter("*"):
@@ -230,17 +239,46 @@ def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
             dump += [str(fields) for _, fields in client.xrange(key)]
         elif kind == "list":
             dump += [str(v) for v in client.lrange(key, 0, -1)]
-    # a wrong ID at check-in is refused, and not echoed either
-    pages.append(app_client.post(f"{HALL}/checkin", json={"id_number": ID_B[:17] + "9"},
-                                 headers=kiosk).text)
-    text = "\n".join([*dump, *pages, caplog.text])
-    assert "19800101" in ID_B
-    for secret in (ID_B, ID_B[6:14], ID_B[:14]):
+    return dump
+
+
+def assert_never_in_clear(id_number: str, texts: list[str]) -> None:
+    text = "\n".join(texts)
+    for secret in (id_number, id_number.lower(), id_number[6:14], id_number[:14]):
         assert secret not in text
 
 
+def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
+                                   redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    kiosk = Accounts(app_client).device(Role.KIOSK, "town")
+    manager = Accounts(app_client).user("m", Role.MANAGER, "town")
+    clock.now = at(2026, 11, 18, 16, 0)
+    made = book(app_client, "2026-11-19", "1000", id_number=ID_B)
+    assert made["http"] == 201
+    pages = [app_client.get(f"{HALL}/appointments/{made['id']}").text,
+             app_client.get(f"/h/town/book/{made['id']}").text]
+    clock.now = at(2026, 11, 19, 9, 50)
+    checked = app_client.post(f"{HALL}/checkin", json={"id_number": ID_B}, headers=kiosk)
+    assert checked.status_code == 201
+    ticket_id = checked.json()["ticket"]["id"]
+    pages += [checked.text, app_client.get(f"{HALL}/tickets/{ticket_id}").text,
+              app_client.get(f"/h/town/t/{ticket_id}").text,
+              app_client.get("/h/town/checkin").text, app_client.get("/h/town/kiosk").text,
+              app_client.get(f"{HALL}/appointments/days/2026-11-19", headers=manager).text,
+              app_client.get(f"{HALL}/dashboard", headers=manager).text]
+    dump = redis_text(redis_url)
+    # a wrong ID at check-in is refused, and not echoed either
+    pages.append(app_client.post(f"{HALL}/checkin", json={"id_number": ID_B[:17] + "9"},
+                                 headers=kiosk).text)
+    assert "19800101" in ID_B
+    assert_never_in_clear(ID_B, [*dump, *pages, caplog.text])
+
+
 def test_identity_at_the_kiosk_limits_and_gives_the_green_channel(
-        redis_url: str, clock: FakeClock, tmp_path: Path) -> None:
+        redis_url: str, clock: FakeClock, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     text = (Path(__file__).resolve().parents[2] / "hall/halls/town.toml").read_text("utf-8")
     path = tmp_path / "town.toml"
     path.write_text(text + '\n[appointments]\nkiosk_identity = "optional"\n', encoding="utf-8")
@@ -268,7 +306,12 @@ def test_identity_at_the_kiosk_limits_and_gives_the_green_channel(
         clock.advance(86400)  # a new day, a new count
         assert take("MZ-JZ", ID_A)["http"] == 201
         keys = redis.Redis.from_url(redis_url).keys("*kiosk*")
-        assert keys and all(ID_A.encode() not in k for k in keys)
+        assert keys
+        # the numbers typed at the kiosk: nowhere in Redis (events included), the answers,
+        # the kiosk page or the log
+        assert_never_in_clear(ID_A, [*redis_text(redis_url), str(elder), str(again),
+                                     app_client.get("/h/town/kiosk").text, caplog.text])
+        assert_never_in_clear(ID_B, [*redis_text(redis_url), str(younger), caplog.text])
 
 
 def test_save_my_spot_from_a_phone(app_client: TestClient, clock: FakeClock,

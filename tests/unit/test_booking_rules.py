@@ -101,3 +101,41 @@ def test_checkin_window_and_order_key() -> None:
     assert br.checkin_order_key(slot) == slot
     monday, next_monday = br.week_bounds(CAL, date(2026, 11, 18))
     assert monday == at(2026, 11, 16) and next_monday == at(2026, 11, 23)
+
+
+def test_day_figures_per_matter_and_slot(halls: dict[str, HallConfig]) -> None:
+    """The managers' figures (ticketing/booking_figures.py) from bookings and tickets."""
+    from ticketing.appointments import Booking
+    from ticketing.booking_figures import day_figures
+    from ticketing.model import Channel, Ticket
+
+    cfg = halls["town"]
+
+    def booking(slot: str, status: str, matter: str = "MZ-JZ") -> Booking:
+        return Booking(id=f"{slot}{status}", code="C", hall="town", matter=matter,
+                       day="20261119", slot=slot, slot_start=0.0, slot_end=0.0, name="n",
+                       phone="", id_masked="", identity="k", status=status)
+
+    def ticket(appointment: bool, matter: str = "MZ-JZ") -> Ticket:
+        return Ticket(id="t", hall="town", day="20261119", queue="A", matter=matter,
+                      channel=Channel.APPOINTMENT if appointment else Channel.KIOSK,
+                      issued_at=0.0, enqueued_at=0.0, appointment=appointment)
+
+    slots = {"MZ-JZ": [{"slot": "0900", "time": "09:00", "capacity": 2, "booked": 2},
+                       {"slot": "0930", "time": "09:30", "capacity": 1, "booked": 1}]}
+    bookings = [booking("0900", "checked_in"), booking("0900", "no_show"),
+                booking("0930", "booked")]
+    tickets = [ticket(True), ticket(False), ticket(False), ticket(False, "JY-DJ")]
+    out = day_figures(cfg, slots, bookings, tickets)
+    mz = next(m for m in out["matters"] if m["matter"] == "MZ-JZ")
+    assert (mz["capacity"], mz["booked"], mz["checked_in"], mz["no_show"], mz["open"]) == (
+        3, 3, 1, 1, 1)
+    assert mz["fill_rate"] == 1.0 and mz["no_show_rate"] == 0.5
+    assert (mz["tickets"], mz["walk_ins"], mz["walk_in_share"]) == (3, 2, 0.667)
+    first = mz["slots"][0]
+    assert (first["booked"], first["checked_in"], first["no_show"], first["no_show_rate"]) == (
+        2, 1, 1, 0.5)
+    assert mz["slots"][1]["no_show_rate"] is None  # nobody's time has passed yet
+    jy = next(m for m in out["matters"] if m["matter"] == "JY-DJ")
+    assert jy["fill_rate"] is None and jy["walk_in_share"] == 1.0
+    assert out["total"]["tickets"] == 4 and out["total"]["walk_in_share"] == 0.75

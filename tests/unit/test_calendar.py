@@ -65,6 +65,23 @@ def test_year_without_file_keeps_fixed_statutory_days() -> None:
     assert 2027 in c.missing_years(at(2026, 11, 29), ahead_days=60)
 
 
+def test_a_year_without_file_is_provisional_weekly_hours_alone() -> None:
+    """What a hall gets for a year whose State Council schedule is not in hall/holidays:
+    the weekly hours, the fixed-date holidays only, no 调休; each such day is provisional."""
+    c = cal()
+    assert not c.provisional(date(2026, 12, 31)) and c.provisional(date(2027, 1, 4))
+    assert c.periods_on(date(2027, 1, 4)) == c.weekly[1]  # a Monday: open as usual
+    assert c.periods_on(date(2027, 1, 2)) == ()  # a Saturday: closed (no 调休 known)
+    assert c.periods_on(date(2027, 1, 1)) == ()  # New Year's Day: fixed, closed
+    assert c.periods_on(date(2027, 2, 8)) == c.weekly[1]  # Spring Festival: not known
+    assert c.missing_years(at(2026, 12, 20), ahead_days=14) == [2027]
+    assert c.missing_years(at(2026, 12, 1), ahead_days=14) == []
+    assert c.missing_years(at(2098, 12, 20), ahead_days=30) == [2098, 2099]
+    none = cal(holidays="none")  # a hall that keeps no national holidays warns of none
+    assert not none.provisional(date(2027, 1, 4))
+    assert none.missing_years(at(2026, 12, 20), ahead_days=14) == []
+
+
 def test_closures_and_extra_openings() -> None:
     c = cal(closures=[{"date": date(2026, 12, 3), "reason": "系统升级"}],
             extra=[{"weekdays": [6], "periods": ["09:00-12:00"], "appointments_only": True},
