@@ -23,20 +23,36 @@ def _body(op: dict[str, Any]) -> str:
     return ", ".join(fields) or "—"
 
 
+def _answer(op: dict[str, Any]) -> str:
+    """The success body's declared schema: its model name(s) (``/openapi.json`` has them)."""
+    ok: dict[str, Any] = next((r for s, r in op["responses"].items() if s.startswith("2")), {})
+    content = ok.get("content", {})
+    if "application/json" not in content:
+        return ", ".join(f"`{m}`" for m in content) or "—"
+    schema = content["application/json"]["schema"]
+    refs = [s.get("$ref", "") for s in schema.get("anyOf", [schema])]
+    names = [r.rsplit("/", 1)[1] for r in refs if r]
+    extra = [f"`{m}`" for m in content if m != "application/json"]
+    return " \\| ".join(f"`{n}`" for n in names) + (" or " + ", ".join(extra) if extra
+                                                       else "") if names else "object"
+
+
 def routes_table(doc: dict[str, Any]) -> str:
-    """A Markdown table per tag: method and path, what it does, who may call, body fields."""
+    """A Markdown table per tag: method and path, what it does, who may call, body fields,
+    and the declared success body."""
     by_tag: dict[str, list[str]] = {}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             who = op["description"].removeprefix("Who may call: ").removesuffix(".")
             summary = op["summary"].replace("|", "\\|")
-            row = f"| `{method.upper()} {path}` | {summary} | {who} | {_body(op)} |"
+            row = (f"| `{method.upper()} {path}` | {summary} | {who} | {_body(op)} | "
+                   f"{_answer(op)} |")
             by_tag.setdefault(op["tags"][0], []).append(row)
     out: list[str] = []
     for tag, rows in by_tag.items():
         out += [f"### {tag}", "",
-                "| route | what it does | who may call | JSON body (`?` optional) |",
-                "|---|---|---|---|", *rows, ""]
+                "| route | what it does | who may call | JSON body (`?` optional) | answer |",
+                "|---|---|---|---|---|", *rows, ""]
     return "\n".join(out)
 
 

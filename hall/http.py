@@ -1,8 +1,10 @@
 """HTTP plumbing shared by every package's routes: bodies, fields, callers, errors, OpenAPI.
 
 Each JSON route is declared with ``api(...)``, which records its method, path,
-summary, roles and body fields; the OpenAPI document is generated from those
-declarations, so the document and the checks cannot drift apart.
+summary, roles, body fields and the type of its success body (``response``: a pydantic
+model, or any type pydantic can describe, e.g. ``CitizenView | StaffTicketView``); the
+OpenAPI document is generated from those declarations, so the document and the checks
+cannot drift apart, and the fuzzing test validates every success body against it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -79,6 +83,7 @@ class ApiSpec:
     ok: int = 200
     media: tuple[str, ...] = ()
     also: tuple[int, ...] = ()  # other statuses answered with the success body (readyz 503)
+    response: Any = None  # the success body's type (None: any JSON object)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -87,9 +92,10 @@ REGISTRY: list[ApiSpec] = []
 
 def api(method: str, path: str, summary: str, roles: str, body: tuple[F, ...] = (),
         tag: str = "tickets", *, query: tuple[F, ...] = (), ok: int = 200,
-        media: tuple[str, ...] = (), also: tuple[int, ...] = ()) -> Callable[[Handler], Route]:
+        media: tuple[str, ...] = (), also: tuple[int, ...] = (),
+        response: Any = None) -> Callable[[Handler], Route]:
     """Declare a JSON route; returns the Starlette Route and records it for OpenAPI."""
-    spec = ApiSpec(method, path, summary, roles, body, tag, query, ok, media, also)
+    spec = ApiSpec(method, path, summary, roles, body, tag, query, ok, media, also, response)
 
     def wrap(handler: Handler) -> Route:
         if spec not in REGISTRY:
@@ -215,10 +221,45 @@ ERROR_STATUSES = (
     (429, "too many attempts"), (503, "store unavailable or busy; try again"))
 
 
+REF = "#/components/schemas/{model}"
+
+
+@cache
+def _schema_of(kind: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A success body's JSON schema and the named schemas it refers to (as JSON text:
+    cached, and every caller gets its own copy)."""
+    schema = TypeAdapter(kind).json_schema(ref_template=REF, mode="serialization")
+    named = schema.pop("$defs", {})
+    if "title" in schema and "properties" in schema:  # a model: refer to it by name
+        named[schema["title"]] = schema
+        schema = {"$ref": REF.format(model=schema["title"])}
+    return json.dumps(schema), tuple((k, json.dumps(v)) for k, v in named.items())
+
+
+def response_schema(spec: ApiSpec, components: dict[str, Any]) -> dict[str, Any]:
+    """The declared success body of a route (adding the models it names to ``components``)."""
+    if spec.response is None:
+        return {"type": "object"}
+    schema, named = _schema_of(spec.response)
+    for name, text in named:
+        model = json.loads(text)
+        if components.setdefault(name, model) != model:
+            raise RuntimeError(f"two response models are named {name}")
+    out: dict[str, Any] = json.loads(schema)
+    return out
+
+
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     error = {"$ref": "#/components/schemas/Error"}
+    components: dict[str, Any] = {"Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                 "properties": {"code": {"type": "string"},
+                                                "message": {"type": "string"}}}},
+    }}
     for spec in REGISTRY:
+        body = response_schema(spec, components)
         op: dict[str, Any] = {
             "summary": spec.summary,
             "tags": [spec.tag],
@@ -233,12 +274,12 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 str(spec.ok): {"description": OK_TEXT.get(spec.ok, "OK"), "content": {
                     **({} if "image/svg+xml" in spec.media
-                       else {"application/json": {"schema": {"type": "object"}}}),
+                       else {"application/json": {"schema": body}}),
                     **{m: {"schema": {"type": "string"}} for m in spec.media}}},
                 **{str(s): {"description": d, "content": {"application/json": {"schema": error}}}
                    for s, d in ERROR_STATUSES},
                 **{str(s): {"description": "answered with the success shape", "content": {
-                    "application/json": {"schema": {"type": "object"}}}} for s in spec.also},
+                    "application/json": {"schema": body}}} for s in spec.also},
             },
         }
         if spec.body:
@@ -252,12 +293,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Government service hall queue API", "version": "1"},
         "paths": paths,
-        "components": {"schemas": {"Error": {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {"type": "object", "required": ["code", "message"],
-                                     "properties": {"code": {"type": "string"},
-                                                    "message": {"type": "string"}}}},
-        }}},
+        "components": {"schemas": dict(sorted(components.items()))},
     }
 
 

@@ -7,14 +7,23 @@ citizen's key), any clerk or staff id, the history and its notes, the priority g
 A window shows its clerk's name and staff number, which the window displays anyway.
 The citizen holding a ticket's link also sees their own ticket's times and id
 (``citizen_ticket``).
+
+Each shape also has its pydantic model, which ``/openapi.json`` declares as the answer's
+schema (``response=`` of ``hall.http.api``), so the fuzzing test checks every success
+body against it. A model is derived from its allowlist and the record's own types
+(``Ticket``, ``WindowState``), never written a second time; the public ones refuse any
+other field (``additionalProperties: false``), so a leak fails the schema check too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, create_model
 
 from hall.config import HallConfig
+from hall.config.types import Matter, Queue, Window
 from ticketing import rules
 from ticketing.estimate import Position
 from ticketing.model import Ticket, WindowState
@@ -24,6 +33,127 @@ PUBLIC_TICKET_FIELDS = ("number", "queue", "matter", "status", "window", "calls"
 CITIZEN_TICKET_FIELDS = (*PUBLIC_TICKET_FIELDS, "id", "hall", "issued_at", "called_at",
                          "done_at", "no_show_at", "priority_group", "appointment", "rejoins")
 CALL_FIELDS = ("number", "window", "calls", "at", "window_name_zh", "window_name_en")
+TICKET_RECORD_FIELDS = tuple(get_type_hints(Ticket))  # Ticket.to_dict: staff only
+
+# ---- the models of these shapes (the schemas /openapi.json declares) -------------------
+
+STRICT = ConfigDict(extra="forbid")
+
+
+def record_model(name: str, record: type, fields: tuple[str, ...], **more: Any
+                 ) -> type[BaseModel]:
+    """A model of ``fields`` of a record (its own annotations), every one present, plus
+    ``more`` (pydantic field definitions): the schema of an allowlist projection."""
+    hints = get_type_hints(record)
+    definitions: dict[str, Any] = {f: (hints[f], ...) for f in fields}
+    model: type[BaseModel] = create_model(name, __config__=STRICT, **definitions, **more)
+    return model
+
+
+POSITION: dict[str, Any] = {"ahead": (int | None, None),
+                            "estimated_wait_minutes": (float | None, None),
+                            "wait_reason": (str | None, None)}
+PublicTicket = record_model("PublicTicket", Ticket, PUBLIC_TICKET_FIELDS)
+CitizenView = record_model("CitizenView", Ticket, CITIZEN_TICKET_FIELDS, **POSITION)
+TicketRecord = record_model("TicketRecord", Ticket, TICKET_RECORD_FIELDS)
+StaffTicketView = record_model("StaffTicketView", Ticket, TICKET_RECORD_FIELDS, **POSITION)
+
+
+class PublicWindow(BaseModel):
+    """``public_window``: a window as a hall screen may show it."""
+
+    model_config = STRICT
+    number: int | None
+    status: str
+    busy: bool
+    current_number: str | None
+    current_status: str | None
+    staffed: bool
+    clerk_name: str | None
+    clerk_staff_number: str | None
+    served: int
+    queues: list[str]
+
+
+class PublicWindowView(PublicWindow):
+    """A window and its current ticket, for anyone (``GET …/windows/{n}``)."""
+
+    ticket: PublicTicket | None  # type: ignore[valid-type]
+
+
+WINDOW_EXTRA: dict[str, Any] = {"served": (int, ...), "queues": (list[str], ...),
+                "clerk_name": (str | None, ...), "clerk_staff_number": (str | None, ...)}
+_WINDOW_FIELDS = tuple(f for f in get_type_hints(WindowState) if f != "served")
+StaffWindow = record_model("StaffWindow", WindowState, _WINDOW_FIELDS, **WINDOW_EXTRA)
+StaffWindowView = record_model("StaffWindowView", WindowState, _WINDOW_FIELDS, **WINDOW_EXTRA,
+                               ticket=(TicketRecord | None, ...))
+
+
+class TicketAnswer(BaseModel):
+    """A clerk's ticket action: the ticket as it is now (None: nobody to call)."""
+
+    model_config = STRICT
+    ticket: TicketRecord | None  # type: ignore[valid-type]
+
+
+class PublicCall(BaseModel):
+    """``public_call``: one line of the latest calls."""
+
+    model_config = STRICT
+    number: str | None
+    window: int | None
+    calls: int | None
+    at: float | None
+    window_name_zh: str | None
+    window_name_en: str | None
+
+
+class HallSummary(BaseModel):
+    model_config = STRICT
+    id: str
+    name_zh: str
+    name_en: str
+    level: str
+
+
+class HallList(BaseModel):
+    """``GET /api/halls``."""
+
+    model_config = STRICT
+    halls: list[HallSummary]
+
+
+MatterInfo = record_model("MatterInfo", Matter, (
+    "code", "name_zh", "name_en", "queue", "domain", "specialty", "life_event", "department",
+    "expected_minutes"))
+QueueInfo = record_model("QueueInfo", Queue, ("letter", "name_zh", "name_en", "domain",
+                                              "specialty"), windows=(list[int], ...))
+WindowInfo = record_model("WindowInfo", Window, ("number", "name_zh", "name_en"),
+                          kind=(str, ...), queues=(list[str], ...))
+
+
+class HallInfo(HallSummary):
+    """``GET /api/halls/{hall}``: a hall's public configuration."""
+
+    timezone: str
+    priority_groups: list[str]
+    integrated_domains: list[str]
+    notices: list[str]
+    matters: list[MatterInfo]  # type: ignore[valid-type]
+    queues: list[QueueInfo]  # type: ignore[valid-type]
+    windows: list[WindowInfo]  # type: ignore[valid-type]
+
+
+class PublicHall(BaseModel):
+    """``public_hall``: a hall's live snapshot as a public screen may see it."""
+
+    model_config = STRICT
+    hall: str
+    last_event_id: str
+    windows: list[PublicWindow]
+    waiting: dict[str, int]
+    recent_calls: list[PublicCall]
+    notices: list[str]
 
 
 def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:

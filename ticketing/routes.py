@@ -37,7 +37,8 @@ def ticket_view(ticket: Ticket, position: Position | None, staff: bool) -> dict[
     return public.citizen_view(ticket, position)
 
 
-@api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls")
+@api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls",
+     response=public.HallList)
 async def list_halls(request: Request) -> JSONResponse:
     halls = services(request).get(STORE).halls.values()
     return JSONResponse({"halls": [
@@ -45,7 +46,8 @@ async def list_halls(request: Request) -> JSONResponse:
         for h in halls]})
 
 
-@api("GET", "/api/halls/{hall}", "A hall's public configuration", "anyone", tag="halls")
+@api("GET", "/api/halls/{hall}", "A hall's public configuration", "anyone", tag="halls",
+     response=public.HallInfo)
 async def hall_info(request: Request) -> JSONResponse:
     cfg = services(request).get(STORE).hall(request.path_params["hall"])
     return JSONResponse({
@@ -66,7 +68,7 @@ async def hall_info(request: Request) -> JSONResponse:
 
 
 @api("GET", "/api/halls/{hall}/state", "Live snapshot: windows, waiting counts, latest calls",
-     "anyone", tag="halls")
+     "anyone", tag="halls", response=public.PublicHall)
 async def hall_state(request: Request) -> JSONResponse:
     return JSONResponse(await services(request).get(STORE).public_state(_hall(request)))
 
@@ -94,7 +96,8 @@ def _reason(body: dict[str, Any], what: str) -> str:
 
 
 @api("POST", "/api/halls/{hall}/tickets", "Take a ticket for a matter",
-     "kiosk, phone gateway, clerk, manager, admin", ISSUE_FIELDS, ok=201)
+     "kiosk, phone gateway, clerk, manager, admin", ISSUE_FIELDS, ok=201,
+     response=public.CitizenView)
 async def issue_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     who = require(await caller(request), hall_id, *ISSUERS)
@@ -133,7 +136,8 @@ def _is_staff(who: Principal | None, hall_id: str) -> bool:
 
 
 @api("GET", "/api/halls/{hall}/tickets/{ticket}", "A ticket with its position and estimated wait",
-     "the citizen holding the ticket link; staff")
+     "the citizen holding the ticket link; staff",
+     response=public.CitizenView | public.StaffTicketView)
 async def get_ticket(request: Request) -> JSONResponse:
     ticket, who = await _ticket_for(request)
     position = await services(request).get(STORE).position(ticket.hall, ticket)
@@ -141,7 +145,7 @@ async def get_ticket(request: Request) -> JSONResponse:
 
 
 @api("POST", "/api/halls/{hall}/tickets/{ticket}/cancel", "Cancel a waiting ticket",
-     "the citizen holding the ticket link; staff")
+     "the citizen holding the ticket link; staff", response=public.CitizenView)
 async def cancel_ticket(request: Request) -> JSONResponse:
     ticket, who = await _ticket_for(request)
     await read_body(request, ())
@@ -152,7 +156,7 @@ async def cancel_ticket(request: Request) -> JSONResponse:
 
 @api("POST", "/api/halls/{hall}/tickets/{ticket}/rejoin",
      "Re-join the queue after a missed call (过号), within the hall's time limit",
-     "the citizen holding the ticket link; staff")
+     "the citizen holding the ticket link; staff", response=public.CitizenView)
 async def rejoin_ticket(request: Request) -> JSONResponse:
     ticket, _ = await _ticket_for(request)
     await read_body(request, ())
@@ -186,7 +190,7 @@ def _window_view(request: Request, hall_id: str, window: model.WindowState) -> d
 
 
 @api("GET", "/api/halls/{hall}/windows/{window}", "A window's state and its current ticket",
-     "anyone", tag="windows")
+     "anyone", tag="windows", response=public.PublicWindowView | public.StaffWindowView)
 async def get_window(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     store = services(request).get(STORE)
@@ -205,7 +209,7 @@ async def get_window(request: Request) -> JSONResponse:
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/login", "A clerk logs in at a window",
-     "clerk", tag="windows")
+     "clerk", tag="windows", response=public.StaffWindow)
 async def window_login(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     number = path_int(request, "window")
@@ -237,26 +241,26 @@ async def _window_change(request: Request, change: Any, reason: str,
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/logout", "The clerk logs out of the window",
-     "the clerk at the window; manager", tag="windows")
+     "the clerk at the window; manager", tag="windows", response=public.StaffWindow)
 async def window_logout(request: Request) -> JSONResponse:
     return await _window_change(request, model.logout, "logout")
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/pause", "Pause the window (暂停)",
-     "the clerk at the window; manager", tag="windows")
+     "the clerk at the window; manager", tag="windows", response=public.StaffWindow)
 async def window_pause(request: Request) -> JSONResponse:
     return await _window_change(request, model.pause, "pause")
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/resume", "Resume a paused window",
-     "the clerk at the window; manager", tag="windows")
+     "the clerk at the window; manager", tag="windows", response=public.StaffWindow)
 async def window_resume(request: Request) -> JSONResponse:
     return await _window_change(request, model.resume, "resume")
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/close",
      "Close the window (after its current ticket)", "the clerk at the window; manager",
-     tag="windows")
+     tag="windows", response=public.StaffWindow)
 async def window_close(request: Request) -> JSONResponse:
     return await _window_change(request, model.close, "close")
 
@@ -267,7 +271,7 @@ def _ticket_json(ticket: Ticket | None) -> JSONResponse:
 
 @api("POST", "/api/halls/{hall}/windows/{window}/call-next",
      "Call the next ticket (叫号); ticket is null when nobody waits", "the clerk at the window",
-     tag="windows")
+     tag="windows", response=public.TicketAnswer)
 async def call_next(request: Request) -> JSONResponse:
     hall_id, number, who = await _clerk_of_hall(request)
     await read_body(request, ())
@@ -282,7 +286,7 @@ CALL_FIELDS = (
 
 
 @api("POST", "/api/halls/{hall}/windows/{window}/call", "Call a given waiting number",
-     "the clerk at the window", CALL_FIELDS, tag="windows")
+     "the clerk at the window", CALL_FIELDS, tag="windows", response=public.TicketAnswer)
 async def call_number(request: Request) -> JSONResponse:
     hall_id, number, who = await _clerk_of_hall(request)
     body = await read_body(request, CALL_FIELDS)
@@ -294,7 +298,7 @@ async def call_number(request: Request) -> JSONResponse:
 
 def _current(action: str, summary: str) -> Any:
     @api("POST", f"/api/halls/{{hall}}/windows/{{window}}/{action}", summary,
-         "the clerk at the window", tag="windows")
+         "the clerk at the window", tag="windows", response=public.TicketAnswer)
     async def handler(request: Request) -> JSONResponse:
         hall_id, number, who = await _clerk_of_hall(request)
         await read_body(request, ())
@@ -313,7 +317,7 @@ TRANSFER_FIELDS = (
 
 @api("POST", "/api/halls/{hall}/windows/{window}/transfer",
      "Transfer the current ticket to a queue or a window (转移), keeping its history",
-     "the clerk at the window", TRANSFER_FIELDS, tag="windows")
+     "the clerk at the window", TRANSFER_FIELDS, tag="windows", response=public.TicketAnswer)
 async def transfer(request: Request) -> JSONResponse:
     hall_id, number, who = await _clerk_of_hall(request)
     body = await read_body(request, TRANSFER_FIELDS)

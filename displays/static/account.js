@@ -20,7 +20,27 @@ function fields(form) {
   return out;
 }
 
+// A set-up link (/account#setup=TOKEN): the token lives in the fragment, which no request
+// carries; it is taken out of the address bar at once (history, screenshots, a shared
+// screen) and kept only in this variable until it is posted in a JSON body.
+let setupToken = null;
+function takeSetupToken() {
+  if (!location.hash.startsWith('#setup=')) return false;
+  setupToken = decodeURIComponent(location.hash.slice('#setup='.length));
+  history.replaceState(null, '', location.pathname + location.search);
+  return true;
+}
+takeSetupToken();
+
 async function load() {
+  show('setup', !!setupToken);
+  if (setupToken) {
+    show('signin', false);
+    const {username} = await api('POST', '/api/setup/check', {token: setupToken});
+    $('setup-for').textContent = t('account.setup_for', {name: username});
+    $('setup-form').elements.username.value = username;
+    return;
+  }
   const {user} = await api('GET', '/api/me');
   show('signin', !user);
   show('me', !!user);
@@ -42,8 +62,7 @@ async function loadAdmin() {
       u.second_factor ? '2FA' : ''].filter(Boolean).join(' · ') || '—'),
     el('td', {},
       el('button', {type: 'button', onclick: () => act(async () => {
-        const {password} = await api('POST', `/api/users/${encodeURIComponent(u.username)}/password`);
-        say(t('account.one_time', {name: u.username, password}), false);
+        sayLink(await api('POST', `/api/users/${encodeURIComponent(u.username)}/password`));
       })}, t('account.reset')),
       el('button', {type: 'button', onclick: () => act(() => api('POST',
         `/api/users/${encodeURIComponent(u.username)}`, {disabled: !u.disabled}))},
@@ -58,6 +77,12 @@ async function loadAdmin() {
       `/api/devices/${encodeURIComponent(d.id)}`))}, t('account.revoke'))))));
 }
 
+function sayLink(made) {
+  const until = new Date(made.expires_at * 1000).toLocaleString();
+  say(t('account.setup_link', {name: made.username, until,
+    link: location.origin + made.setup_link}), false);
+}
+
 async function act(step) {
   try {
     await step();
@@ -67,6 +92,15 @@ async function act(step) {
   }
 }
 
+$('setup-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  act(async () => {
+    await api('POST', '/api/setup', {token: setupToken, password: e.target.elements.password.value});
+    setupToken = null;
+    e.target.reset();
+    say(t('account.changed'), false);
+  });
+});
 $('signin-form').addEventListener('submit', (e) => {
   e.preventDefault();
   act(async () => { await api('POST', '/api/login', fields(e.target)); say(''); });
@@ -99,10 +133,22 @@ $('totp-form').addEventListener('submit', (e) => {
 $('create-form').addEventListener('submit', (e) => {
   e.preventDefault();
   act(async () => {
-    const made = await api('POST', '/api/users', fields(e.target));
-    say(t('account.one_time', {name: made.username, password: made.password}), false);
+    sayLink(await api('POST', '/api/users', fields(e.target)));
     e.target.reset();
   });
 });
 
-load().catch((err) => say(errorText(err)));
+function start() {
+  say('');
+  load().catch((err) => {
+    if (setupToken) {  // a used, replaced or expired link: say so, and offer to sign in
+      setupToken = null;
+      show('setup', false);
+      show('signin', true);
+    }
+    say(errorText(err));
+  });
+}
+// a link opened in a tab already showing this page changes only the fragment
+window.addEventListener('hashchange', () => { if (takeSetupToken()) start(); });
+start();

@@ -2,18 +2,30 @@
 
     {auth}:user:<username> hash  principal (JSON), password_hash, gen, disabled,
                                  must_change, totp_secret, totp_pending, totp_step,
-                                 recovery (JSON list of SHA-256 digests)
+                                 recovery (JSON list of SHA-256 digests),
+                                 setup (SHA-256 of its open set-up token)
     {auth}:users           set   every user name
+    {auth}:setup:<sha256>  string "<username> <expires at>": an open set-up link (single use)
 
 Every change of password, role, halls, a disable or a removal bumps the account's
 ``gen`` and deletes its sessions, so they end at once in every process (see
 ``hall.auth.tokens``). ``AuthStore`` is the one object routes, the CLI and the
 bootstrap use; it takes the app's clock for timeouts and throttling.
+
+A new account (``hall user add``, the admin page) gets a set-up link instead of a
+password: ``/account#setup=<token>``. The token rides in the URL's fragment, which a
+browser never sends to a server (no access log, proxy or Referer sees it) and which the
+page removes from the address bar before it posts the token in a JSON body; Redis keeps
+only its SHA-256. The link works once (``complete_setup`` takes it with GETDEL), expires
+(``SETUP_HOURS``, on the app's clock), and a newer link, a reset or a removal cancels it.
+Until it is used the account has no password at all; using it ends every session of the
+account and signs the person in (admins, managers and auditors then enrol TOTP).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,10 +42,17 @@ from hall.auth.principal import (
     Unauthorized,
 )
 from hall.auth.throttle import Throttle
-from hall.auth.tokens import TAG, USER, Tokens, text
+from hall.auth.tokens import TAG, USER, Tokens, digest, text
 from hall.errors import DomainError, Invalid, NotFound
 
 USERS = TAG + ":users"
+SETUP = TAG + ":setup:"
+SETUP_HOURS = 72
+SETUP_PATH = "/account#setup="
+
+
+class SetupLinkInvalid(Unauthorized):
+    code = "setup_link_invalid"
 
 
 def hall_names(halls: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -79,23 +98,29 @@ class AuthStore:
 
     # --- accounts -------------------------------------------------------------------
     async def add_user(
-        self, username: str, password: str, role: Role, halls: tuple[str, ...],
+        self, username: str, password: str | None, role: Role, halls: tuple[str, ...],
         staff_id: str | None = None, display_name: str = "", *, must_change: bool = False,
     ) -> None:
         """Create or replace an account (its sessions end); the password must pass the
-        policy. ``must_change``: the first login can do nothing but change it."""
+        policy. ``must_change``: the first login can do nothing but change it. No
+        password (``None``): nobody can sign in until a set-up link (``open_setup``) is used."""
         if role not in STAFF_ROLES:
             raise Invalid(f"role must be one of admin, manager, clerk, auditor; got {role.value}")
         if not username or len(username) > 64 or not all(
                 c.isalnum() or c in "-_." for c in username):
             raise Invalid("a user name has 1–64 letters, digits, '-', '_' or '.'")
+        if password is None and must_change:
+            raise Invalid("an account without a password gets a set-up link, not a change")
         if role is not Role.ADMIN and not halls:
             raise Invalid("managers, clerks and auditors need at least one hall")
         if role is Role.CLERK and not staff_id:
             staff_id = username
         principal = Principal(username, role, halls, staff_id, display_name or username)
-        passwords.check_policy(password, username, self.words_of(principal))
-        password_hash = await passwords.hash_password(password)
+        password_hash = ""
+        if password is not None:
+            passwords.check_policy(password, username, self.words_of(principal))
+            password_hash = await passwords.hash_password(password)
+        await self._cancel_setup(username)
         await self.redis.hset(USER + username, mapping={
             "principal": principal.to_json(), "password_hash": password_hash,
             "must_change": "1" if must_change else "", "disabled": ""})
@@ -156,9 +181,66 @@ class AuthStore:
 
     async def remove(self, username: str) -> None:
         await self._existing(username)
+        await self._cancel_setup(username)
         await self.redis.delete(USER + username)
         await self.redis.srem(USERS, username)
         await self.tokens.end_sessions_of(username)
+
+    # --- set-up links -------------------------------------------------------------------
+    async def open_setup(self, username: str, hours: float = SETUP_HOURS) -> tuple[str, float]:
+        """A single-use set-up token for the account, and when it expires. The account's
+        password is cleared and its sessions end (an admin's reset); any earlier link of
+        the account stops working."""
+        await self._existing(username)
+        token = secrets.token_urlsafe(32)
+        key = digest(token)
+        expires = self.clock() + hours * 3600
+        await self._cancel_setup(username)
+        # Redis drops the key a day after it expired on the app's clock (a tidy-up only:
+        # the expiry that counts is checked against ``self.clock``)
+        await self.redis.set(SETUP + key, f"{username} {expires!r}",
+                             ex=int(hours * 3600) + 86400)
+        await self.redis.hset(USER + username, mapping={
+            "setup": key, "password_hash": "", "must_change": ""})
+        await self._changed(username)
+        return token, expires
+
+    async def setup_user(self, token: str) -> str:
+        """The account an open, unexpired set-up token is for (``setup_link_invalid``)."""
+        username, _ = await self._setup_of(token, take=False)
+        return username
+
+    async def complete_setup(self, token: str, password: str) -> tuple[str, Principal]:
+        """Use a set-up link: set the password (the policy first, so a refused one leaves
+        the link usable), end every session, return a fresh one."""
+        username, row = await self._setup_of(token, take=False)
+        principal = Principal.from_json(row["principal"])
+        passwords.check_policy(password, username, self.words_of(principal))
+        password_hash = await passwords.hash_password(password)
+        await self._setup_of(token, take=True)  # single use: GETDEL, raced or not
+        await self.redis.hset(USER + username, mapping={
+            "password_hash": password_hash, "must_change": "", "setup": ""})
+        await self._changed(username)
+        return await self._fresh_session(username)
+
+    async def _setup_of(self, token: str, *, take: bool) -> tuple[str, dict[str, str]]:
+        key = SETUP + digest(token)
+        raw = await (self.redis.getdel(key) if take else self.redis.get(key))
+        refused = SetupLinkInvalid("this set-up link was used already, was replaced or has "
+                                   "expired; ask your administrator for a new one")
+        if raw is None:
+            raise refused
+        username, expires = text(raw).rsplit(" ", 1)
+        row = await self._row(username)
+        if row is None or row.get("setup") != digest(token) or self.clock() >= float(expires):
+            raise refused
+        return username, row
+
+    async def _cancel_setup(self, username: str) -> None:
+        row = await self._row(username)
+        if row is not None and row.get("setup"):
+            await self.redis.delete(SETUP + row["setup"])
+            await self.redis.hset(USER + username, "setup", "")
 
     async def _changed(self, username: str) -> None:
         await self.redis.hincrby(USER + username, "gen", 1)

@@ -1,7 +1,11 @@
 """``hall user …`` and ``hall device …``: accounts and devices from the command line.
 
-    hall user add NAME --role clerk --hall district --staff S01   (one-time password printed)
+    hall user add NAME --role clerk --hall district --staff S01   (set-up link printed)
     hall user list | passwd NAME | disable NAME | enable NAME | remove NAME
+
+``add`` (without ``--password``) and ``passwd`` print a single-use set-up link that
+expires (``--expires-hours``, default 72): the person opens it and sets their own password
+(see ``hall.auth.accounts``); no password is ever printed.
     hall device add --hall district --kind kiosk [--expires-days N] [--groups a,b]
     hall device list | revoke ID-OR-NAME
 
@@ -85,28 +89,39 @@ def check_user(args: argparse.Namespace, halls: dict[str, HallConfig]) -> None:
         raise CliError(f"{flag}: no staff '{staff_id}' in hall(s) {', '.join(in_halls)}")
 
 
+def _print_link(username: str, url: str, token: str, expires: float) -> None:
+    from hall.auth.accounts import SETUP_PATH
+
+    until = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(expires))
+    print(f"set-up link for {username} (works once, until {until}; hand it to that person "
+          f"only):\n  {url.rstrip('/')}{SETUP_PATH}{token}")
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from hall.auth import Role
-    from hall.auth.passwords import generate_password
 
     halls = load_configured_halls(settings_from(args))
     check_user(args, halls)
     password = args.password
     if password == "-":
         password = sys.stdin.readline().rstrip("\n")
-    one_time = password is None
-    password = password or generate_password()
+    if password is None and args.must_change:
+        raise CliError("--must-change needs --password (without one, a set-up link is given)")
 
-    async def add(auth: Any) -> None:
+    async def add(auth: Any) -> tuple[str, float] | None:
         if not args.replace and await auth.has_user(args.username):
             raise CliError(f"user '{args.username}' exists; add --replace to overwrite it")
         await auth.add_user(args.username, password, Role(args.role), tuple(args.hall or ()),
-                            args.staff, args.name or "", must_change=one_time or args.must_change)
+                            args.staff, args.name or "", must_change=args.must_change)
+        if password is None:
+            link: tuple[str, float] = await auth.open_setup(args.username, args.expires_hours)
+            return link
+        return None
 
-    _run(args, add, halls)
+    link = _run(args, add, halls)
     print(f"user {args.username} ({args.role}) saved")
-    if one_time:
-        print(f"one-time password (to be changed at the first login): {password}")
+    if link is not None:
+        _print_link(args.username, args.url, *link)
     return 0
 
 
@@ -123,14 +138,11 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:
-    from hall.auth.passwords import generate_password
-
-    password = generate_password()
-    _run(args, lambda a: a.set_password(args.username, password, must_change=True))
+    link = _run(args, lambda a: a.open_setup(args.username, args.expires_hours))
     if args.reset_2fa:
         _run(args, lambda a: a.set_totp(args.username, None))
-    print(f"{args.username}: sessions ended; one-time password (to be changed at the first "
-          f"login): {password}")
+    print(f"{args.username}: the password no longer works and every session has ended")
+    _print_link(args.username, args.url, *link)
     return 0
 
 
@@ -197,14 +209,15 @@ def register(sub: Any) -> None:
     add.add_argument("--staff", help="staff id in the hall file (clerks)")
     add.add_argument("--name", help="display name")
     add.add_argument("--password", help="the password ('-': read a line from stdin; default: "
-                     "a one-time random password, printed, to be changed at first login)")
+                     "none, and a single-use set-up link is printed)")
     add.add_argument("--replace", action="store_true",
                      help="overwrite an existing account of that name")
     add.add_argument("--must-change", action="store_true",
                      help="the given password must be changed at the first login")
     add.set_defaults(func=cmd_user_add)
     users.add_parser("list", help="every account (no secrets)").set_defaults(func=cmd_user_list)
-    passwd = users.add_parser("passwd", help="reset to a one-time password; sessions end")
+    passwd = users.add_parser("passwd", help="reset: the password stops working, sessions "
+                              "end, a new set-up link is printed")
     passwd.add_argument("username")
     passwd.add_argument("--reset-2fa", action="store_true",
                         help="also remove the second factor (the user enrols again)")
@@ -232,6 +245,11 @@ def register(sub: Any) -> None:
     revoke = devices.add_parser("revoke", help="revoke by id or name; effective at once")
     revoke.add_argument("device")
     revoke.set_defaults(func=cmd_device_revoke)
+    for parser in (add, passwd):
+        parser.add_argument("--url", default="http://localhost:8000",
+                            help="the address staff open the hall at (for the set-up link)")
+        parser.add_argument("--expires-hours", type=float, default=72.0,
+                            help="the set-up link stops working after this (default 72)")
     for parser in (add, passwd, dadd, revoke, *(users.choices[n] for n in
                                                 ("list", "disable", "enable", "remove")),
                    devices.choices["list"]):

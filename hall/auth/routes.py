@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from hall import audit_store
-from hall.auth import passwords
-from hall.auth.accounts import AuthStore, refused_account
+from hall.auth.accounts import SETUP_PATH, AuthStore, refused_account
 from hall.auth.principal import Principal, Role, Unauthorized, require_any
 from hall.errors import DomainError, Invalid, NotFound
 from hall.http import SESSION_COOKIE, F, api, caller, read_body, session_token
@@ -32,6 +32,93 @@ def _auth(request: Request) -> AuthStore:
 
 def address(request: Request) -> str:
     return request.client.host if request.client else "-"
+
+
+# ---- the answers' shapes (declared in /openapi.json) ---------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Me(_Strict):
+    """A signed-in person or device as ``me`` describes it (no secret)."""
+
+    name: str
+    role: str
+    halls: list[str]
+    staff_id: str | None
+    display_name: str
+    window: int | None
+    pending: str | None
+    window_hall: str | None = None  # /api/me: the hall of a clerk's window
+
+
+class Whoami(_Strict):
+    user: Me | None
+
+
+class Session(_Strict):
+    token: str
+    user: Me
+    recovery_codes: list[str] | None = None  # once, when the second factor is set up
+
+
+class Ok(_Strict):
+    ok: bool
+
+
+class TotpStart(_Strict):
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+class SetupLink(_Strict):
+    """A new or reset account's single-use set-up link (shown once)."""
+
+    username: str
+    setup_link: str
+    expires_at: float
+
+
+class SetupFor(_Strict):
+    username: str
+
+
+class UserRow(_Strict):
+    username: str
+    role: str
+    halls: list[str]
+    staff_id: str | None
+    display_name: str
+    disabled: bool
+    must_change: bool
+    second_factor: bool
+
+
+class UserList(_Strict):
+    users: list[UserRow]
+
+
+class DeviceRow(_Strict):
+    id: str
+    kind: str
+    hall: str
+    name: str
+    window: int | None
+    priority_groups: list[str] | None
+    created: float
+    expires: float | None
+    expired: bool
+
+
+class DeviceList(_Strict):
+    devices: list[DeviceRow]
+
+
+class Revoked(_Strict):
+    revoked: list[str]
 
 
 def me(principal: Principal | None) -> dict[str, object] | None:
@@ -57,7 +144,7 @@ LOGIN_FIELDS = (F("username", str, max_length=64), F("password", str, max_length
 
 
 @api("POST", "/api/login", "Log in; returns a session token and sets the session cookie",
-     "anyone", LOGIN_FIELDS, tag="auth")
+     "anyone", LOGIN_FIELDS, tag="auth", response=Session)
 async def login(request: Request) -> Response:
     body = await read_body(request, LOGIN_FIELDS)
     audit_store.note("login", actor=body["username"], target=body["username"])
@@ -73,7 +160,7 @@ async def login(request: Request) -> Response:
     return _signed_in(request, token, principal)
 
 
-@api("POST", "/api/logout", "End the session", "anyone", tag="auth")
+@api("POST", "/api/logout", "End the session", "anyone", tag="auth", response=Ok)
 async def logout(request: Request) -> Response:
     token = session_token(request)
     if token:
@@ -84,7 +171,7 @@ async def logout(request: Request) -> Response:
 
 
 @api("GET", "/api/me", "Who the caller is (a clerk: the window they are logged in at)",
-     "anyone", tag="auth")
+     "anyone", tag="auth", response=Whoami)
 async def whoami(request: Request) -> Response:
     who = await caller(request)
     data = me(who)
@@ -106,7 +193,7 @@ PASSWORD_FIELDS = (F("current", str, max_length=256), F("new", str, max_length=2
 
 
 @api("POST", "/api/password", "Change your own password; every other session ends",
-     "any signed-in person", PASSWORD_FIELDS, tag="auth")
+     "any signed-in person", PASSWORD_FIELDS, tag="auth", response=Session)
 async def change_password(request: Request) -> Response:
     body = await read_body(request, PASSWORD_FIELDS)
     who = _session_user(await caller(request))
@@ -117,7 +204,7 @@ async def change_password(request: Request) -> Response:
 
 
 @api("POST", "/api/totp/enrol", "Start setting up the second factor: a secret and its QR code",
-     "any signed-in person", tag="auth")
+     "any signed-in person", tag="auth", response=TotpStart)
 async def totp_enrol(request: Request) -> Response:
     who = _session_user(await caller(request))
     if who.pending == "password":
@@ -129,7 +216,7 @@ TOTP_FIELDS = (F("code", str, max_length=32),)
 
 
 @api("POST", "/api/totp/confirm", "Finish the second factor set-up; returns recovery codes",
-     "any signed-in person", TOTP_FIELDS, tag="auth")
+     "any signed-in person", TOTP_FIELDS, tag="auth", response=Session)
 async def totp_confirm(request: Request) -> Response:
     body = await read_body(request, TOTP_FIELDS)
     who = _session_user(await caller(request))
@@ -145,7 +232,8 @@ async def _admin(request: Request) -> Principal:
     return require_any(await caller(request), Role.ADMIN)
 
 
-@api("GET", "/api/users", "Every staff account (no secrets)", "admin", tag="accounts")
+@api("GET", "/api/users", "Every staff account (no secrets)", "admin", tag="accounts",
+     response=UserList)
 async def list_users(request: Request) -> Response:
     await _admin(request)
     return JSONResponse({"users": await _auth(request).users()})
@@ -164,17 +252,22 @@ def _halls(raw: str | None) -> tuple[str, ...]:
     return tuple(h.strip() for h in (raw or "").split(",") if h.strip())
 
 
-@api("POST", "/api/users", "Create an account with a one-time random password (shown once; "
-     "it must be changed at first login)", "admin", USER_FIELDS, tag="accounts", ok=201)
+def _link(username: str, token: str, expires: float) -> JSONResponse:
+    return JSONResponse({"username": username, "setup_link": SETUP_PATH + token,
+                         "expires_at": expires}, status_code=201)
+
+
+@api("POST", "/api/users", "Create an account with a single-use, expiring set-up link "
+     "(shown once; the person sets their own password there)", "admin", USER_FIELDS,
+     tag="accounts", ok=201, response=SetupLink)
 async def create_user(request: Request) -> Response:
     body = await read_body(request, USER_FIELDS)
     await _admin(request)
     audit_store.note("user.create", target=body["username"], role_given=body["role"])
-    password = passwords.generate_password()
-    await _auth(request).add_user(body["username"], password, Role(body["role"]),
-                                  _halls(body["halls"]), body["staff_id"],
-                                  body["display_name"] or "", must_change=True)
-    return JSONResponse({"username": body["username"], "password": password}, status_code=201)
+    auth = _auth(request)
+    await auth.add_user(body["username"], None, Role(body["role"]), _halls(body["halls"]),
+                        body["staff_id"], body["display_name"] or "")
+    return _link(body["username"], *await auth.open_setup(body["username"]))
 
 
 UPDATE_FIELDS = (
@@ -185,7 +278,7 @@ UPDATE_FIELDS = (
 
 
 @api("POST", "/api/users/{username}", "Change an account's role, halls or disabled flag; "
-     "its sessions end", "admin", UPDATE_FIELDS, tag="accounts")
+     "its sessions end", "admin", UPDATE_FIELDS, tag="accounts", response=Ok)
 async def update_user(request: Request) -> Response:
     body = await read_body(request, UPDATE_FIELDS)
     await _admin(request)
@@ -199,19 +292,42 @@ async def update_user(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-@api("POST", "/api/users/{username}/password", "Reset an account's password to a one-time "
-     "random one (shown once); its sessions end", "admin", tag="accounts")
+@api("POST", "/api/users/{username}/password", "Reset an account: its password stops "
+     "working, its sessions end, and a new single-use set-up link is shown once", "admin",
+     tag="accounts", ok=201, response=SetupLink)
 async def reset_password(request: Request) -> Response:
     await _admin(request)
-    audit_store.note("user.password_reset", target=request.path_params["username"])
-    password = passwords.generate_password()
-    await _auth(request).set_password(request.path_params["username"], password,
-                                      must_change=True)
-    return JSONResponse({"password": password})
+    username = request.path_params["username"]
+    audit_store.note("user.password_reset", target=username)
+    return _link(username, *await _auth(request).open_setup(username))
+
+
+# --- set-up links (anyone holding one) ---------------------------------------------------
+SETUP_TOKEN = F("token", str, max_length=100, description="the token of the link's fragment")
+SETUP_FIELDS = (SETUP_TOKEN, F("password", str, max_length=256))
+
+
+@api("POST", "/api/setup/check", "Whose set-up link this is (before choosing a password)",
+     "anyone holding a set-up link", (SETUP_TOKEN,), tag="auth", response=SetupFor)
+async def setup_check(request: Request) -> Response:
+    body = await read_body(request, (SETUP_TOKEN,))
+    return JSONResponse({"username": await _auth(request).setup_user(body["token"])})
+
+
+@api("POST", "/api/setup", "Use a set-up link: set the password (the link then stops "
+     "working), end every other session, sign in", "anyone holding a set-up link",
+     SETUP_FIELDS, tag="auth", response=Session)
+async def setup_account(request: Request) -> Response:
+    body = await read_body(request, SETUP_FIELDS)
+    audit_store.note("account.setup")
+    token, principal = await _auth(request).complete_setup(body["token"], body["password"])
+    audit_store.note(actor=principal.name, role=principal.role.value, halls=principal.halls,
+                     target=principal.name)
+    return _signed_in(request, token, principal)
 
 
 @api("DELETE", "/api/users/{username}", "Remove an account; its sessions end", "admin",
-     tag="accounts")
+     tag="accounts", response=Ok)
 async def remove_user(request: Request) -> Response:
     who = await _admin(request)
     username = request.path_params["username"]
@@ -222,14 +338,15 @@ async def remove_user(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-@api("GET", "/api/devices", "Every device (no tokens)", "admin", tag="accounts")
+@api("GET", "/api/devices", "Every device (no tokens)", "admin", tag="accounts",
+     response=DeviceList)
 async def list_devices(request: Request) -> Response:
     await _admin(request)
     return JSONResponse({"devices": await _auth(request).tokens.devices()})
 
 
 @api("DELETE", "/api/devices/{device}", "Revoke a device by id or name; effective at once",
-     "admin", tag="accounts")
+     "admin", tag="accounts", response=Revoked)
 async def revoke_device(request: Request) -> Response:
     await _admin(request)
     audit_store.note("device.revoke", target=request.path_params["device"])
@@ -241,4 +358,4 @@ async def revoke_device(request: Request) -> Response:
 
 routes: list[BaseRoute] = [login, logout, whoami, change_password, totp_enrol, totp_confirm,
                            list_users, create_user, update_user, reset_password, remove_user,
-                           list_devices, revoke_device]
+                           list_devices, revoke_device, setup_check, setup_account]

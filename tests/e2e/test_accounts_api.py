@@ -41,6 +41,15 @@ def login(client: TestClient, username: str, password: str = PASSWORD, **extra: 
     return client.post("/api/login", json={"username": username, "password": password, **extra})
 
 
+def setup(client: TestClient, link: str, password: str) -> Any:
+    """Use a set-up link as its page does: the token from the fragment, in a JSON body."""
+    client.cookies.clear()
+    r = client.post("/api/setup", json={"token": link.split("#setup=", 1)[1],
+                                         "password": password})
+    assert r.status_code == 200, r.text
+    return r
+
+
 def bearer(response: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
@@ -130,17 +139,20 @@ def test_admin_changes_end_sessions_at_once(client: TestClient, accounts: Accoun
                        json={"disabled": False}).status_code == 200
     clerk = bearer(login(client, "district-S01"))
     reset = client.post("/api/users/district-S01/password", headers=admin)
+    assert reset.status_code == 201 and "password" not in reset.json()
     assert client.get("/api/me", headers=clerk).json()["user"] is None
-    fresh = login(client, "district-S01", reset.json()["password"])
-    assert fresh.json()["user"]["pending"] == "password"
+    err(login(client, "district-S01"), 401, "bad_credentials")  # the old password is gone
+    fresh = setup(client, reset.json()["setup_link"], "a brand new passphrase")
+    assert fresh.json()["user"]["name"] == "district-S01" and not fresh.json()["user"]["pending"]
     users = client.get("/api/users", headers=admin).json()["users"]
     assert {"username", "role", "disabled"} <= set(users[0])
     assert all("password" not in str(sorted(u)) for u in users)
     created = client.post("/api/users", headers=admin, json={
         "username": "district-S02", "role": "clerk", "halls": "district", "staff_id": "S02"})
-    assert created.status_code == 201
-    assert login(client, "district-S02", created.json()["password"]).json()["user"][
-        "pending"] == "password"
+    assert created.status_code == 201 and created.json()["setup_link"].startswith(
+        "/account#setup=")
+    assert setup(client, created.json()["setup_link"], "a second new passphrase").json()[
+        "user"]["name"] == "district-S02"
     assert client.delete("/api/users/district-S02", headers=admin).status_code == 200
     err(client.get("/api/users", headers=clerk), 401, "unauthorized")
 
@@ -265,3 +277,51 @@ def test_an_account_from_before_generations_keeps_its_sessions(
     assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"
     accounts._run(accounts.auth.remove("district-S01"))
     assert client.get("/api/me", headers=session).json()["user"] is None
+
+
+def test_a_set_up_link_works_once_expires_and_ends_old_sessions(
+        client: TestClient, accounts: Accounts, clock: Any, redis_url: str) -> None:
+    auth = accounts.auth
+    clerk = accounts.clerk("S01")  # a session of the account, before its reset
+    token, expires = accounts._run(auth.open_setup("district-S01"))
+    assert client.get("/api/me", headers=clerk).json()["user"] is None  # reset: sessions end
+    err(login(client, "district-S01"), 401, "bad_credentials")  # and its password too
+    # the link names its account; a weak password is refused and leaves the link usable
+    assert client.post("/api/setup/check", json={"token": token}).json() == {
+        "username": "district-S01"}
+    err(client.post("/api/setup", json={"token": token, "password": "password1234"}),
+        422, "weak_password")
+    signed_in = client.post("/api/setup", json={"token": token, "password": "mine, and long"})
+    assert signed_in.status_code == 200, signed_in.text
+    session = bearer(signed_in)
+    assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"
+    # used once: the same link again is refused, and changes nothing
+    err(client.post("/api/setup", json={"token": token, "password": "someone else's pw"}),
+        401, "setup_link_invalid")
+    err(client.post("/api/setup/check", json={"token": token}), 401, "setup_link_invalid")
+    assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"
+    assert login(client, "district-S01", "mine, and long").status_code == 200
+    # a newer link replaces the older one; an expired link is refused (the app's clock)
+    older, _ = accounts._run(auth.open_setup("district-S01"))
+    newer, expires = accounts._run(auth.open_setup("district-S01"))
+    err(client.post("/api/setup/check", json={"token": older}), 401, "setup_link_invalid")
+    clock.advance(expires - clock() + 1)
+    err(client.post("/api/setup", json={"token": newer, "password": "late but long enough"}),
+        401, "setup_link_invalid")
+    # Redis never holds a token, only its digest
+    r = redis.Redis.from_url(redis_url)
+    for key in r.scan_iter("auth:*"):
+        assert newer.encode() not in key and token.encode() not in key
+        if r.type(key) == b"string":
+            assert newer.encode() not in r.get(key)  # type: ignore[operator]
+
+
+def test_an_account_added_without_a_password_cannot_sign_in_before_its_set_up(
+        client: TestClient, accounts: Accounts) -> None:
+    auth = accounts.auth
+    accounts._run(auth.add_user("boss", None, Role.MANAGER, ("district",)))
+    for guess in ("", "x" * 12):
+        assert login(client, "boss", guess).status_code in (401, 422)
+    token, _ = accounts._run(auth.open_setup("boss"))
+    done = client.post("/api/setup", json={"token": token, "password": "the manager's own pw"})
+    assert done.json()["user"]["pending"] == "totp"  # a manager enrols the second factor next

@@ -25,17 +25,25 @@ def test_user_and_device_commands_take_effect_in_a_running_app(redis_url: str) -
     try:
         out = hall(redis_url, "user", "add", "district-S01", "--replace", "--role", "clerk",
                    "--hall", "district", "--staff", "S01")
-        password = re.search(r"one-time password.*: (\S+)", out).group(1)  # type: ignore[union-attr]
-        r = httpx.post(f"{app.base_url}/api/login",
-                       json={"username": "district-S01", "password": password})
-        assert r.json()["user"]["pending"] == "password"
+        token = re.search(r"/account#setup=(\S+)", out).group(1)  # type: ignore[union-attr]
+        assert "password" not in out.lower().replace("--password", "")
         new = "my own long passphrase"
-        r = httpx.post(f"{app.base_url}/api/password", json={"current": password, "new": new},
-                       headers={"Authorization": f"Bearer {r.json()['token']}"})
+        r = httpx.post(f"{app.base_url}/api/setup", json={"token": token, "password": new})
+        assert r.status_code == 200, r.text
         session = {"Authorization": f"Bearer {r.json()['token']}"}
         assert httpx.get(f"{app.base_url}/api/me", headers=session).json()["user"]
         listing = hall(redis_url, "user", "list")
-        assert "district-S01" in listing and new not in listing and password not in listing
+        assert "district-S01" in listing and new not in listing and token not in listing
+        # a reset: the old password and sessions end, a new link is printed
+        out = hall(redis_url, "user", "passwd", "district-S01", "--url", "https://hall.example")
+        assert "https://hall.example/account#setup=" in out
+        assert httpx.get(f"{app.base_url}/api/me", headers=session).json()["user"] is None
+        r = httpx.post(f"{app.base_url}/api/login",
+                       json={"username": "district-S01", "password": new})
+        assert r.status_code == 401
+        token = re.search(r"/account#setup=(\S+)", out).group(1)  # type: ignore[union-attr]
+        r = httpx.post(f"{app.base_url}/api/setup", json={"token": token, "password": new + "!"})
+        session = {"Authorization": f"Bearer {r.json()['token']}"}
         hall(redis_url, "user", "disable", "district-S01")
         assert httpx.get(f"{app.base_url}/api/me", headers=session).json()["user"] is None
 

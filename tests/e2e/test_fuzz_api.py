@@ -10,6 +10,7 @@ auditor, an admin. Refusals must be declared 4xx with the error shape; nothing m
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -98,6 +99,73 @@ def test_no_operation_crashes_or_breaks_its_declaration(
             except Exception as exc:
                 raise AssertionError(f"as {who}: {response.status_code} {response.text[:300]}"
                                      ) from exc
+
+
+def test_a_day_flows_answers_match_their_declared_bodies(
+        client: TestClient, callers: dict[str, dict[str, str]]) -> None:
+    """The fuzzer mostly meets refusals (random ids); here every kind of success body is
+    produced on purpose (as anyone, the citizen, the clerk, a manager) and checked against
+    the schema its operation declares, whose public models refuse any other field."""
+    d = "/api/halls/district"
+    clerk, kiosk, manager = callers["clerk"], callers["kiosk"], callers["manager"]
+    answers: list[tuple[str, str, Any]] = []
+
+    def call(method: str, path: str, headers: dict[str, str], **kw: Any) -> Any:
+        client.cookies.clear()
+        r = client.request(method, path, headers=headers, **kw)
+        assert r.status_code < 300, (method, path, r.text)
+        answers.append((method, path, r))
+        return r.json()
+
+    ticket = call("POST", f"{d}/tickets", kiosk, json={"matter": "QY-KB"})
+    call("POST", f"{d}/tickets", kiosk, json={"matter": "QY-KB"})
+    for who in ({}, manager):
+        call("GET", f"{d}/tickets/{ticket['id']}", who)
+        call("GET", f"{d}/windows/1", who)
+        call("GET", f"{d}/state", who)
+    call("POST", f"{d}/windows/1/call-next", clerk)
+    call("GET", f"{d}/windows/1", {})
+    call("GET", f"{d}/windows/1", clerk)
+    call("GET", f"{d}/state", {})
+    call("POST", f"{d}/windows/1/start", clerk)
+    call("POST", f"{d}/windows/1/finish", clerk)
+    call("POST", f"{d}/windows/1/pause", clerk)
+    call("GET", "/api/halls", {})
+    call("GET", d, {})
+    call("GET", "/api/me", clerk)
+    call("GET", "/api/users", callers["admin"])
+    call("GET", "/api/devices", callers["admin"])
+    for method, path, response in answers:
+        shape = path.replace(ticket["id"], "{ticket}").replace("/windows/1", "/windows/{window}")
+        shape = shape.replace("/halls/district", "/halls/{hall}")
+        operation = schema[shape][method]
+        case = operation.Case(path_parameters={"hall": "district", "window": 1,
+                                               "ticket": ticket["id"]})
+        case.validate_response(response, checks=[response_schema_conformance])
+
+
+def test_a_public_answer_with_one_field_more_breaks_its_schema() -> None:
+    """The allowlist in the schema: a window as anyone sees it may not carry a clerk id."""
+    import httpx
+
+    window = {"number": 1, "status": "open", "busy": False, "current_number": None,
+              "current_status": None, "staffed": True, "clerk_name": "王", "served": 0,
+              "clerk_staff_number": "001", "queues": ["A"], "ticket": None}
+    case = schema["/api/halls/{hall}/windows/{window}"]["GET"].Case(
+        path_parameters={"hall": "district", "window": 1})
+    url = "http://testserver/api/halls/district/windows/1"
+
+    def answer(body: dict[str, Any]) -> httpx.Response:
+        response = httpx.Response(200, json=body, request=httpx.Request("GET", url))
+        response.read()
+        response.elapsed = timedelta(0)
+        return response
+
+    case.validate_response(answer(window), checks=[response_schema_conformance])
+    with pytest.raises(BaseException) as refused:  # schemathesis: a FailureGroup
+        case.validate_response(answer({**window, "clerk": "S01"}),
+                               checks=[response_schema_conformance])
+    assert "violates schema" in str(getattr(refused.value, "exceptions", [refused.value])[0])
 
 
 def test_served_document_is_the_fuzzed_one(client: TestClient) -> None:

@@ -1,5 +1,6 @@
 """A day's secrets never reach the log of a real app process, in text and in JSON logs:
-session and device tokens, one-time passwords, ticket ids (API, page, QR code, sockets)."""
+session and device tokens, one-time passwords, set-up links, ticket ids (API, page, QR
+code, sockets)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def test_no_issued_secret_in_the_log(redis_url: str, tmp_path: Path, fmt: str) -
         r = httpx.post(f"{base}/api/password", headers=staff,
                        json={"current": onetime, "new": "the second long passphrase"})
         secrets += ["the second long passphrase", r.json()["token"]]
+        staff = {"Authorization": f"Bearer {r.json()['token']}"}
+        setup, _ = _auth(redis_url, lambda a: a.open_setup(clerk))
+        assert httpx.get(f"{base}/account").status_code == 200  # the fragment stays local
+        httpx.post(f"{base}/api/setup/check", json={"token": setup})
+        r = httpx.post(f"{base}/api/setup", json={"token": setup,
+                                                  "password": "the third long passphrase"})
+        assert r.status_code == 200, r.text
+        httpx.post(f"{base}/api/setup", json={"token": setup, "password": "used twice, refused"})
+        secrets += [setup, "the third long passphrase", r.json()["token"]]
         staff = {"Authorization": f"Bearer {r.json()['token']}"}
         tickets = []
         for _ in range(3):
