@@ -17,6 +17,16 @@ Figures: requests answered per second over the burst, bookings made, p50/p99/max
 oversold (bookings beyond a slot's capacity, from Redis and from the event stream: must
 be 0), and fairness: of the pairs (booked, refused), how many were refused although sent
 more than ``--precision`` ms earlier than the one booked.
+
+``--wrk``: the same release driven by Debian's wrk (C, so the client does not take the
+app's CPU) instead of the Python clients: the two app processes share ONE port
+(``hall serve --reuse-port``, ``bench_throughput.Stack``), ``wrk -t2 -c C -d S --latency``
+posts prepared booking bodies (each its own identity and its own challenge, minted with the
+deployment secret and solved before the run, at the hall file's benchmark-only
+``pow_bits``), all for one day's slots. Every answer is a claim (``claim.lua``): 201 booked
+or 409 ``slot_full`` once the day is full. Figures: answered/s, p50/p99 (wrk's, on keep-alive
+connections: no connect in the latency), status counts, oversold; fairness is not measured
+(wrk keeps no send times).
 """
 
 from __future__ import annotations
@@ -161,19 +171,7 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
     refused = [i for i, (s, c) in enumerate(outcome) if s == 409 and c == "slot_full"]
     other = {f"{s} {c}": sum(1 for o in outcome if o == (s, c)) for s, c in set(outcome)
              if s not in (201,) and c != "slot_full"}
-    # oversold, from Redis: every slot's count and the day's booking records
-    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    keys = AppointmentKeys(HALL)
-    day_key = day.replace("-", "")
-    oversold = 0
-    for matter in MATTERS:
-        for slot, held in r.hgetall(keys.slots(day_key, matter)).items():
-            oversold += max(0, int(held) - capacity.get((matter, slot), 0))
-    records: dict[tuple[str, str], int] = {}
-    for booking_id in r.zrange(keys.day(day_key), 0, -1):
-        data = json.loads(r.hget(keys.booking(booking_id), "json") or "{}")
-        records[(data["matter"], data["slot"])] = records.get((data["matter"], data["slot"]), 0) + 1
-    oversold_records = sum(max(0, n - capacity.get(k, 0)) for k, n in records.items())
+    oversold, oversold_records = _oversold(stack.redis_url, day, capacity)
     # fairness: refused although sent clearly earlier than someone booked for the same slot
     precision = args.precision / 1000
     unfair = pairs = 0
@@ -206,6 +204,135 @@ async def measure(stack: Stack, hall_file: Path, args: argparse.Namespace) -> di
     }
 
 
+WRK_LUA = """
+local bodies = {}
+local counts = {}
+local threads = {}
+local next_id = 0
+setup = function(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+init = function(args)
+  local path, nthreads = args[1], tonumber(args[2])
+  local k = 0
+  for line in io.lines(path) do
+    if k % nthreads == id then table.insert(bodies, line) end
+    k = k + 1
+  end
+  i = 0
+  ok, full, other, reused = 0, 0, 0, 0
+end
+request = function()
+  i = i + 1
+  if i > #bodies then reused = reused + 1 end  -- out of bodies: a used challenge (400)
+  local body = bodies[(i - 1) % #bodies + 1]
+  return wrk.format("POST", PATH, {["Content-Type"] = "application/json"}, body)
+end
+response = function(status, headers, body)
+  if status == 201 then ok = ok + 1
+  elseif status == 409 and string.find(body, "slot_full", 1, true) then full = full + 1
+  else
+    other = other + 1
+    if other <= 3 then io.write("OTHER " .. status .. " " .. string.sub(body, 1, 160) .. "\\n") end
+  end
+end
+done = function(summary, latency, requests)
+  local t = {ok = 0, full = 0, other = 0, reused = 0}
+  for _, thread in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + (thread:get(k) or 0) end
+  end
+  io.write(string.format("COUNTS ok=%d full=%d other=%d reused=%d\\n", t.ok, t.full, t.other,
+                         t.reused))
+end
+"""
+
+
+def run_wrk(args: argparse.Namespace) -> dict[str, Any]:
+    import shutil
+
+    from bench_throughput import Cpu, parse_wrk, run_child
+    from bench_throughput import Stack as SharedPortStack
+
+    with tempfile.TemporaryDirectory(prefix="bench-booking-wrk-") as tmp:
+        folder = Path(args.keep) if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        hall_file = bench_hall(folder, args.bits)
+        secret = "bench-identity-secret"
+        os.environ["HALL_IDENTITY_SECRET"] = secret
+        stack = SharedPortStack(folder, 2, [hall_file], "everysec").start()
+        try:
+            day = release_day(hall_file).isoformat()
+            capacity: dict[tuple[str, str], int] = {}
+            free: dict[str, list[str]] = {}
+            import httpx
+            for matter in MATTERS:
+                body = httpx.get(f"{stack.base_url}/api/halls/{HALL}/appointments/slots",
+                                 params={"matter": matter, "day": day}).json()
+                free[matter] = [s["slot"] for s in body["slots"] if s["free"] > 0 and s["open"]]
+                capacity.update({(matter, s["slot"]): s["capacity"] for s in body["slots"]})
+            matters = [m for m in MATTERS if free[m]]
+            rng = random.Random(1)
+            lines = []
+            minted = time.time()
+            for i in range(args.bodies):
+                challenge = pow.issue(secret.encode(), minted, args.bits)
+                matter = rng.choice(matters)
+                lines.append(json.dumps({
+                    "matter": matter, "day": day, "slot": rng.choice(free[matter]),
+                    "name": "压测", "phone": f"13{i:09d}", "challenge": challenge,
+                    "solution": pow.solve(challenge)}, ensure_ascii=False))
+            bodies = folder / "bodies.jsonl"
+            bodies.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            script = folder / "book.lua"
+            script.write_text(f'PATH = "/api/halls/{HALL}/appointments"\n' + WRK_LUA)
+            wrk = shutil.which("wrk") or "/usr/bin/wrk"
+            load_before = os.getloadavg()
+            with Cpu(stack) as cpu:
+                text, client_cpu = run_child(
+                    [wrk, "-t2", f"-c{args.clients}", f"-d{args.seconds}s", "--timeout", "30s",
+                     "--latency", "-s", str(script), stack.base_url, "--", str(bodies), "2"])
+            figures = parse_wrk(text)
+            counts = dict(re.findall(r"(\w+)=(\d+)", text.split("COUNTS", 1)[1]))
+            oversold, oversold_records = _oversold(stack.redis_url, day, capacity)
+            return {
+                "generator": "wrk", "connections": args.clients, "seconds": args.seconds,
+                "pow_bits_applied": args.bits, "day": day, "places": sum(capacity.values()),
+                "answered_per_s": figures["per_s"], "answered": figures["requests"],
+                "booked": int(counts["ok"]), "refused_full": int(counts["full"]),
+                "other": int(counts["other"]), "bodies_reused": int(counts["reused"]),
+                "p50_ms": figures.get("p50_ms"), "p90_ms": figures.get("p90_ms"),
+                "p99_ms": figures.get("p99_ms"), "socket_errors": figures["socket_errors"],
+                "oversold": oversold, "oversold_records": oversold_records,
+                "app_cpu_ms_per_request": round(cpu.app * 1000 / max(figures["requests"], 1), 3),
+                "redis_cpu_ms_per_request": round(
+                    cpu.redis * 1000 / max(figures["requests"], 1), 3),
+                "wrk_cpu_ms_per_request": round(
+                    client_cpu * 1000 / max(figures["requests"], 1), 3),
+                "load_before": [round(x, 2) for x in load_before],
+                "load_1min_after": round(os.getloadavg()[0], 2), "cores": os.cpu_count(),
+                "wrk_output": text}
+        finally:
+            stack.stop()
+
+
+def _oversold(redis_url: str, day: str, capacity: dict[tuple[str, str], int]) -> tuple[int, int]:
+    """Bookings beyond a slot's capacity: from the slot counts and from the records."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = AppointmentKeys(HALL)
+    day_key = day.replace("-", "")
+    oversold = 0
+    for matter in MATTERS:
+        for slot, held in r.hgetall(keys.slots(day_key, matter)).items():
+            oversold += max(0, int(held) - capacity.get((matter, slot), 0))
+    records: dict[tuple[str, str], int] = {}
+    for booking_id in r.zrange(keys.day(day_key), 0, -1):
+        data = json.loads(r.hget(keys.booking(booking_id), "json") or "{}")
+        records[(data["matter"], data["slot"])] = records.get((data["matter"], data["slot"]), 0) + 1
+    return oversold, sum(max(0, n - capacity.get(k, 0)) for k, n in records.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=2000)
@@ -213,7 +340,19 @@ def main() -> int:
     parser.add_argument("--precision", type=float, default=5.0, help="fairness precision, ms")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--keep", help="keep the run's folder (logs) here")
+    parser.add_argument("--wrk", action="store_true",
+                        help="drive the release with wrk (--clients connections) instead")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk: duration")
+    parser.add_argument("--bodies", type=int, default=20000,
+                        help="wrk: prepared bookings (identities and solved challenges)")
     args = parser.parse_args()
+    if args.wrk:
+        result = run_wrk(args)
+        print(result.pop("wrk_output"))
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return 0 if result["oversold"] == 0 and result["oversold_records"] == 0 else 1
     try:
         import uvloop
         uvloop.install()

@@ -445,12 +445,9 @@ class AppointmentStore:
                 continue
         return out
 
-    async def use_challenge(self, hall_id: str, challenge: str) -> bool:
-        """True the first time a (verified) challenge is used; False on replay."""
-        signature = challenge.rsplit(".", 1)[-1]
-        used = await self.redis.set(AppointmentKeys(hall_id).pow_used(signature), "1",
-                                    nx=True, ex=900)
-        return bool(used)
+    def challenge_key(self, hall_id: str, challenge: str) -> str:
+        """Set (NX, 15 minutes) when a verified challenge is used: each is used once."""
+        return AppointmentKeys(hall_id).pow_used(challenge.rsplit(".", 1)[-1])
 
 
 def _require_status(booking: Booking, status: str) -> None:

@@ -53,19 +53,27 @@ def _hall(request: Request) -> str:
     return hall_id
 
 
-async def _limit(request: Request, hall_id: str) -> None:
-    """At most ``requests_per_minute`` booking writes per source address and minute."""
-    store = _appts(request)
-    _, _, s = store.hall(hall_id)
+def _rate_key(request: Request, store: AppointmentStore, hall_id: str) -> str:
     source = request.client.host if request.client else "unknown"
     minute = int(store.clock() // 60)
-    key = f"{AppointmentKeys(hall_id).p}:appt:rate:{source}:{minute}"
+    return f"{AppointmentKeys(hall_id).p}:appt:rate:{source}:{minute}"
+
+
+async def _limit(request: Request, hall_id: str, challenge: str | None = None) -> None:
+    """At most ``requests_per_minute`` booking writes per source address and minute; with a
+    (verified) ``challenge``, also use it up, in the same round trip (once only)."""
+    store = _appts(request)
+    _, _, s = store.hall(hall_id)
     async with store.redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = await pipe.execute()
-    if int(count) > s.requests_per_minute:
+        pipe.incr(_rate_key(request, store, hall_id))
+        pipe.expire(_rate_key(request, store, hall_id), 120)
+        if challenge is not None:
+            pipe.set(store.challenge_key(hall_id, challenge), "1", nx=True, ex=900)
+        answers = await pipe.execute()
+    if int(answers[0]) > s.requests_per_minute:
         raise RateLimited("too many booking requests from your address; wait a minute")
+    if challenge is not None and not answers[2]:
+        raise Invalid("this challenge was used already", code="pow_invalid")
 
 
 def _booking_json(b: Booking) -> dict[str, Any]:
@@ -156,13 +164,12 @@ async def _require_work(request: Request, hall_id: str, body: dict[str, Any]) ->
     who = await caller(request)
     if who is not None and who.role in STAFF and who.may_see_hall(hall_id):
         return  # a clerk booking for someone at the counter or on the phone
-    await _limit(request, hall_id)
     _, _, s = store.hall(hall_id)
     if not body.get("challenge") or body.get("solution") is None:
         raise Invalid("solve the booking challenge first", code="pow_invalid")
+    # the work first (pure, no Redis), then the rate limit and the challenge's one use
     pow.verify(store.secret, body["challenge"], body["solution"], store.clock(), s.pow_bits)
-    if not await store.use_challenge(hall_id, body["challenge"]):
-        raise Invalid("this challenge was used already", code="pow_invalid")
+    await _limit(request, hall_id, body["challenge"])
 
 
 @api("POST", "/api/halls/{hall}/appointments",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -358,3 +359,65 @@ def test_save_my_spot_from_a_phone(app_client: TestClient, clock: FakeClock,
     assert app_client.post(f"{HALL}/tickets/{away['id']}/rejoin").status_code == 200
     clock.now = at(2026, 11, 19, 20, 0)  # closed: no remote ticket outside opening hours
     assert remote("孙八", "13500135000")["error"]["code"] == "hall_closed"  # type: ignore[index]
+
+
+def test_scripted_booking_costs_work_and_is_rate_limited(
+        redis_url: str, clock: FakeClock, tmp_path: Path) -> None:
+    """No booking without a solved challenge; each challenge once; at most
+    ``requests_per_minute`` booking writes per address; a refusal books nothing."""
+    text = (Path(__file__).resolve().parents[2] / "hall/halls/town.toml").read_text("utf-8")
+    path = tmp_path / "town.toml"
+    path.write_text(text + "\n[appointments]\nrequests_per_minute = 3\npow_bits = 12\n",
+                    encoding="utf-8")
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=False, identity_secret="s3cret")
+    clock.now = at(2026, 11, 18, 16, 0)
+    with TestClient(create_app(settings, halls={"town": load_hall(path)}, clock=clock),
+                    headers={"Origin": "http://testserver"}) as client:
+        manager = Accounts(client).user("m", Role.MANAGER, "town")
+        client.cookies.clear()  # the citizen's requests carry no staff session
+
+        def booked() -> int:
+            figures = client.get(f"{HALL}/appointments/days/2026-11-19", headers=manager).json()
+            return int(figures["total"]["booked"])
+
+        def post(challenge: str | None, solution: str | None, phone: str) -> dict[str, Any]:
+            body = {"matter": "MZ-JZ", "day": "2026-11-19", "slot": SLOTS[phone[-1]],
+                    "name": "张三", "phone": phone,
+                    **({"challenge": challenge} if challenge else {}),
+                    **({"solution": solution} if solution is not None else {})}
+            response = client.post(f"{HALL}/appointments", json=body)
+            return {**response.json(), "http": response.status_code}
+
+        def fresh() -> str:
+            return str(client.get(f"{HALL}/appointments/challenge").json()["challenge"])
+
+        assert post(None, None, "13800000001")["error"]["code"] == "pow_invalid"
+        challenge = fresh()
+        wrong = next(str(n) for n in range(1000) if not _solves(challenge, str(n)))
+        assert post(challenge, wrong, "13800000001")["error"]["code"] == "pow_invalid"
+        assert booked() == 0
+        assert post(challenge, pow.solve(challenge), "13800000001")["http"] == 201
+        replay = post(challenge, pow.solve(challenge), "13800000002")
+        assert replay["http"] == 422 and replay["error"]["code"] == "pow_invalid"
+        other = fresh()
+        assert post(other, pow.solve(other), "13800000003")["http"] == 201
+        third = fresh()  # the 4th write of this minute from this address
+        limited = post(third, pow.solve(third), "13800000004")
+        assert limited["http"] == 429 and limited["error"]["code"] == "rate_limited"
+        assert booked() == 2
+        clock.advance(60)  # the next minute
+        again = fresh()
+        assert post(again, pow.solve(again), "13800000004")["http"] == 201
+        assert booked() == 3
+
+
+SLOTS = {"1": "0900", "2": "0900", "3": "1000", "4": "1400"}  # a place each: none is full
+
+
+def _solves(challenge: str, solution: str) -> bool:
+    try:
+        pow.verify(b"s3cret", challenge, solution, 0.0, 0)
+    except Exception:
+        return False
+    return True
