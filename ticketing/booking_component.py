@@ -17,9 +17,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from hall.calendar import local_day
 from hall.component import Component
 from hall.services import Key, Services
-from ticketing.appointments import APPOINTMENTS, AppointmentStore
+from ticketing.appointments import APPOINTMENTS, AppointmentKeys, AppointmentStore
 from ticketing.booking_notices import BookingNotices
 from ticketing.booking_routes import routes
 from ticketing.notify import Notifier
@@ -29,6 +30,7 @@ NOTICES: Key[BookingNotices] = Key("ticketing.booking_notices")
 
 log = logging.getLogger("ticketing.appointments")
 SWEEP_SECONDS = 60.0
+PIPELINE_HALLS = 500
 
 
 def identity_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -60,10 +62,34 @@ def provide(found: Services) -> dict[Key[Any], object]:
 _tasks: dict[int, asyncio.Task[None]] = {}
 
 
+async def halls_with_bookings(store: AppointmentStore) -> list[str]:
+    """The halls with a booking on a day the sweep looks at (two days back to two ahead):
+    one pipelined EXISTS per hall, ``PIPELINE_HALLS`` halls a round trip, so a province
+    of 20,000 mostly unbooked halls costs 40 round trips a minute, not 120,000."""
+    now = store.clock()
+    halls = list(store.tickets.halls.values())
+    out: list[str] = []
+    for i in range(0, len(halls), PIPELINE_HALLS):
+        chunk = halls[i:i + PIPELINE_HALLS]
+        async with store.redis.pipeline(transaction=False) as pipe:
+            for cfg in chunk:
+                keys = AppointmentKeys(cfg.id)
+                pipe.exists(*[keys.day(local_day(now + k * 86400, cfg.tz))
+                              for k in range(-2, 3)])
+            found = await pipe.execute()
+        out.extend(cfg.id for cfg, n in zip(chunk, found, strict=True) if n)
+    return out
+
+
 async def _sweep(store: AppointmentStore, notices: BookingNotices | None) -> None:
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
-        for hall_id in list(store.tickets.halls):
+        try:
+            booked = await halls_with_bookings(store)
+        except Exception:  # the next round retries
+            log.exception("looking for halls with bookings failed")
+            continue
+        for hall_id in booked:
             try:
                 await store.sweep_no_shows(hall_id)
                 if notices is not None:

@@ -34,6 +34,7 @@ from ticketing.store import TicketStore
 log = logging.getLogger("ticketing.rollup")
 LOOKBACK_DAYS = 7
 CLAIM_SECONDS = 3600
+PIPELINE_HALLS = 250  # halls whose due days are read in one round trip
 
 
 async def rollup_job(hall_id: str, day: str) -> dict[str, Any]:
@@ -73,20 +74,38 @@ def closing_time(cfg: HallConfig, day: str) -> float:
     return d.timestamp()
 
 
-async def due_days(client: Redis, cfg: HallConfig, now: float) -> list[str]:
-    """Recent closed days of the hall with tickets that their aggregate does not cover."""
+def candidate_days(cfg: HallConfig, now: float) -> list[str]:
+    """The hall's recent days (``LOOKBACK_DAYS``) that have closed by ``now``."""
     today = datetime.fromtimestamp(now, cfg.tz).date()
     candidates = [(today - timedelta(days=i)).strftime("%Y%m%d")
                   for i in range(LOOKBACK_DAYS, -1, -1)]
-    candidates = [d for d in candidates if closing_time(cfg, d) < now]
-    keys = HallKeys(cfg.id)
-    out = []
-    for day in candidates:
-        tickets = await client.zcard(keys.day_tickets(day))
-        rolled = await client.hget(agg_counts_key(cfg.id), day)
-        # a ticket issued after the roll-up (extended hours) makes the day due again
-        if tickets and (rolled is None or int(rolled) != tickets):
-            out.append(day)
+    return [d for d in candidates if closing_time(cfg, d) < now]
+
+
+async def due_days(client: Redis, cfg: HallConfig, now: float) -> list[str]:
+    """Recent closed days of the hall with tickets that their aggregate does not cover."""
+    return [day for _, day, _ in await due(client, [cfg], now)]
+
+
+async def due(client: Redis, halls: list[HallConfig], now: float
+              ) -> list[tuple[str, str, int]]:
+    """(hall, day, tickets) of every due day of ``halls``: one pipelined round trip for
+    ``PIPELINE_HALLS`` halls (a province's 20,000 halls are read in 80 round trips)."""
+    out: list[tuple[str, str, int]] = []
+    for i in range(0, len(halls), PIPELINE_HALLS):
+        asked: list[tuple[str, str]] = []
+        async with client.pipeline(transaction=False) as pipe:
+            for cfg in halls[i:i + PIPELINE_HALLS]:
+                for day in candidate_days(cfg, now):
+                    pipe.zcard(HallKeys(cfg.id).day_tickets(day))
+                    pipe.hget(agg_counts_key(cfg.id), day)
+                    asked.append((cfg.id, day))
+            replies = await pipe.execute() if asked else []
+        for n, (hall_id, day) in enumerate(asked):
+            tickets, rolled = int(replies[2 * n]), replies[2 * n + 1]
+            # a ticket issued after the roll-up (extended hours) makes the day due again
+            if tickets and (rolled is None or int(rolled) != tickets):
+                out.append((hall_id, day, tickets))
     return out
 
 
@@ -102,13 +121,12 @@ class RollupScheduler:
     async def tick(self) -> list[tuple[str, str]]:
         queued = []
         now = self.clock()
-        for cfg in self.halls.values():
-            for day in await due_days(self.client, cfg, now):
-                count = await self.client.zcard(HallKeys(cfg.id).day_tickets(day))
-                claim = f"{HallKeys(cfg.id).prefix}:agg:{day}:queued:{count}"
-                if await self.client.set(claim, local_day(now, cfg.tz), nx=True, ex=CLAIM_SECONDS):
-                    await asyncio.to_thread(enqueue_rollup, self.redis_url, cfg.id, day)
-                    queued.append((cfg.id, day))
+        for hall_id, day, count in await due(self.client, list(self.halls.values()), now):
+            cfg = self.halls[hall_id]
+            claim = f"{HallKeys(hall_id).prefix}:agg:{day}:queued:{count}"
+            if await self.client.set(claim, local_day(now, cfg.tz), nx=True, ex=CLAIM_SECONDS):
+                await asyncio.to_thread(enqueue_rollup, self.redis_url, hall_id, day)
+                queued.append((hall_id, day))
         return queued
 
     async def run(self, first_delay: float) -> None:

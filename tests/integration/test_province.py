@@ -16,12 +16,15 @@ from starlette.testclient import TestClient
 
 from hall.app import create_app
 from hall.auth import Role
+from hall.calendar import local_day
 from hall.config import ConfigError, load_halls
 from hall.config.files import load_file
 from hall.config.province import province_text
 from hall.settings import Settings
 from hall.streams import BATCH
 from tests.support import FakeClock
+from ticketing.appointments import AppointmentKeys, AppointmentStore
+from ticketing.booking_component import halls_with_bookings
 from ticketing.store import TicketStore
 from tide.controller import TideController
 from tide.service import TideService
@@ -112,3 +115,15 @@ async def test_tide_leads_are_spread_over_controllers(aredis: Redis, tmp_path: P
         after = await second.step(run_policies=False)
     assert all(after.values())
     await second.stop()
+
+
+async def test_the_booking_sweep_visits_only_halls_with_bookings(aredis: Redis,
+                                                                 tmp_path: Path) -> None:
+    halls = load_halls([province_file(tmp_path, {"village": 2000})])
+    clock = FakeClock()
+    store = AppointmentStore(aredis, TicketStore(aredis, halls, clock), clock, b"secret")
+    assert await halls_with_bookings(store) == []
+    cfg = halls["v01234"]
+    tomorrow = local_day(clock.now + 86400, cfg.tz)
+    await aredis.zadd(AppointmentKeys("v01234").day(tomorrow), {"booking-1": clock.now})
+    assert await halls_with_bookings(store) == ["v01234"]
