@@ -32,7 +32,8 @@ async def start(found: Services) -> None:
 
     def gauges(metrics: HallMetrics) -> None:
         status = hub.status()
-        for hall in found.halls:
+        metrics.ws_clients.clear()  # a province: the watched halls and those of own files
+        for hall in {*status["halls"], *(h for h, c in found.halls.items() if not c.template)}:
             figures = status["halls"].get(hall, {})
             metrics.ws_clients.labels(hall).set(figures.get("clients", 0))
         metrics.hub_lag.set(status["lag_seconds"])

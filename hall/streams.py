@@ -1,4 +1,5 @@
-"""Reading many halls' streams in few commands (XREAD / XREADGROUP over many keys).
+"""Reading many halls' keys in few commands: XREAD / XREADGROUP over many streams, and
+one read-only command over many keys (``per_key``: waiting counts of 20,000 halls).
 
 One blocking read per hall would hold one Redis connection and one task per hall:
 20,000 of them for a province. A multi-key read covers up to ``size`` streams in one
@@ -27,3 +28,21 @@ def batches(client: Any, keys: Iterable[str], size: int = BATCH) -> list[list[st
                 for i in range(0, len(group), size)]
     ordered = list(keys)
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+PER_KEY = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call(ARGV[1], key) end
+return out
+"""
+
+
+async def per_key(client: Any, command: str, keys: list[str], size: int = BATCH) -> list[Any]:
+    """``command key`` (a read: ZCARD, HGETALL …) for every key, in one script call per
+    batch instead of one command each (a pipeline of 50,000 commands costs seconds of
+    client CPU); replies in the order of ``keys``."""
+    out: dict[str, Any] = {}
+    for batch in batches(client, keys, size):
+        replies = await client.eval(PER_KEY, len(batch), *batch, command)
+        out.update(zip(batch, replies, strict=True))
+    return [out[k] for k in keys]

@@ -16,6 +16,7 @@ from hall.config import ConfigError, HallConfig
 from hall.metrics import HallMetrics
 from hall.redis_conn import jobs_client
 from hall.services import Key, Services
+from hall.streams import per_key
 from hall.text import as_str
 from voice.announce import synthesis_key
 from voice.audio import AUDIO, AudioCache
@@ -82,11 +83,12 @@ def synthesis_gauges(found: Services) -> None:
     halls = [h for h, cfg in found.halls.items() if cfg.voice.get("enabled", True)]
 
     async def read(metrics: HallMetrics) -> None:
-        async with found.redis.pipeline(transaction=False) as pipe:
-            for hall in halls:
-                pipe.hgetall(synthesis_key(hall))
-            counts = await pipe.execute()
+        flat = await per_key(found.redis, "HGETALL", [synthesis_key(h) for h in halls])
+        counts = [dict(zip(r[::2], r[1::2], strict=True)) for r in flat]  # script: flat lists
+        gauge.clear()  # a province: halls with counts and those of their own files
         for hall, raw in zip(halls, counts, strict=True):
+            if not raw and found.halls[hall].template:
+                continue
             values = {as_str(k): int(v) for k, v in raw.items()}
             for outcome in SYNTHESIS_OUTCOMES:
                 gauge.labels(hall, outcome).set(values.get(outcome, 0))
