@@ -51,6 +51,8 @@ class Record:
     calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     failures: int = 0
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # every 5xx answer: (monotonic time the request was sent, status, error code, path)
+    server_errors: list[tuple[float, int, str, str]] = field(default_factory=list)
 
     def ack(self, ticket_id: str, status: str) -> None:
         if RANK[status] > RANK.get(self.acked.get(ticket_id, "waiting"), 0):
@@ -71,6 +73,7 @@ class Hall:
     async def _send(self, client: httpx.AsyncClient, method: str, path: str,
                     **kw: Any) -> httpx.Response | None:
         """One request; None (and a pause) when the app or its Redis is down."""
+        sent = time.monotonic()
         try:
             response = await client.request(method, path, **kw)
         except httpx.HTTPError:
@@ -80,6 +83,11 @@ class Hall:
         self.record.statuses[response.status_code] += 1
         if response.status_code >= 500:
             self.record.failures += 1
+            try:
+                code = str(response.json()["error"]["code"])
+            except (ValueError, KeyError, TypeError):
+                code = "?"
+            self.record.server_errors.append((sent, response.status_code, code, path))
             await asyncio.sleep(0.05)
             return None
         return response
