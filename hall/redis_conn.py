@@ -133,14 +133,18 @@ class _CommandTableOnce(AsyncCommandsParser):
 
 # redis-py 8.1's async cluster client can disconnect a pooled link during a topology
 # refresh while another task is connecting or sending on it; that task then fails with
-# AttributeError ('NoneType' object has no attribute 'writelines'). Seen only while a
-# node fails over; retried like a broken link (the command was not sent).
-LINK_RACE = AttributeError
+# AttributeError ('NoneType' object has no attribute 'writelines') or, under uvloop,
+# RuntimeError ('unable to perform operation on <TCPTransport closed=True …>'). Seen
+# only while a node fails over; retried like a broken link.
+LINK_RACE: tuple[type[Exception], ...] = (AttributeError, RuntimeError)
+
+
+RETRY_OR_RACE: tuple[type[Exception], ...] = (*RETRY_ERRORS_CLUSTER, *LINK_RACE)
 
 
 class _HallCluster(async_cluster.RedisCluster):
     ERRORS_ALLOW_RETRY = (*async_cluster.RedisCluster.ERRORS_ALLOW_RETRY,  # type: ignore[assignment]
-                          LINK_RACE)
+                          *LINK_RACE)
 
 
 def async_client(settings: Settings, url: str | None = None) -> redis.asyncio.Redis:
@@ -379,7 +383,7 @@ class WritePolicy:
                     info = await node.execute_command("INFO", "replication")
                     await self._judge(info, acked)
                 return result
-            except (*RETRY_ERRORS_CLUSTER, LINK_RACE) as exc:
+            except RETRY_OR_RACE as exc:
                 failure = exc
                 # a moved slot or a failover: at once; a broken link: when it fails again
                 if attempt or not isinstance(exc, (RedisConnectionError, RedisTimeoutError)):

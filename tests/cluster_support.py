@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -161,7 +162,8 @@ class RedisClusterServers:
     def node_of_slot(self, slot: int) -> ClusterNode:
         """The live primary serving ``slot`` now."""
         for node in self.primaries():
-            for start, end, *_ in node.client().execute_command("CLUSTER", "SLOTS"):
+            slots: Any = node.client().execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            for start, end, *_ in slots:
                 if int(start) <= slot <= int(end):
                     return next(n for n in self.nodes if n.port == int(_[0][1]))
         raise LookupError(slot)

@@ -32,9 +32,8 @@ from tests.e2e.deployment import PASSWORD, Deployment, wait_until
 
 # hall → (a matter of queue A, the clerk, window 1 serves A)
 JOURNEY = {"district": ("QY-KB", "S01"), "town": ("MZ-JZ", "T01"), "village": ("CM-DB", "V01")}
-# cluster-node-timeout (2 s here) + the replica's election (~1 s) + the client's retries
-# and slot-map refresh: docs/DEPLOY.md states node timeout + 3 s; measured ~4 s
-RECOVERY_BOUND = NODE_TIMEOUT_MS / 1000 + 6.0
+# docs/DEPLOY.md "Recovery bound": 2 × cluster-node-timeout (2 s here) + 4 s; measured 3–4.7 s
+RECOVERY_BOUND = 2 * NODE_TIMEOUT_MS / 1000 + 4.0
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +176,8 @@ def test_primary_killed_under_load(cluster: RedisClusterServers,
         wait_until(lambda: len(load.acknowledged) >= 20, 20, "tickets issued before the kill")
         assert not load.failures, load.failures[:3]
         victim = cluster.node_of_slot(key_slot(f"{{{hall}}}".encode()))
+        # not the {auth} shard: its failover pauses every hall's tokens (docs/DEPLOY.md)
+        assert victim.port != cluster.node_of_slot(key_slot(b"{auth}")).port
         before = len(load.acknowledged)
         killed_at = time.monotonic()
         cluster.kill(victim)
