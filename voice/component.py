@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +13,17 @@ from redis import Redis as SyncRedis
 
 from hall.component import Component
 from hall.config import ConfigError, HallConfig
+from hall.events import CALL_EVENTS, EventType
 from hall.metrics import HallMetrics
 from hall.redis_conn import jobs_client
 from hall.services import Key, Services
 from hall.streams import per_key
 from hall.text import as_str
+from ticketing.commit import Observer
+from ticketing.store import STORE
 from voice.announce import synthesis_key
 from voice.audio import AUDIO, AudioCache
-from voice.dispatcher import STOP_SECONDS, Dispatcher
+from voice.dispatcher import CALLS_CHANNEL, STOP_SECONDS, Dispatcher
 from voice.jobs import enqueue, voice_queue
 from voice.phrases import Announcement
 from voice.routes import routes
@@ -67,7 +70,32 @@ def provide(found: Services) -> dict[Key[Any], object]:
         return await asyncio.to_thread(enqueue, queue, ann)
 
     dispatcher = Dispatcher(found.redis, voice, cache, to_worker, found.clock)
+    found.get(STORE).observers.append(rings(found, dispatcher))
     return {AUDIO: cache, VOICE: VoiceRuntime(dispatcher, sync)}
+
+
+def rings(found: Services, dispatcher: Dispatcher) -> Observer:
+    """A committed call rings its hall: here at once, on ``CALLS_CHANNEL`` for the others."""
+    pending: set[asyncio.Task[Any]] = set()
+
+    def observe(hall_id: str, event: EventType, data: dict[str, Any]) -> None:
+        if event not in CALL_EVENTS:
+            return
+        dispatcher.ring(hall_id)
+        task: asyncio.Task[Any] = asyncio.ensure_future(
+            found.redis.publish(CALLS_CHANNEL, hall_id))
+        pending.add(task)
+        task.add_done_callback(_published(pending))
+
+    return observe
+
+
+def _published(pending: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("voice ring not published: %s", task.exception())
+    return done
 
 
 SYNTHESIS_OUTCOMES = ("retried", "failed", "replaced")

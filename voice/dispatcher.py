@@ -41,6 +41,9 @@ Clock = Callable[[], float]
 Enqueue = Callable[[Announcement], Awaitable[object]]
 STOP_SECONDS = 1.0
 FORGET_ROUNDS = 120  # claim rounds between two looks for consumers long gone
+CALLS_CHANNEL = "voice:calls"  # Pub/Sub: a hall id, published when a call is committed
+SWEEP_SECONDS = 10.0  # every hall's stream is read this often even without a ring
+NO_BLOCK = -1  # read_many: answer at once
 
 
 class Outcome(str, Enum):
@@ -69,7 +72,7 @@ class Dispatcher:
         self, redis: Redis, voice: dict[str, VoiceSettings], cache: AudioCache,
         enqueue: Enqueue, clock: Clock, *, consumer: str | None = None,
         claim_idle: float = 10.0, block: float = 1.0, batch: int = 100,
-        forget_after: float = 3600.0,
+        forget_after: float = 3600.0, sweep: float = SWEEP_SECONDS,
     ) -> None:
         self.redis = redis
         self.voice = voice
@@ -81,6 +84,9 @@ class Dispatcher:
         self.block_ms = int(block * 1000)
         self.batch = batch
         self.forget_after_ms = int(forget_after * 1000)
+        self.sweep = sweep
+        self._due: set[str] = set()
+        self._wake: asyncio.Event | None = None
 
     @property
     def halls(self) -> list[str]:
@@ -111,9 +117,10 @@ class Dispatcher:
         readable by one command); handle and ack each hall's entries."""
         streams = {HallKeys(h).events: h for h in halls}
         try:
+            block = self.block_ms if block_ms is None else block_ms
             reply: Any = await self.redis.xreadgroup(
                 GROUP, self.consumer, dict.fromkeys(streams, ">"), count=self.batch,
-                block=self.block_ms if block_ms is None else block_ms)
+                block=None if block == NO_BLOCK else block)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -218,15 +225,32 @@ class Dispatcher:
 
     # ---- the background loop ------------------------------------------------------
 
+    def ring(self, hall: str) -> None:
+        """A call was committed in ``hall``: read its stream now (this process's store
+        observer, or a message on ``CALLS_CHANNEL`` from another process)."""
+        if hall in self.voice:
+            self._due.add(hall)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def read_now(self, halls: list[str]) -> list[Handled]:
+        """``read_many`` without blocking: what is there now."""
+        return await self.read_many(halls, block_ms=NO_BLOCK)
+
     async def run(self) -> None:
-        """Serve every hall until cancelled: one multi-stream reader per batch of halls
-        (``hall.streams.batches``), and a periodic claim."""
+        """Serve every hall until cancelled. A committed call rings its hall (locally, and
+        on ``CALLS_CHANNEL`` for the other processes) and only that hall's stream is read;
+        a sweep reads every hall, in multi-stream batches, every ``sweep`` seconds (a
+        ring lost with a process or a connection: the call is said late, or dropped as
+        stale, never lost from the stream); and a periodic claim."""
         groups = batches(self.redis, self.halls, BATCH)
         for group in groups:
             await self._retry(self.ensure_groups, group)
-        tasks = [asyncio.create_task(self._read_loop(g), name=f"voice-read-{i}")
-                 for i, g in enumerate(groups)]
-        tasks.append(asyncio.create_task(self._claim_loop(), name="voice-claim"))
+        self._wake = asyncio.Event()
+        tasks = [asyncio.create_task(self._listen(), name="voice-listen"),
+                 asyncio.create_task(self._due_loop(), name="voice-due"),
+                 asyncio.create_task(self._sweep_loop(), name="voice-sweep"),
+                 asyncio.create_task(self._claim_loop(), name="voice-claim")]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -251,10 +275,41 @@ class Dispatcher:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _read_loop(self, halls: list[str]) -> None:
+    async def _listen(self) -> None:
+        """Rings from the other processes (Pub/Sub: a lost one is the sweep's)."""
+        delay = 0.2
         while True:
-            await self._retry(self.read_many, halls)
-            await asyncio.sleep(0)  # let other halls run even if reads return at once
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CALLS_CHANNEL)
+                    delay = 0.2
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.ring(as_str(message["data"]))
+            except (RedisError, OSError) as exc:
+                log.warning("voice rings: %s; listening again in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _due_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            due, self._due = sorted(self._due), set()
+            for group in batches(self.redis, due, BATCH):
+                await self._retry(self.read_now, group)
+
+    async def _sweep_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(min(self.sweep, 1.0))  # a changed ``sweep`` counts at once
+            if loop.time() - last < self.sweep:
+                continue
+            last = loop.time()
+            for group in batches(self.redis, self.halls, BATCH):
+                await self._retry(self.read_now, group)
 
     async def pending_halls(self, halls: list[str]) -> list[str]:
         """The halls whose group has entries pending (XPENDING, pipelined): only those

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
@@ -21,14 +22,20 @@ from hall.config import ConfigError, load_halls
 from hall.config.files import load_file
 from hall.config.province import province_text
 from hall.settings import Settings
-from hall.streams import BATCH
+from tests.conftest import PASSWORD
 from tests.support import FakeClock
+from ticketing import model
 from ticketing.appointments import AppointmentKeys, AppointmentStore
 from ticketing.booking_component import halls_with_bookings
+from ticketing.model import Channel
 from ticketing.store import TicketStore
 from tide.controller import TideController
 from tide.service import TideService
+from voice.audio import AudioCache
 from voice.component import VOICE
+from voice.dispatcher import CALLS_CHANNEL, Dispatcher
+from voice.phrases import Announcement
+from voice.settings import parse_voice
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the aredis fixture's loop
 PROVINCE = {"district": 20, "town": 1500, "village": 18480}
@@ -80,18 +87,34 @@ def test_twenty_thousand_halls_start_and_one_is_served(redis_url: str, tmp_path:
         assert ticket.json()["number"] == "A001"
         state = client.get("/api/halls/v12345/state").json()
         assert state["waiting"] == {"A": 1}
-        # voice reads every hall's stream in multi-stream batches: a task per batch
+        # voice: four tasks whatever the number of halls; a call rings its hall at once
         runtime = app.state.services.get(VOICE)
         assert runtime.task is not None and not runtime.task.done()
         deadline = time.monotonic() + 60  # groups are made first, in pipelined batches
         while True:
             names = {t.get_name() for t in client.portal.call(_tasks)}  # type: ignore[union-attr]
-            readers = {n for n in names if n.startswith("voice-read-")}
-            if readers or time.monotonic() > deadline:
+            voice = {n for n in names if n.startswith("voice-")}
+            if len(voice) > 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert len(readers) == -(-len(halls) // BATCH)
+        assert voice == {"voice-dispatcher", "voice-listen", "voice-due", "voice-sweep",
+                         "voice-claim"}
         assert not any(n.startswith("hub-reader") for n in names)  # nobody watches a hall
+        runtime.dispatcher.sweep = 3600.0  # from now on only a ring can bring the call
+        client.portal.call(lambda: auth.add_user(  # type: ignore[union-attr]
+            "v12345-V01", PASSWORD, Role.CLERK, ("v12345",), "V01"))
+        token = client.post("/api/login", json={"username": "v12345-V01",
+                                                "password": PASSWORD}).json()["token"]
+        clerk = {"Authorization": f"Bearer {token}"}
+        assert client.post("/api/halls/v12345/windows/1/login", headers=clerk).status_code == 200
+        called = client.post("/api/halls/v12345/windows/1/call-next", headers=clerk).json()
+        assert called["ticket"]["number"] == "A001"
+        sync = redis.Redis.from_url(redis_url)
+        last = sync.xrevrange("hall:{v12345}:events", count=1)[0][0]
+        deadline = time.monotonic() + 10
+        while sync.xinfo_groups("hall:{v12345}:events")[0]["last-delivered-id"] != last:
+            assert time.monotonic() < deadline, "the call was never read by the dispatcher"
+            time.sleep(0.05)
 
 
 async def _tasks() -> set[asyncio.Task[object]]:
@@ -127,3 +150,44 @@ async def test_the_booking_sweep_visits_only_halls_with_bookings(aredis: Redis,
     tomorrow = local_day(clock.now + 86400, cfg.tz)
     await aredis.zadd(AppointmentKeys("v01234").day(tomorrow), {"booking-1": clock.now})
     assert await halls_with_bookings(store) == ["v01234"]
+
+
+async def test_a_ring_from_another_process_brings_the_call_and_the_sweep_the_rest(
+        aredis: Redis, store: TicketStore, tmp_path: Path) -> None:
+    sent: list[Announcement] = []
+
+    async def to_worker(ann: Announcement) -> None:  # stands in for the RQ queue
+        sent.append(ann)
+
+    voice = {h: parse_voice(cfg.voice) for h, cfg in store.halls.items()}
+    dispatcher = Dispatcher(aredis, voice, AudioCache(tmp_path), to_worker, store.clock,
+                            sweep=3600.0)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while await aredis.pubsub_numsub(CALLS_CHANNEL) != [(CALLS_CHANNEL.encode(), 1)]:
+            assert asyncio.get_running_loop().time() < deadline, "never listened"
+            await asyncio.sleep(0.02)
+        # a store with no voice observer: the other process that made the call
+        await store.change_window("village", 1, lambda w, now: model.login(w, "V01", now))
+        await store.issue("village", "CM-ZM", Channel.KIOSK)
+        await store.call_next("village", 1)
+        await asyncio.sleep(0.2)
+        assert sent == []  # no ring yet, and the sweep is an hour away
+        await aredis.publish(CALLS_CHANNEL, "village")
+        while not sent:
+            assert asyncio.get_running_loop().time() < deadline, "the ring was not heard"
+            await asyncio.sleep(0.02)
+        assert [a.hall for a in sent] == ["village"]
+        # a ring lost: the sweep reads every hall
+        await store.change_window("town", 1, lambda w, now: model.login(w, "T01", now))
+        await store.issue("town", "SB-CB", Channel.KIOSK)
+        await store.call_next("town", 1)
+        dispatcher.sweep = 0.05
+        while len(sent) < 2:
+            assert asyncio.get_running_loop().time() < deadline + 10, "no sweep"
+            await asyncio.sleep(0.02)
+        assert [a.hall for a in sent] == ["village", "town"]
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=2)
