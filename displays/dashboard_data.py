@@ -154,6 +154,9 @@ async def today(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
         "quarters": agg["quarters"], "waiting": waiting_curve(tickets, day_start),
         "wait_histogram": {"bucket_minutes": HIST_BUCKET_MINUTES, "counts": hist},
         "rates": rates(total["served"], total["rated"], cases).to_dict(),
+        # waits of booked (checked-in) vs walk-in citizens (the reports' channel dimension)
+        "channels": {k: {f: v.get(f) for f in ("issued", "served", "wait_mean_s", "wait_p90_s")}
+                     for k, v in merged["by"].get("channel", {}).items()},
     }
 
 

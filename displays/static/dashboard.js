@@ -143,8 +143,18 @@ async function refreshToday() {
   renderToday();
 }
 
+function renderChannels() {
+  const c = today.channels || {};
+  const a = c.appointment || {};
+  const w = c.walk_in || {};
+  $('channel-waits').textContent = t('dash.b.waits', {
+    a_served: a.served ?? 0, a_mean: minutes(a.wait_mean_s), a_p90: minutes(a.wait_p90_s),
+    w_served: w.served ?? 0, w_mean: minutes(w.wait_mean_s), w_p90: minutes(w.wait_p90_s)});
+}
+
 function renderToday() {
   if (live) renderWindows();
+  renderChannels();
   const r = today.rates;
   $('rates').textContent = t('dash.rates', {served: r.served, rated: r.rated, bad: r.bad,
     rating_rate: pct(r.rating_rate), rectification_rate: pct(r.rectification_rate),
