@@ -1,6 +1,6 @@
 """Benchmark the tide policies on a family of day shapes: tuning set and judged set.
 
-One command:  .venv/bin/python benchmarks/bench_tide.py   (--seeds N per shape, default 8;
+One command:  .venv/bin/python benchmarks/bench_tide.py   (--seeds N per shape, default 5;
 --halls district,town; --quick for a smoke run)
 
 Halls: the bundled district hall (12 windows, tide window 12 serving A, B (+C), window 11
@@ -177,10 +177,12 @@ def big_hall() -> HallConfig:
 
 
 def plan_hit_rates(halls: list[str], n: int) -> None:
-    """``hall plan`` on the double-peak forecast: searched on tuning seeds, judged on 3n
-    other days (seeds 301-); beside it, today's roster with the controller, same days."""
+    """``hall plan`` on the double-peak forecast: searched on tuning seeds, the fallback to
+    today's roster decided on validation seeds 501-, judged on 3n other days (seeds 301-);
+    beside it, today's roster with the controller, same days."""
     print("### staffing plan (tide.plan), double-peak forecast: search on tuning seeds "
-          f"1-{n}, judged on seeds 301-{300 + 3 * n}\n")
+          f"1-{n}, fallback decided on seeds 501-{500 + n}, judged on seeds "
+          f"301-{300 + 3 * n}\n")
     print("| hall | plan | P90 | window-hours | target met (judged days) | today's roster: "
           "P90 / window-hours / met | whole pool all day, search days met |\n"
           "|---|---|---|---|---|---|---|")
@@ -203,8 +205,8 @@ def plan_hit_rates(halls: list[str], n: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=6, help="days per shape (≤ 8)")
-    parser.add_argument("--plan-seeds", type=int, default=6,
+    parser.add_argument("--seeds", type=int, default=5, help="days per shape (≤ 8)")
+    parser.add_argument("--plan-seeds", type=int, default=5,
                         help="plan: search days (tuning seeds); checked on 3 × as many")
     parser.add_argument("--halls", default="district,town")
     parser.add_argument("--quick", action="store_true", help="2 seeds, district only")

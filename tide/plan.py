@@ -11,12 +11,14 @@ plan is then checked on other days drawn from the same forecast (``check_seeds``
 hit rate is the share of those days whose P90 meets the target. Beside it, today's
 roster (the whole pool all day, the tide controller in auto mode) on the same days.
 
-Where the plan cannot beat today's roster, the plan *is* today's roster (``fallback``):
-when the plan found misses the target on more than 10 % of the search days and today's
+On validation days the cut plan must hold; if it does not, the whole pool all day is
+tried instead. Where neither beats today's roster, the plan *is* today's roster
+(``fallback``): when the plan misses the target on more than 10 % of the validation days and today's
 roster meets it on more of them, or on as many with a shorter P90 (the controller also
 lends windows, which a fixed plan does not; where the whole pool cannot keep under the
-target, taking windows away only loses). The choice is made on the search days only;
-the check days judge it.
+target, taking windows away only loses). That choice is made on validation days
+(``validate_seeds``: neither searched on nor checked: a plan fitted to a few search
+days shows it there); the check days judge it.
 """
 
 from __future__ import annotations
@@ -101,10 +103,13 @@ class Planner:
 
     def __init__(self, cfg: HallConfig, profile: DayProfile, settings: TideSettings,
                  search_seeds: Sequence[int] = range(1, 7),
-                 check_seeds: Sequence[int] = range(1001, 1021)) -> None:
+                 check_seeds: Sequence[int] = range(1001, 1021),
+                 validate_seeds: Sequence[int] | None = None) -> None:
         self.cfg, self.profile = cfg, profile
         self.settings = replace(settings, mode=Mode.AUTO)
         self.search_seeds, self.check_seeds = list(search_seeds), list(check_seeds)
+        self.validate_seeds = (list(validate_seeds) if validate_seeds is not None
+                               else [s + 500 for s in self.search_seeds])
         self.target = cfg.rules.wait_target_minutes
         self.slots = half_hours(cfg)
         self.pool = pool_windows(cfg)
@@ -125,7 +130,7 @@ class Planner:
         self.required = HIT_TARGET
         self.feasible = True
         self.full_hit = 1.0  # the whole pool all day: share of search days meeting the target
-        self.search_outcomes: tuple[Outcome, Outcome] | None = None  # (plan, today's roster)
+        self.validated: tuple[Outcome, Outcome] | None = None  # (plan, today's roster)
 
     def expected_arrivals(self, start: float) -> float:
         """Tickets expected in the half hour from ``start`` (rates read every 5 minutes)."""
@@ -203,10 +208,16 @@ class Planner:
 
     def plan(self) -> Plan:
         counts = self.search()
-        # On the search days only: does the plan beat (or match) today's roster?
-        mine = self.outcome(self.days(counts, self.search_seeds))
-        theirs = self.outcome(self.days(None, self.search_seeds))
-        self.search_outcomes = (mine, theirs)
+        # On the validation days: the plan found, or the whole pool all day when the cut
+        # plan does not hold there; today's roster when neither beats it.
+        full = [len(self.pool)] * len(self.slots)
+        mine = self.outcome(self.days(counts, self.validate_seeds))
+        if mine.hit_rate < HIT_TARGET and counts != full:
+            whole = self.outcome(self.days(full, self.validate_seeds))
+            if (whole.hit_rate, -whole.p90_min) > (mine.hit_rate, -mine.p90_min):
+                counts, mine = full, whole
+        theirs = self.outcome(self.days(None, self.validate_seeds))
+        self.validated = (mine, theirs)
         fallback = mine.hit_rate < HIT_TARGET and (
             mine.hit_rate < theirs.hit_rate
             or (mine.hit_rate == theirs.hit_rate and mine.p90_min > theirs.p90_min))
@@ -240,7 +251,7 @@ def plan_table(plan: Plan) -> str:
               f"today's roster:   P90 {t.p90_min:.1f} min, mean {t.mean_min:.1f} min, "
               f"{t.window_hours:.1f} window-hours, target met on {t.hit_rate:.0%} of days"]
     if plan.fallback:
-        lines.append("the plan cannot beat today's roster on the search days: keep today's "
+        lines.append("the plan cannot beat today's roster on the validation days: keep today's "
                      "roster (general windows above all day, the tide windows by the "
                      "controller)")
     if not plan.feasible:

@@ -281,9 +281,11 @@ class Simulation:
         """The estimate the live hall shows at issue (``ticketing.estimate.position``);
         None when no window serves the queue now (the hall then shows a reason)."""
         key = self._key(ticket)
-        # the live ZRANK: waiting tickets of the queue under a smaller order key
-        ahead = sum(1 for k, _, t in self.heaps[ticket.queue]
-                    if k < key and self.tickets[t].status is TicketStatus.WAITING)
+        # the live ZRANK: waiting tickets of the queue under a smaller order key (every
+        # key in a queue is at most the time it was given: a walk-in is behind them all)
+        ahead = (self.waiting_count[ticket.queue] if key >= self.abs(self.now) else
+                 sum(1 for k, _, t in self.heaps[ticket.queue]
+                     if k < key and self.tickets[t].status is TicketStatus.WAITING))
         return estimate.position(self.cfg, ticket.queue, ahead, self.recent[ticket.queue],
                                  self.windows.values()).estimated_wait_seconds
 
