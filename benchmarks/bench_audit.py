@@ -11,7 +11,9 @@ for R rounds (alternating, so a load change on a shared machine hits both alike)
 issue runs inside a request context (``hall.audit_store.Acting``) as the kiosk's request
 would. It prints issues/s, p50/p99 latency per mode, the ratio of the medians, the script's
 own time in Redis (``INFO commandstats``, the least noisy figure on a shared machine), and
-checks the trail afterwards: one entry per issue, the chain intact.
+then, serially, CPU per issue (this process + the Redis server) in alternating blocks of
+100 issues, the median of the blocks' on/off ratios: the steadiest figure on a shared
+machine. It checks the trail afterwards: one entry per issue, the chain intact.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ async def server_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
+BLOCK = 100
+
+
+async def run(url: str, seconds: float, rounds: int, concurrency: int, blocks: int) -> int:
     halls = load_halls(bundled_hall_files())
     cfg = halls["district"]
     halls["district"] = dataclasses.replace(cfg, rules=dataclasses.replace(
@@ -110,6 +115,28 @@ async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
                   f"issue.lua {script_us[mode][-1]:.1f} µs in Redis, CPU per issue "
                   f"{py_cpu[mode][-1] * 1e6:.0f} µs Python + {redis_cpu[mode][-1] * 1e6:.0f} µs "
                   "Redis", flush=True)
+    # CPU per issue, serially, in short alternating blocks: on a shared machine the load
+    # changes slowly against a block of a few hundred milliseconds, so the median of the
+    # blocks' on/off ratios is the steadiest figure this machine can give
+    serial: dict[str, list[float]] = {"off": [], "on": []}
+    token = audit_store._current.set(Acting(
+        source="10.0.0.1", method="POST", path="/api/halls/district/tickets", hall="district",
+        named_actor="kiosk-1", named_role="kiosk"))
+    try:
+        for block in range(blocks):
+            for mode in (("off", "on") if block % 2 == 0 else ("on", "off")):
+                store.audit = trail if mode == "on" else None
+                server_before, cpu_started = await server_cpu(redis), time.process_time()
+                for i in range(BLOCK):
+                    await store.issue("district", MATTERS[i % len(MATTERS)], Channel.KIOSK)
+                spent = time.process_time() - cpu_started + await server_cpu(redis) \
+                    - server_before
+                serial[mode].append(spent / BLOCK)
+                if mode == "on":
+                    issued_on += BLOCK
+    finally:
+        audit_store._current.reset(token)
+    ratios = sorted(on / off for on, off in zip(serial["on"], serial["off"], strict=True))
     entries, broken = await trail.verify("district")
     await redis.aclose()
     print()
@@ -127,8 +154,16 @@ async def run(url: str, seconds: float, rounds: int, concurrency: int) -> int:
     cost = 1 - statistics.median(rates["on"]) / statistics.median(rates["off"])
     print(f"\ncost of the audit trail: {cost * 100:.1f} % of issue throughput "
           f"(target ≤ 10 %); rounds: {rates}")
-    print(f"cost in CPU per issue (both processes): {(cpu['on'] / cpu['off'] - 1) * 100:.1f} %"
-          " (a throughput cost of c % needs c/(1+c) fewer issues per CPU second)")
+    print(f"cost in CPU per issue (both processes, concurrent rounds): "
+          f"{(cpu['on'] / cpu['off'] - 1) * 100:.1f} %")
+    print(f"cost in CPU per issue (both processes, {blocks} serial blocks of {BLOCK} issues "
+          f"each way): median {(statistics.median(ratios) - 1) * 100:.1f} %, quartiles "
+          f"{(ratios[len(ratios) // 4] - 1) * 100:.1f} … "
+          f"{(ratios[3 * len(ratios) // 4] - 1) * 100:.1f} %; CPU per issue off "
+          f"{statistics.median(serial['off']) * 1e6:.0f} µs, on "
+          f"{statistics.median(serial['on']) * 1e6:.0f} µs (medians); the least-loaded "
+          f"blocks: off {min(serial['off']) * 1e6:.0f} µs, on {min(serial['on']) * 1e6:.0f} µs"
+          f" = {(min(serial['on']) / min(serial['off']) - 1) * 100:.1f} %")
     print(f"trail: {entries} entries for {issued_on} issues with it on; "
           f"chain {'intact' if broken is None else f'BROKEN at {broken}'}")
     return 0 if broken is None and entries == issued_on else 1
@@ -139,6 +174,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--blocks", type=int, default=40,
+                        help="serial blocks of 100 issues each way (CPU per issue)")
     args = parser.parse_args()
     import socket
 
@@ -149,7 +186,7 @@ def main() -> int:
         proc = start_redis(Path(folder), port)
         try:
             return asyncio.run(run(f"redis://127.0.0.1:{port}/0", args.seconds, args.rounds,
-                                   args.concurrency))
+                                   args.concurrency, args.blocks))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
