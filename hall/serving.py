@@ -19,6 +19,7 @@ import sys
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hall import health
 
@@ -91,6 +92,59 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class CoalescingTransport:
+    """A transport whose HTTP response head leaves with the first body bytes.
+
+    uvicorn writes a response's status line and headers, then its body, in two
+    ``transport.write`` calls: two ``send`` syscalls and two TCP segments per response,
+    which was a sixth of an issue's CPU (benchmarks/bench_throughput.py). A head (a
+    write starting ``HTTP/`` and ending with the blank line) is held until the next write
+    or, if none comes in this turn of the event loop (a streamed body, a 101 upgrade),
+    written alone at the end of the turn. Everything else is delegated untouched.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head + bytes(data))
+        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n":
+            self._head = bytes(data)
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.write(b"".join(lines))
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
+class CoalescingHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol on a ``CoalescingTransport``."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+
+
 def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
           reuse_port: bool = False) -> None:
     """Serve until a signal. uvicorn logs through our root handler in both formats (its
@@ -106,6 +160,6 @@ def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
                             # hall screens sit on the LAN: per-socket deflate costs ~60% more
                             # CPU per fan-out (benchmarks/bench_ws.py); frames are tiny
                             ws_per_message_deflate=False, ws_max_size=64 * 1024,
-                            **options)  # type: ignore[arg-type]
+                            http=CoalescingHttpProtocol, **options)  # type: ignore[arg-type]
     DrainingServer(config, app).run(
         sockets=[reuse_port_socket(host, port)] if reuse_port else None)

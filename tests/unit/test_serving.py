@@ -86,3 +86,46 @@ def test_reuse_port_lets_processes_share_a_port_and_spreads_connections():
         c.close()
     first.close()
     second.close()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+def test_a_response_head_leaves_with_its_body_and_alone_at_the_end_of_the_turn():
+    import asyncio
+
+    from hall.serving import CoalescingTransport
+
+    async def run() -> list[bytes]:
+        real = _Recorder()
+        t = CoalescingTransport(real)  # type: ignore[arg-type]
+        t.write(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n")
+        assert real.writes == []
+        t.write(b"{}")
+        assert real.writes == [b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}"]
+        t.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")  # nothing follows this turn
+        await asyncio.sleep(0)
+        assert real.writes[-1] == b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
+        t.write(b"\x81\x02hi")  # anything else goes straight through
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        t.close()  # a held head is written before the close
+        assert real.closed and real.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n"
+        assert t.get_extra_info("peername") == "info peername"  # delegated
+        return real.writes
+
+    assert len(asyncio.run(run())) == 4
