@@ -4,7 +4,7 @@
 // cancel it) leaves the screen after the hall's kiosk_reset_seconds or at the next touch,
 // and a half-made choice resets too.
 // Keyboard: every choice keeps focus; the issued number is announced through a live region.
-import { api, data, el, errorText, hallTime, lang, name, t } from './common.js';
+import { api, data, el, errorText, hallTime, lang, name, proper, t } from './common.js';
 import { RESET_MS, deviceToken, resetTimer } from './kiosk_device.js';
 
 const hall = data.hall;
@@ -74,7 +74,7 @@ function renderGroups() {
     el('div', {class: 'group'}, el('h3', {}, groupTitle(title)),
       el('div', {class: 'matters'}, matters.map((m) => el('button', {
         type: 'button', class: 'matter', 'data-matter': m.code, onclick: () => take(m),
-      }, name(m)))))));
+      }, name(m), bring(m)))))));
   $('groups').setAttribute('aria-labelledby', `tab-${grouping}`);
   $('groups').scrollTop = 0;
   for (const tab of document.querySelectorAll('.tab')) {
@@ -84,6 +84,20 @@ function renderGroups() {
     tab.tabIndex = on ? 0 : -1;
   }
   hint();
+}
+
+// 一次性告知 before the ticket is taken: what to bring, under the matter's name (the full
+// list is on the slip and the ticket page).
+function documentsOf(matter) {
+  return (lang === 'en' && matter.documents_en && matter.documents_en.length)
+    ? matter.documents_en : (matter.documents_zh || []);
+}
+
+function bring(matter) {
+  const docs = documentsOf(matter);
+  if (!docs.length) return null;
+  return el('span', {class: 'matter-docs', 'data-testid': 'matter-documents'},
+    t('kiosk.bring'), proper(docs.join(lang === 'en' ? '; ' : '、')));
 }
 
 // "More below" while the list runs past the screen.
@@ -126,8 +140,7 @@ function showTicket(ticket, matter) {
   $('t-ahead').textContent = ahead;
   $('t-wait').textContent = wait;
   // 一次性告知: what to bring, on the screen and the printed slip
-  const docs = (lang === 'en' && matter.documents_en && matter.documents_en.length)
-    ? matter.documents_en : (matter.documents_zh || []);
+  const docs = documentsOf(matter);
   $('t-docs').replaceChildren(...(docs.length ? [el('div', {class: 'tp-docs-title'}, t('book.documents')),
     el('ul', {}, docs.map((d) => el('li', {}, d)))] : []));
   $('t-qr').src = `/h/${hall.id}/t/${ticket.id}/qr.svg`;

@@ -214,6 +214,9 @@ def test_kiosk_asks_the_id_number_where_the_hall_wants_it(
             field = kiosk.get_by_test_id("kiosk-id")
             expect(field).to_be_visible()
             expect(kiosk.get_by_test_id("kiosk-id-box")).to_contain_text("60 岁以上")
+            # 一次性告知 before the ticket is taken: what to bring, on the matter's button
+            expect(kiosk.locator("[data-matter=MZ-JZ] [data-testid=matter-documents]")
+                   ).to_contain_text("家庭收入和财产情况说明")
             field.fill(ID_NUMBER)  # born 1949
             screenshot(kiosk, "kiosk-identity-form")
             kiosk.click("[data-matter=MZ-JZ]")
