@@ -18,7 +18,6 @@ are not batched (a pipeline there splits by node; the direct call keeps its rout
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,15 +94,17 @@ async def _settle(future: asyncio.Future[Any], alone: Callable[[], Any]) -> None
         future.set_result(result)
 
 
-_batchers: weakref.WeakKeyDictionary[Any, AutoPipeline] = weakref.WeakKeyDictionary()
+_ATTRIBUTE = "_hall_autopipeline"  # the client's batcher, kept on the client itself
 
 
 def _batcher(client: Redis) -> AutoPipeline | None:
+    found: AutoPipeline | None = getattr(client, _ATTRIBUTE, None)
+    if found is not None and found.loop is asyncio.get_running_loop():
+        return found
     if not isinstance(client, Redis):  # a cluster client: no batching
         return None
-    found = _batchers.get(client)
-    if found is None or found.loop is not asyncio.get_running_loop():
-        found = _batchers[client] = AutoPipeline(client)
+    found = AutoPipeline(client)
+    setattr(client, _ATTRIBUTE, found)
     return found
 
 

@@ -22,7 +22,7 @@ return n
 
 
 def batcher(client: AsyncRedis) -> autopipeline.AutoPipeline:
-    found = autopipeline._batchers.get(client)
+    found = getattr(client, autopipeline._ATTRIBUTE, None)
     assert found is not None
     return found
 
