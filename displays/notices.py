@@ -31,6 +31,7 @@ from hall.services import services
 from hall.text import as_str
 from ticketing.commit import Committer, Conflict, Txn, dumps
 from ticketing.keys import HallKeys
+from ticketing.public import NoticeList, PublicNotice, Withdrawn
 from ticketing.store import STORE
 
 MANAGERS = (Role.ADMIN, Role.MANAGER)
@@ -97,7 +98,7 @@ async def withdraw(redis: Redis, committer: Committer, cfg: HallConfig, nid: str
 
 
 @api("GET", "/api/halls/{hall}/notices", "The hall's notices now shown on its boards",
-     "anyone", tag="halls")
+     "anyone", tag="halls", response=NoticeList)
 async def list_notices(request: Request) -> JSONResponse:
     store = services(request).get(STORE)
     cfg = store.hall(request.path_params["hall"])
@@ -105,7 +106,7 @@ async def list_notices(request: Request) -> JSONResponse:
 
 
 @api("POST", "/api/halls/{hall}/notices", "Post a hall notice; boards show it at once",
-     "manager, admin", NOTICE_FIELDS, tag="halls", ok=201)
+     "manager, admin", NOTICE_FIELDS, tag="halls", ok=201, response=PublicNotice)
 async def post_notice(request: Request) -> JSONResponse:
     store = services(request).get(STORE)
     cfg = store.hall(request.path_params["hall"])
@@ -117,7 +118,7 @@ async def post_notice(request: Request) -> JSONResponse:
 
 
 @api("DELETE", "/api/halls/{hall}/notices/{notice}", "Withdraw a posted hall notice",
-     "manager, admin", tag="halls")
+     "manager, admin", tag="halls", response=Withdrawn)
 async def withdraw_notice(request: Request) -> JSONResponse:
     store = services(request).get(STORE)
     cfg = store.hall(request.path_params["hall"])

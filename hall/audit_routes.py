@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_type_hints
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,9 +22,24 @@ from hall.audit_trail import DEPLOYMENT, Entry, Stored, audit_day, csv_rows, mat
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.component import Component
 from hall.errors import Forbidden, Invalid, NotFound
-from hall.http import F, api, caller
+from hall.http import STRICT, F, api, caller, record_model
 from hall.services import services
 from hall.text import parse_day
+
+AuditEntry = record_model("AuditEntry", Stored, ("hall", "day", "seq", "hash"),
+                          **{f: (t, ...) for f, t in get_type_hints(Entry).items()})
+
+
+class AuditPage(BaseModel):
+    """The trail's entries of the days asked, oldest first (``total`` before ``limit``)."""
+
+    model_config = STRICT
+    hall: str
+    from_: str = Field(alias="from")
+    to: str
+    total: int
+    entries: list[AuditEntry]  # type: ignore[valid-type]
+
 
 MAX_DAYS = 366
 MAX_ROWS = 10_000
@@ -87,7 +103,8 @@ async def _answer(request: Request, hall: str, who: Principal) -> Response:
 
 @api("GET", "/api/halls/{hall}/audit",
      "The hall's security audit trail (filters: from, to, actor, role, action, target, "
-     "result; format=csv)", "manager, auditor", tag="audit", query=QUERY, media=("text/csv",))
+     "result; format=csv)", "manager, auditor", tag="audit", query=QUERY, media=("text/csv",),
+     response=AuditPage)
 async def hall_audit(request: Request) -> Response:
     hall: str = request.path_params["hall"]
     if hall not in services(request).halls:
@@ -98,7 +115,8 @@ async def hall_audit(request: Request) -> Response:
 
 @api("GET", "/api/audit",
      "The deployment's own audit trail: sign-ins of unknown or hall-less accounts, "
-     "refused requests to no hall", "auditor", tag="audit", query=QUERY, media=("text/csv",))
+     "refused requests to no hall", "auditor", tag="audit", query=QUERY, media=("text/csv",),
+     response=AuditPage)
 async def deployment_audit(request: Request) -> Response:
     who = await caller(request)
     if who is None:

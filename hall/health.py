@@ -21,12 +21,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hall.http import api
+from hall.http import STRICT, api
 from hall.services import services
 
 if TYPE_CHECKING:
@@ -85,14 +86,30 @@ async def drain(app: Starlette) -> None:
     await services(app).health.drain()
 
 
-@api("GET", "/healthz", "Liveness: the process answers", "anyone", tag="operations")
+class Alive(BaseModel):
+    model_config = STRICT
+    status: str
+
+
+class Readiness(BaseModel):
+    """``/readyz``: 200 ready, or 503 with the same fields and the error."""
+
+    model_config = STRICT
+    status: str
+    draining: bool
+    checks: dict[str, bool]
+    error: dict[str, str] | None = None
+
+
+@api("GET", "/healthz", "Liveness: the process answers", "anyone", tag="operations",
+     response=Alive)
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 @api("GET", "/readyz", "Readiness: Redis reachable and every registered check passing "
      "(the hub's stream readers …); 503 when not ready or draining", "anyone", tag="operations",
-     also=(503,))
+     also=(503,), response=Readiness)
 async def readyz(request: Request) -> Response:
     found = services(request)
     checks: dict[str, bool] = {}

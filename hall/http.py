@@ -14,9 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, get_type_hints
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -222,6 +222,19 @@ ERROR_STATUSES = (
 
 
 REF = "#/components/schemas/{model}"
+STRICT = ConfigDict(extra="forbid")  # an answer with any other field breaks its schema
+
+
+def record_model(name: str, record: type, fields: tuple[str, ...], **more: Any
+                 ) -> type[BaseModel]:
+    """A strict model of ``fields`` of a record (typed by the record's own annotations),
+    every one present, plus ``more`` (pydantic field definitions): the schema of an
+    allowlist projection, derived from what it projects rather than written again."""
+    hints = get_type_hints(record)
+    definitions: dict[str, Any] = {f: (hints[f], ...) for f in fields}
+    model: type[BaseModel] = create_model(name, __config__=STRICT, **definitions, **more)
+    return model
+
 
 
 @cache

@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel
 
 from hall.config import HallConfig
 from hall.config.types import Matter, Queue, Window
+from hall.http import STRICT, record_model
 from ticketing import rules
 from ticketing.estimate import Position
 from ticketing.model import Ticket, WindowState
@@ -36,19 +37,6 @@ CALL_FIELDS = ("number", "window", "calls", "at", "window_name_zh", "window_name
 TICKET_RECORD_FIELDS = tuple(get_type_hints(Ticket))  # Ticket.to_dict: staff only
 
 # ---- the models of these shapes (the schemas /openapi.json declares) -------------------
-
-STRICT = ConfigDict(extra="forbid")
-
-
-def record_model(name: str, record: type, fields: tuple[str, ...], **more: Any
-                 ) -> type[BaseModel]:
-    """A model of ``fields`` of a record (its own annotations), every one present, plus
-    ``more`` (pydantic field definitions): the schema of an allowlist projection."""
-    hints = get_type_hints(record)
-    definitions: dict[str, Any] = {f: (hints[f], ...) for f in fields}
-    model: type[BaseModel] = create_model(name, __config__=STRICT, **definitions, **more)
-    return model
-
 
 POSITION: dict[str, Any] = {"ahead": (int | None, None),
                             "estimated_wait_minutes": (float | None, None),
@@ -247,7 +235,28 @@ def public_hall(cfg: HallConfig, snapshot: Mapping[str, Any],
 TIDE_FIELDS = ("kind", "status", "mode", "message_zh", "message_en")
 DECISION_FIELDS = ("action", "window", "queues")
 PUBLIC_TIDE_STATUSES = ("applied", "confirmed", "override")
-NOTICE_FIELDS = ("nid", "zh", "en", "at", "fixed")
+class PublicNotice(BaseModel):
+    """A hall notice as boards show it (``NOTICE_FIELDS``; never who posted it)."""
+
+    model_config = STRICT
+    nid: str
+    zh: str
+    en: str
+    at: float
+    fixed: bool
+
+
+NOTICE_FIELDS = tuple(PublicNotice.model_fields)
+
+
+class NoticeList(BaseModel):
+    model_config = STRICT
+    notices: list[PublicNotice]
+
+
+class Withdrawn(BaseModel):
+    model_config = STRICT
+    withdrawn: str
 ANNOUNCE_FIELDS = ("call_id", "kind", "number", "window", "call_at", "text", "texts", "audio",
                    "chime", "repeat", "max_age")
 

@@ -135,6 +135,11 @@ def test_a_day_flows_answers_match_their_declared_bodies(
     call("GET", "/api/me", clerk)
     call("GET", "/api/users", callers["admin"])
     call("GET", "/api/devices", callers["admin"])
+    call("GET", f"{d}/notices", {})
+    call("GET", f"{d}/audit", manager)
+    call("GET", "/api/audit", callers["auditor"])
+    call("GET", "/healthz", {})
+    call("GET", "/readyz", {})
     for method, path, response in answers:
         shape = path.replace(ticket["id"], "{ticket}").replace("/windows/1", "/windows/{window}")
         shape = shape.replace("/halls/district", "/halls/{hall}")
