@@ -16,6 +16,8 @@ The cluster is started once for the module (about 3 s); the failover test runs l
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from redis.crc import key_slot
 from tests.cluster_support import NODE_TIMEOUT_MS, RedisClusterServers
 from tests.e2e.boards import Board
 from tests.e2e.deployment import PASSWORD, Deployment, wait_until
+from tests.support import ROOT
+from ticketing.audit import audit_hall
 
 # hall → (a matter of queue A, the clerk, window 1 serves A)
 JOURNEY = {"district": ("QY-KB", "S01"), "town": ("MZ-JZ", "T01"), "village": ("CM-DB", "V01")}
@@ -130,7 +134,19 @@ def test_journey_in_halls_on_every_node(cluster: RedisClusterServers,
             assert status == b"done", (hall, status)
         assert client.scard("{auth}:users") > 0  # accounts under their one tag
         assert client.llen("{rq}:queue:voice") == 0  # the worker emptied its queue
+        for hall in JOURNEY:  # the audit (sync cluster client): no number twice, none lost
+            report = audit_hall(client, hall)
+            assert report.ok and report.tickets == 1, (hall, report)
         client.close()
+        # the CLI on the cluster: a day's roll-up (the reports job's code), by REDIS_CLUSTER_NODES
+        day = next(iter(cluster_client(cluster).scan_iter(match="hall:{district}:day:*:tickets")))
+        d8 = day.decode().split(":")[-2]
+        rollup = subprocess.run(
+            [sys.executable, "-m", "hall.cli", "report", "rollup", "--hall", "district",
+             "--day", f"{d8[:4]}-{d8[4:6]}-{d8[6:]}"],
+            env=d.hall_env("worker"), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert rollup.returncode == 0, rollup.stderr[-1500:]
+        assert "issued 1, served 1" in rollup.stdout, rollup.stdout
     finally:
         for board in boards.values():
             board.stop()
@@ -203,6 +219,9 @@ def test_primary_killed_under_load(cluster: RedisClusterServers,
     assert set(acknowledged) <= stored, sorted(set(acknowledged) - stored)
     assert len(acknowledged) == len(set(acknowledged)), "no number given twice"
     assert httpx.get(f"{app.url}/readyz").status_code == 200
+    with cluster_client(cluster) as client:  # the stream agrees with the records
+        report = audit_hall(client, hall)
+        assert report.ok and report.tickets >= len(acknowledged), report
     # the other shard's hall never stopped (cluster-require-full-coverage no), and the
     # worker, whose RQ slot is on a third shard, is still running
     assert other.acknowledged and not other.failures, other.failures[:3]
