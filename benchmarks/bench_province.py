@@ -44,6 +44,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from hall.auth import AuthStore, Role
 from hall.auth.principal import Principal
+from hall.auth.tokens import USER
 from hall.config.province import province_text
 from hall.redis_server import redis_server_binary
 
@@ -54,6 +55,10 @@ ACTIVE = {"district": 20, "town": 500, "village": 1480}
 MATTER = {"district": "QY-KB", "town": "SB-CB", "village": "CM-ZM"}
 CLERK = {"district": "S01", "town": "T01", "village": "V01"}
 PASSWORD = "benchmark-password-9"
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def rss_mib(pid: int) -> float:
@@ -167,23 +172,28 @@ async def provision(stack: Province, halls: list[tuple[str, str]]
     await auth.add_user(f"{first}-{CLERK[template]}", PASSWORD, Role.CLERK, (first,),
                         CLERK[template])
     model = {k.decode(): v.decode() for k, v in
-             (await client.hgetall(f"auth:user:{first}-{CLERK[template]}")).items()}
+             (await client.hgetall(f"{USER}{first}-{CLERK[template]}")).items()}
     kiosks, clerks = {}, {}
-    for hall, template in halls:
+
+    async def one(hall: str, template: str) -> None:
         kiosks[hall] = await auth.add_device(Role.KIOSK, hall, f"{hall}-kiosk")
         name, staff = f"{hall}-{CLERK[template]}", CLERK[template]
         principal = Principal(name, Role.CLERK, (hall,), staff, name)
-        await client.hset(f"auth:user:{name}", mapping={**model,
-                                                          "principal": principal.to_json()})
+        await client.hset(f"{USER}{name}", mapping={**model, "principal": principal.to_json()})
         clerks[hall] = await auth.tokens.open_session(name, model.get("gen", "0"), principal)
+
+    for i in range(0, len(halls), 100):
+        await asyncio.gather(*(one(h, t) for h, t in halls[i:i + 100]))
     await client.aclose()
-    conns = [await Connection("127.0.0.1", p).open() for p in stack.ports]
-    for i, (hall, _) in enumerate(halls):
-        status, body = await conns[i % len(conns)].request(
-            "POST", f"/api/halls/{hall}/windows/1/login", token=clerks[hall])
+    pool = await Pool().open(stack.ports, 16)
+
+    async def login(hall: str) -> None:
+        status, body = await pool.request("POST", f"/api/halls/{hall}/windows/1/login",
+                                          clerks[hall])
         assert status == 200, (hall, status, body)
-    for c in conns:
-        c.close()
+
+    await asyncio.gather(*(login(h) for h, _ in halls))
+    pool.close()
     return kiosks, clerks
 
 
@@ -199,6 +209,10 @@ class Pool:
                 self.free.put_nowait(await Connection("127.0.0.1", port).open())
         return self
 
+    def close(self) -> None:
+        while not self.free.empty():
+            self.free.get_nowait().close()
+
     async def request(self, method: str, path: str, token: str, body: Any = None
                       ) -> tuple[int, Any]:
         conn = await self.free.get()
@@ -210,12 +224,15 @@ class Pool:
 
 async def boards(stack: Province, halls: list[tuple[str, str]], counts: dict[str, int],
                  stop: asyncio.Event) -> list[Any]:
-    sockets = []
-    for i, (hall, _) in enumerate(halls):
+    async def connect(i: int, hall: str) -> Any:
         port = stack.ports[i % len(stack.ports)]
-        ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/halls/{hall}",
-                                      max_size=2**22)
-        sockets.append(ws)
+        return await websockets.connect(f"ws://127.0.0.1:{port}/ws/halls/{hall}",
+                                        max_size=2**22, open_timeout=60)
+
+    sockets: list[Any] = []
+    for i in range(0, len(halls), 50):
+        sockets += await asyncio.gather(*(connect(i + j, h)
+                                          for j, (h, _) in enumerate(halls[i:i + 50])))
 
     async def read(ws: Any) -> None:
         try:
@@ -236,14 +253,18 @@ async def boards(stack: Province, halls: list[tuple[str, str]], counts: dict[str
 async def morning(stack: Province, seconds: float) -> dict[str, Any]:
     halls = active_halls()
     t0 = time.monotonic()
+    say(f"provisioning {len(halls)} halls")
     kiosks, clerks = await provision(stack, halls)
     provisioned = time.monotonic() - t0
+    say(f"provisioned in {provisioned:.1f} s; connecting boards")
     counts: dict[str, int] = {}
     stop = asyncio.Event()
     board_task = asyncio.create_task(boards(stack, halls, counts, stop))
-    while counts.get("hub.snapshot", 0) < len(halls) and time.monotonic() - t0 < 120:
+    t1 = time.monotonic()
+    while counts.get("hub.snapshot", 0) < len(halls) and time.monotonic() - t1 < 90:
         await asyncio.sleep(0.2)
     snapshots = counts.get("hub.snapshot", 0)
+    say(f"{snapshots} boards have their snapshot; the morning starts")
     pool = await Pool().open(stack.ports, 48)
     rates = [PEAK_PER_HOUR[t] / 3600 for _, t in halls]
     total = sum(rates)
@@ -331,7 +352,9 @@ def main() -> int:
         try:
             stack.start_redis()
             result["start_seconds"] = round(stack.start_apps(), 2)
+            say(f"started in {result['start_seconds']} s; idle for {args.idle} s")
             result["idle"] = idle(stack, args.idle)
+            say(f"idle: {result['idle']}")
             if args.morning > 0:
                 result["morning"] = asyncio.run(morning(stack, args.morning))
                 result["after_morning"] = idle(stack, 5.0)

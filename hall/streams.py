@@ -32,17 +32,22 @@ def batches(client: Any, keys: Iterable[str], size: int = BATCH) -> list[list[st
 
 PER_KEY = """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call(ARGV[1], key) end
+for i, key in ipairs(KEYS) do
+  local r = redis.pcall(ARGV[1], key, unpack(ARGV, 2))
+  if type(r) == 'table' and r.err then r = false end
+  out[i] = r
+end
 return out
 """
 
 
-async def per_key(client: Any, command: str, keys: list[str], size: int = BATCH) -> list[Any]:
-    """``command key`` (a read: ZCARD, HGETALL …) for every key, in one script call per
-    batch instead of one command each (a pipeline of 50,000 commands costs seconds of
-    client CPU); replies in the order of ``keys``."""
+async def per_key(client: Any, command: str, keys: list[str], *args: str,
+                  size: int = BATCH) -> list[Any]:
+    """``command key *args`` (a read: ZCARD, HGETALL, XPENDING … group) for every key, in
+    one script call per batch instead of one command each (a pipeline of 50,000 commands
+    costs seconds of client CPU); replies in the order of ``keys``, None for an error."""
     out: dict[str, Any] = {}
     for batch in batches(client, keys, size):
-        replies = await client.eval(PER_KEY, len(batch), *batch, command)
+        replies = await client.eval(PER_KEY, len(batch), *batch, command, *args)
         out.update(zip(batch, replies, strict=True))
     return [out[k] for k in keys]

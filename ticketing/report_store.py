@@ -12,7 +12,8 @@ Rolling a day up is also the hall's retention step, in the same MULTI: the day's
 and rating records and its day keys (counters, numbers, tickets) expire
 ``rules.record_retention_days`` after it, the ratings index drops entries older than
 that, and the event stream is trimmed to the ``rules.stream_retention_days`` before the
-day's end (``XTRIM MINID``). Aggregates are kept for good.
+day's end, by the events' own time (``ticketing.retention``, ``XTRIM MINID``).
+Aggregates are kept for good.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ticketing.keys import HallKeys
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingKeys, RatingStore
 from ticketing.ratings import rates
+from ticketing.retention import stream_cutoff
 from ticketing.store import TicketStore
 
 MAX_REPORT_DAYS = 400
@@ -103,8 +105,9 @@ class ReportStore:
         end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),
                                datetime.min.time(), cfg.tz).timestamp()
         expire_at = int(end + cfg.rules.record_retention_days * 86400)
-        # the stream keeps the days before this one's end; older events go (by age)
-        stream_from_ms = int((end - cfg.rules.stream_retention_days * 86400) * 1000)
+        # the stream keeps the days before this one's end; older events go (by their time)
+        cut = await stream_cutoff(self.redis, keys.events,
+                                  end - cfg.rules.stream_retention_days * 86400)
         async with self.redis.pipeline(transaction=True) as pipe:  # MULTI: all or nothing
             pipe.set(agg_key(hall_id, day), json.dumps(agg, separators=(",", ":")))
             pipe.zadd(agg_days_key(hall_id), {day: int(day)})
@@ -116,7 +119,8 @@ class ReportStore:
                 pipe.expireat(key, expire_at)
             pipe.zremrangebyscore(rk.ratings, "-inf",
                                   f"({end - cfg.rules.record_retention_days * 86400}")
-            pipe.xtrim(keys.events, minid=f"{stream_from_ms}-0", approximate=False)
+            if cut is not None:
+                pipe.xtrim(keys.events, minid=cut, approximate=False)
             await pipe.execute()
         return agg
 

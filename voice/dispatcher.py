@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from hall.events import CALL_EVENTS, Event, EventType
-from hall.streams import BATCH, batches
+from hall.streams import BATCH, batches, per_key
 from hall.text import as_str
 from ticketing.keys import HallKeys
 from voice.announce import GROUP, announce_async
@@ -42,7 +42,7 @@ Enqueue = Callable[[Announcement], Awaitable[object]]
 STOP_SECONDS = 1.0
 FORGET_ROUNDS = 120  # claim rounds between two looks for consumers long gone
 CALLS_CHANNEL = "voice:calls"  # Pub/Sub: a hall id, published when a call is committed
-SWEEP_SECONDS = 10.0  # every hall's stream is read this often even without a ring
+SWEEP_SECONDS = 20.0  # every hall's stream is read this often even without a ring
 NO_BLOCK = -1  # read_many: answer at once
 
 
@@ -314,12 +314,11 @@ class Dispatcher:
     async def pending_halls(self, halls: list[str]) -> list[str]:
         """The halls whose group has entries pending (XPENDING, pipelined): only those
         can have something to claim."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for hall in halls:
-                pipe.xpending(HallKeys(hall).events, GROUP)
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await per_key(self.redis, "XPENDING", [HallKeys(h).events for h in halls],
+                                GROUP)
+        # XPENDING's summary: [count, smallest id, greatest id, consumers]
         return [h for h, r in zip(halls, replies, strict=True)
-                if isinstance(r, dict) and int(r.get("pending") or 0) > 0]
+                if isinstance(r, list) and r and int(r[0] or 0) > 0]
 
     async def _claim_loop(self) -> None:
         rounds = 0
