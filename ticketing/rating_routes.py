@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, IllegalTransition, Invalid
-from hall.http import F, api, caller, path_int, read_body
+from hall.http import STRICT, F, api, caller, path_int, read_body
 from hall.services import services
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingStore
@@ -24,6 +25,50 @@ RATE_FIELDS = (
     F("comment", str, required=False, max_length=500, description="optional comment"),
 )
 
+
+
+class OwnRating(BaseModel):
+    """A rating as the citizen who gave it sees it."""
+
+    model_config = STRICT
+    level: str
+    comment: str
+    at: float
+
+
+class GivenRating(OwnRating):
+    number: str
+
+
+class Rated(BaseModel):
+    model_config = STRICT
+    rating: GivenRating
+    case_opened: bool
+
+
+class TicketRating(BaseModel):
+    model_config = STRICT
+    rating: OwnRating | None
+    can_rate: bool
+
+
+class PadTicket(BaseModel):
+    """What a rating pad shows of the ticket it asks about (no secret id, no staff id)."""
+
+    model_config = STRICT
+    number: str
+    matter: str
+    matter_name_zh: str
+    matter_name_en: str
+    window: int | None
+    done_at: float | None
+    clerk_name: str | None
+    clerk_staff_number: str | None
+
+
+class PendingRating(BaseModel):
+    model_config = STRICT
+    ticket: PadTicket | None
 
 
 def _ratings(request: Request) -> RatingStore:
@@ -44,7 +89,7 @@ def _rated_view(rating: Any, case: Case | None) -> dict[str, Any]:
 
 @api("POST", "/api/halls/{hall}/tickets/{ticket}/rating",
      "Rate a finished service (好差评), once per ticket", "the citizen holding the ticket link",
-     RATE_FIELDS, tag="ratings", ok=201)
+     RATE_FIELDS, tag="ratings", ok=201, response=Rated)
 async def rate_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
@@ -56,7 +101,7 @@ async def rate_ticket(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/tickets/{ticket}/rating",
      "The ticket's rating, and whether it may still be rated",
-     "the citizen holding the ticket link", tag="ratings")
+     "the citizen holding the ticket link", tag="ratings", response=TicketRating)
 async def get_ticket_rating(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     ticket = await services(request).get(STORE).ticket(hall_id, request.path_params["ticket"])
@@ -94,7 +139,7 @@ def _pad_ticket(request: Request, hall_id: str, ticket: Ticket) -> dict[str, Any
 
 @api("GET", "/api/halls/{hall}/windows/{window}/pending-rating",
      "The last finished, unrated ticket at the window (null when none)",
-     "the window's rating pad; staff", tag="ratings")
+     "the window's rating pad; staff", tag="ratings", response=PendingRating)
 async def pending_rating(request: Request) -> JSONResponse:
     hall_id, number, _ = await _pad_or_staff(request, staff_too=True)
     ticket = await _ratings(request).pending(hall_id, number)
@@ -103,7 +148,7 @@ async def pending_rating(request: Request) -> JSONResponse:
 
 @api("POST", "/api/halls/{hall}/windows/{window}/rating",
      "The window's rating pad rates its pending ticket, once", "the window's rating pad",
-     RATE_FIELDS, tag="ratings", ok=201)
+     RATE_FIELDS, tag="ratings", ok=201, response=Rated)
 async def rate_at_window(request: Request) -> JSONResponse:
     hall_id, number, _ = await _pad_or_staff(request, staff_too=False)
     body = await read_body(request, RATE_FIELDS)
