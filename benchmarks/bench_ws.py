@@ -216,7 +216,7 @@ def build_wsboards(folder: Path) -> Path:
 
 
 def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_n: int,
-        client: str) -> dict[str, Any]:
+        client: str, py_spy: str | None = None) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, boards * 4 + 4096)), hard))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ws-"))
@@ -269,6 +269,12 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
         proxy_before = sum(cpu_seconds(p) for p in proxy_pids)
         client_pids = [c.process.pid for c in cboards] or [p.pid for p in procs]
         client_before = sum(cpu_seconds(p) for p in client_pids)
+        spy = None
+        if py_spy:  # the first app process, while the clerk calls
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "-f", "raw",
+                 "-r", "200", "-d", str(max(1, int(calls / rate))), "-o", py_spy,
+                 "-p", str(pids[0])], stdout=subprocess.DEVNULL)
         sent: dict[str, float] = {}
         interval = 1.0 / rate
         due = time.monotonic()
@@ -281,6 +287,8 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
             clerk.post("/api/halls/district/windows/1/no-show").raise_for_status()
             time.sleep(max(0.0, due - time.monotonic()))
         time.sleep(3.0)
+        if spy is not None:
+            spy.wait(timeout=60)
         server_cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
         proxy_cpu = sum(cpu_seconds(p) for p in proxy_pids) - proxy_before
         client_cpu = sum(cpu_seconds(p) for p in client_pids) - client_before
@@ -350,11 +358,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--deflate", action="store_true",
                         help="python boards offer permessage-deflate, as browsers do")
+    parser.add_argument("--py-spy", help="record the first app process during the calls here")
     parser.add_argument("--target-ms", type=float, default=None,
                         help="p99 target (default 50 ms for one process, 150 ms for more)")
     args = parser.parse_args()
     result = run(args.boards, args.calls, args.rate, args.workers, args.deflate, args.apps,
-                 args.client)
+                 args.client, args.py_spy)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     target = args.target_ms or (50.0 if args.apps == 1 else 150.0)
     ok = result["missed"] == 0 and result["duplicated"] == 0
