@@ -105,6 +105,8 @@ async function loadDays() {
     !holiday && d.makeup_workday ? el('span', {class: 'b-holiday'}, t('book.makeup_day')) : null,
     !holiday && closed ? el('span', {class: 'b-holiday'}, t('book.closed')) : null);
   }));
+  // the citizen may have chosen "save my spot" while the calendar was loading: keep it
+  if (state.remote) return;
   show('step-day');
   show('step-slot', false);
   show('step-who', false);

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -47,12 +48,22 @@ pytestmark = pytest.mark.browser
 ID_NUMBER = "11010519491231002X"
 
 
+def noon_zone() -> str:
+    """A fixed-offset zone where it is about noon now: the slots around "now" and "45
+    minutes ago" then lie on the hall's today, whenever the suite runs."""
+    offset = 12 - datetime.now(UTC).hour  # -11 … +12 hours
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")  # Etc/GMT-5 is UTC+5
+
+
 @pytest.fixture
 def all_day_hall(tmp_path: Path) -> Path:
+    """The town hall open all day, every day (national holidays off), at local noon."""
     text = (ROOT / "hall/halls/town.toml").read_text(encoding="utf-8")
     text = re.sub(r"weekdays = \[1, 2, 3, 4, 5\]\nperiods = \[[^\]]*\]",
-                  'weekdays = [1, 2, 3, 4, 5, 6, 7]\nperiods = ["00:00-23:59"]', text)
-    assert "00:00-23:59" in text
+                  'weekdays = [1, 2, 3, 4, 5, 6, 7]\nperiods = ["00:00-23:59"]\n\n'
+                  '[hall.calendar]\nholidays = "none"', text)
+    text = text.replace('timezone = "Asia/Shanghai"', f'timezone = "{noon_zone()}"')
+    assert "00:00-23:59" in text and "Etc/GMT" in text
     path = tmp_path / "town.toml"
     path.write_text(text, encoding="utf-8")
     return path
