@@ -36,14 +36,16 @@ def test_config_check_warns_about_a_letter_heard_as_a_digit(tmp_path: Path) -> N
                                   'zh = { E = "E", G = "G" }'), encoding="utf-8")
     run = check(risky)
     assert run.returncode == 0, run.stdout  # a warning: the hall still starts
-    warnings = [line for line in run.stdout.splitlines() if "warning:" in line]
+    # the voice's warnings (from mid-December the calendar also warns of next year's
+    # missing holiday file: not this test's subject)
+    warnings = [line for line in run.stdout.splitlines() if "warning: voice." in line]
     assert len(warnings) == 2, run.stdout
     assert "voice.letters.zh.E: queue letter E is read 'E'" in warnings[0]
     assert "close to the digit 一" in warnings[0]
     assert "voice.letters.zh.G" in warnings[1] and "close to the digit 七" in warnings[1]
     for name in ("district", "town", "village"):  # the bundled halls: nothing to warn about
         ok = check(ROOT / "hall" / "halls" / f"{name}.toml")
-        assert ok.returncode == 0 and "warning" not in ok.stdout, ok.stdout
+        assert ok.returncode == 0 and "warning: voice." not in ok.stdout, ok.stdout
 
 
 def test_config_check_warns_about_a_template_with_no_pause_before_the_window(
