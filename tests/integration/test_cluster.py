@@ -7,14 +7,17 @@ three bundled halls hash to slots served by three different primaries. Tests:
 * a journey in every hall (issue on one process, call and finish on the other), each
   call seen by a board connected to the process that did not make it, and announced
   by the worker (RQ on its one slot, ``{rq}``);
-* a primary killed under issue load: every acknowledged ticket is on the promoted
-  replica, and issuing works again within ``RECOVERY_BOUND``.
+* a primary killed under issue load (and a clerk of that hall calling through the other
+  process): every acknowledged ticket is on the promoted replica, every acknowledged call
+  kept, none twice, the audit clean, issuing works again within ``RECOVERY_BOUND``, and a
+  hall of another shard issues throughout without a refusal.
 
 The cluster is started once for the module (about 3 s); the failover test runs last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -179,6 +182,35 @@ class IssueLoad:
                 time.sleep(0.01)
 
 
+class ClerkLoad:
+    """A clerk at one window calling, starting and finishing as fast as answered."""
+
+    def __init__(self, url: str, hall: str, window: int, headers: dict[str, str]) -> None:
+        self.base = f"{url}/api/halls/{hall}/windows/{window}"
+        self.headers = headers
+        self.halt = threading.Event()
+        self.called: list[str] = []  # numbers whose call was acknowledged
+        self.statuses: dict[int, int] = {}
+        self.threads = [threading.Thread(target=self._run, daemon=True)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=20) as client:
+            while not self.halt.is_set():
+                try:
+                    r = client.post(f"{self.base}/call-next", headers=self.headers)
+                except httpx.HTTPError:
+                    continue
+                self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+                if r.status_code == 200 and r.json().get("ticket"):
+                    self.called.append(r.json()["ticket"]["number"])
+                if r.status_code in (200, 409):  # 409: a finish lost to the failover
+                    for step in ("start", "finish"):
+                        with contextlib.suppress(httpx.HTTPError):
+                            client.post(f"{self.base}/{step}", headers=self.headers)
+                if not (r.status_code == 200 and r.json().get("ticket")):
+                    time.sleep(0.05)
+
+
 def test_primary_killed_under_load(cluster: RedisClusterServers,
                                    deployment: Deployment) -> None:
     hall, (matter, _) = "town", JOURNEY["town"]
@@ -186,7 +218,14 @@ def test_primary_killed_under_load(cluster: RedisClusterServers,
     load = IssueLoad(app.url, hall, matter, kiosks(deployment)[hall])
     # a hall on another shard, issuing meanwhile: its primary is not the one killed
     other = IssueLoad(app.url, "village", JOURNEY["village"][0], kiosks(deployment)["village"])
-    for t in [*load.threads, *other.threads]:
+    # and a clerk of the killed hall calling through the other process (window 2 serves A)
+    passwords, _ = deployment.credentials()
+    calling = deployment.app_procs[1]
+    headers = login(calling.url, f"{hall}-T02", passwords)
+    assert httpx.post(f"{calling.url}/api/halls/{hall}/windows/2/login",
+                      headers=headers).status_code == 200
+    clerk = ClerkLoad(calling.url, hall, 2, headers)
+    for t in [*load.threads, *other.threads, *clerk.threads]:
         t.start()
     try:
         wait_until(lambda: len(load.acknowledged) >= 20, 20, "tickets issued before the kill")
@@ -201,9 +240,9 @@ def test_primary_killed_under_load(cluster: RedisClusterServers,
                    and time.monotonic() - max([killed_at, *(t for t, _ in load.failures)]) > 2,
                    RECOVERY_BOUND + 15, "issuing to work again for 2 s")
     finally:
-        load.halt.set()
-        other.halt.set()
-        for t in [*load.threads, *other.threads]:
+        for each in (load, other, clerk):
+            each.halt.set()
+        for t in [*load.threads, *other.threads, *clerk.threads]:
             t.join(timeout=30)
     last_failure = max((t for t, _ in load.failures), default=killed_at)
     recovery = last_failure - killed_at
@@ -222,9 +261,15 @@ def test_primary_killed_under_load(cluster: RedisClusterServers,
     with cluster_client(cluster) as client:  # the stream agrees with the records
         report = audit_hall(client, hall)
         assert report.ok and report.tickets >= len(acknowledged), report
+    # every acknowledged call is kept: the ticket is no longer waiting, called once
+    status_of = {report.numbers[t]: s for t, s in report.statuses.items()}
+    assert clerk.called and all(status_of[n] != "waiting" for n in clerk.called), clerk.called
+    assert len(clerk.called) == len(set(clerk.called)), "no ticket called twice"
+    assert 500 not in clerk.statuses, clerk.statuses
     # the other shard's hall never stopped (cluster-require-full-coverage no), and the
     # worker, whose RQ slot is on a third shard, is still running
     assert other.acknowledged and not other.failures, other.failures[:3]
     assert deployment.procs["worker"].alive()
     print(f"cluster failover: recovery {recovery:.2f} s, {len(acknowledged)} acknowledged, "
-          f"{len(load.failures)} refused; other shard {len(other.acknowledged)} acknowledged")
+          f"{len(load.failures)} refused; other shard {len(other.acknowledged)} acknowledged; "
+          f"{len(clerk.called)} calls {clerk.statuses}")
