@@ -31,6 +31,7 @@ from hall.errors import NotFound
 from hall.http import api, caller
 from hall.services import services
 from ticketing.calendars import appointment_settings
+from ticketing.public import MyWindows
 from ticketing.store import STORE
 
 HERE = Path(__file__).parent
@@ -228,7 +229,7 @@ async def ticket_qr(request: Request) -> Response:
 
 
 @api("GET", "/api/halls/{hall}/my-windows", "The windows the calling clerk is rostered for "
-     "(the clerk console offers only these)", "clerk", tag="windows")
+     "(the clerk console offers only these)", "clerk", tag="windows", response=MyWindows)
 async def my_windows(request: Request) -> JSONResponse:
     cfg = services(request).get(STORE).hall(request.path_params["hall"])
     who = require(await caller(request), cfg.id, Role.CLERK)

@@ -21,7 +21,7 @@ from hall.auth import Role, require
 from hall.errors import DomainError, Invalid
 from hall.http import F, api, caller, read_body
 from hall.services import services
-from ticketing import remote_queue
+from ticketing import public, remote_queue
 from ticketing.appointments import (
     APPOINTMENTS,
     AppointmentKeys,
@@ -296,7 +296,7 @@ REMOTE_FIELDS = (MATTER_FIELD, *CITIZEN_FIELDS)
 @api("POST", "/api/halls/{hall}/remote-tickets",
      "Save my spot (远程取号): today's ticket from a phone, in opening hours; say 'I am here' "
      "before it is called", "anyone (with a solved challenge); staff", REMOTE_FIELDS,
-     tag="appointments", ok=201)
+     tag="appointments", ok=201, response=public.RemoteTicketView)
 async def take_remote(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     body = await read_body(request, REMOTE_FIELDS)
@@ -311,7 +311,7 @@ async def take_remote(request: Request) -> JSONResponse:
 
 @api("POST", "/api/halls/{hall}/tickets/{ticket}/here",
      "I am here: the holder of a remote ticket is in the hall (else its call is a no-show)",
-     "the citizen holding the ticket link", tag="appointments")
+     "the citizen holding the ticket link", tag="appointments", response=public.PresentView)
 async def remote_here(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     await read_body(request, ())

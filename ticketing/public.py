@@ -44,6 +44,10 @@ POSITION: dict[str, Any] = {"ahead": (int | None, None),
 PublicTicket = record_model("PublicTicket", Ticket, PUBLIC_TICKET_FIELDS)
 CitizenView = record_model("CitizenView", Ticket, CITIZEN_TICKET_FIELDS, **POSITION)
 TicketRecord = record_model("TicketRecord", Ticket, TICKET_RECORD_FIELDS)
+RemoteTicketView = record_model("RemoteTicketView", Ticket, CITIZEN_TICKET_FIELDS, **POSITION,
+                                page=(str, ...))  # a saved spot, and its page
+PresentView = record_model("PresentView", Ticket, CITIZEN_TICKET_FIELDS, **POSITION,
+                           present=(bool, ...))  # "I am here"
 StaffTicketView = record_model("StaffTicketView", Ticket, TICKET_RECORD_FIELDS, **POSITION)
 
 
@@ -94,6 +98,14 @@ class PublicCall(BaseModel):
     at: float | None
     window_name_zh: str | None
     window_name_en: str | None
+
+
+class MyWindows(BaseModel):
+    """The windows the calling clerk is rostered for, and their name."""
+
+    model_config = STRICT
+    windows: list[int]
+    name: str
 
 
 class HallSummary(BaseModel):

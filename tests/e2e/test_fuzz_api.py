@@ -138,6 +138,7 @@ def test_a_day_flows_answers_match_their_declared_bodies(
     call("GET", "/api/me", clerk)
     call("GET", "/api/users", callers["admin"])
     call("GET", "/api/devices", callers["admin"])
+    call("GET", f"{d}/my-windows", clerk)
     call("GET", f"{d}/notices", {})
     call("GET", f"{d}/audit", manager)
     call("GET", "/api/audit", callers["auditor"])
