@@ -207,6 +207,11 @@ async function refreshTide() {
     el('button', {class: 'secondary', onclick: () => override(w.number, 'close')}, t('dash.tide.close')))));
   $('tide-recent').replaceChildren(...tide.recent.slice(0, 8).map((d) => el('li', {},
     `${clockAt(d.at)} ${t(`dash.tide.action.${d.action}`)} · ${t('dash.window')} ${d.window} ${reason(d)}`)));
+  // Today's waits quoted at issue against the real ones (tide.quotes).
+  const q = tide.estimates_today;
+  $('tide-estimates').textContent = !q ? '' : q.tickets ? t('dash.tide.estimates', {
+    tickets: q.tickets, within: `${(q.within * 100).toFixed(0)}%`,
+    error: q.median_error_min.toFixed(1)}) : t('dash.tide.estimates_none');
   refreshPlan();
 }
 

@@ -101,6 +101,9 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         expect(tide12).to_contain_text("关闭")
         tide12.get_by_role("button", name="人工开放").click()
         expect(page.locator("#windows [data-window='12']")).to_contain_text("开放", timeout=5000)
+        # A001 was quoted 0 minutes at issue (window 1 idle) and called at once: the
+        # tide panel's "quoted vs actual" line counts it within tolerance (tide.quotes).
+        expect(page.get_by_test_id("tide-estimates")).to_contain_text("已办结 1 人中 100%")
 
         # The city view lists the hall with its load.
         page.goto(f"{base}/city")
