@@ -129,8 +129,10 @@ class AuthStore:
 
     def words_of(self, principal: Principal) -> list[str]:
         """What a password of this account must not contain besides its user name."""
-        return [principal.display_name, principal.staff_id or "", *principal.halls,
-                *(name for h in principal.halls for name in self.hall_names.get(h, ()))]
+        name = principal.display_name
+        return [name, *name.replace("-", " ").split(), principal.staff_id or "",
+                *principal.halls,
+                *(hall for h in principal.halls for hall in self.hall_names.get(h, ()))]
 
     async def has_user(self, username: str) -> bool:
         return bool(await self.redis.exists(USER + username))

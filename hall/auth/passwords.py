@@ -6,7 +6,8 @@ look-alike digits read as letters (``p@ssw0rd``): the 30,000 most common passwor
 the zxcvbn package (Burnett's 10-million-password list, a well-known public source)
 plus ``common-passwords.txt`` (pinyin and Chinese-context passwords; a deployment may
 extend it); not one or two repeated characters; and not containing the account's own
-words: its user name, display name, staff id, or the id or name of its halls.
+words: its user name, display name (or a part of it), staff id, or the id or the whole
+name of one of its halls.
 
 argon2 takes tens of milliseconds of CPU; run on the event loop, 16 logins at once
 stalled every request and socket of the process. ``hash_password`` and
@@ -71,8 +72,9 @@ def _forms(password: str) -> set[str]:
 def check_policy(password: str, username: str = "", words: Iterable[str] = ()) -> None:
     """Raise ``WeakPassword`` (422 ``weak_password``) with the reason, or return.
 
-    ``words``: the account's other words (display name, staff id, hall ids and names),
-    refused inside the password like the user name."""
+    ``words``: the account's other words (display name and its parts, staff id, hall ids
+    and names), each refused whole inside the password like the user name; a hall's name
+    is not split (its words, "service", "centre", are everyone's)."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
@@ -91,13 +93,12 @@ def check_policy(password: str, username: str = "", words: Iterable[str] = ()) -
 
 
 def _account_words(words: Iterable[str]) -> set[str]:
+    """Each word whole (spaces removed, lower case); too short ones are skipped."""
     out: set[str] = set()
     for word in words:
-        lowered = word.lower()
-        for part in (lowered, "".join(lowered.split()), *lowered.replace("-", " ").split()):
-            if not part.isdigit() and len(part) >= (MIN_WORD if part.isascii()
-                                                    else MIN_HAN_WORD):
-                out.add(part)
+        part = "".join(word.lower().split())
+        if not part.isdigit() and len(part) >= (MIN_WORD if part.isascii() else MIN_HAN_WORD):
+            out.add(part)
     return out
 
 
