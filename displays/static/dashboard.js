@@ -361,7 +361,8 @@ async function refreshDead() {
 }
 
 $('bookings-form').addEventListener('submit', (e) => { e.preventDefault(); refreshBookings(); });
-const scheduleBookings = throttle(refreshBookings, 2000);
+// after the live figures (alerts must show within a second): 3 s after the first event
+const scheduleBookings = debounce(refreshBookings, 3000);
 
 function initReportForm() {
   $('report-form').addEventListener('submit', showReport);
