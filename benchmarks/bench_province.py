@@ -217,7 +217,13 @@ class Pool:
                       ) -> tuple[int, Any]:
         conn = await self.free.get()
         try:
-            return await conn.request(method, path, body, token=token)
+            try:
+                return await conn.request(method, path, body, token=token)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # the server closed an idle keep-alive connection: open it again
+                conn.close()
+                conn = await Connection(conn.host, conn.port).open()
+                return await conn.request(method, path, body, token=token)
         finally:
             self.free.put_nowait(conn)
 

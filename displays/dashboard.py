@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from displays import dashboard_data
 from displays.pages import catalogue, hall_public, language, page_data, render_with
+from hall import paging
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.component import Component
 from hall.config import HallConfig
@@ -154,16 +155,25 @@ async def dashboard_today(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@api("GET", "/api/city", "Every hall the caller manages, with its load (the city view)",
-     "manager (their halls), admin (all)", tag="dashboard")
+@api("GET", "/api/city", "The halls the caller manages a page at a time with their load, and "
+     "totals per city over all of them (the city and provincial views; filters: region, "
+     "level; offset, limit)", "manager (their halls), admin (all)", tag="dashboard",
+     query=paging.QUERY)
 async def city_api(request: Request) -> JSONResponse:
     who = await caller(request)
     if who is None:
         raise Unauthorized("please log in")
     if who.role not in MANAGERS:
         raise Forbidden(f"the city view is for managers; you are {who.role.value}")
+    q = paging.page_query(request.query_params, default_limit=50)
     store = services(request).get(STORE)
-    return JSONResponse({"halls": await dashboard_data.city(store, visible_halls(store, who))})
+    visible = paging.matching(visible_halls(store, who), q)
+    shown, next_offset = paging.page(visible, q)
+    return JSONResponse({
+        "total": len(visible), "offset": q.offset, "next_offset": next_offset,
+        "halls": await dashboard_data.city(store, shown),
+        "regions": await dashboard_data.region_totals(store, visible),
+    })
 
 
 routes = [

@@ -114,12 +114,16 @@ class HallSummary(BaseModel):
     name_zh: str
     name_en: str
     level: str
+    region: str
 
 
 class HallList(BaseModel):
-    """``GET /api/halls``."""
+    """``GET /api/halls``: one page of the halls the filters keep."""
 
     model_config = STRICT
+    total: int
+    offset: int
+    next_offset: int | None
     halls: list[HallSummary]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hall import audit_store
+from hall import audit_store, paging
 from hall.auth import Principal, Role, require
 from hall.calendar import local_day
 from hall.errors import DomainError, Forbidden, IllegalTransition, Invalid
@@ -37,13 +37,17 @@ def ticket_view(ticket: Ticket, position: Position | None, staff: bool) -> dict[
     return public.citizen_view(ticket, position)
 
 
-@api("GET", "/api/halls", "List the halls of this deployment", "anyone", tag="halls",
+@api("GET", "/api/halls", "The halls of this deployment, a page at a time (filters: region, "
+     "level; offset, limit)", "anyone", tag="halls", query=paging.QUERY,
      response=public.HallList)
 async def list_halls(request: Request) -> JSONResponse:
-    halls = services(request).get(STORE).halls.values()
-    return JSONResponse({"halls": [
-        {"id": h.id, "name_zh": h.name_zh, "name_en": h.name_en, "level": h.level.value}
-        for h in halls]})
+    q = paging.page_query(request.query_params)
+    found = paging.matching(services(request).get(STORE).halls.values(), q)
+    shown, next_offset = paging.page(found, q)
+    return JSONResponse({"total": len(found), "offset": q.offset, "next_offset": next_offset,
+                         "halls": [{"id": h.id, "name_zh": h.name_zh, "name_en": h.name_en,
+                                    "level": h.level.value, "region": h.region}
+                                   for h in shown]})
 
 
 @api("GET", "/api/halls/{hall}", "A hall's public configuration", "anyone", tag="halls",
@@ -52,7 +56,8 @@ async def hall_info(request: Request) -> JSONResponse:
     cfg = services(request).get(STORE).hall(request.path_params["hall"])
     return JSONResponse({
         "id": cfg.id, "name_zh": cfg.name_zh, "name_en": cfg.name_en, "level": cfg.level.value,
-        "timezone": cfg.timezone, "priority_groups": list(cfg.priority_groups),
+        "region": cfg.region, "timezone": cfg.timezone,
+        "priority_groups": list(cfg.priority_groups),
         "integrated_domains": list(cfg.integrated_domains), "notices": list(cfg.notices),
         "matters": [{"code": m.code, "name_zh": m.name_zh, "name_en": m.name_en,
                      "queue": m.queue, "domain": m.domain, "specialty": m.specialty,

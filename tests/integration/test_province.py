@@ -22,7 +22,7 @@ from hall.config import ConfigError, load_halls
 from hall.config.files import load_file
 from hall.config.province import province_text
 from hall.settings import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Accounts
 from tests.support import FakeClock
 from ticketing import model
 from ticketing.appointments import AppointmentKeys, AppointmentStore
@@ -191,3 +191,31 @@ async def test_a_ring_from_another_process_brings_the_call_and_the_sweep_the_res
     finally:
         task.cancel()
         await asyncio.wait([task], timeout=2)
+
+
+def test_hall_lists_page_and_the_city_view_sums_over_every_hall(redis_url: str,
+                                                                tmp_path: Path) -> None:
+    halls = load_halls([province_file(tmp_path, {"town": 6, "village": 30}, cities=3)])
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=True)
+    app = create_app(settings, halls=halls, clock=FakeClock())
+    with TestClient(app, headers={"Origin": "http://testserver"}) as client:
+        page = client.get("/api/halls?region=c02&limit=5").json()
+        assert page["total"] == 12 and page["next_offset"] == 5
+        assert [h["region"] for h in page["halls"]] == ["c02"] * 5
+        rest = client.get("/api/halls?region=c02&limit=5&offset=10").json()
+        assert len(rest["halls"]) == 2 and rest["next_offset"] is None
+        assert client.get("/api/halls?limit=0").status_code == 422
+        assert client.get("/api/halls?level=castle").status_code == 422
+        accounts = Accounts(client)
+        kiosk = accounts.device(Role.KIOSK, "v00030")
+        for _ in range(3):
+            client.post("/api/halls/v00030/tickets", json={"matter": "CM-ZM"}, headers=kiosk)
+        admin = accounts.user("boss", Role.ADMIN)
+        city = client.get("/api/city?limit=4&level=village", headers=admin).json()
+        assert city["total"] == 30 and len(city["halls"]) == 4 and city["next_offset"] == 4
+        # totals per city over all 30 village halls, not only the page shown
+        assert city["regions"]["c03"]["halls"] == 10
+        assert sum(r["halls"] for r in city["regions"].values()) == 30
+        v30 = halls["v00030"].region
+        assert city["regions"][v30]["waiting"] == 3 == city["regions"][v30]["issued_today"]
