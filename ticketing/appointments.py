@@ -163,11 +163,26 @@ class AppointmentStore:
 
     async def slots(self, hall_id: str, matter: str, day: date) -> list[dict[str, Any]]:
         """A day's slots of a matter: capacity, booked, free; and whether bookable now."""
-        cfg, cal, s = self.hall(hall_id)
+        cfg, _, _ = self.hall(hall_id)
         if cfg.matter(matter) is None:
             raise NotFound(f"hall '{hall_id}' has no matter '{matter}'", code="unknown_matter")
-        grid = day_slots(cal, day, s.slot_minutes)
         counts = await self.redis.hgetall(AppointmentKeys(hall_id).slots(_day_str(day), matter))
+        return self._slot_rows(hall_id, matter, day, counts)
+
+    async def all_slots(self, hall_id: str, day: date) -> dict[str, list[dict[str, Any]]]:
+        """``slots`` of every matter of the hall for a day, in one round trip."""
+        cfg, _, _ = self.hall(hall_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for m in cfg.matters:
+                pipe.hgetall(AppointmentKeys(hall_id).slots(_day_str(day), m.code))
+            counts = await pipe.execute()
+        return {m.code: self._slot_rows(hall_id, m.code, day, c)
+                for m, c in zip(cfg.matters, counts, strict=True)}
+
+    def _slot_rows(self, hall_id: str, matter: str, day: date, counts: dict[Any, Any]
+                   ) -> list[dict[str, Any]]:
+        cfg, cal, s = self.hall(hall_id)
+        grid = day_slots(cal, day, s.slot_minutes)
         held = {as_str(k): int(v) for k, v in counts.items()}
         now = self.clock()
         released = now >= br.release_at(cal, day, s)

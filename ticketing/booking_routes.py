@@ -267,7 +267,7 @@ async def day_overview(request: Request) -> JSONResponse:
     key = day.strftime("%Y%m%d")
     bookings = await store.day_bookings(hall_id, key)
     cfg, cal, _ = store.hall(hall_id)
-    slots = {m.code: await store.slots(hall_id, m.code, day) for m in cfg.matters}
+    slots = await store.all_slots(hall_id, day)
     tickets, _ = await ReportStore(store.redis, store.tickets).day_tickets(hall_id, key)
     figures = day_figures(cfg, slots, bookings, tickets)
     statuses: dict[str, int] = {}
