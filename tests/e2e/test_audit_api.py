@@ -108,6 +108,18 @@ def test_failed_logins_go_to_the_accounts_hall_and_unknown_users_to_the_deployme
                   if e["result"] == "refused:bad_credentials"]
     assert deployment == ["nobody-at-all"]
     assert PASSWORD not in r.text and "nope" not in r.text and "guess-guess" not in r.text
+    # throttled attempts of the account are in its hall's trail too
+    codes = set()
+    for _ in range(6):
+        client.cookies.clear()
+        codes.add(client.post("/api/login", json={"username": "district-S01",
+                                                  "password": "still wrong"}).status_code)
+    assert 429 in codes
+    client.cookies.clear()
+    throttled = [e for e in trail(client, flow["auditor"], action="login")
+                 if e["result"] == "refused:too_many_attempts"]
+    assert throttled and {(e["actor"], e["role"]) for e in throttled} == {
+        ("district-S01", "clerk")}
 
 
 def test_filters_csv_and_who_may_read(client: TestClient, accounts: Accounts) -> None:
