@@ -31,6 +31,13 @@ from ticketing.appointments import (
 )
 from ticketing.booking_figures import day_figures
 from ticketing.booking_rules import CheckIn
+from ticketing.booking_views import (
+    BookingView,
+    ChallengeView,
+    CheckinView,
+    DeadLetters,
+    SlotsView,
+)
 from ticketing.notify import dead_letters
 from ticketing.report_store import ReportStore
 from ticketing.routes import STAFF, ticket_view
@@ -117,7 +124,7 @@ async def calendar(request: Request) -> JSONResponse:
 @api("GET", "/api/halls/{hall}/appointments/slots",
      "A day's slots of a matter (?matter=&day=YYYY-MM-DD): capacity, booked, free",
      "anyone", tag="appointments",
-     query=(F("matter", str, max_length=32), F("day", str, max_length=10)))
+     query=(F("matter", str, max_length=32), F("day", str, max_length=10)), response=SlotsView)
 async def slots(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     matter = request.query_params.get("matter") or ""
@@ -131,7 +138,7 @@ async def slots(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/appointments/challenge",
      "A proof-of-work challenge to solve before booking (see hall/pow.py)", "anyone",
-     tag="appointments")
+     tag="appointments", response=ChallengeView)
 async def challenge(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     store = _appts(request)
@@ -174,7 +181,8 @@ async def _require_work(request: Request, hall_id: str, body: dict[str, Any]) ->
 
 @api("POST", "/api/halls/{hall}/appointments",
      "Book a slot (预约): name plus phone or ID card number; returns the booking code",
-     "anyone (with a solved challenge); staff", BOOK_FIELDS, tag="appointments", ok=201)
+     "anyone (with a solved challenge); staff", BOOK_FIELDS, tag="appointments", ok=201,
+     response=BookingView)
 async def book(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     body = await read_body(request, BOOK_FIELDS)
@@ -186,7 +194,7 @@ async def book(request: Request) -> JSONResponse:
 
 
 @api("GET", "/api/halls/{hall}/appointments/{booking}", "A booking (personal data masked)",
-     "the citizen holding the booking link", tag="appointments")
+     "the citizen holding the booking link", tag="appointments", response=BookingView)
 async def get_booking(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     booking = await _appts(request).get(hall_id, request.path_params["booking"])
@@ -208,7 +216,7 @@ async def booking_qr(request: Request) -> Response:
 
 @api("POST", "/api/halls/{hall}/appointments/{booking}/cancel",
      "Cancel a booking, until the cut-off before its slot", "the citizen holding the booking link",
-     tag="appointments")
+     tag="appointments", response=BookingView)
 async def cancel_booking(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     await read_body(request, ())
@@ -223,7 +231,8 @@ CHANGE_FIELDS = (F("day", str, max_length=10, description="YYYY-MM-DD"),
 
 @api("POST", "/api/halls/{hall}/appointments/{booking}/change",
      "Move a booking to another slot, until the cut-off before its slot (a new code)",
-     "the citizen holding the booking link", CHANGE_FIELDS, tag="appointments")
+     "the citizen holding the booking link", CHANGE_FIELDS, tag="appointments",
+     response=BookingView)
 async def change_booking(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     body = await read_body(request, CHANGE_FIELDS)
@@ -242,7 +251,7 @@ CHECKIN_FIELDS = (
 @api("POST", "/api/halls/{hall}/checkin",
      "Check in a booking at the kiosk: on time → an appointment ticket near the booked time; "
      "late → a walk-in ticket", "kiosk, clerk, manager, admin", CHECKIN_FIELDS,
-     tag="appointments", ok=201)
+     tag="appointments", ok=201, response=CheckinView)
 async def check_in(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     require(await caller(request), hall_id, *CHECKIN_ROLES)
@@ -283,7 +292,7 @@ async def day_overview(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/notifications/dead",
      "Messages to citizens the gateway refused after every retry (newest first, phones masked)",
-     "manager, admin", tag="appointments")
+     "manager, admin", tag="appointments", response=DeadLetters)
 async def dead_notifications(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     require(await caller(request), hall_id, Role.MANAGER, Role.ADMIN)

@@ -24,7 +24,7 @@ from hall.services import services
 from hall.settings import Settings
 from tests.conftest import Accounts
 from tests.support import FakeClock
-from ticketing import notify, public
+from ticketing import booking_views, notify, public
 from ticketing.appointments import APPOINTMENTS
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -259,10 +259,20 @@ def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
     assert made["http"] == 201
     pages = [app_client.get(f"{HALL}/appointments/{made['id']}").text,
              app_client.get(f"/h/town/book/{made['id']}").text]
+    # the answers are what the API declares (ticketing/booking_views.py: strict models)
+    booking_views.BookingView.model_validate({k: v for k, v in made.items() if k != "http"})
+    booking_views.BookingView.model_validate_json(pages[0])
+    booking_views.ChallengeView.model_validate(
+        app_client.get(f"{HALL}/appointments/challenge").json())
+    booking_views.SlotsView.model_validate(app_client.get(
+        f"{HALL}/appointments/slots", params={"matter": "MZ-JZ", "day": "2026-11-19"}).json())
+    booking_views.DeadLetters.model_validate(
+        app_client.get(f"{HALL}/notifications/dead", headers=manager).json())
     clock.now = at(2026, 11, 19, 9, 50)
     checked = app_client.post(f"{HALL}/checkin", json={"id_number": ID_B}, headers=kiosk)
     assert checked.status_code == 201
     ticket_id = checked.json()["ticket"]["id"]
+    booking_views.CheckinView.model_validate(checked.json())
     pages += [checked.text, app_client.get(f"{HALL}/tickets/{ticket_id}").text,
               app_client.get(f"/h/town/t/{ticket_id}").text,
               app_client.get("/h/town/checkin").text, app_client.get("/h/town/kiosk").text,
