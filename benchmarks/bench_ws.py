@@ -321,6 +321,14 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
             seen[key] = seen.get(key, 0) + 1
             if seen[key] == 1 and number in sent:
                 latencies.append((at - sent[number]) * 1000)
+    by_call: dict[str, list[float]] = {}
+    for res in results:
+        for _, number, at in res["received"]:
+            if number in sent:
+                by_call.setdefault(number, []).append((at - sent[number]) * 1000)
+    # a call whose FIRST board is late was held up before the sweep (server or scheduling);
+    # a late last board with an early first one is the sweep itself
+    worst = sorted(by_call.items(), key=lambda kv: -max(kv[1]))[:5]
     duplicated = sum(n - 1 for n in seen.values())
     expected = boards * calls
     return {
@@ -342,6 +350,9 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
         "hub_lag_s": [h["lag_seconds"] for h in hubs_after],
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
+        "worst_calls_first_median_last_ms": [
+            (n, round(min(v), 1), round(statistics.median(v), 1), round(max(v), 1))
+            for n, v in worst],
         "failures": failures[:5],
     }
 
