@@ -141,7 +141,10 @@ def idle(stack: Province, seconds: float) -> dict[str, Any]:
     info = redis.Redis.from_url(stack.redis_url).info("memory")
     dbsize = redis.Redis.from_url(stack.redis_url).dbsize()
     t = time.monotonic()
-    status, body = http_get(stack.ports[0], "/metrics")
+    try:
+        status, body = http_get(stack.ports[0], "/metrics")
+    except OSError:  # a timeout (30 s) is a figure too
+        status, body = 0, b""
     scrape = time.monotonic() - t
     apps_mib = sum(rss_mib(p) for p in pids)
     redis_mib = rss_mib(redis_pid)
@@ -308,9 +311,10 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
 
     cpu0 = cpu_seconds(stack.app_pids())
     rcpu0 = cpu_seconds([stack.processes[0].pid])
+    client0 = time.process_time()
     rng = random.Random(7)
     begin = now()
-    issue.started = call.started = begin
+    issue.started = call.started = serve.started = begin
     at = begin
     while True:
         at += rng.expovariate(2 * total)  # issues and calls, each at the halls' rates
@@ -327,7 +331,8 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
         else:
             tasks.append(asyncio.create_task(do_call(hall, at)))
     await asyncio.wait(tasks, timeout=60)
-    issue.ended = call.ended = now()
+    issue.ended = call.ended = serve.ended = now()
+    client_cpu = time.process_time() - client0
     app_cpu = cpu_seconds(stack.app_pids()) - cpu0
     redis_cpu = cpu_seconds([stack.processes[0].pid]) - rcpu0
     await asyncio.sleep(1.0)  # the boards get the last events
@@ -342,6 +347,7 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
         "board_messages": {k: v for k, v in counts.items() if k != "hub.snapshot"},
         "app_cpu_cores": round(app_cpu / seconds, 2),
         "redis_cpu_cores": round(redis_cpu / seconds, 2),
+        "load_generator_cpu_cores": round(client_cpu / seconds, 2),
     }
 
 
@@ -363,6 +369,7 @@ def main() -> int:
             say(f"idle: {result['idle']}")
             if args.morning > 0:
                 result["morning"] = asyncio.run(morning(stack, args.morning))
+                say(f"morning: {result['morning']}")
                 result["after_morning"] = idle(stack, 5.0)
         finally:
             stack.stop()
