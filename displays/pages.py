@@ -168,9 +168,13 @@ def _window_number(request: Request, cfg: HallConfig) -> int | None:
     return int(raw)
 
 
+INDEX_HALLS = 50  # a province has 20,000 halls: the index shows the first, the city view all
+
+
 async def index(request: Request) -> Response:
     halls = list(services(request).get(STORE).halls.values())
-    return render(request, "index.html", halls=halls)
+    return render(request, "index.html", halls=halls[:INDEX_HALLS],
+                  more=max(0, len(halls) - INDEX_HALLS))
 
 
 def _simple(template: str, booking: bool = False) -> Any:

@@ -219,3 +219,14 @@ def test_hall_lists_page_and_the_city_view_sums_over_every_hall(redis_url: str,
         assert sum(r["halls"] for r in city["regions"].values()) == 30
         v30 = halls["v00030"].region
         assert city["regions"][v30]["waiting"] == 3 == city["regions"][v30]["issued_today"]
+
+
+def test_the_index_page_shows_the_first_halls_and_points_to_the_city_view(
+        redis_url: str, tmp_path: Path) -> None:
+    halls = load_halls([province_file(tmp_path, {"village": 120})])
+    settings = Settings(redis_url=redis_url, start_worker=False, data_dir=tmp_path,
+                        always_open=True)
+    with TestClient(create_app(settings, halls=halls, clock=FakeClock())) as client:
+        page = client.get("/?lang=en").text
+        assert page.count('class="index-hall"') == 50
+        assert "and 70 more halls" in page and 'href="/city"' in page
