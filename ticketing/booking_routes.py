@@ -33,8 +33,10 @@ from ticketing.booking_figures import day_figures
 from ticketing.booking_rules import CheckIn
 from ticketing.booking_views import (
     BookingView,
+    CalendarView,
     ChallengeView,
     CheckinView,
+    DayFiguresView,
     DeadLetters,
     SlotsView,
 )
@@ -92,7 +94,8 @@ def _booking_json(b: Booking) -> dict[str, Any]:
 
 @api("GET", "/api/halls/{hall}/calendar",
      "Opening hours: open now, next opening, the coming days (holidays and 调休 included)",
-     "anyone", tag="appointments")
+     "anyone", tag="appointments",
+     response=CalendarView)
 async def calendar(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     store = _appts(request)
@@ -267,7 +270,8 @@ async def check_in(request: Request) -> JSONResponse:
 @api("GET", "/api/halls/{hall}/appointments/days/{day}",
      "A day's booking figures per matter and slot (booked, checked in, late, no-show, fill "
      "rate, walk-in share; ticketing/booking_figures.py) and its bookings (masked)",
-     "clerk, manager, admin", tag="appointments")
+     "clerk, manager, admin", tag="appointments",
+     response=DayFiguresView)
 async def day_overview(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     require(await caller(request), hall_id, *STAFF)

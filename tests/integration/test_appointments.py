@@ -268,11 +268,14 @@ def test_id_numbers_never_in_clear(app_client: TestClient, clock: FakeClock,
         f"{HALL}/appointments/slots", params={"matter": "MZ-JZ", "day": "2026-11-19"}).json())
     booking_views.DeadLetters.model_validate(
         app_client.get(f"{HALL}/notifications/dead", headers=manager).json())
+    booking_views.CalendarView.model_validate(app_client.get(f"{HALL}/calendar").json())
     clock.now = at(2026, 11, 19, 9, 50)
     checked = app_client.post(f"{HALL}/checkin", json={"id_number": ID_B}, headers=kiosk)
     assert checked.status_code == 201
     ticket_id = checked.json()["ticket"]["id"]
     booking_views.CheckinView.model_validate(checked.json())
+    booking_views.DayFiguresView.model_validate(app_client.get(
+        f"{HALL}/appointments/days/2026-11-19", headers=manager).json())
     pages += [checked.text, app_client.get(f"{HALL}/tickets/{ticket_id}").text,
               app_client.get(f"/h/town/t/{ticket_id}").text,
               app_client.get("/h/town/checkin").text, app_client.get("/h/town/kiosk").text,
