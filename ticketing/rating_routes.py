@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -10,11 +10,11 @@ from starlette.responses import JSONResponse
 
 from hall.auth import Principal, Role, Unauthorized, require
 from hall.errors import Forbidden, IllegalTransition, Invalid
-from hall.http import STRICT, F, api, caller, path_int, read_body
+from hall.http import STRICT, F, api, caller, path_int, read_body, record_model
 from hall.services import services
 from ticketing.model import Ticket
 from ticketing.rating_store import RatingStore
-from ticketing.ratings import LEVELS, Case, CaseStatus, rating_open
+from ticketing.ratings import LEVELS, Case, CaseStatus, Rating, rating_open
 from ticketing.store import STORE
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
@@ -164,6 +164,21 @@ async def rate_at_window(request: Request) -> JSONResponse:
 # ---- rectification cases --------------------------------------------------------------
 
 
+RatingRecord = record_model("RatingRecord", Rating, tuple(get_type_hints(Rating)))
+CaseView = record_model(
+    "CaseView", Case, tuple(f for f in get_type_hints(Case) if f != "rating"),
+    rating=(RatingRecord, ...), status=(CaseStatus, ...), clerk_name=(str | None, ...),
+    first_clerk_name=(str | None, ...))
+
+
+class CaseList(BaseModel):
+    """A hall's cases (newest first) and how many are in each state."""
+
+    model_config = STRICT
+    cases: list[CaseView]  # type: ignore[valid-type]
+    counts: dict[str, int]
+
+
 def case_view(request: Request, case: Case, now: float) -> dict[str, Any]:
     cfg = services(request).get(STORE).hall(case.hall)
     data = case.to_dict()
@@ -184,7 +199,7 @@ async def _staff(request: Request) -> tuple[str, Principal]:
 @api("GET", "/api/halls/{hall}/cases",
      "Rectification cases of bad ratings (?status=open|overdue|closed); clerks see their own",
      "manager, admin; a clerk (own cases)", tag="ratings",
-     query=(F("status", str, choices=("open", "overdue", "closed")),))
+     query=(F("status", str, choices=("open", "overdue", "closed")),), response=CaseList)
 async def list_cases(request: Request) -> JSONResponse:
     hall_id, who = await _staff(request)
     status = request.query_params.get("status")
@@ -210,7 +225,7 @@ CASE_FIELDS = (
 
 @api("POST", "/api/halls/{hall}/cases/{ticket}",
      "Record the judgement, rectification and reply of a case; it closes when complete",
-     "manager, admin", CASE_FIELDS, tag="ratings")
+     "manager, admin", CASE_FIELDS, tag="ratings", response=CaseView)
 async def handle_case(request: Request) -> JSONResponse:
     hall_id = _hall(request)
     who = await caller(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hall.auth import Role
 from tests.e2e.test_ratings_api import HALL, serve_one
+from ticketing.rating_routes import CaseList, CaseView
 
 WED_0900 = 1_794_963_600.0  # 2026-11-18 09:00 Asia/Shanghai
 DAY = 86400
@@ -28,6 +29,7 @@ def test_case_is_overdue_after_five_working_days(client, accounts, clock):
         "ticket"] == ticket_id
     clock.now = case["deadline"] + 60
     listed = client.get(f"{HALL}/cases", headers=manager).json()
+    CaseList.model_validate(listed)  # its declared body (strict)
     assert listed["counts"] == {"open": 0, "overdue": 1, "closed": 0}
     assert listed["cases"][0]["status"] == "overdue"
     assert client.get(f"{HALL}/cases?status=open", headers=manager).json()["cases"] == []
@@ -45,6 +47,7 @@ def test_loop_closes_when_judged_rectified_and_replied(client, accounts, clock):
     r = client.post(url, json={"reply": "已电话回复群众并致歉"}, headers=manager)
     assert r.status_code == 200
     case = r.json()
+    CaseView.model_validate(case)  # its declared body (strict)
     assert case["status"] == "closed" and case["closed_at"] == clock.now
     assert case["handled_by"] == "mgr"
     assert client.post(url, json={"reply": "again"}, headers=manager).json()["error"][
