@@ -25,7 +25,7 @@ from ticketing import booking_rules as br
 from ticketing import remote_queue
 from ticketing.appointments import AppointmentKeys, AppointmentStore
 from ticketing.keys import HallKeys
-from ticketing.notify import Message, Notifier
+from ticketing.notify import Message, Notifier, reason
 
 log = logging.getLogger("ticketing.booking_notices")
 
@@ -67,7 +67,7 @@ class BookingNotices:
                 if holder is not None:
                     minutes = int(cfg.rules.rejoin_minutes)
                     await self._send(Message(
-                        hall_id, "missed", f"missed:{ticket['id']}", holder[0],
+                        hall_id, "missed", reason("missed", str(ticket["id"])), holder[0],
                         f"{ticket['number']}号已叫号，您尚未到场，已按过号处理；请在{minutes}分钟内"
                         "到大厅后在号票页面重新排队。",
                         f"Ticket {ticket['number']} was called before you arrived and missed its "
@@ -76,7 +76,7 @@ class BookingNotices:
             elif holder is not None:
                 window = cfg.window(int(ticket.get("window") or 0))
                 await self._send(Message(
-                    hall_id, "called", f"called:{ticket['id']}", holder[0],
+                    hall_id, "called", reason("called", str(ticket["id"])), holder[0],
                     f"请{ticket['number']}号到{ticket.get('window')}号窗口办理"
                     f"（{window.name_zh if window else ''}）。",
                     f"Ticket {ticket['number']}: please go to window {ticket.get('window')}.",
@@ -93,7 +93,7 @@ class BookingNotices:
             if near is not None:
                 number = (await self.store.tickets.ticket(hall_id, ticket_id)).number
                 await self._send(Message(
-                    hall_id, "near_turn", f"near:{ticket_id}", near[0],
+                    hall_id, "near_turn", reason("near", ticket_id), near[0],
                     f"您的{number}号前面还有{ahead}人，请到叫号屏附近等候。",
                     f"Ticket {number}: {ahead} people ahead of you; please stay near the screens.",
                     near[1]))
@@ -115,7 +115,7 @@ class BookingNotices:
                 matter = cfg.matter(booking.matter)
                 when = f"{cal.local(booking.slot_start):%m-%d %H:%M}"
                 sent += await self._send(Message(
-                    hall_id, "reminder", f"reminder:{booking.id}", booking.phone,
+                    hall_id, "reminder", reason("reminder", booking.id), booking.phone,
                     f"您已预约{when}在{cfg.name_zh}办理{matter.name_zh if matter else ''}，"
                     f"预约码{booking.code}，请按时到取号机签到。",
                     f"Reminder: {matter.name_en if matter else ''} at {cfg.name_en}, {when}; "

@@ -50,7 +50,7 @@ TIMEOUT = 5.0
 class Message:
     hall: str
     kind: str  # reminder, near_turn, called
-    reason: str  # what makes it unique: 'reminder:<booking>', 'called:<ticket>' …
+    reason: str  # what makes it unique, built by ``reason``: 'called:<digest of the ticket>' …
     phone: str
     text_zh: str
     text_en: str
@@ -60,6 +60,15 @@ class Message:
         return {"hall": self.hall, "kind": self.kind, "reason": self.reason, "to": self.phone,
                 "text": self.text_en if self.lang == "en" else self.text_zh,
                 "text_zh": self.text_zh, "text_en": self.text_en}
+
+
+def reason(kind: str, secret: str) -> str:
+    """A message's unique reason for what a ``secret`` id names (a ticket, a booking).
+
+    Reasons are key names, go to the SMS gateway and into the managers' dead-letter list:
+    they carry a digest of the id, never the id itself (a ticket's id is the capability to
+    cancel and rate it)."""
+    return f"{kind}:{hashlib.sha256(secret.encode()).hexdigest()[:24]}"
 
 
 def sent_key(hall: str, reason: str) -> str:

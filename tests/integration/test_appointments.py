@@ -367,9 +367,9 @@ def test_save_my_spot_from_a_phone(app_client: TestClient, clock: FakeClock,
     told = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not told.exists(
-            notify.sent_key("town", f"called:{present['id']}")):
+            notify.sent_key("town", notify.reason("called", present["id"]))):
         time.sleep(0.05)
-    assert told.exists(notify.sent_key("town", f"called:{present['id']}"))
+    assert told.exists(notify.sent_key("town", notify.reason("called", present["id"])))
     # … and left the present citizen's call alone
     assert app_client.get(f"{HALL}/tickets/{present['id']}").json()["status"] == "called"
     # the absent citizen comes and re-joins, as after any missed call

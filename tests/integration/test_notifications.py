@@ -128,11 +128,13 @@ def test_a_checked_in_citizen_is_told_when_called(gateway: Receiver, client: Any
     client.post("/api/halls/town/windows/2/login", headers=clerk)
     called = client.post("/api/halls/town/windows/2/call-next", headers=clerk).json()
     assert called["ticket"]["number"] == ticket["number"]
-    data = gateway.wait_for(f"called:{ticket['id']}")
+    data = gateway.wait_for(notify.reason("called", ticket["id"]))
+    assert ticket["id"] not in json.dumps(data)  # the ticket's capability never leaves the hall
     assert data["to"] == "13900139000" and "2号窗口" in data["text"]
     # the dead-letter list is the managers'
     manager = accounts.user("boss", Role.MANAGER, "town")
     listed = client.get("/api/halls/town/notifications/dead", headers=manager)
     assert listed.status_code == 200 and listed.json() == {"dead": []}
     assert client.get("/api/halls/town/notifications/dead", headers=kiosk).status_code == 403
-    assert redis.Redis.from_url(redis_url).exists(notify.sent_key("town", f"called:{ticket['id']}"))
+    sent = notify.sent_key("town", notify.reason("called", ticket["id"]))
+    assert redis.Redis.from_url(redis_url).exists(sent) and ticket["id"] not in sent
