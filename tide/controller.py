@@ -9,7 +9,7 @@ Leads are spread over processes: each controller beats in ``tide:controllers`` (
 sorted set of live controllers), takes free leads only up to its share (halls ÷ live
 controllers, rounded up) and hands back what it holds beyond its share and a small slack,
 so a province's 1,500 tide halls are run by every process, not the first one started.
-Leads are taken and renewed in pipelines (one round trip per 500 halls), and the first
+Leads are taken and renewed by scripts over many leader keys (one call per 500 halls), and the first
 step at start takes leads only: policies run from the loop.
 """
 
@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from hall.config import HallConfig, WindowKind
 from hall.services import Key
+from hall.streams import batches, per_key
 from tide.keys import TideKeys
 from tide.service import TideService
 from tide.settings import TideSettings
@@ -48,6 +49,34 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+
+RENEW_MANY = """
+-- KEYS: leader keys; ARGV[1] this controller's token, ARGV[2] lock time (ms); 1 = kept
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then out[i] = redis.call('PEXPIRE', key, ARGV[2])
+  else out[i] = 0 end
+end
+return out
+"""
+
+TAKE_MANY = """
+-- KEYS: leader keys; ARGV[1] this controller's token, ARGV[2] lock time (ms); 1 = taken
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+end
+return out
+"""
+
+RELEASE_MANY = """
+-- KEYS: leader keys; ARGV[1] this controller's token; 1 = released
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then out[i] = redis.call('DEL', key) else out[i] = 0 end
+end
+return out
+"""
 
 HEARTBEAT_SECONDS = 5.0  # how often the lead is taken or renewed
 CONTROLLERS = "tide:controllers"  # live controllers: token → time of their last beat
@@ -105,12 +134,12 @@ class TideController:
         """Renew the leads held, hand back those beyond the share, take free ones up to it."""
         share = await self.share()
         held = [h for h in self.halls if self._held.get(h)]
-        for h, ok in zip(held, await self._each(held, self._renew_in), strict=True):
+        for h, ok in zip(held, await self._renew_all(held), strict=True):
             self._held[h] = bool(ok)
         holding = [h for h in held if self._held[h]]
         if len(holding) > share + max(1, share // 10):
             extra = holding[share:]
-            await self._each(extra, self._release_in)
+            await self._release_all(extra)
             for h in extra:
                 self._held[h] = False
             log.info("tide controller %s handed back %d leads", self.token[:6], len(extra))
@@ -119,7 +148,7 @@ class TideController:
         room = share - sum(1 for h in self.halls if self._held.get(h))
         while room > 0 and free:
             batch, free = free[:room], free[room:]
-            for h, ok in zip(batch, await self._each(batch, self._take_in), strict=True):
+            for h, ok in zip(batch, await self._take_all(batch), strict=True):
                 self._held[h] = bool(ok)
                 room -= bool(ok)
         await self._adopt_orphans(free)
@@ -131,31 +160,32 @@ class TideController:
         if not untried:
             self._orphans = set()
             return
-        exists = await self._each(untried, lambda pipe, h: pipe.exists(TideKeys(h).leader))
+        exists = await per_key(self.redis, "EXISTS", [TideKeys(h).leader for h in untried])
         free = [h for h, e in zip(untried, exists, strict=True) if not e]
         again = [h for h in free if h in self._orphans]
-        for h, ok in zip(again, await self._each(again, self._take_in), strict=True):
+        for h, ok in zip(again, await self._take_all(again), strict=True):
             self._held[h] = bool(ok)
         self._orphans = {h for h in free if not self._held.get(h)}
 
-    def _renew_in(self, pipe: Any, hall_id: str) -> None:
-        pipe.eval(RENEW, 1, TideKeys(hall_id).leader, self.token, self.lock_ms)
+    async def _renew_all(self, halls: list[str]) -> list[int]:
+        return await self._each(halls, RENEW_MANY, self.token, self.lock_ms)
 
-    def _release_in(self, pipe: Any, hall_id: str) -> None:
-        pipe.eval(RELEASE, 1, TideKeys(hall_id).leader, self.token)
+    async def _take_all(self, halls: list[str]) -> list[int]:
+        return await self._each(halls, TAKE_MANY, self.token, self.lock_ms)
 
-    def _take_in(self, pipe: Any, hall_id: str) -> None:
-        pipe.set(TideKeys(hall_id).leader, self.token, nx=True, px=self.lock_ms)
+    async def _release_all(self, halls: list[str]) -> list[int]:
+        return await self._each(halls, RELEASE_MANY, self.token)
 
-    async def _each(self, halls: list[str], add: Any) -> list[Any]:
-        """One command per hall, pipelined ``PIPELINE`` at a time; the replies in order."""
-        out: list[Any] = []
-        for i in range(0, len(halls), PIPELINE):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for hall_id in halls[i:i + PIPELINE]:
-                    add(pipe, hall_id)
-                out.extend(await pipe.execute())
-        return out
+    async def _each(self, halls: list[str], script: str, *args: Any) -> list[int]:
+        """``script`` over the halls' leader keys, one call per ``PIPELINE`` keys (per slot
+        on a cluster): 1,500 halls' leads cost a few calls, not 1,500 commands whose
+        packing held the event loop for a quarter of a second every heartbeat."""
+        keys = [TideKeys(h).leader for h in halls]
+        out: dict[str, int] = {}
+        for group in batches(self.redis, keys, PIPELINE):
+            replies = await self.redis.eval(script, len(group), *group, *args)
+            out.update(zip(group, (int(r or 0) for r in replies), strict=True))
+        return [out[k] for k in keys]
 
     async def step(self, run_policies: bool = True) -> dict[str, bool]:
         """One round over the halls with tide work; returns which of them this controller led."""
@@ -200,7 +230,7 @@ class TideController:
         held = [h for h in self.halls if self._held.get(h)]
         self._held.clear()
         with contextlib.suppress(Exception):
-            await self._each(held, self._release_in)
+            await self._release_all(held)
         with contextlib.suppress(Exception):
             await self.redis.zrem(CONTROLLERS, self.token)
 
