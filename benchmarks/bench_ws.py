@@ -143,11 +143,13 @@ class Proxy:
         self.port = free_port()
         conf = render_nginx(self.port, upstreams, folder)
         text = conf.read_text()
-        # every proxied board holds two connections in nginx (board side and app side);
-        # deploy/nginx.conf's 4096 per worker would refuse a few thousand boards
-        text = re.sub(r"worker_connections \d+;",
-                      f"worker_connections {max(4096, 2 * boards + 1024)};", text)
-        text = f"worker_rlimit_nofile {max(8192, 4 * boards + 4096)};\n" + text
+        # every proxied board holds two connections in nginx (board side and app side)
+        need_conns = 2 * boards + 1024
+        found = re.search(r"worker_connections (\d+);", text)
+        if found and int(found.group(1)) < need_conns:
+            text = text.replace(found.group(0), f"worker_connections {need_conns};")
+            text = re.sub(r"worker_rlimit_nofile \d+;\n", "", text)
+            text = f"worker_rlimit_nofile {2 * need_conns + 4096};\n" + text
         conf.write_text(text)
         self.log = folder / "nginx.out"
         self.process = subprocess.Popen(
@@ -161,6 +163,8 @@ class Proxy:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.process.kill()
+        self.process.wait(timeout=10)
         raise RuntimeError(f"nginx did not start: {self.log.read_text()[-800:]}")
 
     @property
@@ -221,15 +225,17 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, boards * 4 + 4096)), hard))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ws-"))
     server = RedisServer(tmp / "redis").start()
-    apps = [AppProcess(server.url, log_path=tmp / f"app-{i}.log").start()
-            for i in range(apps_n)]
-    proxy = Proxy(tmp, [a.port for a in apps], boards) if apps_n > 1 else None
-    base_url = proxy.url if proxy else apps[0].base_url
+    apps: list[AppProcess] = []
+    proxy: Proxy | None = None
     ctx = mp.get_context("spawn")
     procs: list[Any] = []
     cboards: list[CBoards] = []
     load_before = os.getloadavg()
     try:
+        for i in range(apps_n):
+            apps.append(AppProcess(server.url, log_path=tmp / f"app-{i}.log").start())
+        proxy = Proxy(tmp, [a.port for a in apps], boards) if apps_n > 1 else None
+        base_url = proxy.url if proxy else apps[0].base_url
         kiosk = {"Authorization": f"Bearer {add_device(server.url, Role.KIOSK)}"}
         with httpx.Client(base_url=base_url, timeout=30) as http:
             for _ in range(calls):
