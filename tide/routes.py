@@ -13,6 +13,7 @@ from tide.controller import CONTROLLER
 from tide.policy import Action, Decision
 from tide.service import TIDE, TideService
 from tide.settings import Mode
+from tide.views import Confirmed, ModeSet, Overridden, PlanAnswer, Released, TideState
 
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 
@@ -27,7 +28,7 @@ async def _manager(request: Request) -> tuple[TideService, str, str]:
 
 @api("GET", "/api/halls/{hall}/tide", "Tide state: mode, per-queue load, tide and lendable "
      "windows, pending proposals, overrides, recent decisions, the leading controller",
-     "manager, admin", tag="tide")
+     "manager, admin", tag="tide", response=TideState)
 async def tide_state(request: Request) -> JSONResponse:
     service, hall_id, _ = await _manager(request)
     state = await service.state(hall_id)
@@ -41,7 +42,7 @@ MODE_FIELDS = (F("mode", str, choices=tuple(m.value for m in Mode),
 
 
 @api("PUT", "/api/halls/{hall}/tide/mode", "Set the controller's mode", "manager, admin",
-     MODE_FIELDS, tag="tide")
+     MODE_FIELDS, tag="tide", response=ModeSet)
 async def tide_mode(request: Request) -> JSONResponse:
     service, hall_id, by = await _manager(request)
     body = await read_body(request, MODE_FIELDS)
@@ -54,7 +55,8 @@ CONFIRM_FIELDS = (F("id", str, max_length=40, description="pending id, e.g. '12:
 
 
 @api("POST", "/api/halls/{hall}/tide/confirm", "Confirm (or dismiss) a proposed decision "
-     "(advise mode)", "manager, admin", CONFIRM_FIELDS, tag="tide")
+     "(advise mode)", "manager, admin", CONFIRM_FIELDS, tag="tide",
+     response=Confirmed)
 async def tide_confirm(request: Request) -> JSONResponse:
     service, hall_id, by = await _manager(request)
     body = await read_body(request, CONFIRM_FIELDS)
@@ -76,7 +78,7 @@ OVERRIDE_FIELDS = (
 
 @api("POST", "/api/halls/{hall}/tide/override", "Open, close, lend or return a window by hand; "
      "the controller leaves it alone until released", "manager, admin", OVERRIDE_FIELDS,
-     tag="tide")
+     tag="tide", response=Overridden)
 async def tide_override(request: Request) -> JSONResponse:
     service, hall_id, by = await _manager(request)
     body = await read_body(request, OVERRIDE_FIELDS)
@@ -105,7 +107,8 @@ RELEASE_FIELDS = (F("window", int),)
 
 
 @api("POST", "/api/halls/{hall}/tide/release", "Release a manager override; the controller "
-     "decides for the window again", "manager, admin", RELEASE_FIELDS, tag="tide")
+     "decides for the window again", "manager, admin", RELEASE_FIELDS, tag="tide",
+     response=Released)
 async def tide_release(request: Request) -> JSONResponse:
     service, hall_id, by = await _manager(request)
     body = await read_body(request, RELEASE_FIELDS)
@@ -115,7 +118,7 @@ async def tide_release(request: Request) -> JSONResponse:
 
 @api("GET", "/api/halls/{hall}/tide/plan", "The latest staffing plan saved by `hall plan "
      "--save` (per half hour: general windows and clerks; waits under the plan and under "
-     "today's roster), or null", "manager, admin", tag="tide")
+     "today's roster), or null", "manager, admin", tag="tide", response=PlanAnswer)
 async def tide_plan(request: Request) -> JSONResponse:
     service, hall_id, _ = await _manager(request)
     return JSONResponse({"plan": await service.plan(hall_id)})

@@ -184,9 +184,6 @@ NOT_YET_DECLARED = {
     "GET /api/city", "GET /api/hub",
     "GET /api/halls/{hall}/dashboard", "GET /api/halls/{hall}/dashboard/today",
     "GET /api/halls/{hall}/reports", "POST /api/halls/{hall}/reports/rollup",
-    "GET /api/halls/{hall}/tide", "GET /api/halls/{hall}/tide/plan",
-    "PUT /api/halls/{hall}/tide/mode", "POST /api/halls/{hall}/tide/confirm",
-    "POST /api/halls/{hall}/tide/override", "POST /api/halls/{hall}/tide/release",
 }
 
 

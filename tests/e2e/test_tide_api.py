@@ -20,6 +20,7 @@ from tests.conftest import Accounts
 from tests.support import ROOT, AppProcess
 from ticketing.keys import HallKeys
 from tide.keys import TideKeys
+from tide.views import Confirmed, ModeSet, Overridden, PlanAnswer, Released, TideState
 
 BASE = "/api/halls/district/tide"
 
@@ -43,6 +44,7 @@ def test_only_managers_of_the_hall_see_and_steer_the_tide(
     assert client.get(BASE, headers=other).status_code == 403
     manager = accounts.user("district-manager", Role.MANAGER)
     state = client.get(BASE, headers=manager).json()
+    TideState.model_validate(state)  # its declared body (strict)
     assert state["mode"] == "advise" and state["policy"] == "predictive"
     assert {w["number"] for w in state["windows"]} == {11, 12}  # lendable and tide windows
     assert {q["queue"] for q in state["queues"]} >= {"A", "B"}
@@ -87,7 +89,9 @@ def test_manager_override_open_then_release(
                                               "reason": "上午高峰"}, headers=manager)
     assert r.status_code == 200, r.text
     assert r.json()["window"]["status"] == "open" and r.json()["window"]["clerk"] == "S01"
+    Overridden.model_validate(r.json())  # its declared body (strict)
     state = client.get(BASE, headers=manager).json()
+    TideState.model_validate(state)  # with an override and a recent decision
     assert [o["window"] for o in state["overrides"]] == [12]
     # The dashboard reads action, window and reason at the top level of each entry.
     assert (state["recent"][0]["action"], state["recent"][0]["window"]) == ("open", 12)
@@ -97,11 +101,13 @@ def test_manager_override_open_then_release(
     [decided] = stream(redis_url, "tide.override")
     assert decided["kind"] == "set" and decided["window"]["status"] == "open"
     assert decided["message_zh"] == "12号潮汐窗口已开放"
-    assert client.post(f"{BASE}/release", json={"window": 12}, headers=manager).json() == {
-        "released": 12}
+    released = client.post(f"{BASE}/release", json={"window": 12}, headers=manager).json()
+    assert released == {"released": 12}
+    Released.model_validate(released)
     assert [e["kind"] for e in stream(redis_url, "tide.override")] == ["set", "released"]
-    assert client.put(f"{BASE}/mode", json={"mode": "auto"}, headers=manager).json() == {
-        "mode": "auto"}
+    mode = client.put(f"{BASE}/mode", json={"mode": "auto"}, headers=manager).json()
+    assert mode == {"mode": "auto"}
+    ModeSet.model_validate(mode)
     assert client.get(BASE, headers=manager).json()["mode"] == "auto"
 
 
@@ -213,10 +219,12 @@ def test_the_saved_staffing_plan_is_on_the_managers_api(
     manager = accounts.user("district-manager", Role.MANAGER)
     assert client.get(f"{BASE}/plan", headers=manager).json() == {"plan": None}
     assert client.get(f"{BASE}/plan", headers=accounts.clerk("S06")).status_code == 403
-    plan = {"day": "2026-12-01", "slots": [{"start": "09:00", "windows": [1, 2, 12],
-                                             "clerks": ["S02", "S03", "S01"]}],
-            "planned": {"p90_min": 12.0, "hit_rate": 0.93, "window_hours": 70.0},
-            "today": {"p90_min": 14.0, "hit_rate": 0.8, "window_hours": 81.0}}
+    from tide.plan import Outcome, Plan, PlanSlot
+
+    made = Plan("district", 15.0, (PlanSlot(9.0, (1, 2, 12), ("S02", "S03", "S01"), 20.0),),
+                (3,), Outcome(12.0, 5.0, 70.0, 0.93), Outcome(14.0, 6.0, 81.0, 0.8))
+    # what `hall plan --save` keeps (tide/cli.py)
+    plan = {"day": "2026-12-01", "forecast": "the hall's records", **made.to_dict()}
 
     async def save() -> None:
         r = Redis.from_url(redis_url)
@@ -225,8 +233,38 @@ def test_the_saved_staffing_plan_is_on_the_managers_api(
         await r.aclose()
 
     asyncio.run(save())
-    got = client.get(f"{BASE}/plan", headers=manager).json()["plan"]
+    answer = client.get(f"{BASE}/plan", headers=manager).json()
+    PlanAnswer.model_validate(answer)  # its declared body (strict)
+    got = answer["plan"]
     assert got["day"] == "2026-12-01" and got["slots"][0]["windows"] == [1, 2, 12]
     assert got["by"] == "hall plan"
     [event] = stream(redis_url, "tide.plan")
     assert event["day"] == "2026-12-01" and event["planned"]["hit_rate"] == 0.93
+
+
+def test_a_proposal_confirmed_or_dismissed_answers_its_declared_body(
+    client: TestClient, accounts: Accounts, redis_url: str, halls: dict[str, Any]
+) -> None:
+    import time as clock
+
+    from ticketing.store import TicketStore
+    from tide.policy import Action, Decision
+    from tide.service import TideService
+
+    manager = accounts.user("district-manager", Role.MANAGER)
+
+    async def propose(d: Decision) -> str:
+        r = Redis.from_url(redis_url)
+        service = TideService.for_halls(r, TicketStore(r, halls, clock.time))
+        pid = await service.propose("district", d)
+        await r.aclose()
+        return pid
+
+    pid = asyncio.run(propose(Decision(Action.OPEN, 12, ("A",), "S01", "开", "open")))
+    state = client.get(BASE, headers=manager).json()
+    TideState.model_validate(state)  # with a pending proposal
+    assert [p["id"] for p in state["pending"]] == [pid]
+    r = client.post(f"{BASE}/confirm", json={"id": pid, "accept": False}, headers=manager)
+    assert r.status_code == 200, r.text
+    Confirmed.model_validate(r.json())  # its declared body (strict)
+    assert r.json()["status"] == "dismissed" and r.json()["decision"]["window"] == 12
