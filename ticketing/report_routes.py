@@ -19,6 +19,7 @@ from hall.services import services
 from hall.text import parse_day
 from ticketing import reports
 from ticketing.report_store import ReportStore
+from ticketing.report_views import ReportAnswer, RollupQueued
 from ticketing.rollup import enqueue_rollup
 from ticketing.store import STORE
 
@@ -39,7 +40,8 @@ def own_figures(report: dict[str, Any], staff_id: str | None) -> dict[str, Any]:
      "manager, admin; a clerk gets only their own figures", tag="reports",
      query=(F("from", str, max_length=10, description="first day, YYYY-MM-DD"),
             F("to", str, max_length=10, description="last day, YYYY-MM-DD"),
-            F("format", str, choices=("json", "csv"))), media=("text/csv",))
+            F("format", str, choices=("json", "csv"))), media=("text/csv",),
+     response=ReportAnswer)
 async def get_report(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
     cfg = services(request).get(STORE).hall(hall_id)
@@ -72,7 +74,7 @@ ROLLUP_FIELDS = (F("day", str, max_length=10, description="the day to roll up, Y
 
 @api("POST", "/api/halls/{hall}/reports/rollup",
      "Queue the roll-up of a day into its daily aggregate (an RQ job)", "manager, admin",
-     ROLLUP_FIELDS, tag="reports", ok=202)
+     ROLLUP_FIELDS, tag="reports", ok=202, response=RollupQueued)
 async def post_rollup(request: Request) -> Response:
     hall_id: str = request.path_params["hall"]
     services(request).get(STORE).hall(hall_id)

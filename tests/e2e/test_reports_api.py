@@ -10,6 +10,7 @@ import pytest
 
 from hall.auth import Role
 from hall.services import services
+from ticketing.report_views import OwnFigures, Report, RollupQueued
 from ticketing.store import STORE
 
 HALL = "/api/halls/district"
@@ -127,6 +128,7 @@ def test_live_report_of_the_known_day(client, accounts, day):
     r = client.get(f"{HALL}/reports?from=2026-11-18&to=2026-11-18", headers=manager)
     assert r.status_code == 200, r.text
     report = r.json()
+    Report.model_validate(report)  # its declared body (strict)
     check_known_day(report)
     assert report["rates"]["bad"] == 1 and report["rates"]["served"] == 3
     assert report["daily"] == [{"day": "20261118", "issued": 6, "served": 3}]
@@ -158,6 +160,7 @@ def test_rolled_up_day_gives_the_same_figures_and_records_expire(client, account
         sync.delete(f"hall:{{district}}:t:{ticket_id}")
     rolled = client.get(f"{HALL}/reports?from=2026-11-17&to=2026-11-19", headers=manager).json()
     check_known_day(rolled, over=True)
+    Report.model_validate(rolled)  # from the aggregate, over days without any
     # the same figures as live, except those only the end of the day settles
     for name in ("issued", "served", "no_show", "transferred", "cancelled", "wait_mean_s",
                  "wait_p90_s", "service_mean_s", "ratings"):
@@ -206,6 +209,7 @@ def test_clerk_sees_only_their_own_figures(client, accounts, day):
     r = client.get(f"{HALL}/reports?from=2026-11-18&to=2026-11-18", headers=day.s06)
     assert r.status_code == 200
     data = r.json()
+    OwnFigures.model_validate(data)  # its declared body (strict)
     assert set(data) == {"hall", "from", "to", "clerk", "figures"}
     assert data["clerk"] == "S06" and data["figures"]["served"] == 2
     assert client.get(f"{HALL}/reports?format=csv", headers=day.s06).status_code == 422
@@ -230,6 +234,10 @@ def test_report_access_and_bad_input(client, accounts, day):
                        headers=day.s01).status_code == 403
     assert client.post(f"{HALL}/reports/rollup", json={"day": "18/11"},
                        headers=manager).status_code == 422
+    queued = client.post(f"{HALL}/reports/rollup", json={"day": "2026-11-18"}, headers=manager)
+    assert queued.status_code == 202, queued.text
+    RollupQueued.model_validate(queued.json())  # its declared body (strict)
+    assert (queued.json()["hall"], queued.json()["day"]) == ("district", "20261118")
     client.cookies.clear()
     assert client.get(f"{HALL}/reports").status_code == 401
     assert client.post(f"{HALL}/reports/rollup", json={"day": "2026-11-18"}).status_code == 401
