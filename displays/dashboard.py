@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from displays import dashboard_data
+from displays.dashboard_views import CityPage, DashboardLive, DashboardToday
 from displays.pages import catalogue, hall_public, language, page_data, render_with
 from hall import paging
 from hall.auth import Principal, Role, Unauthorized, require
@@ -120,7 +121,7 @@ async def _manager(request: Request) -> HallConfig:
 
 @api("GET", "/api/halls/{hall}/dashboard", "Live dashboard: queues, windows, alerts "
      "(current and upcoming, each with its start time), rectification cases", "manager, admin",
-     tag="dashboard")
+     tag="dashboard", response=DashboardLive)
 async def dashboard_live(request: Request) -> Response:
     cfg = await _manager(request)
     # Every open dashboard re-reads this after each event: within one process, answers
@@ -140,7 +141,7 @@ async def dashboard_live(request: Request) -> Response:
 
 @api("GET", "/api/halls/{hall}/dashboard/today", "Today's curves: arrivals and served per "
      "15 minutes, people waiting, wait-time spread, per-window figures, rating rates",
-     "manager, admin", tag="dashboard")
+     "manager, admin", tag="dashboard", response=DashboardToday)
 async def dashboard_today(request: Request) -> Response:
     cfg = await _manager(request)
     # Today's curves read every ticket of the day: open dashboards of a process share one
@@ -158,7 +159,7 @@ async def dashboard_today(request: Request) -> Response:
 @api("GET", "/api/city", "The halls the caller manages a page at a time with their load, and "
      "totals per city over all of them (the city and provincial views; filters: region, "
      "level; offset, limit)", "manager (their halls), admin (all)", tag="dashboard",
-     query=paging.QUERY)
+     query=paging.QUERY, response=CityPage)
 async def city_api(request: Request) -> JSONResponse:
     who = await caller(request)
     if who is None:

@@ -28,6 +28,8 @@ from ticketing.store import TicketStore
 QUARTERS = 96
 HIST_BUCKET_MINUTES = 5
 HIST_BUCKETS = 12  # 0–5, 5–10, … 55–60, and the last bucket holds everything longer
+WINDOW_FIGURES = ("served", "service_mean_s")  # today's figures per window
+CHANNEL_FIGURES = ("issued", "served", "wait_mean_s", "wait_p90_s")  # per channel
 
 
 def _staff(cfg: HallConfig, clerk: str | None) -> tuple[str | None, str | None]:
@@ -150,13 +152,13 @@ async def today(store: TicketStore, cfg: HallConfig) -> dict[str, Any]:
     total = merged["total"]
     return {
         "hall": cfg.id, "day": day, "now": now, "total": total,
-        "windows": {k: {"served": v["served"], "service_mean_s": v["service_mean_s"]}
+        "windows": {k: {f: v[f] for f in WINDOW_FIGURES}
                     for k, v in merged["by"]["window"].items()},
         "quarters": agg["quarters"], "waiting": waiting_curve(tickets, day_start),
         "wait_histogram": {"bucket_minutes": HIST_BUCKET_MINUTES, "counts": hist},
         "rates": rates(total["served"], total["rated"], cases).to_dict(),
         # waits of booked (checked-in) vs walk-in citizens (the reports' channel dimension)
-        "channels": {k: {f: v.get(f) for f in ("issued", "served", "wait_mean_s", "wait_p90_s")}
+        "channels": {k: {f: v.get(f) for f in CHANNEL_FIGURES}
                      for k, v in merged["by"].get("channel", {}).items()},
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from displays.dashboard_views import CityPage, DashboardLive, DashboardToday
 from hall.auth import Role
 from tests.e2e.test_reports_api import HALL, NINE, Day
 
@@ -24,6 +25,7 @@ def test_live_state_and_alerts(client, accounts, clock):
     client.post(f"{HALL}/windows/1/call-next", headers=s01)
     client.post(f"{HALL}/windows/1/start", headers=s01)
     live = client.get(f"{HALL}/dashboard", headers=manager).json()
+    DashboardLive.model_validate(live)  # its declared body (strict), with a ticket served
     w1 = next(w for w in live["windows"] if w["number"] == 1)
     assert (w1["current_number"], w1["clerk_name"], w1["status"]) == ("A001", "张敏", "open")
     long = next(a for a in live["alerts"] if a["kind"] == "long_service")
@@ -35,6 +37,7 @@ def test_bad_rating_alert_and_case_counts(client, accounts, clock):
     Day(client, accounts, clock).build()
     manager = accounts.user("mgr", Role.MANAGER)
     live = client.get(f"{HALL}/dashboard", headers=manager).json()
+    DashboardLive.model_validate(live)  # with an alert and a case
     bad = [a for a in live["alerts"] if a["kind"] == "bad_rating"]
     assert [(a["number"], a["level"], a["window"]) for a in bad] == [("B001", "dissatisfied", 6)]
     assert (live["cases"]["open"], live["cases"]["overdue"]) == (1, 0)
@@ -45,6 +48,7 @@ def test_today_curves_match_the_known_day(client, accounts, clock):
     Day(client, accounts, clock).build()
     manager = accounts.user("mgr", Role.MANAGER)
     today = client.get(f"{HALL}/dashboard/today", headers=manager).json()
+    DashboardToday.model_validate(today)  # its declared body (strict)
     assert today["day"] == "20261118"
     assert today["quarters"]["arrivals"][36] == 6  # all six between 09:00 and 09:15
     # B001 done 09:11:40, A001 09:16:00, A003 09:30:00
@@ -63,7 +67,9 @@ def test_city_view_lists_the_managers_halls(client, accounts, clock):
     kiosk = accounts.device(Role.KIOSK)
     client.post(f"{HALL}/tickets", json={"matter": "QY-KB"}, headers=kiosk)
     manager = accounts.user("mgr", Role.MANAGER)
-    halls = client.get("/api/city", headers=manager).json()["halls"]
+    page = client.get("/api/city", headers=manager).json()
+    CityPage.model_validate(page)  # its declared body (strict)
+    halls = page["halls"]
     assert [h["id"] for h in halls] == ["district"]
     assert (halls[0]["waiting"], halls[0]["issued_today"]) == (1, 1)
     admin = accounts.user("root", Role.ADMIN)
