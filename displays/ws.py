@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from displays import notices, views
 from displays.hub import HUB, Delivery, DirectSocket, Hub, Subscriber, parse_id
+from displays.hub_views import HubStatus
 from hall.auth import Role
 from hall.config import HallConfig
 from hall.errors import NotFound
@@ -265,7 +266,7 @@ async def pad_socket(ws: WebSocket) -> None:
 
 
 @api("GET", "/api/hub", "This process's event hub: sockets, lag, slow clients dropped",
-     "anyone", tag="halls")
+     "anyone", tag="halls", response=HubStatus)
 async def hub_status(request: Request) -> JSONResponse:
     return JSONResponse(services(request).get(HUB).status())
 

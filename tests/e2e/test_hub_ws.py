@@ -7,6 +7,7 @@ import json
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from displays.hub_views import HubStatus
 from hall.auth import Role
 
 
@@ -160,6 +161,8 @@ def test_a_stream_reader_starts_only_for_a_watched_hall(client, accounts):
     assert client.get("/api/hub").json()["halls"] == {}
     with client.websocket_connect("/ws/halls/district") as ws:
         assert ws.receive_json()["type"] == "hub.snapshot"
-        halls = client.get("/api/hub").json()["halls"]
+        status = client.get("/api/hub").json()
+        HubStatus.model_validate(status)  # its declared body (strict), a hall watched
+        halls = status["halls"]
         assert list(halls) == ["district"]  # no reader for town, which nobody watches
         assert halls["district"]["clients"] == 1
