@@ -37,7 +37,7 @@ from voice.dispatcher import CALLS_CHANNEL, Dispatcher
 from voice.phrases import Announcement
 from voice.settings import parse_voice
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")  # the aredis fixture's loop
+session_loop = pytest.mark.asyncio(loop_scope="session")  # the aredis fixture's loop
 PROVINCE = {"district": 20, "town": 1500, "village": 18480}
 
 
@@ -121,6 +121,7 @@ async def _tasks() -> set[asyncio.Task[object]]:
     return asyncio.all_tasks()
 
 
+@session_loop
 async def test_tide_leads_are_spread_over_controllers(aredis: Redis, tmp_path: Path) -> None:
     halls = load_halls([province_file(tmp_path, {"town": 40})])
     store = TicketStore(aredis, halls, FakeClock())
@@ -140,6 +141,7 @@ async def test_tide_leads_are_spread_over_controllers(aredis: Redis, tmp_path: P
     await second.stop()
 
 
+@session_loop
 async def test_the_booking_sweep_visits_only_halls_with_bookings(aredis: Redis,
                                                                  tmp_path: Path) -> None:
     halls = load_halls([province_file(tmp_path, {"village": 2000})])
@@ -152,6 +154,7 @@ async def test_the_booking_sweep_visits_only_halls_with_bookings(aredis: Redis,
     assert await halls_with_bookings(store) == ["v01234"]
 
 
+@session_loop
 async def test_a_ring_from_another_process_brings_the_call_and_the_sweep_the_rest(
         aredis: Redis, store: TicketStore, tmp_path: Path) -> None:
     sent: list[Announcement] = []
