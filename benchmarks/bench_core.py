@@ -85,6 +85,29 @@ def hall_files(folder: Path, count: int) -> list[Path]:
     return files
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process, last started first; kill what is still running after 20 s."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def audit_summary(reports: list[Any]) -> dict[str, int]:
+    """``ticketing.audit`` reports of several halls, summed: tickets and every kind of fault."""
+    return {
+        "tickets": sum(r.tickets for r in reports),
+        "duplicate_numbers": sum(len(r.duplicate_numbers) for r in reports),
+        "double_calls": sum(len(r.double_calls) for r in reports),
+        "lost": sum(len(r.lost) for r in reports),
+        "inconsistent": sum(len(r.inconsistent) for r in reports),
+    }
+
+
 class Stack:
     """redis-server plus N ``hall serve`` processes, all started for real."""
 
@@ -127,14 +150,7 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
 
     def app_pids(self) -> list[int]:
         return [p.pid for p in self.processes[1:]]
@@ -367,13 +383,7 @@ async def run(apps: int, args: argparse.Namespace) -> dict[str, Any]:
                 result["steady"] = {**timings.summary(), **cpu.per(len(timings.latencies))}
             client = redis.Redis.from_url(stack.redis_url)
             reports = [audit_hall(client, h) for h in hall_ids]
-            result["audit"] = {
-                "tickets": sum(r.tickets for r in reports),
-                "duplicate_numbers": sum(len(r.duplicate_numbers) for r in reports),
-                "double_calls": sum(len(r.double_calls) for r in reports),
-                "lost": sum(len(r.lost) for r in reports),
-                "inconsistent": sum(len(r.inconsistent) for r in reports),
-            }
+            result["audit"] = audit_summary(reports)
             return result
         finally:
             stack.stop()

@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 
 import redis
 import websockets
-from bench_core import cpu_seconds, free_port, wait_until
+from bench_core import cpu_seconds, free_port, stop_processes, wait_until
 from loadgen import Connection, Timings, now
 from redis.asyncio import Redis as AsyncRedis
 
@@ -122,14 +121,7 @@ class Province:
         return [p.pid for p in self.processes[1:]]
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
 
 
 def idle(stack: Province, seconds: float) -> dict[str, Any]:

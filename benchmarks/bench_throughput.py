@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,15 @@ from typing import Any
 
 import httpx
 import redis
-from bench_core import cpu_seconds, free_port, hall_files, provision, wait_until
+from bench_core import (
+    audit_summary,
+    cpu_seconds,
+    free_port,
+    hall_files,
+    provision,
+    stop_processes,
+    wait_until,
+)
 
 from hall.redis_server import redis_server_binary
 from ticketing.audit import audit_hall
@@ -97,14 +104,7 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
 
     @property
     def ports(self) -> list[int]:  # what bench_core.provision connects to
@@ -281,13 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["load_after_steady"] = os.getloadavg()
             client_redis = redis.Redis.from_url(stack.redis_url)
             reports = [audit_hall(client_redis, h) for h in hall_ids]
-            result["audit"] = {
-                "tickets": sum(r.tickets for r in reports),
-                "duplicate_numbers": sum(len(r.duplicate_numbers) for r in reports),
-                "double_calls": sum(len(r.double_calls) for r in reports),
-                "lost": sum(len(r.lost) for r in reports),
-                "inconsistent": sum(len(r.inconsistent) for r in reports),
-            }
+            result["audit"] = audit_summary(reports)
             return result
         finally:
             stack.stop()

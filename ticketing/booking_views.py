@@ -14,11 +14,10 @@ from hall.http import STRICT
 from ticketing.public import CitizenView
 
 
-class BookingView(BaseModel):
-    """``Booking.public_dict`` (personal data masked) with its QR code and page links."""
+class ListedBooking(BaseModel):
+    """A booking in the day's list for staff: ``Booking.public_dict`` without its id."""
 
     model_config = STRICT
-    id: str
     code: str
     hall: str
     matter: str
@@ -32,6 +31,12 @@ class BookingView(BaseModel):
     status: str
     ticket_id: str | None
     lang: str
+
+
+class BookingView(ListedBooking):
+    """``Booking.public_dict`` (personal data masked) with its QR code and page links."""
+
+    id: str
     qr: str
     page: str
 
@@ -154,25 +159,6 @@ class TotalFigures(Figures):
     tickets: int
     walk_ins: int
     walk_in_share: float | None
-
-
-class ListedBooking(BaseModel):
-    """A booking in the day's list for staff: ``Booking.public_dict`` without its id."""
-
-    model_config = STRICT
-    code: str
-    hall: str
-    matter: str
-    day: str
-    slot: str
-    slot_start: float
-    slot_end: float
-    name: str
-    phone: str
-    id_number: str
-    status: str
-    ticket_id: str | None
-    lang: str
 
 
 class DayFiguresView(BaseModel):

@@ -293,24 +293,35 @@ def forecast_growth(profile: tuple[float, ...], hour: float, lag_hours: float,
     return min(3.0, ahead / past)
 
 
-def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> float:
-    """Mean wait in queue (s) of M/M/c; fractional c is read as floor(c) faster servers."""
-    if arrivals_per_s <= 0:
-        return 0.0
+def _erlang_c(arrivals_per_s: float, service_s: float,
+              servers: float) -> tuple[float, float] | None:
+    """M/M/c's probability of waiting and the rate ``cμ − λ`` its wait decays at; None when
+    the queue grows without bound (no server, or load ≥ servers). Fractional c is read as
+    floor(c) faster servers."""
     n = math.floor(servers)
     if n < 1:
-        return math.inf
+        return None
     mu = servers / n / service_s
     a = arrivals_per_s / mu
     if a >= n:
-        return math.inf
+        return None
     term, total = 1.0, 1.0
     for k in range(1, n):
         term *= a / k
         total += term
     last = term * a / n * n / (n - a)
-    p_wait = last / (total + last)
-    return p_wait / (n * mu - arrivals_per_s)
+    return last / (total + last), n * mu - arrivals_per_s
+
+
+def erlang_c_wait(arrivals_per_s: float, service_s: float, servers: float) -> float:
+    """Mean wait in queue (s) of M/M/c."""
+    if arrivals_per_s <= 0:
+        return 0.0
+    queue = _erlang_c(arrivals_per_s, service_s, servers)
+    if queue is None:
+        return math.inf
+    p_wait, decay = queue
+    return p_wait / decay
 
 
 def erlang_c_quantile(arrivals_per_s: float, service_s: float, servers: float,
@@ -318,23 +329,14 @@ def erlang_c_quantile(arrivals_per_s: float, service_s: float, servers: float,
     """The ``q`` quantile of the wait in queue (s) of M/M/c: P(W > t) = C · e^(-(cμ-λ)t)."""
     if arrivals_per_s <= 0:
         return 0.0
-    n = math.floor(servers)
-    if n < 1:
+    queue = _erlang_c(arrivals_per_s, service_s, servers)
+    if queue is None:
         return math.inf
-    mu = servers / n / service_s
-    a = arrivals_per_s / mu
-    if a >= n:
-        return math.inf
-    term, total = 1.0, 1.0
-    for k in range(1, n):
-        term *= a / k
-        total += term
-    last = term * a / n * n / (n - a)
-    p_wait = last / (total + last)
+    p_wait, decay = queue
     tail = 1.0 - q
     if p_wait <= tail:
         return 0.0
-    return math.log(p_wait / tail) / (n * mu - arrivals_per_s)
+    return math.log(p_wait / tail) / decay
 
 
 def profile_kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
