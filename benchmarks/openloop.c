@@ -146,12 +146,17 @@ int main(int argc, char **argv) {
                 broken++;
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
-                if (c->busy) { done++; errors[0]++; }
-                c->busy = 0;
                 c->fd = dial(host, port);
                 struct epoll_event ev = {.events = EPOLLIN, .data.u32 = events[k].data.u32};
                 epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-                freelist[nfree++] = (int)events[k].data.u32;
+                /* an idle link the server closed (keep-alive timeout) is on the free list
+                   already: only a busy one goes back (twice would overrun the list) */
+                if (c->busy) {
+                    done++;
+                    errors[0]++;
+                    c->busy = 0;
+                    freelist[nfree++] = (int)events[k].data.u32;
+                }
                 continue;
             }
             c->len += (size_t)got;
