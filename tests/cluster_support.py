@@ -104,6 +104,7 @@ class RedisClusterServers:
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=60)
         self.wait_ok()
+        self.wait_replicas_online()
         return self
 
     def _launch(self, server: str, node: ClusterNode) -> None:
@@ -146,6 +147,22 @@ class RedisClusterServers:
                 pass
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
+
+    def wait_replicas_online(self, timeout: float = 30) -> None:
+        """Until every primary has a replica that finished its first sync: before that a
+        write's ``WAIT 1`` cannot be confirmed (the app answers 503 ``not_replicated``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                infos = [n.client().info("replication") for n in self.primaries()]
+                if len(infos) * 2 >= self.size and all(
+                        int(i.get("connected_slaves", 0)) >= 1
+                        and i["slave0"]["state"] == "online" for i in infos):
+                    return
+            except (redis.RedisError, KeyError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the replicas did not finish their first sync")
 
     def primaries(self) -> list[ClusterNode]:
         """The live nodes that are primaries now (roles change after a failover)."""
