@@ -33,7 +33,7 @@ from redis.crc import key_slot
 
 from tests.cluster_support import NODE_TIMEOUT_MS, RedisClusterServers
 from tests.e2e.boards import Board
-from tests.e2e.deployment import PASSWORD, Deployment, wait_until
+from tests.e2e.deployment import PASSWORD, Deployment, IssueLoad, wait_until
 from tests.support import ROOT
 from ticketing.audit import audit_hall
 
@@ -153,33 +153,6 @@ def test_journey_in_halls_on_every_node(cluster: RedisClusterServers,
     finally:
         for board in boards.values():
             board.stop()
-
-
-class IssueLoad:
-    """Two kiosks issuing in one hall as fast as answers come; every answer recorded."""
-
-    def __init__(self, url: str, hall: str, matter: str, kiosk: dict[str, str]) -> None:
-        self.url, self.hall, self.matter, self.kiosk = url, hall, matter, kiosk
-        self.halt = threading.Event()
-        self.acknowledged: list[tuple[float, str]] = []
-        self.failures: list[tuple[float, str]] = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=20) as client:
-            while not self.halt.is_set():
-                try:
-                    r = client.post(f"{self.url}/api/halls/{self.hall}/tickets",
-                                    json={"matter": self.matter}, headers=self.kiosk)
-                except httpx.HTTPError as exc:
-                    self.failures.append((time.monotonic(), repr(exc)))
-                    continue
-                if r.status_code == 201:
-                    self.acknowledged.append((time.monotonic(), r.json()["number"]))
-                else:
-                    self.failures.append((time.monotonic(), f"{r.status_code} {r.text[:120]}"))
-                    time.sleep(0.05)
-                time.sleep(0.01)
 
 
 class ClerkLoad:
