@@ -85,6 +85,15 @@ def hall_files(folder: Path, count: int) -> list[Path]:
     return files
 
 
+def start_redis(data: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
+    """A redis-server on loopback ``port`` with AOF (``fsync`` policy) in ``data``."""
+    data.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(data), "--appendonly", "yes", "--appendfsync", fsync,
+         "--save", "", "--logfile", str(data / "redis.log")])
+
+
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM every process, last started first; kill what is still running after 20 s."""
     for process in reversed(processes):
@@ -122,12 +131,7 @@ class Stack:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def start(self) -> Stack:
-        data = self.folder / "redis"
-        data.mkdir(parents=True, exist_ok=True)
-        self.processes.append(subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--dir", str(data), "--appendonly", "yes", "--appendfsync", self.fsync,
-             "--save", "", "--logfile", str(data / "redis.log")]))
+        self.processes.append(start_redis(self.folder / "redis", self.redis_port, self.fsync))
         client = redis.Redis.from_url(self.redis_url)
         wait_until(client.ping, "redis-server")
         # HALL_ALWAYS_OPEN: a throughput run must not depend on the hall's opening hours

@@ -29,7 +29,6 @@ import itertools
 import json
 import mmap
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from bench_core import free_port, wait_until
+from bench_core import free_port, stop_processes, wait_until
 from bench_province import Pool, say
 from redis.asyncio import Redis as AsyncRedis
 
@@ -228,14 +227,7 @@ def main() -> int:
             empty = measure(redis.Redis.from_url(url), halls)
             curve = asyncio.run(drive(port, url, clock, halls, args.tickets, args.days))
         finally:
-            for p in reversed(processes):
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in processes:
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_processes(processes)
     print(json.dumps(summary(empty, curve, args), indent=2))
     return 0
 

@@ -44,11 +44,11 @@ from bench_core import (
     free_port,
     hall_files,
     provision,
+    start_redis,
     stop_processes,
     wait_until,
 )
 
-from hall.redis_server import redis_server_binary
 from ticketing.audit import audit_hall
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +68,7 @@ class Stack:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def start(self) -> Stack:
-        data = self.folder / "redis"
-        data.mkdir(parents=True, exist_ok=True)
-        self.processes.append(subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--dir", str(data), "--appendonly", "yes", "--appendfsync", self.fsync,
-             "--save", "", "--logfile", str(data / "redis.log")]))
+        self.processes.append(start_redis(self.folder / "redis", self.redis_port, self.fsync))
         wait_until(redis.Redis.from_url(self.redis_url).ping, "redis-server")
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
                "HALL_ALWAYS_OPEN": "1", "PYTHONUNBUFFERED": "1",
