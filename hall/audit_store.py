@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -245,19 +245,20 @@ class AuditTrail:
     async def verify(self, hall: str) -> tuple[int, Break | None]:
         """Check the hall's whole trail; (entries checked, first break or None)."""
         days = await self.days(hall)
-        oldest_kept = (date.fromtimestamp(self.clock())
-                       - timedelta(seconds=self.ttl)).strftime("%Y%m%d")
+        # a day list expires ``ttl`` after its first entry: the day of (now - ttl), in the
+        # hall's zone, may be gone already (its first entry was earlier in that day)
+        last_expired = self.day(hall, self.clock() - self.ttl)
         prev: str | None = None
         count = 0
         lines: list[str] = []
         for index, day in enumerate(days):
             lines = await self.read_day(hall, day)
             if not lines:
-                if day < oldest_kept:
+                if day <= last_expired:
                     prev = None  # expired by the retention rule; the next day starts a chain
                     continue
                 return count, Break(hall, day, 1, "the whole day was deleted")
-            if index == 0 and day >= oldest_kept:
+            if index == 0 and day > last_expired:
                 prev = GENESIS  # nothing expired yet: the chain starts at the beginning
             prev, broken = verify_day(hall, day, lines, prev)
             if broken is not None:
