@@ -4,8 +4,12 @@ A cached file is named by the sha256 of what was spoken and how (``phrases.audio
 so a phrase is synthesized once and the file never changes: it can be served with a
 long cache lifetime. A file's mtime is its last use (the dispatcher touches it on a hit);
 the worker prunes files unused for ``KEEP_UNUSED_DAYS``, which bounds the folder to the
-phrases a hall really says (about 0.2-0.4 MB each). Files are written to a temporary
-name and renamed, so a reader never sees half a file.
+phrases the halls really say (about 0.2-0.4 MB each), and then the least recently used
+beyond ``KEEP_MAX_BYTES``, which bounds it whatever the number of voice settings
+(measured: a busy district hall's calls plateau at ~1,330 files, ~560 MB, for one voice
+setting; ``benchmarks/bench_audio.py``). A file pruned while still wanted is only
+synthesized again. Files are written to a temporary name and renamed, so a reader never
+sees half a file.
 
 Only verified audio is put here (``voice.synth`` checks every segment first). A file found
 bad later (``problem``: unreadable, too short, silent) is removed by whoever finds it and
@@ -32,6 +36,7 @@ FILE_RE = re.compile(r"([0-9a-f]{64})\.wav")
 AUDIO_URL_PREFIX = "/audio/"
 CHIME_URL = "/audio/chime.wav"
 KEEP_UNUSED_DAYS = 30
+KEEP_MAX_BYTES = 4 * 2**30  # ~7 district voice settings at their 30-day plateau
 
 
 def audio_url(key: str) -> str:
@@ -70,20 +75,33 @@ class AudioCache:
             return "missing"
         return wav_problem(data, segments)
 
-    def prune(self, unused_seconds: float, now: float) -> int:
-        """Delete audio not used for ``unused_seconds`` (and stray temporary files)."""
+    def prune(self, unused_seconds: float, now: float,
+              max_bytes: int = KEEP_MAX_BYTES) -> int:
+        """Delete audio not used for ``unused_seconds`` (and stray temporary files), then the
+        least recently used files until the rest holds at most ``max_bytes``."""
         removed = 0
         if not self.dir.is_dir():
             return 0
+        kept: list[tuple[float, int, Path]] = []
         for path in self.dir.iterdir():
             if not (FILE_RE.fullmatch(path.name) or path.name.startswith(".tmp-")):
                 continue
             try:
-                if now - path.stat().st_mtime > unused_seconds:
+                stat = path.stat()
+                if now - stat.st_mtime > unused_seconds:
                     path.unlink()
                     removed += 1
+                elif FILE_RE.fullmatch(path.name):
+                    kept.append((stat.st_mtime, stat.st_size, path))
             except FileNotFoundError:
                 continue
+        total = sum(size for _, size, _ in kept)
+        for _, size, path in sorted(kept, key=lambda k: k[0]):  # oldest use first
+            if total <= max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
         return removed
 
     def put(self, key: str, wav: bytes) -> Path:

@@ -96,6 +96,20 @@ def test_unused_audio_is_pruned_and_used_audio_kept(tmp_path: Path) -> None:
     assert not cache.has(old) and cache.has(used) and cache.has(fresh)
 
 
+def test_audio_beyond_the_size_bound_is_pruned_least_recently_used_first(
+        tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path)
+    keys = [hashlib.sha256(f"call {n}".encode()).hexdigest() for n in range(5)]
+    wav = chime_wav()
+    for age, key in zip((5, 1, 4, 2, 3), keys, strict=True):  # hours since its last use
+        cache.put(key, wav)
+        os.utime(cache.path(key), (time.time() - age * 3600, time.time() - age * 3600))
+    # within the age limit, but room for three files only: the two used longest ago go
+    assert cache.prune(30 * 86400, time.time(), max_bytes=3 * len(wav)) == 2
+    assert [cache.has(k) for k in keys] == [False, True, False, True, True]
+    assert cache.prune(30 * 86400, time.time(), max_bytes=3 * len(wav)) == 0
+
+
 def test_segments_alternating_between_settings_each_keep_their_own() -> None:
     """In one process, as in the worker: every segment at its own rate and volume,
     confirmed before synthesis and checked against the espeak-ng command's reference."""
