@@ -38,6 +38,7 @@ from typing import Any
 import redis
 import websockets
 from bench_core import cpu_seconds, free_port, stop_processes, wait_until
+from bench_throughput import app_stalls, stall_causes
 from loadgen import Connection, Timings, now
 from redis.asyncio import Redis as AsyncRedis
 
@@ -79,8 +80,8 @@ def http_get(port: int, path: str) -> tuple[int, bytes]:
 
 
 class Province:
-    def __init__(self, folder: Path, apps: int) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, apps: int, trace_stalls: int = 0) -> None:
+        self.folder, self.trace_stalls = folder, trace_stalls
         self.redis_port = free_port()
         self.ports = [free_port() for _ in range(apps)]
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -104,7 +105,7 @@ class Province:
         """Spawn the app processes; seconds until every one answers /readyz 200."""
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
                "HALL_ALWAYS_OPEN": "1", "HALL_DATA": str(self.folder / "var"),
-               "HALL_FILES": str(self.file)}
+               "HALL_FILES": str(self.file), "HALL_STALL_TRACE_MS": str(self.trace_stalls)}
         started = time.monotonic()
         for port in self.ports:
             log = open(self.folder / f"app-{port}.log", "ab")  # noqa: SIM115
@@ -119,6 +120,9 @@ class Province:
 
     def app_pids(self) -> list[int]:
         return [p.pid for p in self.processes[1:]]
+
+    def app_logs(self) -> list[Path]:
+        return [self.folder / f"app-{port}.log" for port in self.ports]
 
     def stop(self) -> None:
         stop_processes(self.processes)
@@ -304,6 +308,7 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
     cpu0 = cpu_seconds(stack.app_pids())
     rcpu0 = cpu_seconds([stack.processes[0].pid])
     client0 = time.process_time()
+    epoch0 = time.time()
     rng = random.Random(7)
     begin = now()
     issue.started = call.started = serve.started = begin
@@ -330,6 +335,7 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
     await asyncio.sleep(1.0)  # the boards get the last events
     stop.set()
     await board_task
+    stalls = app_stalls(stack.app_logs(), epoch0, time.time())
     return {
         "active_halls": len(halls), "offered_issues_per_s": round(total, 1),
         "seconds": seconds, "provision_seconds": round(provisioned, 1),
@@ -340,6 +346,10 @@ async def morning(stack: Province, seconds: float) -> dict[str, Any]:
         "app_cpu_cores": round(app_cpu / seconds, 2),
         "redis_cpu_cores": round(redis_cpu / seconds, 2),
         "load_generator_cpu_cores": round(client_cpu / seconds, 2),
+        # event-loop stalls the apps logged (hall.metrics.LoopMonitor), by what held the loop
+        "app_stalls": {"count": len(stalls), "ms": sum(x["ms"] for x in stalls),
+                       "cpu_ms": sum(x["cpu_ms"] for x in stalls),
+                       "by_cause": stall_causes(stalls)[:10]},
     }
 
 
@@ -349,9 +359,12 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=30.0, help="idle seconds measured")
     parser.add_argument("--morning", type=float, default=60.0,
                         help="seconds of the busy morning (0: skip it)")
+    parser.add_argument("--trace-stalls", type=int, default=0, metavar="MS",
+                        help="the apps log stalls from MS ms with the stack that held "
+                             "their event loop (HALL_STALL_TRACE_MS); else from 50 ms")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-province-") as tmp:
-        stack = Province(Path(tmp), args.apps)
+        stack = Province(Path(tmp), args.apps, args.trace_stalls)
         result: dict[str, Any] = {"halls": sum(PROVINCE.values()), "apps": args.apps}
         try:
             stack.start_redis()

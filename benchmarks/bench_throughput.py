@@ -58,8 +58,10 @@ HERE = Path(__file__).resolve().parent
 class Stack:
     """redis-server plus N ``hall serve --reuse-port`` processes on one port."""
 
-    def __init__(self, folder: Path, apps: int, halls: list[Path], fsync: str) -> None:
+    def __init__(self, folder: Path, apps: int, halls: list[Path], fsync: str,
+                 trace_stalls: int = 0) -> None:
         self.folder, self.halls, self.fsync, self.apps = folder, halls, fsync, apps
+        self.trace_stalls = trace_stalls
         self.redis_port, self.port = free_port(), free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -70,9 +72,12 @@ class Stack:
     def start(self) -> Stack:
         self.processes.append(start_redis(self.folder / "redis", self.redis_port, self.fsync))
         wait_until(redis.Redis.from_url(self.redis_url).ping, "redis-server")
+        # Redis's own record of its stalls (fork, AOF write and fsync, slow commands)
+        redis.Redis.from_url(self.redis_url).config_set("latency-monitor-threshold", 10)
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALL_START_WORKER": "0",
                "HALL_ALWAYS_OPEN": "1", "PYTHONUNBUFFERED": "1",
                "HALL_DATA": str(self.folder / "var"),
+               "HALL_STALL_TRACE_MS": str(self.trace_stalls),
                "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
         for i in range(self.apps):
             log = open(self.folder / f"app-{i}.log", "ab")  # noqa: SIM115
@@ -84,7 +89,8 @@ class Stack:
             # each process answers once it has started; with SO_REUSEPORT a probe may land
             # on either, so wait until every process has written its start line
             wait_until(lambda: all("Hall is running" in (self.folder / f"app-{i}.log")
-                                   .read_text() for i in range(self.apps)), "hall serve")
+                                   .read_text() for i in range(self.apps)), "hall serve",
+                       timeout=120)
             wait_until(lambda: httpx.get(f"{self.base_url}/readyz").status_code == 200,
                        "readyz")
         except RuntimeError:
@@ -227,12 +233,79 @@ class Cpu:
                 "app_cores_busy": round(self.app / self.wall, 2)}
 
 
+STALL = re.compile(r"event loop held (\d+) ms from ([\d.]+), (\d+) ms CPU; gc: (.*?); "
+                   r"stacks: (.*)$", re.M)
+
+
+def app_stalls(logs: list[Path], since: float, until: float) -> list[dict[str, Any]]:
+    """The apps' logged event-loop stalls (``hall.metrics.LoopMonitor``) in a time span."""
+    out = []
+    for i, log in enumerate(logs):
+        for held, start, cpu, gcs, stacks in STALL.findall(log.read_text(errors="replace")):
+            if since <= float(start) <= until:
+                out.append({"app": i, "start": float(start), "ms": int(held),
+                            "cpu_ms": int(cpu), "gc": gcs, "stacks": stacks})
+    return sorted(out, key=lambda x: x["start"])
+
+
+OURS = re.compile(r"\b((?:hall|ticketing|tide|voice|displays)/[\w/]+\.py:\d+ \S+)")
+
+
+def stall_causes(stalls: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """CPU ms and count of the stalls by what held the loop: the two innermost lines of this
+    project's code in the stall's most sampled stack ("gc" when collections took most of
+    its CPU, "untraced" without samples)."""
+    out: dict[str, list[int]] = {}
+    for x in stalls:
+        gc_ms = sum(int(m) for m in re.findall(r"gen\d \d+ ms \((\d+) CPU\)", x["gc"]))
+        ours = OURS.findall(x["stacks"].split(" | ")[0].split("x ", 1)[-1])[:2]
+        key = ("gc" if gc_ms * 2 >= x["cpu_ms"] > 0 else " < ".join(ours) if ours
+               else "untraced" if x["stacks"] == "not traced" else "outside this project")
+        slot = out.setdefault(key, [0, 0])
+        slot[0] += x["cpu_ms"]
+        slot[1] += 1
+    return sorted(((k, v[0], v[1]) for k, v in out.items()), key=lambda t: -t[1])
+
+
+def redis_stalls(stack: Stack) -> dict[str, Any]:
+    """Redis's latency monitor (events over 10 ms) and its delayed AOF fsyncs."""
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    latest = client.execute_command("LATENCY", "LATEST")
+    info = client.info("persistence")
+    return {"latency_events": [{"event": e[0], "last_ms": e[2], "max_ms": e[3]}
+                               for e in latest or []],
+            "aof_delayed_fsync": info.get("aof_delayed_fsync", 0),
+            "aof_rewrites": info.get("aof_rewrites", 0)}
+
+
+def correlate(steady: dict[str, Any], stalls: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which slow episodes of the open loop (requests over 20 ms, in 100 ms slots of due
+    time) began while an app's event loop was held (from 0.5 s before the episode to its
+    end): slow requests explained by stalls, and what held the loops."""
+    start = steady["start_epoch"]
+    slow = explained = 0
+    episodes = []
+    for t0, t1, worst, over in steady.get("episodes", []):
+        hits = [x for x in stalls if start + t0 - 0.5 <= x["start"] <= start + t1]
+        slow += over
+        explained += over if hits else 0
+        episodes.append({"from_s": t0, "to_s": t1, "worst_ms": worst, "slow": over,
+                         "stalls": [(x["app"], round(x["start"] - start, 2), x["ms"],
+                                     x["cpu_ms"], x["gc"])
+                                    for x in hits]})
+    return {"slow_requests": slow, "explained_by_stalls": explained,
+            "stall_count": len(stalls), "stall_ms_total": sum(x["ms"] for x in stalls),
+            "stall_cpu_ms_total": sum(x["cpu_ms"] for x in stalls),
+            "causes": stall_causes(stalls),
+            "episodes": episodes}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         folder = Path(tmp)
         files = hall_files(folder, args.halls)
         openloop = build_openloop(folder)
-        stack = Stack(folder, args.apps, files, args.fsync).start()
+        stack = Stack(folder, args.apps, files, args.fsync, args.trace_stalls).start()
         try:
             hall_ids = [p.stem for p in files]
             # a clerk at every window (as in a working hall: the estimate at issue reads
@@ -273,7 +346,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          *(str(f) for f in request_files(folder, reqs, stack.port))])
                 steady = json.loads(text)
                 result["steady"] = {**steady, **cpu.per(steady["ok"], client)}
+                stalls = app_stalls([folder / f"app-{i}.log" for i in range(args.apps)],
+                                    steady["start_epoch"],
+                                    steady["start_epoch"] + cpu.wall + 1)
+                result["stalls"] = {**correlate(steady, stalls), "list": stalls}
                 result["load_after_steady"] = os.getloadavg()
+            result["redis_stalls"] = redis_stalls(stack)
             client_redis = redis.Redis.from_url(stack.redis_url)
             reports = [audit_hall(client_redis, h) for h in hall_ids]
             result["audit"] = audit_summary(reports)
@@ -307,6 +385,21 @@ def report(r: dict[str, Any]) -> str:
                      f"{s['redis_cpu_ms_per_issue']}, client {s['client_cpu_ms_per_issue']}; "
                      f"app cores busy {s['app_cores_busy']}; load after "
                      f"{r['load_after_steady'][0]:.2f}")
+    if "stalls" in r:
+        st = r["stalls"]
+        lines.append(f"    slow requests (> 20 ms): {st['slow_requests']}, of which "
+                     f"{st['explained_by_stalls']} in episodes that began while an app's "
+                     f"event loop was held; {st['stall_count']} stalls >= 50 ms, "
+                     f"{st['stall_ms_total']} ms in all ({st['stall_cpu_ms_total']} ms CPU)")
+        for e in st["episodes"][:12]:
+            lines.append(f"      {e['from_s']:.1f}-{e['to_s']:.1f} s: worst {e['worst_ms']:.0f} "
+                         f"ms, {e['slow']} slow; stalls (app, at s, ms, CPU ms, gc) {e['stalls']}")
+        for cause, cpu_ms, n in st["causes"][:8]:
+            lines.append(f"      held by {cause}: {n} stalls, {cpu_ms} ms CPU")
+        for x in st["list"][:8]:
+            lines.append(f"      stall app{x['app']} {x['ms']} ms ({x['cpu_ms']} CPU) gc "
+                         f"{x['gc']}: {x['stacks'][:600]}")
+    lines.append(f"redis: {r['redis_stalls']}")
     lines.append(f"audit: {r['audit']}")
     return "\n".join(lines)
 
@@ -324,6 +417,9 @@ def main() -> int:
     parser.add_argument("--fsync", default="everysec", choices=["everysec", "always"])
     parser.add_argument("--phases", default="max,steady")
     parser.add_argument("--py-spy", help="record the first app during the max phase here")
+    parser.add_argument("--trace-stalls", type=int, default=0, metavar="MS",
+                        help="the apps log stalls from MS ms with the stack that held "
+                             "their event loop (HALL_STALL_TRACE_MS)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     result = run(args)

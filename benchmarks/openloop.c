@@ -7,7 +7,10 @@
  *
  * Usage: openloop HOST PORT RATE SECONDS CONNECTIONS REQUEST_FILE...
  *   each REQUEST_FILE holds one complete raw request (head + body); they are sent in turn.
- * Prints one JSON object: sent, ok (2xx), errors by status, achieved rate, percentiles (ms).
+ * Prints one JSON object: sent, ok (2xx), errors by status, achieved rate, percentiles (ms),
+ * and the slow episodes: runs of 100 ms slots of due time whose worst latency was over
+ * SLOW_MS, as [from, to] seconds after start_epoch (wall clock, to match a server's log),
+ * worst ms and requests over SLOW_MS.
  * Built by benchmarks/bench_throughput.py with `cc -O2`.
  */
 #define _GNU_SOURCE
@@ -25,6 +28,8 @@
 #include <unistd.h>
 
 #define BUF 65536
+#define SLOW_MS 20.0
+#define SLOT 0.1
 
 typedef struct {
     int fd;
@@ -101,6 +106,9 @@ int main(int argc, char **argv) {
 
     long total = (long)(rate * seconds);
     double *lat = malloc(sizeof(double) * (total + 1));
+    long nslots = (long)(seconds / SLOT) + 2;
+    double *slot_max = calloc(nslots, sizeof(double));
+    long *slot_slow = calloc(nslots, sizeof(long));
     long done = 0, ok = 0, sent = 0, errors[600] = {0}, broken = 0;
     conn_t *conns = calloc(nconn, sizeof(conn_t));
     int ep = epoll_create1(0);
@@ -114,6 +122,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nconn; i++) freelist[i] = nconn - 1 - i;
 
     double start = now();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    double start_epoch = wall.tv_sec + wall.tv_nsec / 1e9;
     double deadline = start + seconds + 30.0; /* answers still owed get 30 s */
     struct epoll_event events[256];
     while (done < total && now() < deadline) {
@@ -164,6 +175,11 @@ int main(int argc, char **argv) {
             if (c->busy && complete(c->buf, c->len, &status)) {
                 double l = now() - c->due;
                 if (status >= 200 && status < 300) lat[ok++] = l;
+                long slot = (long)((c->due - start) / SLOT);
+                if (slot >= 0 && slot < nslots) {
+                    if (l > slot_max[slot]) slot_max[slot] = l;
+                    if (l * 1000 > SLOW_MS) slot_slow[slot]++;
+                }
                 else errors[status > 0 && status < 600 ? status : 0]++;
                 done++;
                 c->busy = 0;
@@ -189,6 +205,20 @@ int main(int argc, char **argv) {
     int first = 1;
     for (int s = 0; s < 600; s++)
         if (errors[s]) { printf("%s\"%d\": %ld", first ? "" : ", ", s, errors[s]); first = 0; }
-    printf("}}\n");
+    printf("}, \"start_epoch\": %.3f, \"slow_ms\": %.0f, \"episodes\": [", start_epoch, SLOW_MS);
+    first = 1;
+    for (long i = 0; i < nslots; ) {
+        if (slot_max[i] * 1000 <= SLOW_MS) { i++; continue; }
+        long j = i, over = 0;
+        double worst = 0;
+        for (; j < nslots && slot_max[j] * 1000 > SLOW_MS; j++) {
+            over += slot_slow[j];
+            if (slot_max[j] > worst) worst = slot_max[j];
+        }
+        printf("%s[%.1f, %.1f, %.1f, %ld]", first ? "" : ", ", i * SLOT, j * SLOT, worst * 1000, over);
+        first = 0;
+        i = j;
+    }
+    printf("]}\n");
     return 0;
 }

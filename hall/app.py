@@ -44,7 +44,7 @@ from hall.http import (
     server_error_handler,
 )
 from hall.logs import RequestLog
-from hall.metrics import HallMetrics
+from hall.metrics import HallMetrics, LoopMonitor
 from hall.redis_conn import async_client
 from hall.services import Clock, Key, Services
 from hall.settings import Settings
@@ -126,6 +126,9 @@ def create_app(
                          metrics=metrics,
                          health=health)
         started: list[Component] = []
+        monitor = LoopMonitor(metrics, log_ms=settings.stall_trace_ms or 50.0,
+                              trace=settings.stall_trace_ms > 0)
+        monitor.start()
         try:
             for part in parts:
                 if part.provide:
@@ -140,6 +143,7 @@ def create_app(
             for part in reversed(started):
                 if part.stop:
                     await _bounded_stop(part, found)
+            monitor.stop()
             if redis is None:
                 await client.aclose()
 

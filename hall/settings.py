@@ -76,6 +76,9 @@ class Settings:
     redis_wait_replicas: int = 0
     redis_wait_timeout_ms: int = 500
     log_format: str = "text"
+    # log event-loop stalls from this many ms with the stack that held the loop (0: log
+    # stalls from 50 ms, without stacks; hall.metrics.LoopMonitor)
+    stall_trace_ms: int = 0
     identity_secret: str | None = None  # HMAC key of ID numbers (hall/identity.py)
     always_open: bool = False  # demos and tests: walk-ins are not refused outside hours
     notify_url: str | None = None  # the hall's SMS / WeChat gateway webhook (ticketing/notify.py)
@@ -111,6 +114,7 @@ class Settings:
             "redis_wait_replicas": _int(env, "REDIS_WAIT_REPLICAS", 0),
             "redis_wait_timeout_ms": _int(env, "REDIS_WAIT_TIMEOUT_MS", 500),
             "log_format": _choice(env, "HALL_LOG_FORMAT", ("text", "json"), "text"),
+            "stall_trace_ms": _int(env, "HALL_STALL_TRACE_MS", 0),
             "identity_secret": env.get("HALL_IDENTITY_SECRET") or None,
             "always_open": env.get("HALL_ALWAYS_OPEN", "0") in ("1", "true", "yes"),
             "notify_url": env.get("HALL_NOTIFY_URL") or None,

@@ -45,7 +45,7 @@ from tide.state import TideRead, pending_ids, read, record
 
 log = logging.getLogger("tide")
 HEAD_SAMPLE = 10  # waiting tickets read per queue for the longest wait
-STREAM_PAGE = 500  # events read and decoded between two yields to the event loop
+STREAM_PAGE = 100  # events read and decoded between two yields to the event loop (~2 ms)
 T = TypeVar("T")
 Built = tuple[Txn, EventType, dict[str, Any], T]
 
@@ -130,7 +130,9 @@ class TideService:
             last = "(" + as_str(batch[-1][0])
         entries.reverse()
         self._cursor[cfg.id] = "0-0"
-        self._take(cfg.id, entries, rates)
+        for i in range(0, len(entries), STREAM_PAGE):  # hours of a busy hall: yield between
+            self._take(cfg.id, entries[i:i + STREAM_PAGE], rates)
+            await asyncio.sleep(0)
 
     async def _read_new(self, cfg: HallConfig, rates: ArrivalRates) -> None:
         # page through what is new, so a busy hall's backlog is never one huge reply,
