@@ -99,8 +99,16 @@ class ReportStore:
     async def rollup(self, hall_id: str, day: str) -> dict[str, Any]:
         """Store a day's aggregate for good and set its ticket records to expire."""
         cfg = self.tickets.hall(hall_id)
-        agg = await self.build_day(cfg, day, final=True)
         keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
+        counted = await self.redis.hget(agg_counts_key(hall_id), day)
+        if counted is not None and int(counted) > await self.redis.zcard(keys.day_tickets(day)):
+            # its records are gone (retention): the aggregate is all that is left of the
+            # day, and a roll-up of it again (an old day's, a second job) must keep it
+            stored = await self.redis.get(agg_key(hall_id, day))
+            if stored is not None:
+                kept: dict[str, Any] = json.loads(stored)
+                return kept
+        agg = await self.build_day(cfg, day, final=True)
         ids = [as_str(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
         end = datetime.combine(datetime.strptime(day, "%Y%m%d").date() + timedelta(days=1),
                                datetime.min.time(), cfg.tz).timestamp()

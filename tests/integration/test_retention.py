@@ -92,3 +92,20 @@ async def test_old_streams_and_records_go_and_aggregates_stay(
     k = HallKeys("kept")
     for key in (k.ticket(ids[0]), k.day_tickets(yesterday), k.day_counters(yesterday)):
         assert 170 * 86400 < await aredis.ttl(key) <= 182 * 86400
+
+
+async def test_a_rollup_after_the_records_expired_keeps_the_aggregate(
+        aredis: Redis, halls: dict[str, HallConfig]) -> None:
+    """A day rolled up again once its records are gone (a manager's roll-up of an old day,
+    or a second job queued for it) must not replace its aggregate with an empty one."""
+    clock = FakeClock()
+    store = TicketStore(aredis, {"again": short_lived(halls["village"], "again")}, clock)
+    reports = ReportStore(aredis, store)
+    await a_day(store, clock, "again", FIRST)
+    stamp = FIRST.strftime("%Y%m%d")
+    await reports.rollup("again", stamp)
+    assert not await aredis.exists(HallKeys("again").day_tickets(stamp))  # expired at once
+    stored = await aredis.get(agg_key("again", stamp))
+    again = await reports.rollup("again", stamp)
+    assert await aredis.get(agg_key("again", stamp)) == stored
+    assert again["groups"]["all"][""]["issued"] == 3
