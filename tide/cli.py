@@ -32,10 +32,12 @@ def register(sub: Any) -> None:
 
     q = sub.add_parser(
         "plan", help="tomorrow's staffing plan: windows per half hour for the wait target",
-        description="Per half hour, which general windows (no-difference and tide) to staff "
-                    "and which standby clerks, to meet the hall's wait target (P90) at the "
-                    "fewest window-hours; searched and checked with the simulator on the "
-                    "forecast from the hall's history (else the hall's [tide] pattern).")
+        description="Per half hour, which windows of each kind (no-difference, tide, and "
+                    "domain windows the hall file lets it staff or lend) to staff and which "
+                    "standby clerks, to meet the hall's wait target (P90) at the fewest "
+                    "window-hours; searched and checked with the simulator on the forecast "
+                    "from the hall's history (else the hall's [tide] pattern). Where the "
+                    "hall's windows cannot reach the target, the plan says by how much.")
     q.add_argument("--hall", default="district", help="hall id (bundled or HALL_FILES)")
     q.add_argument("--day", help="YYYY-MM-DD (default: tomorrow in the hall's time zone)")
     q.add_argument("--tickets", type=float, default=None,
@@ -145,7 +147,7 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(body, ensure_ascii=False, indent=2))
     else:
         print(f"{day.isoformat()} — forecast from {source}")
-        print(plan_table(plan))
+        print(plan_table(body))
     return 0
 
 

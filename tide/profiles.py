@@ -35,6 +35,9 @@ class Shift:
     start_hour: float
     end_hour: float
     serve_out: bool = True  # at the end, serve those already waiting (else: after the ticket)
+    # the queues served, in call order, when not the window's own (a tide window serving a
+    # domain queue first, a lendable window lent to one: ``ticketing.model.reassign``)
+    queues: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

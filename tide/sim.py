@@ -199,7 +199,10 @@ class Simulation:
         if window.status is WindowStatus.CLOSED:
             self.windows[n] = model.login(window, shift.clerk, self.abs(self.now)).window
             self.opened_at[n] = self.now
-            self._call_next(n)
+        if shift.queues is not None and self.windows[n].queues_override != shift.queues:
+            self.windows[n] = model.reassign(self.windows[n], shift.queues,
+                                             self.abs(self.now)).window
+        self._call_next(n)
 
     def _shift_off(self, payload: object) -> None:
         shift: Shift = payload  # type: ignore[assignment]

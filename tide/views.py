@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from hall.config.types import WindowKind
 from hall.http import STRICT, record_model
 from ticketing.model import WindowState, WindowStatus
-from tide.plan import Outcome, Plan, PlanSlot
+from tide.plan import Assignment, Outcome, Plan, PlanSlot, Reach
 from tide.policy import Decision, Hold
 from tide.report import EstimateAccuracy
 from tide.settings import Mode, TideSettings
@@ -112,15 +112,35 @@ class Released(BaseModel):
 
 
 PlanOutcome = record_model("PlanOutcome", Outcome, tuple(get_type_hints(Outcome)))
+# defaults: a plan saved before assignments, reach and notes existed still answers
 PlanSlotView = record_model("PlanSlotView", PlanSlot, ("windows", "clerks"), start=(str, ...),
-                            expected_tickets=(float, ...))
+                            expected_tickets=(float, ...), kinds=(dict[str, int], {}))
+PlanAssignment = record_model("PlanAssignment", Assignment,
+                              tuple(get_type_hints(Assignment)))
+
+
+class OverQueue(BaseModel):
+    model_config = STRICT
+    queue: str
+    share: float
+
+
+class PlanNote(BaseModel):
+    model_config = STRICT
+    zh: str
+    en: str
+
+
+PlanReach = record_model("PlanReach", Reach, ("reachable", "hit_rate", "p90_tenth_min"),
+                         over_queues=(list[OverQueue], ...))
 # ``Plan.to_dict`` as ``hall plan --save`` keeps it: the day, the forecast's source, when
 # and by whom it was saved
 SavedPlan = record_model(
     "SavedPlan", Plan, ("hall", "target_minutes", "fixed_windows", "feasible", "fallback"),
     slots=(list[PlanSlotView], ...), planned=(PlanOutcome, ...),  # type: ignore[valid-type]
     today=(PlanOutcome, ...), day=(str, ...), forecast=(str, ...), saved_at=(float, ...),
-    by=(str, ...))
+    by=(str, ...), assignments=(list[PlanAssignment], []),  # type: ignore[valid-type]
+    reach=(PlanReach | None, None), notes=(list[PlanNote], []))
 
 
 class PlanAnswer(BaseModel):

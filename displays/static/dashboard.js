@@ -215,7 +215,9 @@ async function refreshTide() {
   refreshPlan();
 }
 
-// Tomorrow's staffing plan (hall plan --save): general windows per half hour, waits beside today's roster.
+// Tomorrow's staffing plan (hall plan --save): the body `hall plan` prints (tide.plan
+// Plan.to_dict): windows of each kind per half hour and their clerks, the domain windows
+// it assigns, whether the target is reachable, and waits beside today's roster.
 async function refreshPlan() {
   let body;
   try { body = await api('GET', `${base}/tide/plan`); } catch (err) { return; }
@@ -223,11 +225,15 @@ async function refreshPlan() {
   if (!plan) { $('tide-plan').replaceChildren(); return; }
   const en = lang === 'en';
   const fmt = (o) => `P90 ${o.p90_min.toFixed(1)} min · ${o.window_hours.toFixed(1)} ${en ? 'window-hours' : '窗口小时'} · ${(o.hit_rate * 100).toFixed(0)}%`;
+  const kindName = {no_difference: en ? 'general' : '综合', tide: en ? 'tide' : '潮汐'};
+  const kinds = (s) => Object.entries(s.kinds || {}).map(([k, n]) =>
+    `${kindName[k] || k.replace('domain:', en ? 'domain ' : '专项')}×${n}`).join(' ');
   $('tide-plan').replaceChildren(
     el('h3', {}, `${en ? 'Staffing plan' : '排班建议'} ${plan.day}`),
     el('p', {class: 'muted'}, `${en ? 'plan' : '按建议'}: ${fmt(plan.planned)} | ${en ? "today's roster" : '现排班'}: ${fmt(plan.today)}`),
-    el('ul', {class: 'dash-list'}, ...plan.slots.map((s) => el('li', {},
-      `${s.start} · ${s.windows.join(',')} · ${s.clerks.join(',')}`))));
+    ...(plan.notes || []).map((n) => el('p', {class: 'plan-note', 'data-testid': 'plan-note'}, en ? n.en : n.zh)),
+    el('ul', {class: 'dash-list'}, ...plan.slots.map((s) => el('li', {'data-start': s.start},
+      `${s.start} · ${kinds(s)} · ${s.windows.join(',')} · ${s.clerks.join(',')}`))));
 }
 
 async function override(window, action) {

@@ -24,11 +24,45 @@ pytestmark = pytest.mark.browser
 HALL = "/api/halls/district"
 
 
+def save_plan(redis_url: str) -> None:
+    """A staffing plan as `hall plan --save` keeps it, its notes written by the same
+    function that writes the CLI's (``tide.plan.plan_notes``)."""
+    import asyncio
+    from dataclasses import replace
+
+    from redis.asyncio import Redis
+
+    from hall.config import load_hall
+    from tests.support import ROOT
+    from ticketing.store import TicketStore
+    from tide.plan import Assignment, Outcome, Plan, PlanSlot, Reach, plan_notes
+    from tide.service import TideService
+
+    cfg = load_hall(ROOT / "hall" / "halls" / "district.toml")
+    made = Plan("district", 15.0, (PlanSlot(9.0, (1, 2, 12), ("S01", "S02", "S12"), 20.0,
+                                            (("no_difference", 2), ("tide", 1))),),
+                (6, 7, 8, 9, 10, 11), Outcome(9.0, 3.0, 70.0, 0.93),
+                Outcome(12.0, 4.0, 81.0, 0.7),
+                assignments=(Assignment(11, "B", ("G", "B"), "S11", "lend"),),
+                reach=Reach(False, 0.8, 16.5, (("F", 0.5), ("B", 0.3))))
+    made = replace(made, notes=tuple(plan_notes(cfg, made)))
+    body = {"day": "2026-12-01", "forecast": "the hall's records", **made.to_dict()}
+
+    async def save() -> None:
+        r = Redis.from_url(redis_url)
+        await TideService.for_halls(r, TicketStore(r, {"district": cfg}, time.time)).save_plan(
+            "district", body, by="hall plan")
+        await r.aclose()
+
+    asyncio.run(save())
+
+
 def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
     base = app.base_url
     totp = add_privileged(redis_url, "mgr")
     clerk = clerk_session(base, add_clerk(redis_url, "S01"))
     kiosk = {"Authorization": f"Bearer {add_device(redis_url, Role.KIOSK)}"}
+    save_plan(redis_url)
     with browser() as b:
         page = b.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{base}/h/district/dashboard")
@@ -104,6 +138,15 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         # A001 was quoted 0 minutes at issue (window 1 idle) and called at once: the
         # tide panel's "quoted vs actual" line counts it within tolerance (tide.quotes).
         expect(page.get_by_test_id("tide-estimates")).to_contain_text("已办结 1 人中 100%")
+        # Tomorrow's plan (hall plan --save): windows by kind, the lent domain window and
+        # why the target is out of reach with this hall's windows, as the CLI prints them.
+        plan = page.get_by_test_id("tide-plan")
+        expect(plan).to_contain_text("09:00 · 综合×2 潮汐×1 · 1,2,12 · S01,S02,S12")
+        expect(plan.get_by_test_id("plan-note").first).to_contain_text(
+            "11号窗口（公积金窗口）全天兼办社保（B）")
+        expect(plan.get_by_test_id("plan-note").nth(1)).to_contain_text(
+            "以本厅现有窗口达不到目标")
+        expect(plan.get_by_test_id("plan-note").nth(1)).to_contain_text("超出1.5分钟")
 
         # The city view lists the hall with its load.
         page.goto(f"{base}/city")
