@@ -1,11 +1,16 @@
 """Staff accounts: create, sign in (password, throttling, second factor), change, disable.
 
-    {auth}:user:<username> hash  principal (JSON), password_hash, gen, disabled,
-                                 must_change, totp_secret, totp_pending, totp_step,
-                                 recovery (JSON list of SHA-256 digests),
-                                 setup (SHA-256 of its open set-up token)
-    {auth}:users           set   every user name
-    {auth}:setup:<sha256>  string "<username> <expires at>": an open set-up link (single use)
+    account:{a:<tag>}:user:<username> hash  principal (JSON), password_hash, gen, disabled,
+                                      must_change, totp_secret, totp_pending, totp_step,
+                                      recovery (JSON list of SHA-256 digests),
+                                      setup (SHA-256 of its open set-up token)
+    {auth}:users                      set   every user name
+    {auth}:setup:<sha256>             string "<username> <expires at>": an open set-up
+                                      link (single use)
+
+``<tag>`` is the account's own hash tag (``hall.auth.tokens.account_tag``): its sessions
+share it, so a Redis Cluster shard failing over pauses only the accounts it holds; the
+user list and set-up links (admin work, never on a request's path) keep ``{auth}``.
 
 Every change of password, role, halls, a disable or a removal bumps the account's
 ``gen`` and deletes its sessions, so they end at once in every process (see
@@ -42,7 +47,7 @@ from hall.auth.principal import (
     Unauthorized,
 )
 from hall.auth.throttle import Throttle
-from hall.auth.tokens import TAG, USER, Tokens, digest, text
+from hall.auth.tokens import TAG, Tokens, digest, is_hall_id, text, user_key
 from hall.errors import DomainError, Invalid, NotFound
 
 USERS = TAG + ":users"
@@ -121,7 +126,7 @@ class AuthStore:
             passwords.check_policy(password, username, self.words_of(principal))
             password_hash = await passwords.hash_password(password)
         await self._cancel_setup(username)
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "principal": principal.to_json(), "password_hash": password_hash,
             "must_change": "1" if must_change else "", "disabled": ""})
         await self.redis.sadd(USERS, username)
@@ -135,7 +140,7 @@ class AuthStore:
                 *(hall for h in principal.halls for hall in self.hall_names.get(h, ()))]
 
     async def has_user(self, username: str) -> bool:
-        return bool(await self.redis.exists(USER + username))
+        return bool(await self.redis.exists(user_key(username)))
 
     async def user_count(self) -> int:
         return int(await self.redis.scard(USERS))
@@ -161,7 +166,7 @@ class AuthStore:
         passwords.check_policy(password, username,
                                self.words_of(Principal.from_json(row["principal"])))
         password_hash = await passwords.hash_password(password)
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "password_hash": password_hash, "must_change": "1" if must_change else ""})
         await self._changed(username)
 
@@ -176,15 +181,15 @@ class AuthStore:
             raise Invalid("role must be one of admin, manager, clerk, auditor")
         if new.role is not Role.ADMIN and not new.halls:
             raise Invalid("managers, clerks and auditors need at least one hall")
-        await self.redis.hset(USER + username, "principal", new.to_json())
+        await self.redis.hset(user_key(username), "principal", new.to_json())
         if disabled is not None:
-            await self.redis.hset(USER + username, "disabled", "1" if disabled else "")
+            await self.redis.hset(user_key(username), "disabled", "1" if disabled else "")
         await self._changed(username)
 
     async def remove(self, username: str) -> None:
         await self._existing(username)
         await self._cancel_setup(username)
-        await self.redis.delete(USER + username)
+        await self.redis.delete(user_key(username))
         await self.redis.srem(USERS, username)
         await self.tokens.end_sessions_of(username)
 
@@ -202,7 +207,7 @@ class AuthStore:
         # the expiry that counts is checked against ``self.clock``)
         await self.redis.set(SETUP + key, f"{username} {expires!r}",
                              ex=int(hours * 3600) + 86400)
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "setup": key, "password_hash": "", "must_change": ""})
         await self._changed(username)
         return token, expires
@@ -220,7 +225,7 @@ class AuthStore:
         passwords.check_policy(password, username, self.words_of(principal))
         password_hash = await passwords.hash_password(password)
         await self._setup_of(token, take=True)  # single use: GETDEL, raced or not
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "password_hash": password_hash, "must_change": "", "setup": ""})
         await self._changed(username)
         return await self._fresh_session(username)
@@ -242,14 +247,14 @@ class AuthStore:
         row = await self._row(username)
         if row is not None and row.get("setup"):
             await self.redis.delete(SETUP + row["setup"])
-            await self.redis.hset(USER + username, "setup", "")
+            await self.redis.hset(user_key(username), "setup", "")
 
     async def _changed(self, username: str) -> None:
-        await self.redis.hincrby(USER + username, "gen", 1)
+        await self.redis.hincrby(user_key(username), "gen", 1)
         await self.tokens.end_sessions_of(username)
 
     async def _row(self, username: str) -> dict[str, str] | None:
-        raw = await self.redis.hgetall(USER + username)
+        raw = await self.redis.hgetall(user_key(username))
         if not raw or (b"principal" not in raw and "principal" not in raw):
             return None
         return {text(k): text(v) for k, v in raw.items()}
@@ -299,13 +304,13 @@ class AuthStore:
         last = int(row["totp_step"]) if row.get("totp_step") else None
         step = totp.accepted_step(row["totp_secret"], code, self.clock(), last)
         if step is not None:
-            await self.redis.hset(USER + username, "totp_step", str(step))
+            await self.redis.hset(user_key(username), "totp_step", str(step))
             return True
         codes = json.loads(row.get("recovery") or "[]")
         hashed = totp.recovery_digest(code)
         if hashed in codes:
             codes.remove(hashed)
-            await self.redis.hset(USER + username, "recovery", json.dumps(codes))
+            await self.redis.hset(user_key(username), "recovery", json.dumps(codes))
             return True
         return False
 
@@ -335,7 +340,7 @@ class AuthStore:
         """A new secret awaiting confirmation: its otpauth URI and QR code (SVG)."""
         await self._existing(username)
         secret = totp.new_secret()
-        await self.redis.hset(USER + username, "totp_pending", secret)
+        await self.redis.hset(user_key(username), "totp_pending", secret)
         link = totp.uri(secret, username)
         return {"secret": secret, "uri": link, "qr_svg": totp.qr_svg(link)}
 
@@ -348,7 +353,7 @@ class AuthStore:
             raise Invalid("that code does not match; scan the QR code again and retry",
                           code="bad_second_factor")
         codes = totp.recovery_codes()
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "totp_secret": secret, "totp_pending": "", "totp_step": str(step),
             "recovery": json.dumps([totp.recovery_digest(c) for c in codes])})
         await self._changed(username)
@@ -359,7 +364,7 @@ class AuthStore:
         """Set (tests, scripted set-up) or clear (``hall user passwd --reset-2fa``) the
         second factor directly; the account's sessions end."""
         await self._existing(username)
-        await self.redis.hset(USER + username, mapping={
+        await self.redis.hset(user_key(username), mapping={
             "totp_secret": secret or "", "totp_pending": "", "totp_step": "", "recovery": ""})
         await self._changed(username)
 
@@ -373,6 +378,8 @@ class AuthStore:
         """A new device token (shown once; only its digest is kept)."""
         if role not in DEVICE_ROLES:
             raise Invalid(f"device kind must be kiosk, pad, display or phone; got {role.value}")
+        if not is_hall_id(hall_id):
+            raise Invalid("a hall id has letters, digits, '-' and '_'")
         principal = Principal(name, role, (hall_id,), window=window, display_name=name,
                               priority_groups=priority_groups)
         return await self.tokens.add_device(principal, expires)

@@ -1,7 +1,11 @@
 """Login throttling: per account and per source address, growing delays then a lock.
 
-    {auth}:fail:user:<username> hash  n (failures in a row), last (time of the last one)
-    {auth}:fail:addr:<address>  hash  the same for one source address
+    account:{a:<tag>}:fail:<username>   hash  n (failures in a row), last (time of the last one)
+    login:{addr:<tag>}:fail:<address>   hash  the same for one source address
+
+Each counter has a slot of its own (its account's, ``hall.auth.tokens.failures_key``, and
+8 hex digits of the address's SHA-256), so on a Redis Cluster no shard is needed by
+every login.
 
 After ``FREE_FAILURES`` failures in a row, the next attempt must wait ``2^(n-free)``
 seconds (capped at ``MAX_DELAY``) after the last failure; after ``LOCK_AFTER`` failures
@@ -13,13 +17,14 @@ clears the account's counter (an address's counter clears when it stops failing 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from hall.auth.tokens import TAG
+from hall.auth.tokens import failures_key
 from hall.errors import DomainError
 
 
@@ -58,8 +63,9 @@ class Throttle:
         self.clock = clock
 
     def _keys(self, username: str, address: str) -> list[tuple[str, Limits]]:
-        return [(f"{TAG}:fail:user:{username.lower()}", ACCOUNT),
-                (f"{TAG}:fail:addr:{address}", ADDRESS)]
+        tag = hashlib.sha256(address.encode()).hexdigest()[:8]
+        return [(failures_key(username), ACCOUNT),
+                (f"login:{{addr:{tag}}}:fail:{address}", ADDRESS)]
 
     async def check(self, username: str, address: str) -> None:
         """Raise ``TooManyAttempts`` if this account or address must wait now."""
@@ -78,7 +84,7 @@ class Throttle:
             failures, wait = int(n), limits.wait(int(n))
             remaining = float(last) + wait - now
             if remaining > 0:
-                what = "this account" if ":user:" in key else "this address"
+                what = "this address" if key.startswith("login:") else "this account"
                 locked = failures >= limits.lock_after
                 raise TooManyAttempts(
                     f"too many failed logins for {what}; "
@@ -89,12 +95,12 @@ class Throttle:
 
     async def failed(self, username: str, address: str) -> None:
         now = self.clock()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for key, limits in self._keys(username, address):
+        for key, limits in self._keys(username, address):  # two slots: one MULTI each
+            async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(key, "n", 1)
                 pipe.hset(key, "last", repr(now))
                 pipe.expire(key, int(limits.lock_seconds) + 3600)  # backstop in real time
-            await pipe.execute()
+                await pipe.execute()
 
     async def succeeded(self, username: str) -> None:
-        await self.redis.delete(f"{TAG}:fail:user:{username.lower()}")
+        await self.redis.delete(failures_key(username))

@@ -1,17 +1,33 @@
 """Sessions and device tokens, stored only under the SHA-256 of the token.
 
-    {auth}:session:<sha256>      hash  principal (JSON), user, created, seen, gen
-    {auth}:user-sessions:<user>  set   the sha256 of each of the user's sessions
-    {auth}:device:<sha256>       hash  principal (JSON), created, expires ("" = never)
-    {auth}:devices               set   the sha256 of every device token
+Where the keys live (a Redis Cluster spreads them; one shard failing over pauses only
+the halls and accounts whose keys it holds, docs/DEPLOY.md "Recovery bound"):
 
-A token is 256 random bits; only its digest reaches Redis (a key name, a log of
-Redis, a backup never holds a usable token). ``resolve`` is one Lua round trip that
-checks, with the app's clock, the session's idle and absolute timeouts and that the
-account's generation (``gen``, bumped by every password, role or hall change and by a
-disable) still matches, so such a change ends every session at once in every process.
-Devices are read from Redis on every request too: a revocation or expiry takes effect
-at once everywhere (there is no per-process cache to outlive it).
+    account:{a:<tag>}:user:<username>     hash  the account (hall/auth/accounts.py)
+    account:{a:<tag>}:session:<sha256>    hash  principal (JSON), user, created, seen, gen
+    account:{a:<tag>}:sessions:<username> set   the sha256 of each of the user's sessions
+    hall:{<hall>}:device:<sha256>         hash  principal (JSON), created, expires ("" = never)
+    hall:{<hall>}:devices                 set   the sha256 of each of the hall's devices
+    {auth}:device-halls                   set   every hall that has (or had) a device
+    {auth}:device-hall:<sha256>           string the hall of a device token issued before
+                                                 the hall was named in tokens (migrated)
+    {auth}:layout                         string "3": the keys are laid out as above
+
+``<tag>`` is the account's tag: 8 hex digits of the SHA-256 of its lower-cased user name
+(``account_tag``), so a session and its account share one slot and the session check
+reads both in one script. A token names where its key is, so a lookup needs no global
+index: a session token is ``s.<tag>.<secret>``, a device token ``d.<hall>.<secret>``
+(the hall id as is when it is ASCII letters, digits, '-' and '_', else ``xn--`` and its
+punycode, so a token is always ASCII). The secret is 256 random bits; only the digest
+of the whole token reaches Redis (a key name, a log of Redis, a backup never holds a
+usable token); a forged prefix only names a key that does not exist.
+
+``resolve`` is one Lua round trip that checks, with the app's clock, the session's idle
+and absolute timeouts and that the account's generation (``gen``, bumped by every
+password, role or hall change and by a disable) still matches, so such a change ends
+every session at once in every process. Devices are read from Redis on every request
+too: a revocation or expiry takes effect at once everywhere (there is no per-process
+cache to outlive it).
 """
 
 from __future__ import annotations
@@ -22,45 +38,46 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from hall.auth.principal import Principal
 from hall.autopipeline import run_script
 from hall.text import as_str
 
-# Every auth key carries the hash tag {auth}: one slot of a Redis Cluster, so the
-# scripts and transactions over sessions, accounts and devices never cross slots
-# (docs/ARCHITECTURE.md "Keys"). Before the tag they were named "auth:…" (LEGACY).
+# Keys that are nobody's hall or account: admin listings and set-up links, never on the
+# path of an authenticated request (docs/ARCHITECTURE.md "Keys").
 TAG = "{auth}"
-LEGACY = "auth:"
-SESSION = TAG + ":session:"
-USER_SESSIONS = TAG + ":user-sessions:"
-DEVICE = TAG + ":device:"
-DEVICES = TAG + ":devices"
-USER = TAG + ":user:"
+DEVICE_HALLS = TAG + ":device-halls"
+DEVICE_HALL = TAG + ":device-hall:"  # sha256 → hall, for device tokens without a hall
+LAYOUT = TAG + ":layout"
+LAYOUT_VERSION = "3"
+MAX_TOKEN = 400  # characters: a hall id of 64 CJK characters stays well below
 
-RESOLVE = """
+RESOLVE_SESSION = """
 local s = redis.call('HMGET', KEYS[1], 'principal', 'user', 'created', 'seen', 'gen')
+if not s[1] then return false end
 local now = tonumber(ARGV[1])
-if s[1] and ARGV[6] == '1' then
-  if now - tonumber(s[3]) >= tonumber(ARGV[3]) or now - tonumber(s[4]) >= tonumber(ARGV[2]) then
-    redis.call('DEL', KEYS[1])
-    return false
-  end
-  -- the account must exist, be enabled and be of the session's generation (an account
-  -- written before generations existed counts as generation 0)
-  local u = redis.call('HMGET', ARGV[4] .. s[2], 'gen', 'disabled', 'principal')
-  if not u[3] or (u[1] or '0') ~= s[5] or u[2] == '1' then
-    redis.call('DEL', KEYS[1])
-    return false
-  end
-  if now - tonumber(s[4]) >= tonumber(ARGV[5]) then
-    redis.call('HSET', KEYS[1], 'seen', ARGV[1])
-  end
-  return s[1]
+if now - tonumber(s[3]) >= tonumber(ARGV[3]) or now - tonumber(s[4]) >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return false
 end
-local d = redis.call('HMGET', KEYS[2], 'principal', 'expires')
+-- the account (same tag, so same slot) must exist, be enabled and be of the session's
+-- generation (an account written before generations existed counts as generation 0)
+local u = redis.call('HMGET', ARGV[4] .. s[2], 'gen', 'disabled', 'principal')
+if not u[3] or (u[1] or '0') ~= s[5] or u[2] == '1' then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+if now - tonumber(s[4]) >= tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[1], 'seen', ARGV[1])
+end
+return s[1]
+"""
+
+RESOLVE_DEVICE = """
+local d = redis.call('HMGET', KEYS[1], 'principal', 'expires')
 if not d[1] then return false end
-if d[2] and d[2] ~= '' and now >= tonumber(d[2]) then return false end
+if d[2] and d[2] ~= '' and tonumber(ARGV[1]) >= tonumber(d[2]) then return false end
 return d[1]
 """
 
@@ -76,6 +93,72 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# --- key builders (tests/unit/test_cluster_keys.py checks their slots) -----------------
+def account_tag(username: str) -> str:
+    """The 8 hex digits naming an account's slot (user names differing in case share it)."""
+    return hashlib.sha256(username.lower().encode()).hexdigest()[:8]
+
+
+def _account(tag: str) -> str:
+    return f"account:{{a:{tag}}}"
+
+
+def user_key(username: str) -> str:
+    return f"{_account(account_tag(username))}:user:{username}"
+
+
+def user_sessions_key(username: str) -> str:
+    return f"{_account(account_tag(username))}:sessions:{username}"
+
+
+def session_key(tag: str, token_digest: str) -> str:
+    return f"{_account(tag)}:session:{token_digest}"
+
+
+def failures_key(username: str) -> str:
+    """Login failures of an account (hall/auth/throttle.py), in the account's slot."""
+    name = username.lower()
+    return f"{_account(account_tag(name))}:fail:{name}"
+
+
+def device_key(hall: str, token_digest: str) -> str:
+    return f"hall:{{{hall}}}:device:{token_digest}"
+
+
+def hall_devices_key(hall: str) -> str:
+    return f"hall:{{{hall}}}:devices"
+
+
+# --- token forms ---------------------------------------------------------------------------
+def is_hall_id(hall: str) -> bool:
+    """Letters, digits, '-' and '_' (hall/config/schema.py), at most 100 characters."""
+    return 0 < len(hall) <= 100 and all(c.isalnum() or c in "-_" for c in hall)
+
+
+def hall_code(hall: str) -> str:
+    """The hall as written in a device token: ASCII, without '.'."""
+    if not is_hall_id(hall):
+        raise ValueError(f"not a hall id: {hall!r}")
+    if hall.isascii() and not hall.startswith("xn--"):
+        return hall
+    return "xn--" + hall.encode("punycode").decode("ascii")
+
+
+def hall_of_code(code: str) -> str | None:
+    """The hall a token's code names (None: not a hall id)."""
+    hall = code
+    if code.startswith("xn--"):
+        try:
+            hall = code[4:].encode("ascii").decode("punycode")
+        except (UnicodeError, ValueError):
+            return None
+    return hall if is_hall_id(hall) else None
+
+
+def _is_tag(tag: str) -> bool:
+    return len(tag) == 8 and all(c in "0123456789abcdef" for c in tag)
+
+
 class Tokens:
     def __init__(self, redis: Redis, clock: Callable[[], float], idle_seconds: float,
                  absolute_seconds: float) -> None:
@@ -83,66 +166,102 @@ class Tokens:
         self.clock = clock
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
-        self._resolve = redis.register_script(RESOLVE)
+        self._session = redis.register_script(RESOLVE_SESSION)
+        self._device = redis.register_script(RESOLVE_DEVICE)
 
     async def open_session(self, username: str, gen: str, principal: Principal) -> str:
-        token = new_token()
-        key, now = digest(token), repr(self.clock())
+        tag = account_tag(username)
+        token = f"s.{tag}.{new_token()}"
+        key, now = session_key(tag, digest(token)), repr(self.clock())
+        every = user_sessions_key(username)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(SESSION + key, mapping={"principal": principal.to_json(), "user": username,
-                                              "created": now, "seen": now, "gen": gen})
-            pipe.expire(SESSION + key, int(self.absolute_seconds) + 60)
-            pipe.sadd(USER_SESSIONS + username, key)
-            pipe.expire(USER_SESSIONS + username, int(self.absolute_seconds) + 60)
+            pipe.hset(key, mapping={"principal": principal.to_json(), "user": username,
+                                    "created": now, "seen": now, "gen": gen})
+            pipe.expire(key, int(self.absolute_seconds) + 60)
+            pipe.sadd(every, digest(token))
+            pipe.expire(every, int(self.absolute_seconds) + 60)
             await pipe.execute()
         return token
 
     async def end_session(self, token: str) -> str | None:
         """End one session; returns its user name (None when it was not a session)."""
-        key = digest(token)
-        user = await self.redis.hget(SESSION + key, "user")
-        await self.redis.delete(SESSION + key)
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "s" or not _is_tag(parts[1]):
+            return None
+        key = session_key(parts[1], digest(token))
+        user = await self.redis.hget(key, "user")
+        await self.redis.delete(key)
         if user is None:
             return None
         name = text(user)
-        await self.redis.srem(USER_SESSIONS + name, key)
+        await self.redis.srem(user_sessions_key(name), digest(token))
         return name
 
     async def end_sessions_of(self, username: str) -> int:
         """Delete every session of the account (its ``gen`` bump already refuses them)."""
-        keys = [text(k) for k in await self.redis.smembers(USER_SESSIONS + username)]
-        await self.redis.delete(USER_SESSIONS + username, *(SESSION + k for k in keys))
+        every = user_sessions_key(username)
+        tag = account_tag(username)
+        keys = [text(k) for k in await self.redis.smembers(every)]
+        await self.redis.delete(every, *(session_key(tag, k) for k in keys))
         return len(keys)
 
     async def resolve(self, token: str | None, sessions: bool = True) -> Principal | None:
-        """The principal of a live session (when ``sessions``) or device token, or None."""
-        if not token or len(token) > 128:
+        """The principal of a live session (when ``sessions``) or device token, or None.
+
+        One script on the slot the token names: its account's, or its hall's."""
+        if not token or len(token) > MAX_TOKEN:
             return None
-        key = digest(token)
-        idle = self.idle_seconds
-        raw = await run_script(  # shares its trip with concurrent calls
-            self.redis, self._resolve, [SESSION + key, DEVICE + key],
-            [repr(self.clock()), idle, self.absolute_seconds, USER, min(60.0, idle / 10),
-             "1" if sessions else "0"])
+        parts = token.split(".")
+        now = repr(self.clock())
+        if len(parts) == 3 and parts[0] == "s":
+            if not sessions or not _is_tag(parts[1]):
+                return None
+            idle = self.idle_seconds
+            raw = await run_script(  # shares its trip with concurrent calls
+                self.redis, self._session, [session_key(parts[1], digest(token))],
+                [now, idle, self.absolute_seconds, f"{_account(parts[1])}:user:",
+                 min(60.0, idle / 10)])
+        elif len(parts) == 3 and parts[0] == "d":
+            hall = hall_of_code(parts[1])
+            if hall is None:
+                return None
+            raw = await run_script(self.redis, self._device, [device_key(hall, digest(token))],
+                                   [now])
+        elif len(parts) == 1:  # issued before tokens named their hall (migrated keys)
+            found = await self.redis.get(DEVICE_HALL + digest(token))
+            if found is None:
+                return None
+            raw = await run_script(self.redis, self._device,
+                                   [device_key(text(found), digest(token))], [now])
+        else:
+            return None
         return Principal.from_json(raw) if raw else None
 
     async def add_device(self, principal: Principal, expires: float | None = None) -> str:
-        token = new_token()
+        hall = principal.halls[0]
+        token = f"d.{hall_code(hall)}.{new_token()}"
         key = digest(token)
+        await self.redis.sadd(DEVICE_HALLS, hall)  # the listing's index, written first
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(DEVICE + key, mapping={
+            pipe.hset(device_key(hall, key), mapping={
                 "principal": principal.to_json(), "created": repr(self.clock()),
                 "expires": "" if expires is None else repr(expires)})
-            pipe.sadd(DEVICES, key)
+            pipe.sadd(hall_devices_key(hall), key)
             await pipe.execute()
         return token
 
+    async def _every_device(self) -> list[tuple[str, str]]:
+        """(hall, digest) of every device, hall by hall."""
+        out = []
+        for hall in sorted(text(h) for h in await self.redis.smembers(DEVICE_HALLS)):
+            out += [(hall, text(k)) for k in await self.redis.smembers(hall_devices_key(hall))]
+        return out
+
     async def devices(self) -> list[dict[str, Any]]:
         """Every device: id (the first 12 hex digits of its digest), kind, hall, name …"""
-        keys = sorted(text(k) for k in await self.redis.smembers(DEVICES))
         out = []
-        for key in keys:
-            raw = await self.redis.hgetall(DEVICE + key)
+        for hall, key in sorted(await self._every_device(), key=lambda d: d[1]):
+            raw = await self.redis.hgetall(device_key(hall, key))
             if not raw:
                 continue
             row = {text(k): text(v) for k, v in raw.items()}
@@ -158,30 +277,73 @@ class Tokens:
 
     async def revoke_device(self, ident: str) -> list[str]:
         """Revoke devices by id (digest prefix, ≥ 6 hex digits) or by exact name."""
-        keys = [text(k) for k in await self.redis.smembers(DEVICES)]
         gone = []
-        for key in keys:
+        for hall, key in await self._every_device():
             hit = len(ident) >= 6 and key.startswith(ident.lower())
             if not hit:
-                raw = await self.redis.hget(DEVICE + key, "principal")
+                raw = await self.redis.hget(device_key(hall, key), "principal")
                 hit = raw is not None and Principal.from_json(raw).name == ident
             if hit:
-                await self.redis.delete(DEVICE + key)
-                await self.redis.srem(DEVICES, key)
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(device_key(hall, key))
+                    pipe.srem(hall_devices_key(hall), key)
+                    await pipe.execute()
+                await self.redis.delete(DEVICE_HALL + key)
                 gone.append(key[:12])
         return gone
 
 
-async def migrate_legacy_keys(redis: Redis) -> int:
-    """Rename keys written before the ``{auth}`` tag (``auth:…`` → ``{auth}:…``), once.
+async def _move(redis: Redis, source: str, target: str) -> bool:
+    """Move one key to another name, across slots (DUMP + RESTORE, keeping its expiry);
+    a target already there (another process moved it first) is kept."""
+    payload = await redis.dump(source)
+    if payload is None:
+        return False
+    ttl = await redis.pttl(source)
+    try:
+        await redis.restore(target, max(int(ttl), 0), payload)
+    except ResponseError as exc:
+        if "BUSYKEY" not in str(exc):
+            raise
+    await redis.delete(source)
+    return True
 
-    Cheap when there is nothing to do (one EXISTS); a key already under its new name
-    is left alone. Returns how many keys were renamed."""
-    if not await redis.exists(LEGACY + "users", LEGACY + "devices"):
+
+async def migrate_legacy_keys(redis: Redis) -> int:
+    """Lay out auth keys of an older version as above, once (``{auth}:layout``).
+
+    Accounts written as ``{auth}:user:<name>`` (or, older, ``auth:user:<name>``) move to
+    their account's slot; devices move to their hall's (their old tokens, which name no
+    hall, keep working through ``{auth}:device-hall:<sha256>``: re-issue them to drop that
+    dependency); the user list and open set-up links keep ``{auth}``. **Sessions of the
+    old layout end**: their tokens name no account, so staff sign in again. Login
+    failure counters are dropped. Cheap when done (one GET). Returns how many keys moved."""
+    if text(await redis.get(LAYOUT) or "") == LAYOUT_VERSION:
         return 0
-    renamed = 0
-    async for key in redis.scan_iter(match=LEGACY + "*", count=1000):
-        name = text(key)
-        if await redis.renamenx(name, TAG + ":" + name[len(LEGACY):]):
-            renamed += 1
-    return renamed
+    moved = 0
+    for prefix in ("auth:", TAG + ":"):
+        async for raw in redis.scan_iter(match=prefix + "*", count=1000):
+            name = text(raw)
+            rest = name[len(prefix):]
+            if rest.startswith("user:"):
+                moved += await _move(redis, name, user_key(rest[len("user:"):]))
+            elif rest.startswith("device:"):
+                moved += await _move_device(redis, name, rest[len("device:"):])
+            elif rest.startswith(("session:", "user-sessions:", "fail:")) or rest == "devices":
+                await redis.delete(name)
+            elif prefix == "auth:":  # users, setup:<sha256>: their name under {auth}
+                moved += await _move(redis, name, f"{TAG}:{rest}")
+    await redis.set(LAYOUT, LAYOUT_VERSION)
+    return moved
+
+
+async def _move_device(redis: Redis, name: str, key: str) -> bool:
+    principal = await redis.hget(name, "principal")
+    if principal is None or not Principal.from_json(principal).halls:
+        await redis.delete(name)
+        return False
+    hall = Principal.from_json(principal).halls[0]
+    await redis.sadd(DEVICE_HALLS, hall)
+    await redis.set(DEVICE_HALL + key, hall)
+    await redis.sadd(hall_devices_key(hall), key)
+    return await _move(redis, name, device_key(hall, key))

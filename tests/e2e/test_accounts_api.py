@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from hall.app import create_app
 from hall.auth import Role
+from hall.auth.tokens import user_key
 from hall.config import HallConfig
 from hall.settings import Settings
 from tests.conftest import PASSWORD, Accounts
@@ -271,7 +272,7 @@ def test_an_account_from_before_generations_keeps_its_sessions(
         client: TestClient, accounts: Accounts, redis_url: str) -> None:
     """Accounts written by the earlier code have no ``gen``: their sessions must work."""
     accounts._run(accounts.auth.add_user("district-S01", PASSWORD, Role.CLERK, ("district",)))
-    redis.Redis.from_url(redis_url).hdel("{auth}:user:district-S01", "gen", "must_change",
+    redis.Redis.from_url(redis_url).hdel(user_key("district-S01"), "gen", "must_change",
                                          "disabled")
     session = bearer(login(client, "district-S01"))
     assert client.get("/api/me", headers=session).json()["user"]["name"] == "district-S01"

@@ -1,7 +1,8 @@
 """CROSSSLOT impossible by construction: every key builder puts its key in one tag's slot.
 
 A script or transaction of a hall takes its keys from these builders only, so all of
-them hash to the slot of ``{<hall>}``; auth keys to ``{auth}``; RQ's to its prefix's tag.
+them hash to the slot of ``{<hall>}`` (a hall's devices too); an account's keys (its
+sessions, its login failures) to its account's tag; RQ's to its prefix's tag.
 Every public builder (method, property or function returning a key name) is found by
 introspection and called with sample arguments, so a builder added later is checked too.
 """
@@ -32,7 +33,8 @@ KEY_CLASSES = (HallKeys, TideKeys, RatingKeys, AppointmentKeys)
 KEY_FUNCTIONS = (audit_store.day_key, audit_store.head_key, audit_store.days_key,
                  report_store.agg_key, report_store.agg_days_key, report_store.agg_counts_key,
                  remote_queue.remote_key, notify.sent_key, notify.dead_key,
-                 announce.said_key, announce.synthesis_key)
+                 announce.said_key, announce.synthesis_key, tokens.device_key,
+                 tokens.hall_devices_key)
 
 
 def slot(key: str) -> int:
@@ -70,13 +72,41 @@ def test_every_key_of_a_hall_is_in_the_halls_slot(hall: str) -> None:
         assert slot(key) == slot(tag), (name, key)
 
 
-def test_auth_keys_share_one_tag() -> None:
-    builders = [tokens.SESSION + "ab" * 32, tokens.USER_SESSIONS + "alice", tokens.DEVICE + "cd",
-                tokens.DEVICES, tokens.USER + "alice", accounts.USERS]
+@pytest.mark.parametrize("user", ["alice", "Mal{lory}", "张.伟-2"])
+def test_an_accounts_keys_share_its_tag(user: str) -> None:
+    tag = tokens.account_tag(user)
+    own = f"{{a:{tag}}}"
+    token = f"s.{tag}.secret"  # a session token names its account's tag
+    keys = [tokens.user_key(user), tokens.user_sessions_key(user), tokens.failures_key(user),
+            tokens.session_key(tag, tokens.digest(token))]
+    assert all(key.index("{") == key.index(own) for key in keys), keys
+    assert {slot(key) for key in keys} == {slot(own)}
+    # the session script reads the account as <session's account prefix> .. <user name>
+    assert tokens.user_key(user).startswith(tokens.session_key(tag, "").split(":session:")[0])
     limiter = throttle.Throttle(None, lambda: 0.0)  # type: ignore[arg-type]
-    builders += [key for key, _ in limiter._keys("Mal{lory}", "203.0.113.9")]
-    assert all(key.startswith("{auth}:") for key in builders), builders
-    assert {slot(key) for key in builders} == {slot("{auth}")}
+    (first, _), (by_address, _) = limiter._keys(user, "203.0.113.9")
+    assert first == tokens.failures_key(user)
+    assert by_address.index("{") == by_address.index("{addr:")
+
+
+def test_keys_of_nobodys_slot_keep_auth() -> None:
+    """Admin listings and set-up links: never read by an authenticated request."""
+    keys = [accounts.USERS, accounts.SETUP + "ab", tokens.DEVICE_HALLS, tokens.DEVICE_HALL + "cd",
+            tokens.LAYOUT]
+    assert {slot(key) for key in keys} == {slot("{auth}")}, keys
+
+
+@pytest.mark.parametrize("hall", [*HALLS, "xn--abc", "x.y"])
+def test_a_device_token_names_its_hall(hall: str) -> None:
+    if "." in hall:  # not a hall id: no token names it
+        with pytest.raises(ValueError):
+            tokens.hall_code(hall)
+        assert tokens.hall_of_code(hall) is None
+        return
+    code = tokens.hall_code(hall)
+    assert code.isascii() and "." not in code
+    assert tokens.hall_of_code(code) == hall
+    assert tokens.hall_of_code("xn--" + "\u00ff") is None  # not punycode: no hall
 
 
 def test_rq_keys_need_a_tag_on_a_cluster() -> None:
