@@ -21,6 +21,16 @@ out. Each round:
    the next round waits until that replica is in sync, so every round has WAIT's guarantee.
 
 Rounds target the halls in turn (district, town, village, ...).
+
+Throughput on the cluster (``--throughput``): the same 3+3 cluster, ``--apps`` (2) ``hall
+serve --reuse-port`` processes on one port with ``REDIS_CLUSTER_NODES`` and
+``REDIS_WAIT_REPLICAS`` (``--wait-replicas``, 1 as deployed), ``--halls`` copies of the
+district hall spread over the three primaries, a clerk at every window and a kiosk per
+hall; then wrk as in benchmarks/bench_throughput.py (its Lua script, its parsing, its CPU
+accounting: CPU of the apps and of the six redis-servers per issue), and the audit of
+every hall::
+
+    .venv/bin/python benchmarks/bench_cluster.py --throughput [--halls 6] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -168,12 +179,155 @@ def app_errors(log: Path) -> dict[str, int]:
     return out
 
 
+class ClusterStack:
+    """The 3+3 cluster and N ``hall serve --reuse-port`` processes on one port (what
+    bench_throughput's ``Cpu`` and wrk phases need: ``port``, ``base_url``, pids)."""
+
+    def __init__(self, folder: Path, apps: int, halls: list[Path], wait_replicas: int) -> None:
+        self.folder, self.apps, self.halls = folder, apps, halls
+        self.wait_replicas = wait_replicas
+        self.cluster = RedisClusterServers(folder / "cluster", password=PASSWORD)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> ClusterStack:
+        from bench_core import free_port
+
+        self.cluster.start()
+        self.port = free_port()
+        self.env = {**os.environ, "REDIS_CLUSTER_NODES": self.cluster.spec,
+                    "RQ_KEY_PREFIX": "{rq}", "REDIS_PASSWORD": PASSWORD,
+                    "REDIS_WAIT_REPLICAS": str(self.wait_replicas),
+                    "REDIS_WAIT_TIMEOUT_MS": "1000", "HALL_START_WORKER": "0",
+                    "HALL_ALWAYS_OPEN": "1", "PYTHONUNBUFFERED": "1",
+                    "HALL_DATA": str(self.folder / "var"),
+                    "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
+        for i in range(self.apps):
+            log = open(self.folder / f"app-{i}.log", "ab")  # noqa: SIM115
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
+                 "--reuse-port", "--no-worker", "--log-level", "warning"],
+                env=self.env, cwd=ROOT, stdout=log, stderr=log))
+        wait_until(lambda: all("Hall is running" in (self.folder / f"app-{i}.log").read_text()
+                               for i in range(self.apps)), 120, "hall serve")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def app_pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def redis_pids(self) -> list[int]:
+        return [n.process.pid for n in self.cluster.nodes if n.process is not None]
+
+    def stop(self) -> None:
+        from bench_core import stop_processes
+
+        stop_processes(self.processes)
+        self.cluster.stop()
+
+
+async def provision_cluster(stack: ClusterStack, hall_ids: list[str]) -> dict[str, str]:
+    """A kiosk token per hall and a clerk logged in at every window (as bench_core's
+    ``provision``, through a cluster client)."""
+    from bench_core import SEATS
+
+    from hall.auth import AuthStore, Role
+    from hall.redis_conn import async_client
+    from hall.settings import Settings
+
+    client = async_client(Settings.from_env(stack.env))
+    auth = AuthStore(client)
+    kiosks: dict[str, str] = {}
+    for hall in hall_ids:
+        kiosks[hall] = await auth.add_device(Role.KIOSK, hall, f"{hall}-kiosk")
+        for staff in SEATS.values():
+            await auth.add_user(f"{hall}-{staff}", "cluster bench passphrase 9", Role.CLERK,
+                                (hall,), staff)
+    await client.aclose()
+    conn = await Connection("127.0.0.1", stack.port).open()
+    for hall in hall_ids:
+        for window, staff in SEATS.items():
+            status, body = await conn.request("POST", "/api/login", {
+                "username": f"{hall}-{staff}", "password": "cluster bench passphrase 9"})
+            assert status == 200, body
+            status, body = await conn.request(
+                "POST", f"/api/halls/{hall}/windows/{window}/login", token=body["token"])
+            assert status == 200, body
+    conn.close()
+    return kiosks
+
+
+def throughput(args: argparse.Namespace) -> int:
+    """Issue throughput with wrk on the cluster (see the module's docstring)."""
+    import shutil
+
+    import httpx
+    from bench_core import audit_summary
+    from bench_core import hall_files as copies
+    from bench_throughput import Cpu, parse_wrk, requests_for, run_child, wrk_script
+    from redis.cluster import ClusterNode, RedisCluster
+
+    from ticketing.audit import audit_hall
+
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-tp-") as tmp:
+        folder = Path(tmp)
+        files = copies(folder, args.halls)
+        hall_ids = [p.stem for p in files]
+        stack = ClusterStack(folder, args.apps, files, args.wait_replicas)
+        try:
+            stack.start()
+            spread: dict[int, list[str]] = {}
+            for hall in hall_ids:
+                node = stack.cluster.node_of_slot(key_slot(f"{{{hall}}}".encode()))
+                spread.setdefault(node.port, []).append(hall)
+            tokens = asyncio.run(provision_cluster(stack, hall_ids))
+            info = httpx.get(f"{stack.base_url}/api/halls/{hall_ids[0]}").json()
+            matters = [m["code"] for m in info["matters"]]
+            script = wrk_script(folder, requests_for(tokens, matters, stack.port))
+            wrk = shutil.which("wrk") or "/usr/bin/wrk"
+            result: dict[str, Any] = {
+                "apps": args.apps, "halls": args.halls, "wait_replicas": args.wait_replicas,
+                "halls_per_primary": sorted(len(v) for v in spread.values()),
+                "load_before": os.getloadavg()}
+            run_child([wrk, "-t1", f"-c{args.connections}", "-d2s", "-s", str(script),
+                       stack.base_url])  # warm up
+            with Cpu(stack) as cpu:  # type: ignore[arg-type]
+                text, client = run_child(
+                    [wrk, "-t1", f"-c{args.connections}", f"-d{int(args.seconds)}s",
+                     "--latency", "--timeout", "10s", "-s", str(script), stack.base_url])
+            parsed = parse_wrk(text)
+            result["max"] = {"connections": args.connections, **parsed,
+                             **cpu.per(parsed["requests"], client)}
+            result["load_after"] = os.getloadavg()
+            nodes = [ClusterNode("127.0.0.1", n.port)  # type: ignore[no-untyped-call]
+                     for n in stack.cluster.nodes]
+            with RedisCluster(startup_nodes=nodes, password=PASSWORD) as check:
+                result["audit"] = audit_summary([audit_hall(check, h) for h in hall_ids])
+            print(json.dumps(result), flush=True)
+            audit = result["audit"]
+            return 1 if any(audit[k] for k in ("duplicate_numbers", "double_calls", "lost",
+                                                  "inconsistent")) else 0
+        finally:
+            stack.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--conns", type=int, default=4, help="connections per hall")
     parser.add_argument("--node-timeout-ms", type=int, default=3000)
+    parser.add_argument("--throughput", action="store_true",
+                        help="measure issue throughput with wrk instead of failovers")
+    parser.add_argument("--apps", type=int, default=2, help="(--throughput) app processes")
+    parser.add_argument("--halls", type=int, default=6, help="(--throughput) halls")
+    parser.add_argument("--connections", type=int, default=64, help="(--throughput) wrk")
+    parser.add_argument("--seconds", type=float, default=20.0, help="(--throughput)")
+    parser.add_argument("--wait-replicas", type=int, default=1, help="(--throughput)")
     args = parser.parse_args()
+    if args.throughput:
+        return throughput(args)
     print(json.dumps({"load_average_start": os.getloadavg()}), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         folder = Path(tmp)

@@ -124,11 +124,27 @@ class _CommandTableOnce(AsyncCommandsParser):
     """redis-py's async cluster client re-reads the COMMAND table from its *default* node
     each time it re-reads the slot map (after any connection error). When that node is
     the primary just killed, every command of every hall failed until the failover was
-    over; the table does not change with the topology, so it is read once."""
+    over; the table does not change with the topology, so it is read once.
+
+    The node it asks ``COMMAND GETKEYS`` (for commands whose keys move, such as
+    XREADGROUP) still follows each new slot map: keeping the first one kept a dead node
+    after a failover, and every stream read of every hall failed for good. The streams'
+    reads name their keys after ``STREAMS``, found here without asking any node."""
 
     async def initialize(self, node: Any = None) -> None:
+        if node is not None:
+            self.node = node
         if not self.commands:
             await super().initialize(node)
+
+    async def _get_moveable_keys(self, *args: Any) -> Any:
+        words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
+        if words[0].upper() in ("XREAD", "XREADGROUP"):
+            upper = [w.upper() for w in words]
+            if "STREAMS" in upper:
+                rest = args[upper.index("STREAMS") + 1:]
+                return tuple(rest[: len(rest) // 2])
+        return await super()._get_moveable_keys(*args)
 
 
 # redis-py 8.1's async cluster client can disconnect a pooled link during a topology
@@ -235,10 +251,13 @@ class SlotOwnerConnection(redis.Connection):
         self.cluster_seeds = tuple(cluster_seeds)
         self.slot = slot
 
-    def connect(self) -> None:
-        if self._sock is None:
-            self.host, self.port = slot_owner(self.cluster_seeds, self.slot, self.password)
-        super().connect()  # type: ignore[no-untyped-call]
+    def _connect(self) -> Any:
+        # the lowest step of every (re)connect: redis-py reconnects a dropped link from
+        # ``send_packed_command`` through ``connect_check_health``, not ``connect``; an
+        # override of ``connect`` kept the dead primary's address after a failover, and
+        # every enqueue failed until the process restarted
+        self.host, self.port = slot_owner(self.cluster_seeds, self.slot, self.password)
+        return super()._connect()  # type: ignore[no-untyped-call]
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
