@@ -3,32 +3,42 @@
     .venv/bin/python benchmarks/bench_soak.py                 # 30 halls, 12 tickets a day, 7 days
     .venv/bin/python benchmarks/bench_soak.py --halls 200 --days 10
 
-Starts Debian's redis-server, one app process (``create_app`` under uvicorn, as
-``hall serve`` builds it, but with the hall clock read from a file the driver writes:
-days pass in seconds) and a real ``hall worker`` for the roll-up jobs. Halls are
-generated from a copy of the village template with ``record_retention_days = 1`` and
+Starts a redis-server (``hall.redis_server.redis_server_binary``), one app process
+(``create_app`` under uvicorn, as ``hall serve`` builds it, but with the hall clock read
+from a file the driver writes: days pass in seconds) and a real ``hall worker`` for the
+roll-up and speech jobs. Halls
+are generated from a copy of the village template with ``record_retention_days = 1`` and
 ``stream_retention_days = 1``, so retention applies from the second day.
 
-Each simulated day: every hall gets ``--tickets`` tickets over its opening hours, each
-issued at the kiosk, called, started and finished at window 1 over HTTP; after closing,
-the roll-up job (``ticketing.rollup``, the retention step) runs for every hall in the
-worker; then Redis is measured: used memory, keys, stream entries, records, aggregates.
+Each simulated day: every clerk opens a session in the morning; every hall gets
+``--tickets`` tickets over its opening hours, each issued at the kiosk, called, started and
+finished at window 1 over HTTP (the worker speaks each call into the audio cache); after
+closing, the roll-up job (``ticketing.rollup``, the retention step) runs for every hall in
+the worker; then Redis is measured key family by key family (count and bytes), with the
+audio folder on disk.
 
-Redis expires keys on its own clock, and the simulated days lie in the past, so a day's
-records go as soon as its roll-up sets their expiry: the curve shows the steady state a
-hall reaches once retention applies. The day's growth before the roll-up gives the bytes
-per ticket (records, day keys, stream entries, ratings index) and the aggregates' growth
-the bytes kept for good per hall-day.
+Two clocks. What the app keeps by the hall's clock (ticket records, day keys and ratings
+expire at ``EXPIREAT`` day end + ``record_retention_days``; the stream is trimmed by the
+events' own time) follows the simulated days, which lie in the past: Redis drops a record
+as soon as its roll-up sets its expiry. What expires on Redis's real clock (``EXPIRE``:
+resend guards, RQ job results, sessions, roll-up claims, "said" marks of the voice, the
+audit trail's day lists) would outlive a soak of minutes. So the benchmark (and only the
+benchmark) moves Redis's clock with the simulated one: at each measurement it takes the
+simulated time passed since the last one, less the real time passed, off every relative
+TTL (``PTTL``, then ``PEXPIRE`` or ``UNLINK``, in one script per 1,000 keys:
+``tests.support.move_expiry_clock``). Leases of live processes (RQ workers, tide leaders)
+are left alone: they are renewed on the real clock. A key written since the last move is
+moved a little too little (by at most a simulated half day), never too much.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import mmap
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -42,15 +52,21 @@ import redis
 from bench_core import free_port, stop_processes, wait_until
 from bench_province import Pool, say
 from redis.asyncio import Redis as AsyncRedis
+from rq import Queue
+from rq.registry import FinishedJobRegistry
 
 from hall.auth import AuthStore, Role
 from hall.auth.principal import Principal
 from hall.auth.tokens import USER
 from hall.config.province import template_path
+from hall.jobs import QUEUES, REPORTS_QUEUE, VOICE_QUEUE
 from hall.redis_server import redis_server_binary
 from ticketing.rollup import enqueue_rollup
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support import move_expiry_clock  # noqa: E402
+
 ZONE = "Asia/Shanghai"
 FIRST_DAY = datetime(2024, 3, 4)  # a Monday, in the past: expiry is immediate once set
 PASSWORD = "benchmark-password-9"
@@ -102,85 +118,169 @@ def at(day: int, hour: float) -> float:
     return d.replace(tzinfo=ZoneInfo(ZONE)).timestamp()
 
 
-def measure(client: redis.Redis, halls: list[str]) -> dict[str, Any]:
+# What keeps each key family bounded, and whether it must be flat once retention applies
+# ("flat") or grows by design for a stated period ("kept"). First match wins; a family no
+# pattern names is "flat" (a per-hall or per-deployment fixture).
+RULES: tuple[tuple[str, str, str], ...] = (
+    (r"hall:\{h\}:audit:\*$", "kept", "audit day list: EXPIRE RETENTION_DAYS (400 d) from the "
+     "day's first entry"),
+    (r"hall:\{h\}:audit:days$", "kept", "audit day index: a member a day (~20 B)"),
+    (r"hall:\{h\}:agg:\*:queued:\*$", "flat", "roll-up claim: EXPIRE CLAIM_SECONDS (1 h)"),
+    (r"hall:\{h\}:agg:", "kept", "daily aggregate: kept for good"),
+    (r"hall:\{h\}:events$", "flat", "stream: trimmed by the events' time "
+     "(stream_retention_days)"),
+    (r"hall:\{h\}:(t|day|rating|ratings)(:|$)", "flat", "ticket records, day keys, ratings: "
+     "EXPIREAT day end + record_retention_days"),
+    (r"hall:\{h\}:step:", "flat", "resend guard: EXPIRE DONE_SECONDS (10 min)"),
+    (r"hall:\{h\}:voice:said:", "flat", "voice 'said' mark: EXPIRE 24 h"),
+    (r"rq:(job|results):", "flat", "RQ job and result: result_ttl (roll-up and voice 10 min)"),
+    (r"rq:(finished|failed|wip|started|deferred|scheduled|canceled):", "flat",
+     "RQ registry: scored by the worker's real clock, cleaned every 10 min of real time"),
+    (r"\{auth\}:(session|user-sessions):", "flat", "session: EXPIRE session_hours + 60 s"),
+    (r"\{auth\}:fail:", "flat", "login throttle: EXPIRE lock_seconds + 1 h"),
+)
+# renewed by a live process on the real clock: not moved with the simulated clock
+LEASES = re.compile(rb"^rq:worker:|^rq:scheduler|:tide:leader$|^tide:")
+
+def family(key: bytes) -> str:
+    """The key's family: the hall tag becomes {h}; every part holding a digit, or as long as
+    an id, becomes *."""
+    parts = key.decode(errors="replace").split(":")
+    if parts[0] == "hall" and len(parts) > 1:
+        parts[1] = "{h}"
+    return ":".join("*" if len(part) >= 16 or any(c.isdigit() for c in part) else part
+                    for part in parts)
+
+
+def rule(name: str) -> tuple[str, str]:
+    for pattern, kind, why in RULES:
+        if re.match(pattern, name):
+            return kind, why
+    return "flat", "per hall or per deployment: fixed"
+
+
+def measure(client: redis.Redis, halls: list[str], audio: Path) -> dict[str, Any]:
     info = client.info("memory")
     pipe = client.pipeline(transaction=False)
     for h in halls:
         pipe.xlen(f"hall:{{{h}}}:events")
     streams = sum(pipe.execute())
-    kinds: dict[str, int] = {}
-    sizes: dict[str, int] = {}
+    families: dict[str, list[int]] = {}
     keys = list(client.scan_iter(count=5000))
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key, samples=0)
     for key, size in zip(keys, pipe.execute(), strict=True):
-        parts = key.decode().split(":")
-        kind = parts[2] if parts[0] == "hall" and len(parts) > 2 else ":".join(parts[:2])
-        kinds[kind] = kinds.get(kind, 0) + 1
-        sizes[kind] = sizes.get(kind, 0) + int(size or 0)
-    return {"bytes_by_kind": dict(sorted(sizes.items(), key=lambda kv: -kv[1])),
+        entry = families.setdefault(family(key), [0, 0])
+        entry[0] += 1
+        entry[1] += int(size or 0)
+    files = [f.stat().st_size for f in audio.glob("*.wav")] if audio.is_dir() else []
+    return {"families": dict(sorted(families.items(), key=lambda kv: -kv[1][1])),
             "used_memory": info["used_memory"],
             "dataset": client.memory_stats()["dataset.bytes"],
             "keys": client.dbsize(), "stream_entries": streams,
-            "ticket_records": kinds.get("t", 0), "aggregates": kinds.get("agg", 0),
-            "day_keys": kinds.get("day", 0)}
+            "ticket_records": families.get("hall:{h}:t:*", [0])[0],
+            "audio_files": len(files), "audio_bytes": sum(files)}
+
+
+class RedisClock:
+    """Moves Redis's expiry clock with the simulated one (``move_expiry_clock``)."""
+
+    def __init__(self, client: redis.Redis, sim: float) -> None:
+        self.client, self.sim, self.real = client, sim, time.time()
+        self.moved = 0.0
+
+    def to(self, sim: float) -> tuple[int, int]:
+        real = time.time()
+        step = (sim - self.sim) - (real - self.real)
+        self.sim, self.real = sim, real
+        self.moved += max(0.0, step)
+        gone = move_expiry_clock(self.client, step, skip=LEASES)
+        # RQ's finished-job registries are scored on the worker's clock and cleaned by its
+        # maintenance (every 10 minutes): as it would have by now on the moved clock
+        for name in QUEUES:
+            FinishedJobRegistry(name, connection=self.client).cleanup(real + self.moved)
+        return gone
 
 
 async def drive(port: int, url: str, clock: FileClock, halls: list[str], tickets: int,
-                days: int) -> list[dict[str, Any]]:
+                days: int, audio: Path) -> list[dict[str, Any]]:
     client = AsyncRedis.from_url(url)
+    # a clerk opens a session each morning; sessions are timed on the real clock
+    # (``create_app``'s ``auth_clock``), their keys expire with Redis's moved one
     auth = AuthStore(client)
     await auth.add_user(f"{halls[0]}-V01", PASSWORD, Role.CLERK, (halls[0],), "V01")
     model = {k.decode(): v.decode() for k, v in
              (await client.hgetall(f"{USER}{halls[0]}-V01")).items()}
-    kiosks, clerks = {}, {}
+    kiosks, principals = {}, {}
     for h in halls:
         kiosks[h] = await auth.add_device(Role.KIOSK, h, f"{h}-kiosk")
         name = f"{h}-V01"
-        principal = Principal(name, Role.CLERK, (h,), "V01", name)
-        await client.hset(f"{USER}{name}", mapping={**model, "principal": principal.to_json()})
-        clerks[h] = await auth.tokens.open_session(name, model.get("gen", "0"), principal)
-    await client.aclose()
+        principals[h] = Principal(name, Role.CLERK, (h,), "V01", name)
+        await client.hset(f"{USER}{name}",
+                          mapping={**model, "principal": principals[h].to_json()})
     pool = await Pool().open([port], 32)
     sync = redis.Redis.from_url(url)
+    moving = RedisClock(sync, clock())
     curve = []
 
-    async def serve_one(h: str) -> None:
+    async def serve_one(h: str, clerk: str) -> None:
         status, _ = await pool.request("POST", f"/api/halls/{h}/tickets", kiosks[h],
                                        {"matter": "CM-ZM"})
         assert status == 201, status
         for step in ("call-next", "start", "finish"):
             status, body = await pool.request("POST", f"/api/halls/{h}/windows/1/{step}",
-                                              clerks[h])
+                                              clerk)
             assert status == 200, (step, status, body)
 
     for day in range(days):
         clock.set(at(day, 8.5))
+        moving.to(clock())
+        clerks = {h: await auth.tokens.open_session(f"{h}-V01", model.get("gen", "0"),
+                                                    principals[h]) for h in halls}
         await asyncio.gather(*(pool.request("POST", f"/api/halls/{h}/windows/1/login",
                                             clerks[h]) for h in halls))
+        # and one mistyped password a hall (the login throttle's counters)
+        for h in halls:
+            status, _ = await pool.request("POST", "/api/login", "", {
+                "username": f"{h}-V01", "password": "not-the-password", "code": ""})
+            assert status in (401, 429), status
         started = time.monotonic()
         for n in range(tickets):
             clock.set(at(day, 9 + 8 * n / tickets))
-            await asyncio.gather(*(serve_one(h) for h in halls))
+            await asyncio.gather(*(serve_one(h, clerks[h]) for h in halls))
         served = time.monotonic() - started
         await asyncio.gather(*(pool.request("POST", f"/api/halls/{h}/windows/1/logout",
                                             clerks[h]) for h in halls))
-        before = measure(sync, halls)
+        # the worker says every call (the audio cache) before the day is measured
+        voice = Queue(VOICE_QUEUE, connection=sync)
+        wait_until(lambda q=voice: q.count == 0 and q.started_job_registry.count == 0,
+                   "the voice queue", timeout=600)
+        clock.set(at(day, 17.5))
+        moving.to(clock())
+        before = measure(sync, halls, audio)
         clock.set(at(day, 18))
         stamp = (FIRST_DAY + timedelta(days=day)).strftime("%Y%m%d")
         for h in halls:
             await asyncio.to_thread(enqueue_rollup, url, h, stamp)
         wait_until(lambda s=stamp: all(sync.exists(f"hall:{{{h}}}:agg:{s}") for h in halls),
                    "the roll-ups", timeout=300)
-        after = measure(sync, halls)
+        # and every roll-up job is done (the app's scheduler queues the due days too)
+        reports = Queue(REPORTS_QUEUE, connection=sync)
+        wait_until(lambda q=reports: q.count == 0 and q.started_job_registry.count == 0,
+                   "the reports queue", timeout=300)
+        clock.set(at(day + 1, 0.5))
+        gone, _ = moving.to(clock())
+        after = measure(sync, halls, audio)
         row = {"day": day + 1, "tickets": tickets * len(halls),
                "requests_per_s": round(4 * tickets * len(halls) / served, 1),
+               "expired_by_the_moved_clock": gone,
                "before_rollup": before, "after_rollup": after}
-        say(f"day {day + 1}: used {after['used_memory'] / 2**20:.2f} MiB after the roll-up, "
-            f"{after['stream_entries']} stream entries, {after['ticket_records']} records")
+        say(f"day {day + 1}: used {after['used_memory'] / 2**20:.2f} MiB at the next day's "
+            f"start, {after['keys']} keys, {after['stream_entries']} stream entries, "
+            f"{after['ticket_records']} records, {after['audio_files']} audio files")
         curve.append(row)
-        clock.set(at(day + 1, 0.5))
+    await client.aclose()
     pool.close()
     return curve
 
@@ -213,6 +313,7 @@ def main() -> int:
                  "--dir", str(folder / "redis"), "--appendonly", "yes", "--appendfsync",
                  "everysec", "--save", "", "--logfile", str(folder / "redis" / "log")]))
             wait_until(redis.Redis.from_url(url).ping, "redis-server")
+            bare = redis.Redis.from_url(url).info("memory")["used_memory"]
             env = {**os.environ, "REDIS_URL": url, "HALL_FILES": str(province),
                    "HALL_ALWAYS_OPEN": "1", "HALL_DATA": str(folder / "var"),
                    "PYTHONPATH": str(ROOT / "benchmarks")}
@@ -224,8 +325,10 @@ def main() -> int:
                                               env=env, cwd=ROOT, stdout=log, stderr=log))
             wait_until(lambda: redis.Redis.from_url(url).ping() and _ready(port), "the app",
                        timeout=60)
-            empty = measure(redis.Redis.from_url(url), halls)
-            curve = asyncio.run(drive(port, url, clock, halls, args.tickets, args.days))
+            audio = folder / "var" / "audio"
+            empty = measure(redis.Redis.from_url(url), halls, audio)
+            empty["bare_used_memory"] = bare
+            curve = asyncio.run(drive(port, url, clock, halls, args.tickets, args.days, audio))
         finally:
             stop_processes(processes)
     print(json.dumps(summary(empty, curve, args), indent=2))
@@ -240,33 +343,65 @@ def _ready(port: int) -> bool:
 
 def summary(empty: dict[str, Any], curve: list[dict[str, Any]],
             args: argparse.Namespace) -> dict[str, Any]:
-    tickets = args.halls * args.tickets
+    halls, tickets = args.halls, args.halls * args.tickets
+    days = len(curve)
+    names = sorted({k for c in curve for k in c["after_rollup"]["families"]}
+                   | {k for c in curve for k in c["before_rollup"]["families"]})
+    half = days // 2  # retention (1 day) applies from day 2; judge the second half
+
+    def at_start(c: dict[str, Any], name: str) -> list[int]:
+        return list(c["after_rollup"]["families"].get(name, [0, 0]))
+
+    families = {}
+    for name in names:
+        kind, why = rule(name)
+        series = [at_start(c, name)[1] for c in curve]
+        live = [c["before_rollup"]["families"].get(name, [0, 0])[1] - (
+            at_start(curve[i - 1], name)[1] if i else empty["families"].get(name, [0, 0])[1])
+            for i, c in enumerate(curve)]
+        growth = (series[-1] - series[half]) / max(1, days - 1 - half) / halls
+        families[name] = {
+            "rule": kind, "why": why,
+            "count_at_each_day_start": [at_start(c, name)[0] for c in curve],
+            "bytes_at_each_day_start": series,
+            "growth_per_hall_day_second_half": round(growth),
+            "live_day_bytes_per_ticket": round(sum(live[1:]) / max(1, days - 1) / tickets),
+        }
+    flat = {n: f for n, f in families.items() if f["rule"] == "flat"}
+    kept = {n: f for n, f in families.items() if f["rule"] == "kept"}
+
+    def total(group: dict[str, Any], i: int) -> int:
+        return sum(f["bytes_at_each_day_start"][i] for f in group.values())
+
+    # what is kept grows from nothing: its bytes after the last day over every hall-day
+    kept_per_hall_day = {n: round(f["bytes_at_each_day_start"][-1] / days / halls)
+                         for n, f in kept.items()}
+    used = [c["after_rollup"]["used_memory"] for c in curve]
+    audio_files = [c["after_rollup"]["audio_files"] for c in curve]
+    audio_bytes = [c["after_rollup"]["audio_bytes"] for c in curve]
     day_growth = [c["before_rollup"]["used_memory"] - (curve[i - 1]["after_rollup"]["used_memory"]
                                                        if i else empty["used_memory"])
                   for i, c in enumerate(curve)]
-    kept = [c["after_rollup"]["used_memory"] for c in curve]
-    first, last = curve[1]["after_rollup"]["bytes_by_kind"], curve[-1]["after_rollup"][
-        "bytes_by_kind"]
-    growth = {k: round((last.get(k, 0) - first.get(k, 0)) / max(1, len(curve) - 2) / args.halls)
-              for k in {*first, *last}}
-    # what a day adds while it runs, per ticket (before its roll-up, over the day before's)
-    kinds = {k for c in curve for k in c["before_rollup"]["bytes_by_kind"]}
-    per_ticket = {k: round(sum(c["before_rollup"]["bytes_by_kind"].get(k, 0)
-                               - p["after_rollup"]["bytes_by_kind"].get(k, 0)
-                               for p, c in itertools.pairwise(curve))
-                           / max(1, len(curve) - 1) / tickets) for k in kinds}
-    per_ticket = dict(sorted(per_ticket.items(), key=lambda kv: -kv[1]))
+    idle_hall = sum(size for name, (_, size) in empty["families"].items()
+                    if name.startswith("hall:{h}")) / halls
     return {
-        "halls": args.halls, "tickets_per_hall_day": args.tickets, "days": args.days,
-        "empty_used_memory": empty["used_memory"],
-        "bytes_per_ticket_live": round(sum(day_growth[1:]) / max(1, len(day_growth) - 1)
-                                       / tickets),
-        "used_memory_after_each_rollup_mib": [round(k / 2**20, 3) for k in kept],
-        "kept_for_good_per_hall_day_bytes": round((kept[-1] - kept[1]) / max(1, len(kept) - 2)
-                                                  / args.halls) if len(kept) > 2 else None,
-        "growth_per_hall_day_after_rollup_bytes_by_kind": dict(
-            sorted(growth.items(), key=lambda kv: -kv[1])),
-        "live_day_bytes_per_ticket_by_kind": per_ticket,
+        "halls": halls, "tickets_per_hall_day": args.tickets, "days": days,
+        "redis_used_memory_bare": empty["bare_used_memory"],
+        "redis_used_memory_idle_halls": empty["used_memory"],
+        "redis_bytes_per_idle_hall": round(idle_hall),
+        "redis_used_memory_idle_per_hall": round((empty["used_memory"]
+                                                  - empty["bare_used_memory"]) / halls),
+        "used_memory_at_each_day_start_mib": [round(u / 2**20, 3) for u in used],
+        "must_be_flat_bytes_at_each_day_start": [total(flat, i) for i in range(days)],
+        "kept_by_design_bytes_at_each_day_start": [total(kept, i) for i in range(days)],
+        "kept_by_design_per_hall_day_bytes": kept_per_hall_day,
+        "kept_by_design_per_ticket_bytes": {n: round(v / args.tickets)
+                                            for n, v in kept_per_hall_day.items()},
+        "bytes_per_ticket_live": round(sum(day_growth[1:]) / max(1, days - 1) / tickets),
+        "audio_files_at_each_day_start": audio_files,
+        "audio_bytes_at_each_day_start": audio_bytes,
+        "audio_bytes_per_file": round(audio_bytes[-1] / max(1, audio_files[-1])),
+        "families": families,
         "curve": curve,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
