@@ -44,7 +44,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from hall.auth import AuthStore, Role
 from hall.auth.principal import Principal
-from hall.auth.tokens import USER
+from hall.auth.tokens import user_key
 from hall.config.province import province_text
 from hall.redis_server import redis_server_binary
 
@@ -171,14 +171,14 @@ async def provision(stack: Province, halls: list[tuple[str, str]]
     await auth.add_user(f"{first}-{CLERK[template]}", PASSWORD, Role.CLERK, (first,),
                         CLERK[template])
     model = {k.decode(): v.decode() for k, v in
-             (await client.hgetall(f"{USER}{first}-{CLERK[template]}")).items()}
+             (await client.hgetall(user_key(f"{first}-{CLERK[template]}"))).items()}
     kiosks, clerks = {}, {}
 
     async def one(hall: str, template: str) -> None:
         kiosks[hall] = await auth.add_device(Role.KIOSK, hall, f"{hall}-kiosk")
         name, staff = f"{hall}-{CLERK[template]}", CLERK[template]
         principal = Principal(name, Role.CLERK, (hall,), staff, name)
-        await client.hset(f"{USER}{name}", mapping={**model, "principal": principal.to_json()})
+        await client.hset(user_key(name), mapping={**model, "principal": principal.to_json()})
         clerks[hall] = await auth.tokens.open_session(name, model.get("gen", "0"), principal)
 
     for i in range(0, len(halls), 100):

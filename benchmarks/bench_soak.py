@@ -57,7 +57,7 @@ from rq.registry import FinishedJobRegistry
 
 from hall.auth import AuthStore, Role
 from hall.auth.principal import Principal
-from hall.auth.tokens import USER
+from hall.auth.tokens import user_key
 from hall.config.province import template_path
 from hall.jobs import QUEUES, REPORTS_QUEUE, VOICE_QUEUE
 from hall.redis_server import redis_server_binary
@@ -136,8 +136,8 @@ RULES: tuple[tuple[str, str, str], ...] = (
     (r"rq:(job|results):", "flat", "RQ job and result: result_ttl (roll-up and voice 10 min)"),
     (r"rq:(finished|failed|wip|started|deferred|scheduled|canceled):", "flat",
      "RQ registry: scored by the worker's real clock, cleaned every 10 min of real time"),
-    (r"\{auth\}:(session|user-sessions):", "flat", "session: EXPIRE session_hours + 60 s"),
-    (r"\{auth\}:fail:", "flat", "login throttle: EXPIRE lock_seconds + 1 h"),
+    (r"account:\{a\}:(session|sessions):", "flat", "session: EXPIRE session_hours + 60 s"),
+    (r"account:\{a\}:fail:", "flat", "login throttle: EXPIRE lock_seconds + 1 h"),
 )
 # renewed by a live process on the real clock: not moved with the simulated clock
 LEASES = re.compile(rb"^rq:worker:|^rq:scheduler|:tide:leader$|^tide:")
@@ -145,7 +145,8 @@ LEASES = re.compile(rb"^rq:worker:|^rq:scheduler|:tide:leader$|^tide:")
 def family(key: bytes) -> str:
     """The key's family: the hall tag becomes {h}; every part holding a digit, or as long as
     an id, becomes *."""
-    parts = key.decode(errors="replace").split(":")
+    text = re.sub(r"^account:\{a:[^}]*\}", "account:{a}", key.decode(errors="replace"))
+    parts = text.split(":")
     if parts[0] == "hall" and len(parts) > 1:
         parts[1] = "{h}"
     return ":".join("*" if len(part) >= 16 or any(c.isdigit() for c in part) else part
@@ -211,13 +212,13 @@ async def drive(port: int, url: str, clock: FileClock, halls: list[str], tickets
     auth = AuthStore(client)
     await auth.add_user(f"{halls[0]}-V01", PASSWORD, Role.CLERK, (halls[0],), "V01")
     model = {k.decode(): v.decode() for k, v in
-             (await client.hgetall(f"{USER}{halls[0]}-V01")).items()}
+             (await client.hgetall(user_key(f"{halls[0]}-V01"))).items()}
     kiosks, principals = {}, {}
     for h in halls:
         kiosks[h] = await auth.add_device(Role.KIOSK, h, f"{h}-kiosk")
         name = f"{h}-V01"
         principals[h] = Principal(name, Role.CLERK, (h,), "V01", name)
-        await client.hset(f"{USER}{name}",
+        await client.hset(user_key(name),
                           mapping={**model, "principal": principals[h].to_json()})
     pool = await Pool().open([port], 32)
     sync = redis.Redis.from_url(url)
