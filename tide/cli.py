@@ -44,7 +44,8 @@ def register(sub: Any) -> None:
                    help="tickets on the day when there is no history (default: the "
                         "hall's usual volume)")
     q.add_argument("--no-history", action="store_true", help="ignore the hall's records")
-    q.add_argument("--seeds", type=int, default=30, help="simulated days to search on")
+    q.add_argument("--seeds", type=int, default=8,
+                   help="simulated days to search on (as many again validate the plan)")
     q.add_argument("--check-seeds", type=int, default=40, help="other days to check on")
     q.add_argument("--json", action="store_true", help="print the plan as JSON")
     q.add_argument("--save", action="store_true",

@@ -25,7 +25,8 @@ Other domain and specialty windows stay as rostered. The search:
    (on as many of them as step 1 reached). Days are tried hardest first, and a trial
    stops at its first day too many over the target.
 3. *Validate.* On validation days (``validate_seeds``: neither searched on nor checked)
-   the cut plan must hold; if it does not, every window all day is tried instead. Where
+   the cut plan must hold; if it does not, a window is added back in every half hour
+   (then two, …) until it does, and failing that every window all day is tried. Where
    neither beats today's roster, the plan *is* today's roster (``fallback``): when the
    plan misses the target on more than 10 % of the validation days and today's roster (the
    tide controller in auto mode, which also opens and lends windows) meets it on more of
@@ -392,10 +393,22 @@ class Planner:
 
     def plan(self) -> Plan:
         counts = self.search()
-        # On the validation days: the plan found, or every window all day when the cut
-        # plan does not hold there; today's roster when neither beats it.
+        # On the validation days: the plan found, or with windows added back in every half
+        # hour, or every window all day when the cut plan does not hold there; today's
+        # roster when none beats it.
         full = self.full()
         mine = self.outcome(self.days(counts, self.validate_seeds))
+        extra = 1
+        while mine.hit_rate < HIT_TARGET and counts != full:
+            # add back a window in every half hour (up to all of them) until it holds
+            more = {g: [min(len(self.groups[g]), c + extra) for c in cs]
+                    for g, cs in counts.items()}
+            if more == full:
+                break
+            held = self.outcome(self.days(more, self.validate_seeds))
+            if held.hit_rate >= HIT_TARGET:
+                counts, mine = more, held
+            extra += 1
         if mine.hit_rate < HIT_TARGET and counts != full:
             whole = self.outcome(self.days(full, self.validate_seeds))
             if (whole.hit_rate, -whole.p90_min) > (mine.hit_rate, -mine.p90_min):
