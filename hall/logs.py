@@ -98,6 +98,12 @@ class RequestLog:
             return
         match = HALL_IN_PATH.match(scope.get("path", ""))
         token = current_hall.set(match.group(1) if match else None)
+        if not self.enabled or scope["type"] != "http":  # no access line: send as it is
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                current_hall.reset(token)
+            return
         started = time.perf_counter()
         status = 0
 
@@ -110,10 +116,9 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_logged)
         finally:
-            if self.enabled and scope["type"] == "http":
-                client = scope.get("client")
-                access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
-                    "method": scope.get("method"), "path": scope.get("path"), "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "client": client[0] if client else None})
+            client = scope.get("client")
+            access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
+                "method": scope.get("method"), "path": scope.get("path"), "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": client[0] if client else None})
             current_hall.reset(token)
