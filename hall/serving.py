@@ -26,6 +26,14 @@ from hall import health
 GRACE_SECONDS = 10
 SOCKET_CLOSE_WAIT = 3.0  # time for the 1001 close handshakes before uvicorn's own 1012
 ACCEPT_QUEUE_WAIT = 0.2  # time for the event loop to accept what the kernel had queued
+# The collector's thresholds once start-up is frozen (Python's are 700, 10, 10). What a
+# province's process keeps after start-up (2,000 boards' sockets, hub and tide state) is
+# walked by every full collection: at 700 a young pass promoted the objects of requests
+# and of pipelines over thousands of halls still in flight, and a full pass came every few
+# seconds, holding the loop 70-230 ms of CPU (benchmarks/bench_province.py, RESULTS.md).
+# A young pass every 20,000 allocations (about a millisecond) lets them die young, and a
+# full pass waits for 100 middle ones.
+GC_THRESHOLDS = (20_000, 10, 100)
 
 _SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
 _DROP_EVERY_PACKET = (ctypes.c_ubyte * 8)(*struct.pack("=HBBI", 0x06, 0, 0, 0))  # BPF "ret #0"
@@ -65,6 +73,7 @@ class DrainingServer(uvicorn.Server):
         # stall every request for tens of milliseconds now and then (the p99 of a busy hall).
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if any([refuse_new_handshakes(s) for server in self.servers for s in server.sockets]):
