@@ -34,14 +34,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     with redis_url_for(settings) as url:
         settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url or None)
-        credentials = asyncio.run(_bootstrap(settings, halls, base_url))
+        credentials = asyncio.run(_bootstrap(settings, halls, settings.public_url or base_url))
         worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
         first = next(iter(halls))
         # JSON logs: these lines are log records too (one JSON object a line on stderr)
         say = logging.getLogger("hall").info if settings.log_format == "json" else print
         say(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
         if credentials:
-            say(f"First start: accounts and device links are in {credentials}")
+            say(f"First start: set-up links of the accounts and device links are in {credentials}")
         # uvicorn re-raises the SIGTERM it caught once it has shut down; Python's default
         # action would then kill this process before the worker and the embedded Redis
         # are stopped below, leaving both running. Leave through the finally blocks.

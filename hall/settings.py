@@ -83,6 +83,7 @@ class Settings:
     always_open: bool = False  # demos and tests: walk-ins are not refused outside hours
     notify_url: str | None = None  # the hall's SMS / WeChat gateway webhook (ticketing/notify.py)
     notify_secret: str | None = None  # its signing key
+    public_url: str | None = None  # the address staff open the hall at (set-up links)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +120,7 @@ class Settings:
             "always_open": env.get("HALL_ALWAYS_OPEN", "0") in ("1", "true", "yes"),
             "notify_url": env.get("HALL_NOTIFY_URL") or None,
             "notify_secret": env.get("HALL_NOTIFY_SECRET") or None,
+            "public_url": (env.get("HALL_PUBLIC_URL") or "").rstrip("/") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

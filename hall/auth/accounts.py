@@ -56,6 +56,16 @@ SETUP_HOURS = 72
 SETUP_PATH = "/account#setup="
 
 
+def setup_url(base_url: str, token: str) -> str:
+    """The address of a set-up link for staff who open the hall at ``base_url``."""
+    return f"{base_url.rstrip('/')}{SETUP_PATH}{token}"
+
+
+def expiry_text(expires: float) -> str:
+    """When a set-up link stops working, in the machine's local time with its zone."""
+    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(expires))
+
+
 class SetupLinkInvalid(Unauthorized):
     code = "setup_link_invalid"
 

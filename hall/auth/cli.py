@@ -89,12 +89,12 @@ def check_user(args: argparse.Namespace, halls: dict[str, HallConfig]) -> None:
         raise CliError(f"{flag}: no staff '{staff_id}' in hall(s) {', '.join(in_halls)}")
 
 
-def _print_link(username: str, url: str, token: str, expires: float) -> None:
-    from hall.auth.accounts import SETUP_PATH
+def _print_link(args: argparse.Namespace, username: str, token: str, expires: float) -> None:
+    from hall.auth.accounts import expiry_text, setup_url
 
-    until = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(expires))
-    print(f"set-up link for {username} (works once, until {until}; hand it to that person "
-          f"only):\n  {url.rstrip('/')}{SETUP_PATH}{token}")
+    url = args.url or settings_from(args).public_url or "http://localhost:8000"
+    print(f"set-up link for {username} (works once, until {expiry_text(expires)}; hand it to "
+          f"that person only):\n  {setup_url(url, token)}")
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -121,7 +121,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     link = _run(args, add, halls)
     print(f"user {args.username} ({args.role}) saved")
     if link is not None:
-        _print_link(args.username, args.url, *link)
+        _print_link(args, args.username, *link)
     return 0
 
 
@@ -142,7 +142,7 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
     if args.reset_2fa:
         _run(args, lambda a: a.set_totp(args.username, None))
     print(f"{args.username}: the password no longer works and every session has ended")
-    _print_link(args.username, args.url, *link)
+    _print_link(args, args.username, *link)
     return 0
 
 
@@ -246,8 +246,9 @@ def register(sub: Any) -> None:
     revoke.add_argument("device")
     revoke.set_defaults(func=cmd_device_revoke)
     for parser in (add, passwd):
-        parser.add_argument("--url", default="http://localhost:8000",
-                            help="the address staff open the hall at (for the set-up link)")
+        parser.add_argument("--url", default=None,
+                            help="the address staff open the hall at, for the set-up link "
+                            "(default: HALL_PUBLIC_URL, else http://localhost:8000)")
         parser.add_argument("--expires-hours", type=float, default=72.0,
                             help="the set-up link stops working after this (default 72)")
     for parser in (add, passwd, dadd, revoke, *(users.choices[n] for n in

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -249,6 +250,7 @@ class Deployment:
     procs: dict[str, Proc] = field(default_factory=dict)
     redis_port: int = field(default_factory=free_port)
     proxy_port: int = field(default_factory=free_port)
+    passwords: dict[str, str] = field(default_factory=dict)  # chosen through set-up links
 
     def __post_init__(self) -> None:
         self.test_env = {"REDIS_PASSWORD": PASSWORD, **self.extra_env}
@@ -261,6 +263,7 @@ class Deployment:
         env = {k: v.replace("redis:6379", f"127.0.0.1:{self.redis_port}") for k, v in env.items()}
         env["HALL_DATA"] = str(self.data)
         env["HALL_SECURE_COOKIES"] = "0"  # plain http on loopback
+        env["HALL_PUBLIC_URL"] = self.url  # the address of the first start's set-up links
         return {**os.environ, **env, **self.extra_env}
 
     def start(self) -> Deployment:
@@ -314,26 +317,30 @@ class Deployment:
         return f"ws://127.0.0.1:{self.proxy_port}"
 
     def credentials(self) -> tuple[dict[str, str], str]:
-        """({user: one-time password}, kiosk device token) from the first start's file."""
+        """({user: set-up link}, kiosk device token) from the first start's file."""
         text = (self.data / "initial-credentials.txt").read_text(encoding="utf-8")
-        passwords = dict(re.findall(r"(\S+)  password: (\S+)", text))
+        links = dict(re.findall(r"(\S+)  set-up link: (\S+)", text))
         kiosk = re.search(r"/h/district/kiosk\?device=(\S+)", text)
-        assert passwords and kiosk, text[:500]
-        return passwords, kiosk.group(1)
+        assert links and kiosk, text[:500]
+        assert "password:" not in text, text[:500]  # no password is ever written
+        return links, kiosk.group(1)
 
-    def login(self, username: str, passwords: dict[str, str]) -> dict[str, str]:
-        """Log in with the one-time password, change it as the first login must; the
-        session of the new password."""
-        r = httpx.post(f"{self.url}/api/login", json={"username": username,
-                                                       "password": passwords[username]})
-        assert r.status_code == 200, r.text
-        if r.json()["user"]["pending"] == "password":
-            new = f"new {passwords[username]} passphrase"
-            r = httpx.post(f"{self.url}/api/password", json={
-                "current": passwords[username], "new": new},
-                headers={"Authorization": f"Bearer {r.json()['token']}"})
+    def login(self, username: str, links: dict[str, str],
+              url: str | None = None) -> dict[str, str]:
+        """Sign in as the account's person: the first time through its set-up link (as
+        its page does: the fragment's token in a JSON body, choosing a password), then
+        with that password; the session's header."""
+        url = url or self.url
+        if username not in self.passwords:
+            token = links[username].split("#setup=", 1)[1]
+            password = f"chosen {secrets.token_hex(8)}"
+            r = httpx.post(f"{url}/api/setup", json={"token": token, "password": password})
             assert r.status_code == 200, r.text
-            passwords[username] = new
+            self.passwords[username] = password
+        else:
+            r = httpx.post(f"{url}/api/login", json={"username": username,
+                                                     "password": self.passwords[username]})
+            assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
     def stop(self) -> None:

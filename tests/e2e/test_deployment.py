@@ -61,14 +61,14 @@ def stream_calls(d: Deployment) -> list[str]:
 
 def test_journey_through_the_proxy(deployment: Deployment):
     d = deployment
-    password, kiosk_token = d.credentials()
+    links, kiosk_token = d.credentials()
     boards = boards_on_every_app(d)
     kiosk = {"Authorization": f"Bearer {kiosk_token}"}
     issued = httpx.post(f"{d.url}/api/halls/{HALL}/tickets", json={"matter": "QY-KB"},
                         headers=kiosk)
     assert issued.status_code == 201, issued.text
     number = issued.json()["number"]
-    clerk = d.login(f"{HALL}-S01", password)
+    clerk = d.login(f"{HALL}-S01", links)
     assert httpx.post(f"{d.url}/api/halls/{HALL}/windows/1/login",
                       headers=clerk).status_code == 200
     called = httpx.post(f"{d.url}/api/halls/{HALL}/windows/1/call-next", headers=clerk)
@@ -163,10 +163,10 @@ class Load:
 
 
 def _staff(d: Deployment) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
-    password, kiosk_token = d.credentials()
+    links, kiosk_token = d.credentials()
     clerks = {}
     for window, staff in ((1, "S01"), (2, "S02")):
-        headers = d.login(f"{HALL}-{staff}", password)
+        headers = d.login(f"{HALL}-{staff}", links)
         r = httpx.post(f"{d.url}/api/halls/{HALL}/windows/{window}/login", headers=headers)
         assert r.status_code == 200, r.text
         clerks[window] = headers

@@ -73,7 +73,7 @@ def test_no_issued_secret_in_the_log(redis_url: str, tmp_path: Path, fmt: str) -
         assert httpx.post(f"{base}/api/halls/district/windows/1/call-next",
                           headers=staff).status_code == 200
         credentials = (tmp_path / "data" / "initial-credentials.txt").read_text()
-        secrets += re.findall(r"(?:password: |device=)(\S+)", credentials)
+        secrets += re.findall(r"(?:#setup=|device=)(\S+)", credentials)
     finally:
         app.stop()
     text = log.read_text(encoding="utf-8", errors="replace")

@@ -61,14 +61,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
 def test_first_run_speaks_calls(served) -> None:
     base, data, proc = served
     credentials = (data / "initial-credentials.txt").read_text(encoding="utf-8")
-    password = re.search(r"district-S01  password: (\S+)", credentials).group(1)  # type: ignore[union-attr]
+    link = re.search(r"district-S01  set-up link: (\S+)", credentials).group(1)  # type: ignore[union-attr]
+    assert link.startswith(f"{base}/account#setup="), link
     kiosk = re.search(r"/h/district/kiosk\?device=(\S+)", credentials).group(1)  # type: ignore[union-attr]
-    first = httpx.post(f"{base}/api/login", json={"username": "district-S01",
-                                                  "password": password}).json()["token"]
-    # the one-time password must be changed first
-    token = httpx.post(f"{base}/api/password", json={"current": password,
-                                                     "new": "the clerk's own passphrase"},
-                       headers={"Authorization": f"Bearer {first}"}).json()["token"]
+    # the clerk chooses a password on the set-up link (as its page does) and is signed in
+    token = httpx.post(f"{base}/api/setup", json={"token": link.split("#setup=", 1)[1],
+                                                  "password": "the clerk's own passphrase"}
+                       ).json()["token"]
     clerk = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert clerk.post("/api/halls/district/windows/1/login").status_code == 200
     issued = httpx.post(f"{base}/api/halls/district/tickets", json={"matter": "QY-KB"},

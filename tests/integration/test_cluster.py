@@ -74,7 +74,8 @@ def deployment(cluster: RedisClusterServers,
 
 @pytest.fixture(scope="module")
 def passwords(deployment: Deployment) -> dict[str, str]:
-    """The accounts' passwords, kept as each first login changes them (``login``)."""
+    """The accounts' set-up links (``Deployment.login`` uses each once, then the password
+    it chose)."""
     return deployment.credentials()[0]
 
 
@@ -82,19 +83,6 @@ def kiosks(d: Deployment) -> dict[str, dict[str, str]]:
     text = (d.data / "initial-credentials.txt").read_text(encoding="utf-8")
     return {hall: {"Authorization": f"Bearer {token}"}
             for hall, token in re.findall(r"/h/(\w+)/kiosk\?device=(\S+)", text)}
-
-
-def login(url: str, username: str, passwords: dict[str, str]) -> dict[str, str]:
-    r = httpx.post(f"{url}/api/login", json={"username": username,
-                                             "password": passwords[username]})
-    assert r.status_code == 200, r.text
-    if r.json()["user"]["pending"] == "password":
-        new = f"new {passwords[username]} passphrase"
-        r = httpx.post(f"{url}/api/password", json={"current": passwords[username], "new": new},
-                       headers={"Authorization": f"Bearer {r.json()['token']}"})
-        assert r.status_code == 200, r.text
-        passwords[username] = new
-    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def account_slot(username: str) -> int:
@@ -129,7 +117,7 @@ def test_journey_in_halls_on_every_node(cluster: RedisClusterServers, deployment
                                 json={"matter": matter}, headers=tickets[hall])
             assert issued.status_code == 201, issued.text
             number = issued.json()["number"]
-            clerk = login(calling.url, f"{hall}-{staff}", passwords)
+            clerk = deployment.login(f"{hall}-{staff}", passwords, calling.url)
             base = f"{calling.url}/api/halls/{hall}/windows/1"
             assert httpx.post(f"{base}/login", headers=clerk).status_code == 200
             called = httpx.post(f"{base}/call-next", headers=clerk)
@@ -221,14 +209,14 @@ def test_primary_killed_under_load(cluster: RedisClusterServers, deployment: Dep
     staff, window = next((f"{other_hall}-{s}", n) for s, n in
                          ((JOURNEY[other_hall][1][0] + f"{n:02d}", n) for n in (1, 2, 3, 4))
                          if f"{other_hall}-{s}" in passwords and not on_victim[f"{other_hall}-{s}"])
-    other_headers = login(calling.url, staff, passwords)
+    other_headers = deployment.login(staff, passwords, calling.url)
     # an account whose keys are on the victim: signed in before, it is refused meanwhile
     # and works again after the failover
     victims = [u for u, there in on_victim.items() if there]
     assert victims, "no account on the killed shard"
-    stranded = login(calling.url, victims[0], passwords)
+    stranded = deployment.login(victims[0], passwords, calling.url)
     # a clerk of the killed hall calling through the other process (window 1 serves A)
-    headers = login(calling.url, f"{hall}-{JOURNEY[hall][1]}", passwords)
+    headers = deployment.login(f"{hall}-{JOURNEY[hall][1]}", passwords, calling.url)
     for who, h, w in ((headers, hall, 1), (other_headers, other_hall, window)):
         assert httpx.post(f"{calling.url}/api/halls/{h}/windows/{w}/login",
                           headers=who).status_code == 200
@@ -318,7 +306,7 @@ def test_worker_survives_the_rq_shard_failover(cluster: RedisClusterServers,
         wait_until(lambda: _owner_port(cluster, rq) not in (None, victim.port),
                    RECOVERY_BOUND + 15, "a replica promoted for RQ's slot")
         print(f"rq slot failed over in {time.monotonic() - killed_at:.2f} s")
-        clerk = login(app.url, f"{hall}-{staff}", passwords)
+        clerk = deployment.login(f"{hall}-{staff}", passwords, app.url)
         issued = httpx.post(f"{app.url}/api/halls/{hall}/tickets", json={"matter": matter},
                             headers=kiosks(deployment)[hall])
         assert issued.status_code == 201, issued.text

@@ -1,0 +1,94 @@
+"""The README's first start in a real browser: ``hall serve`` on a fresh data folder writes
+set-up links (no password); the admin opens theirs exactly as written, chooses a password,
+enrols the second factor and sees every account; a clerk's link signs the clerk in."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.live import browser, screenshot
+from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def first_start(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A fresh ``hall serve`` (embedded Redis, no worker): its address and the text of its
+    first start's credentials file."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "HALL_FILES",
+                        "HALL_PUBLIC_URL")}
+    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall.cli", "serve", "--data", str(tmp_path / "var"),
+         "--port", str(port), "--no-worker", "--log-level", "warning"],
+        env={**env, "HALL_START_WORKER": "0"}, cwd=ROOT, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # a ceiling on a loaded machine, not a wait
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "hall serve did not start"
+            time.sleep(0.1)
+        yield base, (tmp_path / "var" / "initial-credentials.txt").read_text(encoding="utf-8")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_first_start_admin_and_clerk_use_their_setup_links(
+        first_start: tuple[str, str]) -> None:
+    base, credentials = first_start
+    links = dict(re.findall(r"(\S+)  set-up link: (\S+)", credentials))
+    assert "password:" not in credentials
+    assert links["admin"].startswith(f"{base}/account#setup="), links["admin"]
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(links["admin"])  # the line of the file, as written
+        expect(page.get_by_test_id("setup-for")).to_contain_text("admin")
+        assert "#" not in page.url  # the token left the address bar
+        page.fill("#setup-form input[name=password]", "a long and private phrase of mine")
+        page.click("#setup-form button[type=submit]")
+        expect(page.locator("#totp")).to_be_visible()  # an admin enrols a second factor
+        page.click("#totp-start")
+        expect(page.locator("#totp-image svg")).to_be_visible()
+        secret = page.locator("#totp-secret").inner_text()
+        page.fill("#totp-form input[name=code]", pyotp.TOTP(secret).now())
+        page.click("#totp-form button[type=submit]")
+        expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        page.reload()
+        expect(page.locator("#users tr", has_text="district-S01")).to_be_visible()
+        screenshot(page, "first-start-admin")
+
+        clerk = b.new_context().new_page()
+        clerk.goto(links["district-S01"])
+        expect(clerk.get_by_test_id("setup-for")).to_contain_text("district-S01")
+        clerk.fill("#setup-form input[name=password]", "the clerk's own passphrase")
+        clerk.click("#setup-form button[type=submit]")
+        expect(clerk.get_by_test_id("me")).to_be_visible()
+        # the link worked once
+        clerk.goto(links["district-S01"])
+        expect(clerk.locator("#account-error")).to_contain_text("设置链接")  # Chinese by default
+    # the chosen password signs the clerk in; the link's token is no password
+    r = httpx.post(f"{base}/api/login", json={"username": "district-S01",
+                                               "password": "the clerk's own passphrase"})
+    assert r.status_code == 200, r.text
