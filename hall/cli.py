@@ -142,27 +142,87 @@ def _calendar_warnings(cfg: HallConfig, on: str | None) -> list[str]:
 TABLE_CHECKS: list[Callable[[HallConfig], None]] = [_check_tide, _check_voice, _check_calendar]
 
 
+def _hall_problems(cfg: HallConfig) -> list[str]:
+    problems: list[str] = []
+    for read_table in TABLE_CHECKS:  # each package checks its own table
+        try:
+            read_table(cfg)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def _print_problems(name: str, problems: list[str]) -> None:
+    print(f"{name}: {len(problems)} problem(s)")
+    for problem in problems:
+        print(f"  - {problem}")
+
+
+def _hall_summary(cfg: HallConfig) -> str:
+    return (f"{len(cfg.windows)} windows, {len(cfg.queues)} queues, {len(cfg.matters)} "
+            f"matters, {len(cfg.staff)} staff")
+
+
+def _check_province(name: str, on: str | None, seen: dict[str, str]) -> int:
+    """A province file: its table, every template (fully, once: a generated hall is its
+    template's copy with its own id, names and city), ids unique in the file and against
+    the files checked before it."""
+    from collections import Counter
+
+    from hall.config.files import load_file
+    from hall.config.province import template_path
+
+    path = Path(name)
+    halls = load_file(path)  # the province table, templates' fields, ids unique in the file
+    per_template = Counter(cfg.template for cfg in halls.values())
+    problems: list[str] = []
+    templates: dict[str, HallConfig] = {}
+    for template in per_template:
+        assert template is not None
+        cfg = load_hall(template_path(template, path.parent))
+        templates[template] = cfg
+        problems += [f"template '{template}': {p}" for p in _hall_problems(cfg)]
+    clashes = [hall_id for hall_id in halls if hall_id in seen]
+    if clashes:
+        problems.append(f"hall ids: '{clashes[0]}' is already defined by {seen[clashes[0]]}"
+                        + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""))
+    seen.update(dict.fromkeys(halls, name))
+    if problems:
+        _print_problems(name, problems)
+        return 1
+    cities = len({cfg.region for cfg in halls.values()})
+    print(f"{name}: OK — province file, {len(halls)} halls from {len(templates)} template(s) "
+          f"over {cities} cities, ids unique")
+    for template, cfg in templates.items():
+        print(f"  template '{template}': {per_template[template]} halls ({cfg.level.value}), "
+              + _hall_summary(cfg))
+        for warning in [*_voice_warnings(cfg), *_calendar_warnings(cfg, on)]:
+            print(f"  warning (template '{template}'): {warning}")
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from hall.config.files import is_province_file
+
     worst = 0
+    seen: dict[str, str] = {}  # hall id -> the file that defined it
     for name in args.files:
         try:
+            if is_province_file(name):
+                worst |= _check_province(name, args.on, seen)
+                continue
             cfg = load_hall(name)
-            problems: list[str] = []
-            for read_table in TABLE_CHECKS:  # each package checks its own table
-                try:
-                    read_table(cfg)
-                except ConfigError as exc:
-                    problems.extend(exc.problems)
+            problems = _hall_problems(cfg)
+            if cfg.id in seen:
+                problems.append(f"hall.id: '{cfg.id}' is already defined by {seen[cfg.id]}")
+            seen.setdefault(cfg.id, name)
             if problems:
                 raise ConfigError(name, problems)
         except ConfigError as exc:
-            print(f"{name}: {len(exc.problems)} problem(s)")
-            for problem in exc.problems:
-                print(f"  - {problem}")
+            _print_problems(name, exc.problems)
             worst = 1
         else:
-            print(f"{name}: OK — hall '{cfg.id}' ({cfg.level.value}), {len(cfg.windows)} windows, "
-                  f"{len(cfg.queues)} queues, {len(cfg.matters)} matters, {len(cfg.staff)} staff")
+            print(f"{name}: OK — hall '{cfg.id}' ({cfg.level.value}), {_hall_summary(cfg)}")
             for warning in [*_voice_warnings(cfg), *_calendar_warnings(cfg, args.on)]:
                 print(f"  warning: {warning}")
     return worst
@@ -189,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="hall definition files")
     config_sub = config.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser("check", help="explain every mistake in hall files")
+    check = config_sub.add_parser("check", help="explain every mistake in hall files and "
+                                  "province files (every template, ids unique)")
     check.add_argument("files", nargs="+")
     check.add_argument("--on", metavar="YYYY-MM-DD", default=None,
                        help="check the calendar as on this day (default: today)")

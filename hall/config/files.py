@@ -39,6 +39,11 @@ def load_hall(path: str | Path) -> HallConfig:
     return parse_hall(raw, source=str(path))
 
 
+def is_province_file(path: str | Path) -> bool:
+    """The file is a province file (many halls from templates), not one hall's file."""
+    return is_province(_read(Path(path)))
+
+
 def load_file(path: Path) -> dict[str, HallConfig]:
     """The halls of one file: a hall file gives one, a province file many."""
     raw = _read(path)

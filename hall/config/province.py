@@ -70,7 +70,12 @@ def region_of(index: int, cities: int) -> str:
 
 def generate(raw: Mapping[str, Any], source: Path,
              load: Any) -> dict[str, HallConfig]:
-    """Expand a province file into its halls; ``load(path)`` reads one template (cached)."""
+    """Expand a province file into its halls; ``load(path)`` reads one template (cached).
+
+    Every mistake is collected before refusing (one ``ConfigError``): the province table,
+    each template missing or with mistakes of its own (named through the group that uses
+    it), and hall ids generated twice. A generated hall differs from its template only in
+    id, names and region, so a valid template and a unique id make a valid hall."""
     problems: list[str] = []
     found = check(ProvinceFile, raw, (), problems)
     if found is None:
@@ -79,23 +84,35 @@ def generate(raw: Mapping[str, Any], source: Path,
     halls: dict[str, HallConfig] = {}
     dealt = 0
     for i, group in enumerate(province.halls):
+        at = f"province.halls[{i}]"
         path = template_path(group.template, source.parent)
         if not path.is_file():
-            raise ConfigError(str(source), [
-                f"province.halls[{i}].template: no template '{group.template}' "
-                f"(bundled: {', '.join(TEMPLATES)}, or a hall file)"])
-        template: HallConfig = load(path)
+            problems.append(f"{at}.template: no template '{group.template}' "
+                            f"(bundled: {', '.join(TEMPLATES)}, or a hall file)")
+            continue
+        try:
+            template: HallConfig = load(path)
+        except ConfigError as exc:
+            problems.extend(f"{at}.template '{group.template}': {p}" for p in exc.problems)
+            continue
         width = max(5, len(str(group.count)))
+        twice: list[str] = []
         for n in range(1, group.count + 1):
             hall_id = f"{group.prefix}{n:0{width}d}"
             if hall_id in halls:
-                raise ConfigError(str(source), [
-                    f"province.halls[{i}].prefix: hall id '{hall_id}' is generated twice"])
+                twice.append(hall_id)
+                continue
             halls[hall_id] = dataclasses.replace(
                 template, id=hall_id, name_zh=f"{template.name_zh} {n:0{width}d}",
                 name_en=f"{template.name_en} {n:0{width}d}",
                 region=region_of(dealt, province.cities), template=group.template)
             dealt += 1
+        if twice:
+            problems.append(f"{at}.prefix: hall id '{twice[0]}' is generated twice"
+                            + (f" (and {len(twice) - 1} more ids)" if len(twice) > 1 else "")
+                            + "; give each group its own prefix")
+    if problems:
+        raise ConfigError(str(source), problems)
     return halls
 
 

@@ -151,3 +151,71 @@ def test_one_bad_file_among_good_ones_fails_the_run(tmp_path: Path) -> None:
     assert "village.toml: OK" in result.stdout
     assert f"{bad}: 1 problem(s)" in result.stdout and "not valid TOML" in result.stdout
     assert "missing.toml: 1 problem(s)" in result.stdout and "file: not found" in result.stdout
+
+
+def test_a_province_file_is_checked_template_by_template(tmp_path: Path) -> None:
+    """A province file (``hall province generate``): checked, not refused: its table, each
+    template fully once, and its generated ids unique, also against the other files."""
+    from hall.config.province import province_text
+
+    good = tmp_path / "province.toml"
+    good.write_text(province_text({"district": 2, "town": 30, "village": 400}, cities=5),
+                    encoding="utf-8")
+    result = check(good, *bundled_hall_files(), on="2026-06-01")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"{good}: OK — province file, 432 halls from 3 template(s) over 5 cities, "
+            "ids unique") in result.stdout
+    assert "  template 'district': 2 halls (county), 12 windows" in result.stdout
+    assert "  template 'village': 400 halls (village), 1 windows" in result.stdout
+
+    # a template of its own with a mistake, a missing one, a prefix used twice, and an
+    # id another file defines: all reported at once, by field
+    (tmp_path / "mine.toml").write_text(BROKEN, encoding="utf-8")
+    district = (BUNDLED_HALLS_DIR / "district.toml").read_text(encoding="utf-8")
+    clash = tmp_path / "clash.toml"
+    clash.write_text(district.replace('id = "district"', 'id = "t00001"', 1), encoding="utf-8")
+    bad = tmp_path / "bad-province.toml"
+    bad.write_text("""
+[province]
+cities = 2
+
+[[province.halls]]
+template = "mine.toml"
+count = 3
+prefix = "m"
+
+[[province.halls]]
+template = "twon"
+count = 3
+prefix = "x"
+
+[[province.halls]]
+template = "town"
+count = 3
+prefix = "t"
+
+[[province.halls]]
+template = "village"
+count = 5
+prefix = "t"
+""", encoding="utf-8")
+    result = check(clash, bad)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert f"{clash}: OK" in out
+    assert "province.halls[0].template 'mine.toml': hall.timezone: unknown time zone" in out
+    assert "province.halls[0].template 'mine.toml': windows[1].colour: unknown field" in out
+    assert "province.halls[1].template: no template 'twon'" in out
+    assert ("province.halls[3].prefix: hall id 't00001' is generated twice (and 2 more ids)"
+            in out)
+    assert "is refused" not in out and "load it with" not in out
+
+    # the same province file alone, mended: the clash with the other file is named
+    bad.write_text(bad.read_text(encoding="utf-8").replace('"mine.toml"', '"district"')
+                   .replace('"twon"', '"town"').replace('count = 5\nprefix = "t"',
+                                                       'count = 5\nprefix = "v"'),
+                   encoding="utf-8")
+    result = check(clash, bad)
+    assert result.returncode == 1, result.stdout
+    assert f"{bad}: 1 problem(s)" in result.stdout
+    assert f"hall ids: 't00001' is already defined by {clash}" in result.stdout
