@@ -183,10 +183,11 @@ class ClusterStack:
     """The 3+3 cluster and N ``hall serve --reuse-port`` processes on one port (what
     bench_throughput's ``Cpu`` and wrk phases need: ``port``, ``base_url``, pids)."""
 
-    def __init__(self, folder: Path, apps: int, halls: list[Path], wait_replicas: int) -> None:
+    def __init__(self, folder: Path, apps: int, halls: list[Path], wait_replicas: int,
+                 fsync: str) -> None:
         self.folder, self.apps, self.halls = folder, apps, halls
         self.wait_replicas = wait_replicas
-        self.cluster = RedisClusterServers(folder / "cluster", password=PASSWORD)
+        self.cluster = RedisClusterServers(folder / "cluster", password=PASSWORD, fsync=fsync)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> ClusterStack:
@@ -275,7 +276,7 @@ def throughput(args: argparse.Namespace) -> int:
         folder = Path(tmp)
         files = copies(folder, args.halls)
         hall_ids = [p.stem for p in files]
-        stack = ClusterStack(folder, args.apps, files, args.wait_replicas)
+        stack = ClusterStack(folder, args.apps, files, args.wait_replicas, args.fsync)
         try:
             stack.start()
             spread: dict[int, list[str]] = {}
@@ -289,6 +290,7 @@ def throughput(args: argparse.Namespace) -> int:
             wrk = shutil.which("wrk") or "/usr/bin/wrk"
             result: dict[str, Any] = {
                 "apps": args.apps, "halls": args.halls, "wait_replicas": args.wait_replicas,
+                "appendfsync": args.fsync,
                 "halls_per_primary": sorted(len(v) for v in spread.values()),
                 "load_before": os.getloadavg()}
             run_child([wrk, "-t1", f"-c{args.connections}", "-d2s", "-s", str(script),
@@ -325,6 +327,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64, help="(--throughput) wrk")
     parser.add_argument("--seconds", type=float, default=20.0, help="(--throughput)")
     parser.add_argument("--wait-replicas", type=int, default=1, help="(--throughput)")
+    parser.add_argument("--fsync", default="everysec", choices=["everysec", "always"],
+                        help="(--throughput) appendfsync of every node (docs/DEPLOY.md: everysec)")
     args = parser.parse_args()
     if args.throughput:
         return throughput(args)

@@ -79,6 +79,7 @@ class RedisClusterServers:
     size: int = 6
     password: str | None = None  # requirepass and masterauth of every node
     node_timeout_ms: int = NODE_TIMEOUT_MS
+    fsync: str = "always"  # appendfsync: the tests' strictest; a benchmark may use everysec
     nodes: list[ClusterNode] = field(default_factory=list)
 
     @property
@@ -115,7 +116,7 @@ class RedisClusterServers:
              "--cluster-node-timeout", str(self.node_timeout_ms),
              # a shard failing over stops only its own slots, not the whole cluster
              "--cluster-require-full-coverage", "no",
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "",
              "--logfile", str(node.data_dir / "redis.log"),
              *(["--requirepass", self.password, "--masterauth", self.password]
                if self.password else [])],
