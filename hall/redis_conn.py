@@ -15,7 +15,7 @@ reconnection and failover behave the same everywhere:
   (``redis.cluster.RedisCluster``, ``redis.asyncio.cluster.RedisCluster``): each command
   goes to the primary serving its key's slot; after a failover the client re-reads the
   slot map (MOVED, or a refused connection) and retries. Every multi-key script and
-  transaction keeps to one hash tag (a hall's ``{<hall>}``, ``{auth}``, RQ's prefix), so
+  transaction keeps to one hash tag (a hall's ``{<hall>}``, an account's, RQ's prefix), so
   none can cross slots. RQ is not cluster-aware (it WATCHes in pipelines, which
   redis-py's cluster pipeline refuses), so ``jobs_client`` gives it a plain client to
   the primary serving RQ's one slot (``RQ_KEY_PREFIX={rq}``), found again at each
