@@ -37,6 +37,8 @@ import redis  # noqa: E402
 from argon2 import PasswordHasher  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+from hall.auth.accounts import USERS  # noqa: E402
+from hall.auth.tokens import user_key  # noqa: E402
 from tests.e2e.live import PASSWORD  # noqa: E402
 from tests.support import RedisServer, free_port  # noqa: E402
 
@@ -168,9 +170,14 @@ def main() -> int:
         for name, staff in (("district-S01", "S01"), *((u, "S02") for u in users)):
             principal = {"name": name, "role": "clerk", "halls": ["district"],
                          "staff_id": staff, "display_name": name, "window": None}
-            r.hset(f"auth:user:{name}", mapping={"principal": json.dumps(principal),
-                                                 "password_hash": hashed, "must_change": ""})
+            record = {"principal": json.dumps(principal), "password_hash": hashed,
+                      "must_change": ""}
+            # the names an old checkout reads and this one's (hall.auth.tokens): the app
+            # moved older keys at its start, before these were written
+            r.hset(f"auth:user:{name}", mapping=record)
             r.sadd("auth:users", name)
+            r.hset(user_key(name), mapping=record)
+            r.sadd(USERS, name)
         token = httpx.post(f"{base}/api/login", json={"username": "district-S01",
                                                       "password": PASSWORD}).json()["token"]
         clerk = {"Authorization": f"Bearer {token}"}
