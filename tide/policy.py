@@ -4,7 +4,11 @@ Three policies, chosen per hall in ``[tide]``: ``off`` decides nothing; ``thresh
 opens above and closes below configured limits (hysteresis, a minimum open and closed
 time); ``predictive`` forecasts the next ``lag_minutes`` of arrivals from the smoothed
 rate and the hall's time-of-day pattern, adds the backlog that will have built up by
-then, and staffs with Erlang C so a newcomer waits at most the target. Both active
+then, and staffs with Erlang C so a newcomer waits at most the target, queue by queue
+(a tide window serving a busy domain queue and a quiet general one is judged by the
+busy one). It closes only when every queue it serves would stay comfortable without it;
+a close that leaves no opening in the day's toggle budget looks at the forecast to the
+end of the day, so both openings are not spent before a later peak. Both active
 policies lend a ``lendable`` window to an overloaded queue when its own queues are
 quiet, and take it back. Every decision carries its reason in Chinese and English.
 """
@@ -20,7 +24,8 @@ from typing import Any
 
 from hall.config import HallConfig, WindowKind
 from ticketing.model import WindowStatus
-from tide.load import LONG_FACTOR, HallLoad, QueueLoad
+from tide.hours import open_at_hour, periods
+from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
 from tide.settings import PolicyName, TideSettings
 
 
@@ -234,7 +239,9 @@ def _tide_window(
     if settings.policy is PolicyName.THRESHOLD:
         hot, cool, why_zh, why_en = _threshold(settings, pool, cfg)
     else:
-        hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open)
+        # A close that leaves no room in the toggle budget for another opening is final.
+        final = is_open and memory.of(number).toggles + 3 > settings.max_toggles_per_day
+        hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open, final)
     name_zh = f"{number}号潮汐窗口"
     want = (Action.OPEN if not is_open and hot else
             Action.CLOSE if is_open and cool else None)
@@ -367,12 +374,19 @@ def forecast_rate(settings: TideSettings, pool: list[QueueLoad], hour: float,
     """Arrivals per second expected over the next ``ahead_hours``: the day's level (slow
     rate over the profile seen through the same window) times the profile ahead; the fast
     rate, scaled the same way, catches surges the pattern does not know."""
+    return forecast_between(settings, pool, hour, hour, hour + ahead_hours)
+
+
+def forecast_between(settings: TideSettings, pool: list[QueueLoad], hour: float,
+                     start: float, end: float) -> float:
+    """Arrivals per second expected between hours ``start`` and ``end`` of the day, seen
+    from ``hour`` (see ``forecast_rate``)."""
     fast = sum(q.arrivals_per_hour for q in pool)
     slow = sum(q.arrivals_per_hour_long for q in pool)
     profile = settings.hourly_profile
     if len(profile) != 24:
         return max(fast, slow) / 3600.0
-    ahead = profile_mean(profile, hour, hour + ahead_hours)
+    ahead = profile_mean(profile, start, end)
     tau = settings.smoothing_minutes / 60.0
     out = 0.0
     for rate, window in ((fast, tau), (slow, tau * LONG_FACTOR)):
@@ -381,29 +395,87 @@ def forecast_rate(settings: TideSettings, pool: list[QueueLoad], hour: float,
     return out / 3600.0
 
 
+def close_horizon(hour: float, lag_hours: float, final: bool, cfg: HallConfig) -> float:
+    """The hour until which a tide window must not be needed before it closes: twice the
+    look-ahead; for a final close (no opening left in the day's toggle budget), the end of
+    the hall's day, so the budget is not spent before a later peak."""
+    end = hour + 2 * lag_hours
+    if final:
+        return max([end, *(b for _, b in periods(cfg))])
+    return end
+
+
+def peak_rate(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
+              until: float, step: float = 0.25) -> float:
+    """The highest forecast arrival rate (per second) over the open quarter hours from
+    ``hour`` to ``until``."""
+    top = 0.0
+    a = hour
+    while a < until - 1e-9:
+        b = min(until, a + step)
+        if open_at_hour(cfg, (a + b) / 2):
+            top = max(top, forecast_between(settings, pool, hour, a, b))
+        a = b
+    return top
+
+
+def _tide_shares(pool: list[QueueLoad], is_open: bool) -> dict[str, float]:
+    """The capacity an open window serving ``pool`` gives each queue now (``window_shares``,
+    the split ``measure`` made); nothing when it is closed."""
+    if not is_open:
+        return {}
+    base = {q.queue: (q.waiting, q.longest_wait_seconds, q.arrivals_per_hour,
+                      q.service_seconds) for q in pool}
+    return window_shares(tuple(base), base)
+
+
+def _queue_wait(settings: TideSettings, backlog: int, lam: float, service: float,
+                servers: float, lag: float) -> float:
+    """A newcomer's wait (the configured quantile, or the mean) ``lag`` seconds from now:
+    the backlog left by then, served by ``servers``, plus the steady-state wait."""
+    if servers <= 0:
+        return math.inf if backlog or lam else 0.0
+    ahead = max(0.0, backlog + (lam - servers / service) * lag)
+    steady = (erlang_c_wait(lam, service, servers) if settings.wait_quantile <= 0
+              else erlang_c_quantile(lam, service, servers, settings.wait_quantile))
+    return ahead * service / servers + steady
+
+
 def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
-                is_open: bool) -> tuple[bool, bool, str, str]:
+                is_open: bool, final: bool = False,
+                shares: Mapping[str, float] | None = None) -> tuple[bool, bool, str, str]:
+    """Whether the window serving ``pool`` should open (hot) or may close (cool), judged
+    queue by queue: a queue's own capacity without this window (``shares``: what the
+    window gives each queue now; by default its work share when open) against its
+    forecast arrivals. Hot: some queue's newcomer would wait over the target within the
+    look-ahead. Cool: every queue stays well under it without the window, now and, at the
+    forecast's busiest quarter hour, up to ``close_horizon`` (a final close looks to the
+    end of the day)."""
     lag = settings.lag_minutes * 60.0
-    lam = forecast_rate(settings, pool, hour, lag / 3600.0)
-    backlog = sum(q.waiting for q in pool)
-    work = sum((q.arrivals_per_hour + q.waiting) * q.service_seconds for q in pool)
-    weight = sum(q.arrivals_per_hour + q.waiting for q in pool)
-    service = work / weight if weight > 0 else pool[0].service_seconds
-    servers = sum(q.servers for q in pool)
-    without = max(0.0, servers - (1.0 if is_open else 0.0))
     target = settings.target_wait_minutes * 60.0
-
-    def wait_with(c: float) -> float:
-        if c <= 0:
-            return math.inf if backlog or lam else 0.0
-        ahead = max(0.0, backlog + (lam - c / service) * lag)
-        steady = (erlang_c_wait(lam, service, c) if settings.wait_quantile <= 0
-                  else erlang_c_quantile(lam, service, c, settings.wait_quantile))
-        return ahead * service / c + steady
-
-    w_without, w_with = wait_with(without), wait_with(without + 1.0)
-    worst = max(pool, key=lambda q: q.predicted_wait_seconds)
-    qz, qe = _names(cfg, worst.queue)
+    if shares is None:
+        shares = _tide_shares(pool, is_open)
+    until = close_horizon(hour, lag / 3600.0, final, cfg)
+    worst: tuple[float, QueueLoad] | None = None
+    cool = is_open  # only an open window can close
+    for q in pool:
+        service = q.service_seconds
+        without = max(0.0, q.servers - shares.get(q.queue, 0.0))
+        lam = forecast_rate(settings, [q], hour, lag / 3600.0)
+        w_without = _queue_wait(settings, q.waiting, lam, service, without, lag)
+        if worst is None or w_without > worst[0]:
+            worst = (w_without, q)
+        if not cool:
+            continue
+        w_with = _queue_wait(settings, q.waiting, lam, service, without + 1.0, lag)
+        peak = max(forecast_rate(settings, [q], hour, 2 * lag / 3600.0),
+                   peak_rate(settings, [q], cfg, hour, until))
+        rho = peak * service / without if without > 0 else (math.inf if peak else 0.0)
+        cool = (w_without <= target * 0.5 and w_with <= target
+                and rho <= settings.close_utilization)
+    assert worst is not None
+    w_without, q = worst
+    qz, qe = _names(cfg, q.queue)
     shown = min(w_without / 60.0, 999.0)
     if w_without > target:
         if not math.isfinite(w_without) or shown >= 999:
@@ -415,11 +487,6 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
                 f"超过{target / 60:.0f}分钟目标",
                 f"{qe}: predicted wait {shown:.0f} min in {settings.lag_minutes:.0f} min "
                 f"> {target / 60:.0f} min target")
-    # Close only when the pool would stay comfortable without it for twice the look-ahead.
-    lam2 = forecast_rate(settings, pool, hour, 2 * lag / 3600.0)
-    rho2 = lam2 * service / without if without > 0 else math.inf
-    cool = (w_without <= target * 0.5 and w_with <= target
-            and rho2 <= settings.close_utilization)
     return (False, cool,
             f"不开潮汐窗口预计等候{shown:.0f}分钟，低于目标",
             f"predicted wait without it {shown:.0f} min, well under target")
@@ -471,7 +538,8 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                         for q in lent)
             if predictive and lent:
                 # Give it back only when the lent queue's forecast is comfortable without it.
-                eased = eased and _predictive(settings, lent, cfg, hour, True)[1]
+                eased = eased and _predictive(settings, lent, cfg, hour, True, shares={
+                    q.queue: 1.0 for q in lent})[1]
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
             if (eased or own_busy) and w.number not in exclude and _may_change(
                     settings, memory, w.number, load.at, False):

@@ -14,7 +14,8 @@
     min_closed_minutes = 20      # and closed at least this long before re-opening
     max_toggles_per_day = 4      # opens + closes of one window per day
     lag_minutes = 20             # predictive: look this far ahead
-    close_utilization = 0.5      # predictive: close only if the others would be this busy at most
+    close_utilization = 0.5      # predictive: close only if each queue's other windows would be
+                                 # this busy at most (to the end of the day for a final close)
     wait_quantile = 0.9          # predictive: keep this quantile of a newcomer's wait under target
                                  # (0: the mean); 0.5 / 0.9 chosen on the tuning day shapes
     lend = true                  # lend lendable windows to an overloaded queue

@@ -12,6 +12,7 @@ from tide.load import ArrivalRates, measure
 from tide.policy import (
     Action,
     Memory,
+    WindowMemory,
     decide,
     erlang_c_wait,
     forecast_growth,
@@ -134,13 +135,33 @@ def test_toggle_budget_leaves_room_to_close(district: HallConfig) -> None:
 def test_predictive_opens_ahead_of_a_forecast_peak(district: HallConfig) -> None:
     settings = TideSettings(policy=PolicyName.PREDICTIVE, lend=False, lag_minutes=20,
                             hourly_profile=(0,) * 9 + (1, 3, 3) + (0,) * 12)
-    # Few waiting now; the arrival rate alone keeps the windows busy enough …
-    load = load_of(district, 4, per_hour=26)
+    # Few waiting now; the arrival rate alone keeps the general windows busy
+    # enough …
+    load = load_of(district, 4, per_hour=20)
     assert decide(district, settings.with_(hourly_profile=()), load, Memory(), 9.5) == []
     # … but the profile says the next hour brings three times as many: open now.
     [d] = decide(district, settings, load, Memory(), 10.0)
     assert d.action is Action.OPEN and "capacity" in d.reason_en
     assert forecast_growth(settings.hourly_profile, 10.0, 1 / 3, 0.25) == pytest.approx(3.0)
+
+
+def test_a_final_close_looks_to_the_end_of_the_day(district: HallConfig) -> None:
+    # Quiet at 10:00, but the hall's pattern has a peak at 15-17 three times as busy.
+    profile = (0,) * 9 + (1,) * 6 + (3, 3, 1) + (0,) * 6
+    settings = TideSettings(policy=PolicyName.PREDICTIVE, lend=False, hourly_profile=profile)
+    load = load_of(district, 0, tide_open=True, per_hour=12)
+
+    def memory(toggles: int) -> Memory:
+        return Memory("d", {12: WindowMemory(NOW - 7200.0, toggles)})
+
+    # With an opening left in the budget, it closes now (it may open again for the peak) …
+    [d] = decide(district, settings, load, memory(1), 10.0)
+    assert d.action is Action.CLOSE
+    # … but a close that spends the last toggle pair waits: the peak would need it.
+    assert decide(district, settings, load, memory(3), 10.0) == []
+    # Past the peak, the rest of the day is quiet: the final close is made.
+    assert [d.action for d in decide(district, settings, load, memory(3), 17.1)] == [
+        Action.CLOSE]
 
 
 def test_off_decides_nothing(district: HallConfig) -> None:
