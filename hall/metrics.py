@@ -237,11 +237,13 @@ class LoopMonitor:
         """Sample the main thread's stack while the loop misses its beat, whether it is
         held by work (its CPU clock runs) or kept waiting."""
         period = self.log_ms / 4000
-        clock = time.pthread_getcpuclockid(self._main)
+        cpu_clock = getattr(time, "pthread_getcpuclockid", None)  # Linux; else late only
+        clock = cpu_clock(self._main) if cpu_clock is not None else None
         while not self._stop.wait(period):
             beat, cpu = self._beat, self._cpu
             late = time.monotonic() - beat >= self.interval + self.log_ms / 2000
-            busy = time.clock_gettime(clock) - cpu >= self.interval + self.log_ms / 2000
+            busy = clock is not None and (time.clock_gettime(clock) - cpu
+                                          >= self.interval + self.log_ms / 2000)
             if not (late or busy):
                 continue
             frame = sys._current_frames().get(self._main)

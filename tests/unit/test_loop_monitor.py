@@ -32,6 +32,19 @@ async def _until(check: object, deadline: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def _held(records: list[logging.LogRecord]) -> list[tuple[int, int, str]]:
+    """(wall ms, CPU ms, line) of every stall line logged."""
+    out = []
+    for r in records:
+        found = STALL.search(r.getMessage())
+        if found:
+            out.append((int(found.group(1)), int(found.group(2)), r.getMessage()))
+    return out
+
+
+STALL = re.compile(r"event loop held (\d+) ms from [\d.]+, (\d+) ms CPU")
+
+
 async def test_a_held_loop_is_logged_with_its_cpu_and_the_code_that_held_it(
         caplog: pytest.LogCaptureFixture) -> None:
     metrics = HallMetrics()
@@ -41,20 +54,18 @@ async def test_a_held_loop_is_logged_with_its_cpu_and_the_code_that_held_it(
     try:
         await asyncio.sleep(0.05)
         hold_the_loop(0.15)
-        await _until(lambda: any("event loop held" in r.getMessage() for r in caplog.records))
+        # a busy machine may add lines of its own (late, with little CPU): find the hold's
+        await _until(lambda: any(cpu >= 140 for _, cpu, _ in _held(caplog.records)))
     finally:
         monitor.stop()
-    line = next(r.getMessage() for r in caplog.records if "event loop held" in r.getMessage())
-    found = re.search(r"held (\d+) ms from [\d.]+, (\d+) ms CPU", line)
-    assert found is not None, line
-    held, cpu = int(found.group(1)), int(found.group(2))
-    assert held >= 140 and cpu >= 140  # the work's own CPU, whatever the machine's load
+    held, cpu, line = next(x for x in _held(caplog.records) if x[1] >= 140)
+    assert held >= 140  # the work's own CPU counts, whatever the machine's load
     assert "hold_the_loop" in line  # the watchdog named the code that held the loop
     assert _count(metrics, "hall_event_loop_lag_seconds_bucket", le="0.1") < \
         _count(metrics, "hall_event_loop_lag_seconds_count")
 
 
-async def test_a_loop_that_keeps_its_beat_logs_nothing(
+async def test_a_loop_that_keeps_its_beat_logs_no_hold(
         caplog: pytest.LogCaptureFixture) -> None:
     metrics = HallMetrics()
     monitor = LoopMonitor(metrics, interval=0.01, log_ms=200, trace=True)
@@ -64,7 +75,8 @@ async def test_a_loop_that_keeps_its_beat_logs_nothing(
         await _until(lambda: _count(metrics, "hall_event_loop_lag_seconds_count") >= 10)
     finally:
         monitor.stop()
-    assert not [r for r in caplog.records if "event loop held" in r.getMessage()]
+    # nothing held it (a busy machine may still make a timer late: not a hold)
+    assert not [x for x in _held(caplog.records) if x[1] >= 100]
 
 
 async def test_collections_are_timed_by_generation() -> None:
