@@ -24,7 +24,7 @@ from typing import Any
 
 from hall.config import HallConfig, WindowKind
 from ticketing.model import WindowStatus
-from tide.hours import open_at_hour, periods
+from tide.hours import periods
 from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
 from tide.settings import PolicyName, TideSettings
 
@@ -363,6 +363,7 @@ def _kernel(profile: tuple[float, ...], hour: float, tau_hours: float) -> float:
     return total / weight
 
 
+@lru_cache(maxsize=4096)
 def profile_mean(profile: tuple[float, ...], a: float, b: float) -> float:
     steps = 12
     return sum(profile[math.floor(a + (b - a) * (i + 0.5) / steps) % 24]
@@ -374,19 +375,19 @@ def forecast_rate(settings: TideSettings, pool: list[QueueLoad], hour: float,
     """Arrivals per second expected over the next ``ahead_hours``: the day's level (slow
     rate over the profile seen through the same window) times the profile ahead; the fast
     rate, scaled the same way, catches surges the pattern does not know."""
-    return forecast_between(settings, pool, hour, hour, hour + ahead_hours)
+    profile = settings.hourly_profile
+    ahead = profile_mean(profile, hour, hour + ahead_hours) if len(profile) == 24 else 0.0
+    return _scaled(settings, pool, hour, ahead)
 
 
-def forecast_between(settings: TideSettings, pool: list[QueueLoad], hour: float,
-                     start: float, end: float) -> float:
-    """Arrivals per second expected between hours ``start`` and ``end`` of the day, seen
-    from ``hour`` (see ``forecast_rate``)."""
+def _scaled(settings: TideSettings, pool: list[QueueLoad], hour: float,
+            ahead: float) -> float:
+    """Arrivals per second where the profile's level is ``ahead``, seen from ``hour``."""
     fast = sum(q.arrivals_per_hour for q in pool)
     slow = sum(q.arrivals_per_hour_long for q in pool)
     profile = settings.hourly_profile
     if len(profile) != 24:
         return max(fast, slow) / 3600.0
-    ahead = profile_mean(profile, start, end)
     tau = settings.smoothing_minutes / 60.0
     out = 0.0
     for rate, window in ((fast, tau), (slow, tau * LONG_FACTOR)):
@@ -406,15 +407,27 @@ def close_horizon(hour: float, lag_hours: float, final: bool, cfg: HallConfig) -
 
 
 def peak_rate(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
-              until: float, step: float = 0.25) -> float:
+              until: float) -> float:
     """The highest forecast arrival rate (per second) over the open quarter hours from
     ``hour`` to ``until``."""
-    top = 0.0
-    a = hour
+    profile = settings.hourly_profile
+    if len(profile) != 24:
+        return _scaled(settings, pool, hour, 0.0)
+    start = round(hour * 60.0) / 60.0
+    return _scaled(settings, pool, hour, _busiest_quarter(
+        profile, tuple(periods(cfg)), start, max(start, round(until * 60.0) / 60.0)))
+
+
+@lru_cache(maxsize=4096)
+def _busiest_quarter(profile: tuple[float, ...], spans: tuple[tuple[float, float], ...],
+                     start: float, until: float) -> float:
+    """The profile's highest mean over the quarter hours from ``start`` to ``until`` whose
+    middle the hall is open (``spans``)."""
+    top, a = 0.0, start
     while a < until - 1e-9:
-        b = min(until, a + step)
-        if open_at_hour(cfg, (a + b) / 2):
-            top = max(top, forecast_between(settings, pool, hour, a, b))
+        b = min(until, a + 0.25)
+        if any(x <= (a + b) / 2 < y for x, y in spans):
+            top = max(top, profile_mean(profile, a, b))
         a = b
     return top
 
