@@ -51,25 +51,27 @@ from hall.text import as_str
 
 log = logging.getLogger("hall.audit")
 Clock = Callable[[], float]
+CHAIN_KEYS_KEPT = 50_000  # hall-days whose keys ``chain_keys`` keeps
 
 # KEYS: the day's list, the hall's head, the day index. A later day in the head wins
 # (a process whose clock is a little behind never forks the chain at midnight).
 APPEND_LUA = """
 local function audit_append(k_list, k_head, k_days, day, body, ttl)
-  local prev, seq = '""" + GENESIS + """', 1
+  local prev, seq = '""" + GENESIS + """', '1'
   local head = redis.call('GET', k_head)
   if head then
     local hday, hseq, hhash = string.match(head, '^(%S+) (%S+) (%S+)$')
     prev = hhash
     if hday >= day then
       if hday > day then k_list = string.sub(k_list, 1, -9) .. hday; day = hday end
-      seq = tonumber(hseq) + 1
+      seq = string.format('%d', hseq + 1)
     end
   end
-  local digest = redis.sha1hex(seq .. ' ' .. prev .. ' ' .. body)
-  redis.call('RPUSH', k_list, seq .. ' ' .. prev .. ' ' .. digest .. ' ' .. body)
+  local linked = seq .. ' ' .. prev .. ' '
+  local digest = redis.sha1hex(linked .. body)
+  redis.call('RPUSH', k_list, linked .. digest .. ' ' .. body)
   redis.call('SET', k_head, day .. ' ' .. seq .. ' ' .. digest)
-  if seq == 1 then  -- a new day: index it; it is kept ttl seconds from its start
+  if seq == '1' then  -- a new day: index it; it is kept ttl seconds from its start
     redis.call('EXPIRE', k_list, ttl)
     redis.call('ZADD', k_days, tonumber(day), day)
   end
@@ -203,7 +205,9 @@ class AuditTrail:
         self.enabled = enabled
         self.ttl = retention_days * 86400
         self._ttl = str(self.ttl)
+        self.ttl_arg = self._ttl.encode()
         self._append = redis.register_script(APPEND_SCRIPT)
+        self._chains: dict[tuple[str, str], list[str]] = {}
 
     def day(self, hall: str, at: float) -> str:
         return audit_day(at, self.zones.get(hall))
@@ -214,7 +218,18 @@ class AuditTrail:
 
     def spec_body(self, hall: str, day: str, body: str) -> tuple[list[str], list[str]]:
         """The same for an entry's body already built, on the hall-day ``day``."""
-        return ([day_key(hall, day), head_key(hall), days_key(hall)], [day, body, self._ttl])
+        return self.chain_keys(hall, day), [day, body, self._ttl]
+
+    def chain_keys(self, hall: str, day: str) -> list[str]:
+        """The keys of ``audit_append`` on the hall-day ``day`` (day list, head, day
+        index), built once per hall-day: the issue script takes them on every issue."""
+        found = self._chains.get((hall, day))
+        if found is None:
+            if len(self._chains) >= CHAIN_KEYS_KEPT:
+                self._chains.clear()
+            found = [day_key(hall, day), head_key(hall), days_key(hall)]
+            self._chains[(hall, day)] = found
+        return found
 
     async def append(self, hall: str, entry: Entry) -> None:
         """Record an entry on its own (for actions no ticketing commit carries)."""

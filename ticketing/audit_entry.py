@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from hall.audit_store import SYSTEM, current, entry_now
-from hall.audit_trail import Entry, body_at
+from hall.audit_trail import Entry
 from hall.events import EventType
 
 NUMBER_PLACEHOLDER = "#NUMBER#"  # issue.lua puts the number it gives in its place
@@ -69,28 +69,30 @@ def entry_for(event: EventType, data: dict[str, Any], at: float) -> Entry:
                      detail=detail_of(event, data))
 
 
-def issue_body(queue: str, matter: str, channel: str, priority_group: str | None,
-               appointment: bool, at: float) -> str:
-    """The body of a ``ticket.issued`` entry by the current caller, its number still
-    ``NUMBER_PLACEHOLDER`` (``issue.lua`` fills it in): ``entry_for``'s entry, built once
-    per caller and kind of ticket (the hot path: every issue records one)."""
+def issue_rest(queue: str, matter: str, channel: str, priority_group: str | None,
+               appointment: bool) -> bytes:
+    """The body of a ``ticket.issued`` entry by the current caller after its time
+    (``Entry.rest``), its number still ``NUMBER_PLACEHOLDER``, encoded for the script:
+    ``issue.lua`` makes the entry ``body_at(issued_at, rest)`` with the number it gives.
+    ``entry_for``'s entry, built once per caller and kind of ticket (the hot path: every
+    issue records one)."""
     acting = current() or SYSTEM
     if acting.detail:  # a request that noted details of its own: not worth caching
         brief = {"number": None, "window": None, "queue": queue, "matter": matter,
                  "channel": channel, "priority_group": priority_group,
                  "appointment": appointment}
-        return entry_for(EventType.TICKET_ISSUED, {"ticket": brief}, at).body()
-    return body_at(at, _issue_rest(acting.actor, acting.role, acting.source, acting.reason,
-                                   queue, matter, channel, priority_group, appointment))
+        return entry_for(EventType.TICKET_ISSUED, {"ticket": brief}, 0.0).rest().encode()
+    return _issue_rest(acting.actor, acting.role, acting.source, acting.reason,
+                       queue, matter, channel, priority_group, appointment)
 
 
 @lru_cache(maxsize=4096)
 def _issue_rest(actor: str, role: str, source: str, reason: str, queue: str, matter: str,
-                channel: str, priority_group: str | None, appointment: bool) -> str:
+                channel: str, priority_group: str | None, appointment: bool) -> bytes:
     data = {"ticket": {"number": None, "window": None, "queue": queue, "matter": matter,
                        "channel": channel, "priority_group": priority_group,
                        "appointment": appointment}}
     event = EventType.TICKET_ISSUED
     return Entry(at=0.0, actor=actor, role=role, source=source,
                  action=action_of(event, data), target=target_of(event, data),
-                 reason=reason, detail=detail_of(event, data)).rest()
+                 reason=reason, detail=detail_of(event, data)).rest().encode()

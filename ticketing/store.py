@@ -29,7 +29,7 @@ from hall.redis_conn import WritePolicy
 from hall.services import Key
 from hall.text import as_str
 from ticketing import booking_rules, estimate, model, rules
-from ticketing.audit_entry import issue_body
+from ticketing.audit_entry import issue_rest
 from ticketing.commit import (
     SCRIPTS,
     STREAM_MAXLEN,
@@ -55,6 +55,7 @@ from ticketing.records import put_ticket, put_window, window_from
 from ticketing.walk_in import require_open
 
 DAY_KEYS_TTL = 40 * 24 * 3600
+NO_AUDIT = [b""]  # issue.lua's audit arguments when the trail is off
 
 
 class TicketStore(TicketQueries):
@@ -91,14 +92,14 @@ class TicketStore(TicketQueries):
     def audit(self, trail: AuditTrail | None) -> None:
         self.committer.audit = trail
 
-    def _audit_issue(self, hall_id: str, ticket: Ticket, now: float
-                     ) -> tuple[list[str], list[str]]:
+    def _audit_issue(self, hall_id: str, ticket: Ticket) -> tuple[list[str], list[bytes]]:
+        """The audit keys and arguments of ``issue.lua`` (``[b""]``: the trail is off)."""
         trail = self.committer.audit
         if trail is None or not trail.enabled:
-            return [], []
-        return trail.spec_body(hall_id, ticket.day, issue_body(
+            return [], NO_AUDIT
+        return trail.chain_keys(hall_id, ticket.day), [trail.ttl_arg, issue_rest(
             ticket.queue, ticket.matter, ticket.channel.value, ticket.priority_group,
-            ticket.appointment, now))
+            ticket.appointment)]
 
     # ---- issuing ------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class TicketStore(TicketQueries):
             key = booking_rules.checked_in_key(slot_start, rules.order_key(
                 now, priority_group is not None, cfg.rules.priority_head_start_minutes))
         keys = HallKeys(hall_id)
-        audit_keys, audit_args = self._audit_issue(hall_id, ticket, now)
+        audit_keys, audit_args = self._audit_issue(hall_id, ticket)
         try:
             number, ahead, _, recent, windows_raw = await self.write_policy.run(
                 self.redis, self._issue,
@@ -142,7 +143,7 @@ class TicketStore(TicketQueries):
                 args=[matter.queue, dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
                       cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
                       EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES,
-                      str(len(audit_keys)), *audit_args],
+                      *audit_args],
             )
             if audit_keys:
                 mark_recorded()

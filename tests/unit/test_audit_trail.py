@@ -82,21 +82,28 @@ def test_filters_and_csv() -> None:
 
 
 def test_the_cached_issue_body_is_the_entry_of_the_issued_event() -> None:
-    """``issue_body`` (the hot path) writes what ``entry_for`` would, byte for byte."""
+    """``issue_rest`` (the hot path; ``issue.lua`` puts the time before it) writes what
+    ``entry_for`` would, byte for byte."""
     from hall import audit_store
+    from hall.audit_trail import body_at
     from hall.events import EventType
-    from ticketing.audit_entry import entry_for, issue_body
+    from ticketing.audit_entry import entry_for, issue_rest
 
-    acting = audit_store.Acting(source="10.1.2.3", method="POST", path="/api/halls/d/tickets",
-                                named_actor="district-S01", named_role="clerk", reason="拄拐")
-    token = audit_store._current.set(acting)
-    try:
-        for _ in range(2):  # built, then from the cache
-            for group, appointment in ((None, False), ("elderly", True)):
-                brief = {"number": None, "window": None, "queue": "A", "matter": "QY-KB",
-                         "channel": "kiosk", "priority_group": group,
-                         "appointment": appointment}
-                assert issue_body("A", "QY-KB", "kiosk", group, appointment, 1764460000.25) \
-                    == entry_for(EventType.TICKET_ISSUED, {"ticket": brief}, 1764460000.25).body()
-    finally:
-        audit_store._current.reset(token)
+    for acting in (audit_store.Acting(source="10.1.2.3", method="POST",
+                                      path="/api/halls/d/tickets", named_actor="district-S01",
+                                      named_role="clerk", reason="拄拐"),
+                   audit_store.Acting(source="10.1.2.4", method="POST", path="/x",
+                                      named_actor="k", named_role="kiosk",
+                                      detail={"note": "its own detail"})):
+        token = audit_store._current.set(acting)
+        try:
+            for _ in range(2):  # built, then from the cache
+                for group, appointment in ((None, False), ("elderly", True)):
+                    brief = {"number": None, "window": None, "queue": "A", "matter": "QY-KB",
+                             "channel": "kiosk", "priority_group": group,
+                             "appointment": appointment}
+                    rest = issue_rest("A", "QY-KB", "kiosk", group, appointment).decode()
+                    assert body_at(1764460000.25, rest) == entry_for(
+                        EventType.TICKET_ISSUED, {"ticket": brief}, 1764460000.25).body()
+        finally:
+            audit_store._current.reset(token)
