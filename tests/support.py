@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +151,46 @@ class RedisServer:
     def restart(self, kill: bool = True) -> None:
         self.stop(kill=kill)
         self.start()
+
+
+@contextmanager
+def first_run(folder: Path, *, worker: bool = True,
+              ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """The README's first run: ``hall serve --data folder/var`` alone, on its embedded Redis
+    (no Redis, hall file or public address from the environment), with its own RQ worker
+    unless ``worker`` is False. Yields its address, data folder and process once
+    ``/readyz`` answers 200; stops it afterwards. Its log is ``folder/serve.log``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "HALL_FILES",
+                        "HALL_PUBLIC_URL", "HALL_START_WORKER")}
+    data = folder / "var"
+    command = [sys.executable, "-m", "hall.cli", "serve", "--data", str(data),
+               "--port", str(port), "--log-level", "warning"]
+    if not worker:
+        command.append("--no-worker")
+        env["HALL_START_WORKER"] = "0"
+    log_path = folder / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        # a ceiling, not a wait: embedded Redis, the app and a worker on a loaded machine
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "hall serve did not start"
+            time.sleep(0.1)
+        yield base, data, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @dataclass

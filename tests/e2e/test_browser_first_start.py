@@ -4,11 +4,7 @@ enrols the second factor and sees every account; a clerk's link signs the clerk 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.live import browser, screenshot
-from tests.support import ROOT, free_port
+from tests.support import first_run
 
 pytestmark = pytest.mark.browser
 
@@ -27,32 +23,8 @@ pytestmark = pytest.mark.browser
 def first_start(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A fresh ``hall serve`` (embedded Redis, no worker): its address and the text of its
     first start's credentials file."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "HALL_FILES",
-                        "HALL_PUBLIC_URL")}
-    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hall.cli", "serve", "--data", str(tmp_path / "var"),
-         "--port", str(port), "--no-worker", "--log-level", "warning"],
-        env={**env, "HALL_START_WORKER": "0"}, cwd=ROOT, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60  # a ceiling on a loaded machine, not a wait
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "hall serve did not start"
-            time.sleep(0.1)
-        yield base, (tmp_path / "var" / "initial-credentials.txt").read_text(encoding="utf-8")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with first_run(tmp_path, worker=False) as (base, data, _):
+        yield base, (data / "initial-credentials.txt").read_text(encoding="utf-8")
 
 
 def test_first_start_admin_and_clerk_use_their_setup_links(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support import ROOT, free_port
+from tests.support import first_run
 from tests.voice_support import StreamWatch, wav_info
 
 
@@ -29,33 +28,8 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HALL_START_WORKER",
-                                                            "REDIS_SENTINELS", "HALL_FILES")}
-    log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hall.cli", "serve", "--data", str(tmp_path / "var"),
-         "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # a ceiling, not a wait: embedded Redis, the app and a worker on a loaded machine
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/api/halls", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "hall serve did not start"
-            time.sleep(0.1)
-        yield base, tmp_path / "var", proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        log.close()
+    with first_run(tmp_path) as running:
+        yield running
 
 
 def test_first_run_speaks_calls(served) -> None:
