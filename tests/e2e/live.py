@@ -105,3 +105,16 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path))
     return path
 
+
+
+def enrol_second_factor(page: Any) -> None:
+    """On the account page, enrol TOTP as a person would: start, read the secret beside the
+    QR code, type the authenticator's code; ten recovery codes are shown."""
+    from playwright.sync_api import expect
+
+    page.click("#totp-start")
+    expect(page.locator("#totp-image svg")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text()
+    page.fill("#totp-form input[name=code]", pyotp.TOTP(secret).now())
+    page.click("#totp-form button[type=submit]")
+    expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)

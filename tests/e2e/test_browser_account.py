@@ -5,12 +5,11 @@ and gets recovery codes; an admin resets an account and sees its new set-up link
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
 from hall.auth import Role
-from tests.e2e.live import PASSWORD, _auth, add_privileged, browser, screenshot
+from tests.e2e.live import PASSWORD, _auth, add_privileged, browser, enrol_second_factor, screenshot
 from tests.support import AppProcess
 
 pytestmark = pytest.mark.browser
@@ -51,12 +50,7 @@ def test_first_login_then_second_factor_then_admin(app: AppProcess, redis_url: s
         page.click("#setup-form button[type=submit]")
         expect(page.locator("#totp")).to_be_visible()  # signed in; a manager enrols TOTP
         expect(page.locator("#setup")).to_be_hidden()
-        page.click("#totp-start")
-        expect(page.locator("#totp-image svg")).to_be_visible()
-        secret = page.locator("#totp-secret").inner_text()
-        page.fill("#totp-form input[name=code]", pyotp.TOTP(secret).now())
-        page.click("#totp-form button[type=submit]")
-        expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        enrol_second_factor(page)
         screenshot(page, "account-recovery-codes")
         page.click("#logout")
         # the link worked once: opened again, it says so and offers to sign in

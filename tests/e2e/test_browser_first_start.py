@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.live import browser, screenshot
+from tests.e2e.live import browser, enrol_second_factor, screenshot
 from tests.support import first_run
 
 pytestmark = pytest.mark.browser
@@ -41,12 +40,7 @@ def test_first_start_admin_and_clerk_use_their_setup_links(
         page.fill("#setup-form input[name=password]", "a long and private phrase of mine")
         page.click("#setup-form button[type=submit]")
         expect(page.locator("#totp")).to_be_visible()  # an admin enrols a second factor
-        page.click("#totp-start")
-        expect(page.locator("#totp-image svg")).to_be_visible()
-        secret = page.locator("#totp-secret").inner_text()
-        page.fill("#totp-form input[name=code]", pyotp.TOTP(secret).now())
-        page.click("#totp-form button[type=submit]")
-        expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        enrol_second_factor(page)
         page.reload()
         expect(page.locator("#users tr", has_text="district-S01")).to_be_visible()
         screenshot(page, "first-start-admin")
