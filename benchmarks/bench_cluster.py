@@ -191,7 +191,7 @@ class ClusterStack:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> ClusterStack:
-        from bench_core import free_port
+        from bench_core import free_port, start_apps
 
         self.cluster.start()
         self.port = free_port()
@@ -202,14 +202,7 @@ class ClusterStack:
                     "HALL_ALWAYS_OPEN": "1", "PYTHONUNBUFFERED": "1",
                     "HALL_DATA": str(self.folder / "var"),
                     "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
-        for i in range(self.apps):
-            log = open(self.folder / f"app-{i}.log", "ab")  # noqa: SIM115
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
-                 "--reuse-port", "--no-worker", "--log-level", "warning"],
-                env=self.env, cwd=ROOT, stdout=log, stderr=log))
-        wait_until(lambda: all("Hall is running" in (self.folder / f"app-{i}.log").read_text()
-                               for i in range(self.apps)), 120, "hall serve")
+        start_apps(self.processes, self.apps, self.port, self.env, self.folder)
         return self
 
     @property

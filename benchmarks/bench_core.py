@@ -94,6 +94,22 @@ def start_redis(data: Path, port: int, fsync: str) -> subprocess.Popen[bytes]:
          "--save", "", "--logfile", str(data / "redis.log")])
 
 
+def start_apps(processes: list[subprocess.Popen[bytes]], count: int, port: int,
+               env: dict[str, str], folder: Path) -> None:
+    """``count`` ``hall serve --reuse-port`` processes on one port (each logging to
+    ``folder/app-<i>.log``), added to ``processes`` as they start so the caller can stop
+    them; returns once every one has written its start line (with SO_REUSEPORT a probe
+    may land on either process, so an HTTP probe cannot tell)."""
+    for i in range(count):
+        log = open(folder / f"app-{i}.log", "ab")  # noqa: SIM115 - handed to the child
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "hall.cli", "serve", "--port", str(port),
+             "--reuse-port", "--no-worker", "--log-level", "warning"],
+            env=env, cwd=ROOT, stdout=log, stderr=log))
+    wait_until(lambda: all("Hall is running" in (folder / f"app-{i}.log").read_text()
+                           for i in range(count)), "hall serve", timeout=120)
+
+
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM every process, last started first; kill what is still running after 20 s."""
     for process in reversed(processes):

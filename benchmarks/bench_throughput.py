@@ -44,6 +44,7 @@ from bench_core import (
     free_port,
     hall_files,
     provision,
+    start_apps,
     start_redis,
     stop_processes,
     wait_until,
@@ -79,18 +80,8 @@ class Stack:
                "HALL_DATA": str(self.folder / "var"),
                "HALL_STALL_TRACE_MS": str(self.trace_stalls),
                "HALL_FILES": os.pathsep.join(str(p) for p in self.halls)}
-        for i in range(self.apps):
-            log = open(self.folder / f"app-{i}.log", "ab")  # noqa: SIM115
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
-                 "--reuse-port", "--no-worker", "--log-level", "warning"],
-                env=env, cwd=ROOT, stdout=log, stderr=log))
         try:
-            # each process answers once it has started; with SO_REUSEPORT a probe may land
-            # on either, so wait until every process has written its start line
-            wait_until(lambda: all("Hall is running" in (self.folder / f"app-{i}.log")
-                                   .read_text() for i in range(self.apps)), "hall serve",
-                       timeout=120)
+            start_apps(self.processes, self.apps, self.port, env, self.folder)
             wait_until(lambda: httpx.get(f"{self.base_url}/readyz").status_code == 200,
                        "readyz")
         except RuntimeError:
