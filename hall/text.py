@@ -23,6 +23,11 @@ def parse_hhmm(text: object) -> time:
     raise ValueError(f"must be a time like '09:00', got {text!r}")
 
 
+def hall_id_chars(value: str) -> bool:
+    """Whether ``value`` holds only what a hall id may: letters, digits, '-' and '_'."""
+    return all(c.isalnum() or c in "-_" for c in value)
+
+
 def hours_of(text: str) -> float:
     """ "HH:MM" as hours after midnight (``"13:30"`` → 13.5)."""
     moment = parse_hhmm(text)

@@ -42,7 +42,7 @@ from redis.exceptions import ResponseError
 
 from hall.auth.principal import Principal
 from hall.autopipeline import run_script
-from hall.text import as_str
+from hall.text import as_str, hall_id_chars
 
 # Keys that are nobody's hall or account: admin listings and set-up links, never on the
 # path of an authenticated request (docs/ARCHITECTURE.md "Keys").
@@ -131,8 +131,8 @@ def hall_devices_key(hall: str) -> str:
 
 # --- token forms ---------------------------------------------------------------------------
 def is_hall_id(hall: str) -> bool:
-    """Letters, digits, '-' and '_' (hall/config/schema.py), at most 100 characters."""
-    return 0 < len(hall) <= 100 and all(c.isalnum() or c in "-_" for c in hall)
+    """A hall id's characters (``hall_id_chars``), at most 100 of them."""
+    return 0 < len(hall) <= 100 and hall_id_chars(hall)
 
 
 def hall_code(hall: str) -> str:

@@ -31,12 +31,13 @@ from pydantic import AfterValidator, Field
 from hall.config.checking import ConfigError, check
 from hall.config.schema import Table
 from hall.config.types import HallConfig
+from hall.text import hall_id_chars
 
 TEMPLATES = ("district", "town", "village")
 
 
 def _prefix(value: str) -> str:
-    if not value or not all(c.isalnum() or c in "-_" for c in value):
+    if not value or not hall_id_chars(value):
         raise ValueError("may hold only letters, digits, '-' and '_'")
     return value
 

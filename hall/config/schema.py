@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from pydantic import StrictFloat as Number
 
 from hall.config.types import DOMAINS, PRIORITY_GROUPS, SPECIALTIES, OpeningHours, Rules
-from hall.text import parse_hhmm
+from hall.text import hall_id_chars, parse_hhmm
 
 
 def _text(value: str) -> str:
@@ -24,7 +24,7 @@ def _text(value: str) -> str:
 
 
 def _hall_id(value: str) -> str:
-    if not all(c.isalnum() or c in "-_" for c in value):
+    if not hall_id_chars(value):
         raise ValueError("may hold only letters, digits, '-' and '_'")
     return value
 
