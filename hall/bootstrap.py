@@ -32,7 +32,8 @@ from hall.config import HallConfig
 from hall.private_files import make_private_dir, write_private
 
 CREDENTIALS_FILE = "initial-credentials.txt"
-# held by the process doing the first start; expires so a start that died half-way is redone
+# held by the process doing the first start; it expires, but a start that died after
+# creating an account is not redone (accounts exist): `hall user passwd` gives links
 FIRST_START = TAG + ":first-start"
 CLAIM_SECONDS = 600
 
