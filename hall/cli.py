@@ -32,21 +32,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, args.log_level)
     halls = load_configured_halls(settings)
     base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    # uvicorn re-raises the SIGTERM it caught once it has shut down, and a SIGTERM can also
+    # come while the embedded Redis starts or the first start runs; Python's default action
+    # would kill this process before the worker and the embedded Redis are stopped below,
+    # leaving both running. Leave through the finally blocks instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with redis_url_for(settings) as url:
         settings = Settings.from_env(data_dir=settings.data_dir, redis_url=url or None)
-        credentials = asyncio.run(_bootstrap(settings, halls, settings.public_url or base_url))
-        worker = _start_worker(url, settings) if settings.start_worker and args.worker else None
-        first = next(iter(halls))
-        # JSON logs: these lines are log records too (one JSON object a line on stderr)
-        say = logging.getLogger("hall").info if settings.log_format == "json" else print
-        say(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
-        if credentials:
-            say(f"First start: set-up links of the accounts and device links are in {credentials}")
-        # uvicorn re-raises the SIGTERM it caught once it has shut down; Python's default
-        # action would then kill this process before the worker and the embedded Redis
-        # are stopped below, leaving both running. Leave through the finally blocks.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        worker: subprocess.Popen[bytes] | None = None
         try:
+            credentials = asyncio.run(
+                _bootstrap(settings, halls, settings.public_url or base_url))
+            if settings.start_worker and args.worker:
+                worker = _start_worker(url, settings)
+            first = next(iter(halls))
+            # JSON logs: these lines are log records too (one JSON object a line on stderr)
+            say = logging.getLogger("hall").info if settings.log_format == "json" else print
+            say(f"Hall is running: open {base_url}/ (hall board: {base_url}/h/{first}/board)")
+            if credentials:
+                say(f"First start: set-up links of the accounts and device links are in "
+                    f"{credentials}")
             serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
                   json_logs=settings.log_format == "json", reuse_port=args.reuse_port)
         finally:

@@ -74,6 +74,14 @@ class EmbeddedRedis:
         with private_umask():  # the child inherits it: every file Redis creates is 0600
             self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
+        try:
+            return self._wait_ready(timeout)
+        except BaseException:  # a failed start, or SIGTERM / Ctrl-C meanwhile: no orphan
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> str:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.alive():
