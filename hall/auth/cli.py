@@ -4,8 +4,8 @@
     hall user list | passwd NAME | disable NAME | enable NAME | remove NAME
 
 ``add`` (without ``--password``) and ``passwd`` print a single-use set-up link that
-expires (``--expires-hours``, default 72): the person opens it and sets their own password
-(see ``hall.auth.accounts``); no password is ever printed.
+expires (``--expires-hours``, default ``SETUP_HOURS``): the person opens it and sets their
+own password (see ``hall.auth.accounts``); no password is ever printed.
     hall device add --hall district --kind kiosk [--expires-days N] [--groups a,b]
     hall device list | revoke ID-OR-NAME
 
@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from hall.auth.accounts import SETUP_HOURS
 from hall.cli_support import CliError, settings_from, with_redis
 from hall.config import HallConfig, load_configured_halls
 
@@ -249,8 +250,9 @@ def register(sub: Any) -> None:
         parser.add_argument("--url", default=None,
                             help="the address staff open the hall at, for the set-up link "
                             "(default: HALL_PUBLIC_URL, else http://localhost:8000)")
-        parser.add_argument("--expires-hours", type=float, default=72.0,
-                            help="the set-up link stops working after this (default 72)")
+        parser.add_argument("--expires-hours", type=float, default=float(SETUP_HOURS),
+                            help="the set-up link stops working after this "
+                            f"(default {SETUP_HOURS})")
     for parser in (add, passwd, dadd, revoke, *(users.choices[n] for n in
                                                 ("list", "disable", "enable", "remove")),
                    devices.choices["list"]):
