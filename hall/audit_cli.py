@@ -34,7 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     configured = load_configured_halls(settings)
 
     async def verify(client: Redis) -> int:
-        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()})
+        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()},
+                           data_dir=settings.data_dir)
         worst = 0
         for hall in args.hall or [*configured, DEPLOYMENT]:
             count, broken = await trail.verify(hall)

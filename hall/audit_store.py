@@ -3,12 +3,16 @@
     hall:{h}:audit:<day>   list    the hall-day's chained lines (``hall.audit_trail``)
     hall:{h}:audit:head    string  "<day> <seq> <hash>" of the hall's newest entry
     hall:{h}:audit:days    zset    the days that have entries
+    hall:{h}:audit:archived:<day>  string  an archived day's index entry
+                                   ("<count> <sha256> <last hash>", ``hall.audit_archive``)
 
 ``APPEND_LUA`` is the one implementation of "extend the chain": the standalone append
 script here and the ticketing commit script both start with it, so an action committed
 through ``commit.lua`` and its audit entry are one atomic step (they cannot diverge).
-Nothing in the app deletes or rewrites these keys; a day list expires
-``RETENTION_DAYS`` (400) after its first entry (the law asks for at least 180 days).
+Nothing in the app rewrites these keys; a day list expires ``RETENTION_DAYS`` (400)
+after its first entry (the law asks for at least 180 days). A closed day may move to a
+file of the data folder (``hall.audit_archiver``): its list is then replaced by an index
+entry that expires when the list would have, and ``read_day`` and ``verify`` read the file.
 
 ``AuditContext`` (ASGI middleware, added by the app factory) keeps the caller of each
 state-changing request in a context variable (``current()``). It reads who is calling
@@ -20,6 +24,7 @@ login, a refused action, a tide override) gets its entry when its answer is sent
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -27,12 +32,14 @@ from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hall.audit_archive import Archived, day_path, file_problem, unpack
 from hall.audit_trail import (
     DEPLOYMENT,
     GENESIS,
@@ -92,6 +99,10 @@ def head_key(hall: str) -> str:
 
 def days_key(hall: str) -> str:
     return f"hall:{{{hall}}}:audit:days"
+
+
+def archived_key(hall: str, day: str) -> str:
+    return f"hall:{{{hall}}}:audit:archived:{day}"
 
 
 # ---- who is acting -----------------------------------------------------------------
@@ -198,8 +209,10 @@ class AuditTrail:
     """Append to, read, query and verify the trails of every hall (and the deployment's)."""
 
     def __init__(self, redis: Redis, zones: dict[str, ZoneInfo], clock: Clock = time.time,
-                 enabled: bool = True, retention_days: int = RETENTION_DAYS) -> None:
+                 enabled: bool = True, retention_days: int = RETENTION_DAYS,
+                 data_dir: Path | None = None) -> None:
         self.redis = redis
+        self.data_dir = data_dir  # where archived days' files are (None: none readable)
         self.zones = zones
         self.clock = clock
         self.enabled = enabled
@@ -246,7 +259,50 @@ class AuditTrail:
         return [as_str(d) for d in await self.redis.zrange(days_key(hall), 0, -1)]
 
     async def read_day(self, hall: str, day: str) -> list[str]:
-        return [as_str(x) for x in await self.redis.lrange(day_key(hall, day), 0, -1)]
+        """A day's stored lines, from Redis or, once archived, from its file."""
+        return (await self.day_lines(hall, day))[0]
+
+    async def day_lines(self, hall: str, day: str) -> tuple[list[str], str | None]:
+        """A day's stored lines and, for an archived day, what is wrong with its file (None:
+        intact, or not archived). A day in neither place has no lines."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(day_key(hall, day), 0, -1)
+            pipe.get(archived_key(hall, day))
+            raw, indexed = await pipe.execute()
+        live = [as_str(x) for x in raw]
+        if not indexed:
+            return live, None
+        # archived (and, rarely, entries appended to it since: a process's clock far behind)
+        archived, problem = await self.file_lines(hall, day, Archived.parse(as_str(indexed)))
+        return archived + live, problem
+
+    async def file_lines(self, hall: str, day: str, index: Archived
+                         ) -> tuple[list[str], str | None]:
+        """An archived day's lines from its file, checked against its index entry."""
+        data = await asyncio.to_thread(self._read_file, hall, day)
+        problem = file_problem(index, data)
+        if problem is not None or data is None:
+            return [], problem
+        try:
+            return unpack(data), None
+        except (OSError, ValueError, EOFError):
+            return [], "its archived file is damaged"
+
+    async def archived(self, hall: str, day: str) -> Archived | None:
+        """The index entry of an archived day (None: not archived, or past retention)."""
+        raw = await self.redis.get(archived_key(hall, day))
+        return Archived.parse(as_str(raw)) if raw else None
+
+    def archive_file(self, hall: str, day: str) -> Path | None:
+        return (Path(day_path(self.data_dir, hall, day)) if self.data_dir is not None
+                else None)
+
+    def _read_file(self, hall: str, day: str) -> bytes | None:
+        path = self.archive_file(hall, day)
+        try:
+            return path.read_bytes() if path is not None else None
+        except FileNotFoundError:
+            return None
 
     async def entries(self, hall: str, first: date, last: date) -> list[Stored]:
         """Entries of the hall-days ``first`` … ``last`` (inclusive), oldest first."""
@@ -267,7 +323,9 @@ class AuditTrail:
         count = 0
         lines: list[str] = []
         for index, day in enumerate(days):
-            lines = await self.read_day(hall, day)
+            lines, problem = await self.day_lines(hall, day)
+            if problem is not None:
+                return count, Break(hall, day, 1, problem)
             if not lines:
                 if day <= last_expired:
                     prev = None  # expired by the retention rule; the next day starts a chain
@@ -302,7 +360,8 @@ def trail_of(app: Any) -> AuditTrail | None:
 
 def provide(found: Services) -> dict[Key[Any], object]:
     zones = {h: cfg.tz for h, cfg in found.halls.items()}
-    return {AUDIT: AuditTrail(found.redis, zones, found.clock)}
+    return {AUDIT: AuditTrail(found.redis, zones, found.clock,
+                              data_dir=found.settings.data_dir)}
 
 
 # ---- the middleware ----------------------------------------------------------------

@@ -84,6 +84,8 @@ class Settings:
     notify_url: str | None = None  # the hall's SMS / WeChat gateway webhook (ticketing/notify.py)
     notify_secret: str | None = None  # its signing key
     public_url: str | None = None  # the address staff open the hall at (set-up links)
+    # audit-trail days older than this move from Redis to the data folder (0: they stay)
+    archive_after_days: int = 7
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +123,7 @@ class Settings:
             "notify_url": env.get("HALL_NOTIFY_URL") or None,
             "notify_secret": env.get("HALL_NOTIFY_SECRET") or None,
             "public_url": (env.get("HALL_PUBLIC_URL") or "").rstrip("/") or None,
+            "archive_after_days": _int(env, "HALL_ARCHIVE_AFTER_DAYS", 7),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

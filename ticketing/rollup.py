@@ -29,6 +29,7 @@ from hall.services import Key, Services
 from hall.settings import Settings
 from hall.streams import per_key
 from hall.text import parse_hhmm
+from ticketing.archive import schedule_archive
 from ticketing.commit import Clock
 from ticketing.keys import HallKeys
 from ticketing.report_store import ReportStore, agg_counts_key
@@ -145,6 +146,7 @@ class RollupScheduler:
             if await self.client.set(claim, local_day(now, cfg.tz), nx=True, ex=CLAIM_SECONDS):
                 await asyncio.to_thread(enqueue_rollup, self.redis_url, hall_id, day)
                 queued.append((hall_id, day))
+        await schedule_archive(self.client, self.halls, now, self.redis_url)  # once a day
         return queued
 
     async def run(self, first_delay: float) -> None:

@@ -1,0 +1,98 @@
+"""The audit archive, pure part: closed hall-days of the trail as files, and their index.
+
+A hall-day older than ``archive_after_days`` moves out of Redis into one file of the data
+folder, ``archive/<hall>/<day>/audit.jsonl.gz``: the day's stored lines
+(``"<seq> <prev> <hash> <json>"``, exactly as Redis held them, so the chain checks the same
+way), one a line, gzip'd with no time stamp (the same lines always give the same bytes).
+Redis keeps an ``Archived`` index entry per day: how many lines, the SHA-256 of the file,
+and the chain's last hash, which is what ``verify`` checks the file against.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import PurePath
+
+from hall.audit_trail import DEPLOYMENT
+
+ARCHIVE_DIR = "archive"
+FILE_NAME = "audit.jsonl.gz"
+DEPLOYMENT_DIR = "_deployment"  # the trail of no hall ("*"); a hall id never starts with '_'
+
+
+@dataclass(frozen=True)
+class Archived:
+    """The index entry Redis keeps for an archived hall-day."""
+
+    count: int
+    sha256: str
+    last_hash: str
+
+    def text(self) -> str:
+        return f"{self.count} {self.sha256} {self.last_hash}"
+
+    @classmethod
+    def parse(cls, raw: str) -> Archived:
+        count, sha, last = raw.split(" ")
+        return cls(int(count), sha, last)
+
+
+def pack(lines: Sequence[str]) -> bytes:
+    """The file's bytes for a day's stored lines (no time stamp: same lines, same bytes)."""
+    return gzip.compress("".join(f"{raw}\n" for raw in lines).encode(), mtime=0)
+
+
+def unpack(data: bytes) -> list[str]:
+    """The stored lines of a file's bytes (ValueError / OSError when it is not one)."""
+    text = gzip.decompress(data).decode()
+    return text.split("\n")[:-1] if text else []
+
+
+def index_of(lines: Sequence[str], data: bytes) -> Archived:
+    """The index entry of a day whose lines were packed into ``data``."""
+    last = lines[-1].split(" ", 3)[2] if lines else ""
+    return Archived(len(lines), hashlib.sha256(data).hexdigest(), last)
+
+
+def file_problem(index: Archived, data: bytes | None) -> str | None:
+    """What is wrong with an archived day's file against its index entry (None: intact)."""
+    if data is None:
+        return "its archived file was deleted"
+    if hashlib.sha256(data).hexdigest() != index.sha256:
+        return "its archived file was altered (its SHA-256 differs from the index)"
+    return None
+
+
+def day_path(root: PurePath, hall: str, day: str) -> PurePath:
+    """Where a hall-day's file lives under the data folder's ``root``."""
+    return root / ARCHIVE_DIR / (DEPLOYMENT_DIR if hall == DEPLOYMENT else hall) / day / FILE_NAME
+
+
+def hall_dir(root: PurePath, hall: str) -> PurePath:
+    return root / ARCHIVE_DIR / (DEPLOYMENT_DIR if hall == DEPLOYMENT else hall)
+
+
+def last_to_archive(today: str, after_days: int) -> str:
+    """The newest day (hall-local ``YYYYMMDD``) archived on ``today``: ``after_days`` before
+    it (1: yesterday, once the day is over)."""
+    first = datetime.strptime(today, "%Y%m%d").date() - timedelta(days=after_days)
+    return first.strftime("%Y%m%d")
+
+
+def days_to_archive(days: Sequence[str], today: str, after_days: int) -> list[str]:
+    """The days of ``days`` old enough to archive (none when ``after_days`` is 0: off)."""
+    if after_days <= 0:
+        return []
+    last = last_to_archive(today, after_days)
+    return [d for d in days if d <= last]
+
+
+def past_retention(days: Sequence[str], last_expired: str) -> list[str]:
+    """Archived days whose retention has passed: strictly before the last day that may have
+    expired (``AuditTrail.verify``'s rule), so a file outlives its index entry, never the
+    reverse."""
+    return [d for d in days if d < last_expired]

@@ -1,0 +1,185 @@
+"""Moving closed hall-days of the audit trail out of Redis into the data folder, and their
+retention there.
+
+``archive_day`` writes the day's lines to ``archive/<hall>/<day>/audit.jsonl.gz``
+(``hall.audit_archive``: a temporary file, fsync'd, renamed, the folder fsync'd; 0600 in
+0700 folders), and only then replaces the day's Redis list by its index entry, in one
+script that first checks the list is still what was written (an entry appended
+meanwhile aborts it: the day is archived again on the next run, with that entry). Each
+step can be redone after a crash at any point: a file written but not indexed is written
+again, with the same bytes; a day already indexed has no list left to archive.
+``prune`` deletes archived files past the trail's retention, once their index entry has
+expired (``AuditTrail.verify`` then counts the day as expired, as for a list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hall.audit_archive import days_to_archive, hall_dir, index_of, pack, past_retention
+from hall.audit_store import AuditTrail, archived_key, day_key
+from hall.private_files import make_private_dir, private_umask
+from hall.streams import per_key
+from hall.text import as_str
+
+log = logging.getLogger("hall.audit")
+
+# KEYS: the day's list, its index entry. ARGV: how many lines the list had when it was
+# archived, the hash of its last line, the index entry, the lifetime (ms) to give it when
+# neither key has one. Returns 1 when the list was replaced by the index entry, 0 when it
+# changed since it was read (nothing done). The entry expires when the list would have.
+REMOVE_SCRIPT = """
+local n = redis.call('LLEN', KEYS[1])
+if n == 0 or n ~= tonumber(ARGV[1]) then return 0 end
+local last = redis.call('LINDEX', KEYS[1], -1)
+if string.match(last, '^%S+ %S+ (%S+)') ~= ARGV[2] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then ttl = redis.call('PTTL', KEYS[2]) end
+if ttl <= 0 then ttl = tonumber(ARGV[4]) end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Written:
+    """A day's file as written: the Redis list it was read from, its lines, its bytes."""
+
+    raw: list[str]
+    lines: list[str]
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one sweep did: hall-days archived, refused (see the log), files deleted."""
+
+    archived: int = 0
+    refused: int = 0
+    pruned: int = 0
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` durably: 0600 temporary file, fsync, rename, fsync the folder."""
+    make_private_dir(path.parent)
+    with private_umask():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+class AuditArchiver:
+    """Archives a trail's closed days to files and prunes the files past retention."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        if trail.data_dir is None:
+            raise ValueError("the audit archive needs the data folder")
+        self.trail = trail
+        self.root: Path = trail.data_dir
+        self.redis = trail.redis
+        self._remove = trail.redis.register_script(REMOVE_SCRIPT)
+
+    async def write(self, hall: str, day: str) -> Written | None:
+        """Write the day's file (its archived lines, if any, then its list); None when there
+        is nothing to archive or the day's earlier file is not intact (it is evidence: never
+        overwritten)."""
+        raw = [as_str(x) for x in await self.redis.lrange(day_key(hall, day), 0, -1)]
+        if not raw:
+            return None
+        earlier: list[str] = []
+        index = await self.trail.archived(hall, day)
+        if index is not None:  # entries appended to a day already archived: one file
+            earlier, problem = await self.trail.file_lines(hall, day, index)
+            if problem is not None:
+                log.error("audit archive: %s day %s not archived again: %s", hall, day,
+                          problem)
+                return None
+        lines = earlier + raw
+        data = pack(lines)
+        path = self.trail.archive_file(hall, day)
+        assert path is not None
+        await asyncio.to_thread(write_file, path, data)
+        return Written(raw, lines, data)
+
+    async def remove(self, hall: str, day: str, written: Written) -> bool:
+        """Replace the day's list by its index entry if the list is still as written."""
+        raw = written.raw
+        index = index_of(written.lines, written.data)
+        done = await self._remove(
+            keys=[day_key(hall, day), archived_key(hall, day)],
+            args=[len(raw), raw[-1].split(" ", 3)[2], index.text(), self.trail.ttl * 1000])
+        return bool(done)
+
+    async def archive_day(self, hall: str, day: str) -> bool:
+        """Move one hall-day to its file; False when there was nothing to move or its list
+        changed meanwhile (the next run archives it with what was appended)."""
+        written = await self.write(hall, day)
+        return written is not None and await self.remove(hall, day, written)
+
+    async def archive_hall(self, hall: str, after_days: int, now: float) -> int:
+        """Archive every day of the hall older than ``after_days`` still in Redis."""
+        days = days_to_archive(await self.trail.days(hall), self.trail.day(hall, now), after_days)
+        if not days:
+            return 0
+        present = await per_key(self.redis, "EXISTS", [day_key(hall, d) for d in days])
+        moved = 0
+        for day, exists in zip(days, present, strict=True):
+            if exists and await self.archive_day(hall, day):
+                moved += 1
+        return moved
+
+    async def prune(self, hall: str, now: float) -> int:
+        """Delete the hall's archived files past the trail's retention (index expired)."""
+        root = self.root
+        found = await asyncio.to_thread(_day_folders, root, hall)
+        old = past_retention(found, self.trail.day(hall, now - self.trail.ttl))
+        if not old:
+            return 0
+        indexed = await per_key(self.redis, "EXISTS", [archived_key(hall, d) for d in old])
+        gone = [d for d, i in zip(old, indexed, strict=True) if not i]
+        for day in gone:
+            path = self.trail.archive_file(hall, day)
+            assert path is not None and root in path.parents
+            await asyncio.to_thread(shutil.rmtree, path.parent, True)
+        return len(gone)
+
+    async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
+        """Archive (``after_days`` 0: no) and prune every hall of ``halls``."""
+        archived = refused = pruned = 0
+        for hall in halls:
+            try:
+                archived += await self.archive_hall(hall, after_days, now)
+                pruned += await self.prune(hall, now)
+            except Exception:  # one hall's trouble must not stop the others'
+                log.exception("audit archive: hall %s failed", hall)
+                refused += 1
+        return Swept(archived, refused, pruned)
+
+
+def _day_folders(root: Path, hall: str) -> list[str]:
+    """The days that have a folder in the hall's archive."""
+    try:
+        return sorted(e.name for e in os.scandir(hall_dir(root, hall))
+                      if e.is_dir() and e.name.isdigit())
+    except FileNotFoundError:
+        return []
