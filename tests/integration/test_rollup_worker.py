@@ -89,3 +89,27 @@ async def test_report_commands(store, aredis, clock, redis_url):
     bad = await asyncio.to_thread(hall, "report", "rollup", "--hall", "district",
                                   "--day", "18.11.2026")
     assert bad.returncode == 2 and "2026-11-18" in bad.stderr
+
+
+async def test_scheduler_reads_settled_days_once_and_keeps_a_lost_job_due(
+        store, aredis, clock, redis_url, halls):
+    """A past day seen with no tickets, or rolled up, is not read again; a day whose job
+    was lost (its worker killed: no aggregate) stays due and is queued again once its
+    claim lapses, by this scheduler or by one of a process started later."""
+    clock.now = NINE
+    await store.issue("district", "QY-KB", Channel.KIOSK)
+    scheduler = RollupScheduler(aredis, halls, clock, redis_url)
+    assert await scheduler.tick() == []  # open: nothing due, the lookback days settled
+    assert [d for h, d in scheduler.asked(clock.now) if h == "district"] == []
+    clock.now = NINE + 86400 + 3600  # the next morning, open: the 18th is closed, not rolled
+    assert await scheduler.tick() == [("district", "20261118")]
+    assert await scheduler.tick() == []  # claimed
+    assert ("district", "20261118") in scheduler.asked(clock.now)  # still read: not rolled
+    await aredis.delete("hall:{district}:agg:20261118:queued:1")  # the claim lapsed
+    assert await scheduler.tick() == [("district", "20261118")]
+    await aredis.delete("hall:{district}:agg:20261118:queued:1")
+    restarted = RollupScheduler(aredis, halls, clock, redis_url)
+    assert ("district", "20261118") in await restarted.tick()
+    await ReportStore(aredis, store).rollup("district", "20261118")
+    assert await scheduler.tick() == []
+    assert [d for h, d in scheduler.asked(clock.now) if h == "district"] == []
