@@ -3,6 +3,11 @@
 Every app process runs one. They share the consumer group ``voice`` on each hall's
 stream, so each call is delivered to one dispatcher only; entries left pending by a
 dispatcher that died are claimed (``XAUTOCLAIM``) by the others after ``claim_idle``.
+Only halls whose entries a dispatcher took lately can have such entries: each one notes
+the hall in ``READ_KEY`` before it reads a rung hall's stream (and after any read or
+claim that took entries), and the claims look only at the halls noted there within
+``recent`` seconds; every hall is looked at once at start and every ``FULL_ROUNDS``
+rounds (the safety net: a dispatcher killed between its read and its note).
 A call whose audio is cached (and passes a quick check: readable, long enough, not
 silent) is announced at once; otherwise an RQ job synthesizes it and announces it.
 Nothing here ever delays a call on screen: the call event is already in the stream when
@@ -41,6 +46,9 @@ Clock = Callable[[], float]
 Enqueue = Callable[[Announcement], Awaitable[object]]
 STOP_SECONDS = 1.0
 FORGET_ROUNDS = 120  # claim rounds between two looks for consumers long gone
+FULL_ROUNDS = 120  # claim rounds between two looks at every hall's pending entries
+READ_KEY = "voice:read"  # zset: hall → when a dispatcher last took (or was about to take)
+#                          entries of its stream; trimmed to ``recent`` by the claims
 CALLS_CHANNEL = "voice:calls"  # Pub/Sub: a hall id, published when a call is committed
 SWEEP_SECONDS = 20.0  # every hall's stream is read this often even without a ring
 NO_BLOCK = -1  # read_many: answer at once
@@ -73,6 +81,7 @@ class Dispatcher:
         enqueue: Enqueue, clock: Clock, *, consumer: str | None = None,
         claim_idle: float = 10.0, block: float = 1.0, batch: int = 100,
         forget_after: float = 3600.0, sweep: float = SWEEP_SECONDS,
+        recent: float | None = None, full_rounds: int = FULL_ROUNDS,
     ) -> None:
         self.redis = redis
         self.voice = voice
@@ -85,6 +94,11 @@ class Dispatcher:
         self.batch = batch
         self.forget_after_ms = int(forget_after * 1000)
         self.sweep = sweep
+        # an entry read longer ago than this is stale when claimed (max_age_seconds): only
+        # the full look acknowledges it
+        self.recent = recent if recent is not None else 2 * claim_idle + max(
+            [s.max_age_seconds for s in voice.values()], default=60.0)
+        self.full_rounds = full_rounds
         self._due: set[str] = set()
         self._wake: asyncio.Event | None = None
 
@@ -127,6 +141,9 @@ class Dispatcher:
             await self.ensure_groups(halls)  # a stream was deleted under us
             return []
         out: list[Handled] = []
+        taken = [streams[as_str(stream)] for stream, batch in reply or [] if batch]
+        if taken:
+            await self.note(taken)
         for stream, batch in reply or []:
             hall = streams[as_str(stream)]
             out.extend(await self._handle_all(hall, [(as_str(i), f) for i, f in batch]))
@@ -148,12 +165,28 @@ class Dispatcher:
                 return out
             start = as_str(reply[0])
             entries = [(as_str(i), f) for i, f in reply[1] if f]
+            if entries:
+                await self.note([hall])
             out.extend(await self._handle_all(hall, entries))
             deleted = [as_str(i) for i in (reply[2] if len(reply) > 2 else [])]
             if deleted:  # trimmed from the stream while pending: nothing left to say
                 await self.redis.xack(stream, GROUP, *deleted)
             if start == "0-0":
                 return out
+
+    async def note(self, halls: list[str]) -> None:
+        """Note in ``READ_KEY`` that dispatchers hold (or are about to) entries of ``halls``."""
+        now = self.clock()
+        await self.redis.zadd(READ_KEY, dict.fromkeys(halls, now))
+
+    async def recent_halls(self) -> list[str]:
+        """The halls noted within ``recent`` seconds (older notes are dropped)."""
+        since = self.clock() - self.recent
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(READ_KEY, "-inf", f"({since!r}")
+            pipe.zrange(READ_KEY, 0, -1)
+            _, raw = await pipe.execute()
+        return [h for h in map(as_str, raw) if h in self.voice and self.voice[h].enabled]
 
     async def forget_idle_consumers(self, hall: str) -> list[str]:
         """Remove consumers (app processes long gone) with nothing pending from the group."""
@@ -298,7 +331,11 @@ class Dispatcher:
             self._wake.clear()
             due, self._due = sorted(self._due), set()
             for group in batches(self.redis, due, BATCH):
-                await self._retry(self.read_now, group)
+                await self._retry(self._read_rung, group)
+
+    async def _read_rung(self, halls: list[str]) -> None:
+        await self.note(halls)  # before the read: entries pending are never unnoted
+        await self.read_now(halls)
 
     async def _sweep_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -325,17 +362,30 @@ class Dispatcher:
         while True:
             await asyncio.sleep(max(self.claim_idle_ms / 2000, 0.5))
             rounds += 1
-            for group in batches(self.redis, self.halls, BATCH):
+            full = rounds % self.full_rounds == 1 % self.full_rounds  # the first, then every
+            forget = rounds % FORGET_ROUNDS == 0
+            try:
+                halls = self.halls if full else await self.recent_halls()
+            except Exception as exc:
+                log.warning("voice claim: %s", exc)
+                continue
+            await self.claim_pending(halls, forget)
+
+    async def claim_pending(self, halls: list[str], forget: bool = False) -> list[Handled]:
+        """Claim what is pending long enough in ``halls`` (and forget consumers long gone)."""
+        out: list[Handled] = []
+        for group in batches(self.redis, halls, BATCH):
+            try:
+                pending = set(await self.pending_halls(group))
+            except Exception as exc:
+                log.warning("voice claim: %s", exc)
+                continue
+            for hall in group if forget else pending:
                 try:
-                    pending = await self.pending_halls(group)
+                    if hall in pending:
+                        out.extend(await self.claim(hall))
+                    if forget:
+                        await self.forget_idle_consumers(hall)
                 except Exception as exc:
-                    log.warning("voice claim: %s", exc)
-                    continue
-                for hall in group if rounds % FORGET_ROUNDS == 0 else pending:
-                    try:
-                        if hall in pending:
-                            await self.claim(hall)
-                        if rounds % FORGET_ROUNDS == 0:
-                            await self.forget_idle_consumers(hall)
-                    except Exception as exc:
-                        log.warning("voice claim (%s): %s", hall, exc)
+                    log.warning("voice claim (%s): %s", hall, exc)
+        return out

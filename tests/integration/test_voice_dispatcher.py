@@ -18,7 +18,7 @@ from ticketing.model import Channel
 from ticketing.store import TicketStore
 from voice.announce import GROUP
 from voice.audio import AudioCache, chime_wav
-from voice.dispatcher import Dispatcher, Outcome
+from voice.dispatcher import Dispatcher, Handled, Outcome
 from voice.phrases import Announcement
 from voice.settings import VoiceSettings, parse_voice
 from voice.synth import Pcm
@@ -207,3 +207,56 @@ async def test_consumers_of_gone_processes_are_forgotten(aredis: Redis, store: T
     assert names == {"current", "gone-pending"}  # its pending call is claimed first
     await d.claim("district")
     assert await d.forget_idle_consumers("district") == ["gone-pending"]
+
+
+async def run_until_sent(d: Dispatcher, sent: Recorder, count: int) -> list[str]:
+    """Run ``d``'s background loop until it has handed ``count`` calls to the worker."""
+    task = asyncio.create_task(d.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 15
+        while len(sent.sent) < count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=3)
+    return [a.number for a in sent.sent]
+
+
+async def test_calls_of_a_dispatcher_killed_after_its_read_are_claimed_from_the_notes(
+        aredis: Redis, store: TicketStore, halls: dict[str, HallConfig], clock: FakeClock,
+        tmp_path: Path) -> None:
+    """A dispatcher noted the rung hall, read its calls and was killed: a claim round over
+    the noted halls only (the loop's usual round) says them."""
+    alive, sent = make(aredis, halls, clock, AudioCache(tmp_path), "alive-notes",
+                       claim_idle=0.2)
+    await alive.ensure_groups(alive.halls)
+    numbers = await call_tickets(store, 2)
+    dead, _ = make(aredis, halls, clock, AudioCache(tmp_path), "killed")
+    await dead.note(["district"])  # as its due loop does before reading
+    taken = await aredis.xreadgroup(GROUP, "killed", {DISTRICT.events: ">"}, count=1000)
+    assert taken and len(taken[0][1]) > 2
+    assert "district" in await alive.recent_halls()
+
+    async def claim_noted() -> list[Handled]:
+        return await alive.claim_pending(await alive.recent_halls())
+
+    handled = await until(claim_noted)  # idle past claim_idle
+    assert [h.announcement.number for h in handled if h.announcement] == numbers
+    assert [a.number for a in sent.sent] == numbers
+    assert (await aredis.xpending(DISTRICT.events, GROUP))["pending"] == 0
+
+
+async def test_calls_read_but_never_noted_are_claimed_by_the_full_look(
+        aredis: Redis, store: TicketStore, halls: dict[str, HallConfig], clock: FakeClock,
+        tmp_path: Path) -> None:
+    """Killed between its read and its note: the hall is not among the noted ones, and the
+    full look (a process's first claim round, then every ``full_rounds``) says the calls."""
+    alive, sent = make(aredis, halls, clock, AudioCache(tmp_path), "alive-full",
+                       claim_idle=0.2)
+    await alive.ensure_groups(alive.halls)
+    numbers = await call_tickets(store, 2)
+    taken = await aredis.xreadgroup(GROUP, "killed-early", {DISTRICT.events: ">"}, count=1000)
+    assert taken and len(taken[0][1]) > 2
+    assert "district" not in await alive.recent_halls()
+    assert await run_until_sent(alive, sent, 2) == numbers
+    assert (await aredis.xpending(DISTRICT.events, GROUP))["pending"] == 0
