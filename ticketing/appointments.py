@@ -22,6 +22,9 @@ Keys (hash tag ``{hall}``, beside ``ticketing.keys``)::
     hall:{h}:appt:id:<key>:noshow        zset    an identity's no-shows, by time
     hall:{h}:appt:ticket:<ticket id>     string  booking id of a checked-in ticket (2 days)
     hall:{h}:appt:pow:<sig>              string  a proof-of-work challenge already used
+    appt:halls                           zset    hall -> latest slot start booked there
+                                                 (written before the booking: the no-show
+                                                 sweep's halls; trimmed by it after 3 days)
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from ticketing.model import Channel, Ticket
 from ticketing.slots import SlotTime, day_slots, find_slot, slot_capacity
 from ticketing.store import TicketStore
 
+BOOKED_HALLS = "appt:halls"
 TTL = 200 * 86400  # bookings and identity indexes outlive the no-show window's use
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 
@@ -268,6 +272,8 @@ class AppointmentStore:
                                  target.index)
         week_start, week_end = br.week_bounds(cal, parse_day(booking.day))
         event = EventType.APPOINTMENT_CHANGED if old else EventType.APPOINTMENT_BOOKED
+        # before the booking, so a hall with a booking is always among the sweep's
+        await self.redis.zadd(BOOKED_HALLS, {cfg.id: booking.slot_start}, gt=True)
         for _ in range(5):  # a new code when the random one is taken
             booking = dataclasses.replace(booking, code=_new_code())
             key_list = [HallKeys(cfg.id).events, keys.slots(booking.day, booking.matter),

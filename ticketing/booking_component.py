@@ -20,7 +20,13 @@ from typing import Any
 from hall.calendar import local_day
 from hall.component import Component
 from hall.services import Key, Services
-from ticketing.appointments import APPOINTMENTS, AppointmentKeys, AppointmentStore
+from hall.text import as_str
+from ticketing.appointments import (
+    APPOINTMENTS,
+    BOOKED_HALLS,
+    AppointmentKeys,
+    AppointmentStore,
+)
 from ticketing.booking_notices import BookingNotices
 from ticketing.booking_routes import routes
 from ticketing.notify import Notifier
@@ -31,6 +37,8 @@ NOTICES: Key[BookingNotices] = Key("ticketing.booking_notices")
 log = logging.getLogger("ticketing.appointments")
 SWEEP_SECONDS = 60.0
 PIPELINE_HALLS = 100  # a round trip builds ~100 EXISTS: the loop is held ~4 ms, not ~20
+FULL_EVERY = 60  # sweeps between two looks at every hall (bookings made before appt:halls)
+SWEPT_DAYS = 3  # a booking's hall is swept until its slot start is this many days past
 
 
 def identity_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -63,9 +71,10 @@ _tasks: dict[int, asyncio.Task[None]] = {}
 
 
 async def halls_with_bookings(store: AppointmentStore) -> list[str]:
-    """The halls with a booking on a day the sweep looks at (two days back to two ahead):
-    one pipelined EXISTS per hall, ``PIPELINE_HALLS`` halls a round trip, so a province
-    of 20,000 mostly unbooked halls costs 200 round trips a minute, not 100,000."""
+    """The halls with a booking on a day the sweep looks at (two days back to two ahead),
+    from every hall's day keys: the sweep's hourly safety net, and the halls of bookings
+    made before ``appt:halls``. One pipelined EXISTS per hall, ``PIPELINE_HALLS`` halls a
+    round trip: 200 round trips for a province of 20,000 halls, not 100,000."""
     now = store.clock()
     halls = list(store.tickets.halls.values())
     out: list[str] = []
@@ -87,11 +96,27 @@ async def halls_with_bookings(store: AppointmentStore) -> list[str]:
     return out
 
 
+async def booked_halls(store: AppointmentStore) -> list[str]:
+    """The halls noted in ``appt:halls`` (before each booking) with a slot start within
+    ``SWEPT_DAYS`` or later; older notes are dropped. One round trip, however many halls."""
+    since = store.clock() - SWEPT_DAYS * 86400
+    async with store.redis.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(BOOKED_HALLS, "-inf", f"({since!r}")
+        pipe.zrange(BOOKED_HALLS, 0, -1)
+        _, raw = await pipe.execute()
+    halls = store.tickets.halls
+    return [h for h in map(as_str, raw) if h in halls]
+
+
 async def _sweep(store: AppointmentStore, notices: BookingNotices | None) -> None:
+    sweeps = 0
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
+        sweeps += 1
         try:
-            booked = await halls_with_bookings(store)
+            booked = await booked_halls(store)
+            if sweeps % FULL_EVERY == 1 % FULL_EVERY:  # the first sweep, then every hour
+                booked = sorted({*booked, *await halls_with_bookings(store)})
         except Exception:  # the next round retries
             log.exception("looking for halls with bookings failed")
             continue

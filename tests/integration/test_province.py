@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -18,15 +20,15 @@ from starlette.testclient import TestClient
 from hall.app import create_app
 from hall.auth import Role
 from hall.calendar import local_day
-from hall.config import ConfigError, load_halls
+from hall.config import ConfigError, HallConfig, load_halls
 from hall.config.files import load_file
 from hall.config.province import province_text
 from hall.settings import Settings
 from tests.conftest import PASSWORD, Accounts
 from tests.support import FakeClock
 from ticketing import model
-from ticketing.appointments import AppointmentKeys, AppointmentStore
-from ticketing.booking_component import halls_with_bookings
+from ticketing.appointments import BOOKED_HALLS, AppointmentKeys, AppointmentStore
+from ticketing.booking_component import booked_halls, halls_with_bookings
 from ticketing.model import Channel
 from ticketing.store import TicketStore
 from tide.controller import TideController
@@ -152,6 +154,28 @@ async def test_the_booking_sweep_visits_only_halls_with_bookings(aredis: Redis,
     tomorrow = local_day(clock.now + 86400, cfg.tz)
     await aredis.zadd(AppointmentKeys("v01234").day(tomorrow), {"booking-1": clock.now})
     assert await halls_with_bookings(store) == ["v01234"]
+
+
+@session_loop
+async def test_a_booking_notes_its_hall_for_the_sweep_until_three_days_after_its_slot(
+        aredis: Redis, halls: dict[str, HallConfig], clock: FakeClock) -> None:
+    """The sweep's halls come from ``appt:halls``, written before the booking itself (a
+    process killed after booking leaves its hall noted); the no-show is marked from it."""
+    def at(d: int, hh: int, mm: int = 0) -> float:
+        return datetime(2026, 11, d, hh, mm, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+
+    clock.now = at(18, 16)
+    store = AppointmentStore(aredis, TicketStore(aredis, halls, clock), clock, b"secret")
+    assert await booked_halls(store) == []
+    await store.book("town", "MZ-JZ", date(2026, 11, 19), "0900", name="张三",
+                     id_number="11010519491231002X")
+    assert await booked_halls(store) == ["town"]
+    clock.now = at(19, 9, 16)  # past its check-in window
+    assert await booked_halls(store) == ["town"]
+    assert await store.sweep_no_shows("town") == 1
+    clock.now = at(22, 9, 1)  # three days after the slot: no longer swept
+    assert await booked_halls(store) == []
+    assert await aredis.zcard(BOOKED_HALLS) == 0
 
 
 @session_loop
