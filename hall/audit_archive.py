@@ -1,7 +1,9 @@
 """The audit archive, pure part: closed hall-days of the trail as files, and their index.
 
 A hall-day older than ``archive_after_days`` moves out of Redis into one file of the data
-folder, ``archive/<hall>/<day>/audit.jsonl.gz``: the day's stored lines
+folder, ``archive/<hall>/<day>.audit.jsonl.gz`` (a file per day in the hall's folder, not a
+folder per day: a village hall-day is ~2 KB, so a folder would double the blocks and the
+inodes it takes): the day's stored lines
 (``"<seq> <prev> <hash> <json>"``, exactly as Redis held them, so the chain checks the same
 way), one a line, gzip'd with no time stamp (the same lines always give the same bytes).
 Redis keeps an ``Archived`` index entry per day: how many lines, the SHA-256 of the file,
@@ -20,7 +22,7 @@ from pathlib import PurePath
 from hall.audit_trail import DEPLOYMENT
 
 ARCHIVE_DIR = "archive"
-FILE_NAME = "audit.jsonl.gz"
+SUFFIX = ".audit.jsonl.gz"
 DEPLOYMENT_DIR = "_deployment"  # the trail of no hall ("*"); a hall id never starts with '_'
 
 
@@ -69,7 +71,7 @@ def file_problem(index: Archived, data: bytes | None) -> str | None:
 
 def day_path(root: PurePath, hall: str, day: str) -> PurePath:
     """Where a hall-day's file lives under the data folder's ``root``."""
-    return root / ARCHIVE_DIR / (DEPLOYMENT_DIR if hall == DEPLOYMENT else hall) / day / FILE_NAME
+    return hall_dir(root, hall) / f"{day}{SUFFIX}"
 
 
 def hall_dir(root: PurePath, hall: str) -> PurePath:
@@ -89,6 +91,12 @@ def days_to_archive(days: Sequence[str], today: str, after_days: int) -> list[st
         return []
     last = last_to_archive(today, after_days)
     return [d for d in days if d <= last]
+
+
+def day_of_file(name: str) -> str | None:
+    """The day a file of a hall's folder archives (None: not an archive file)."""
+    day = name.removesuffix(SUFFIX)
+    return day if day != name and len(day) == 8 and day.isdigit() else None
 
 
 def past_retention(days: Sequence[str], last_expired: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Moving closed hall-days of the audit trail out of Redis into the data folder, and their
 retention there.
 
-``archive_day`` writes the day's lines to ``archive/<hall>/<day>/audit.jsonl.gz``
+``archive_day`` writes the day's lines to ``archive/<hall>/<day>.audit.jsonl.gz``
 (``hall.audit_archive``: a temporary file, fsync'd, renamed, the folder fsync'd; 0600 in
 0700 folders), and only then replaces the day's Redis list by its index entry, in one
 script that first checks the list is still what was written (an entry appended
@@ -17,13 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hall.audit_archive import days_to_archive, hall_dir, index_of, pack, past_retention
+from hall.audit_archive import (
+    day_of_file,
+    days_to_archive,
+    hall_dir,
+    index_of,
+    pack,
+    past_retention,
+)
 from hall.audit_store import AuditTrail, archived_key, day_key
 from hall.private_files import make_private_dir, private_umask
 from hall.streams import per_key
@@ -151,7 +157,7 @@ class AuditArchiver:
     async def prune(self, hall: str, now: float) -> int:
         """Delete the hall's archived files past the trail's retention (index expired)."""
         root = self.root
-        found = await asyncio.to_thread(_day_folders, root, hall)
+        found = await asyncio.to_thread(_archived_days, root, hall)
         old = past_retention(found, self.trail.day(hall, now - self.trail.ttl))
         if not old:
             return 0
@@ -160,7 +166,7 @@ class AuditArchiver:
         for day in gone:
             path = self.trail.archive_file(hall, day)
             assert path is not None and root in path.parents
-            await asyncio.to_thread(shutil.rmtree, path.parent, True)
+            await asyncio.to_thread(path.unlink, True)
         return len(gone)
 
     async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
@@ -176,10 +182,10 @@ class AuditArchiver:
         return Swept(archived, refused, pruned)
 
 
-def _day_folders(root: Path, hall: str) -> list[str]:
-    """The days that have a folder in the hall's archive."""
+def _archived_days(root: Path, hall: str) -> list[str]:
+    """The days that have a file in the hall's archive folder."""
     try:
-        return sorted(e.name for e in os.scandir(hall_dir(root, hall))
-                      if e.is_dir() and e.name.isdigit())
+        names = [e.name for e in os.scandir(hall_dir(root, hall))]
     except FileNotFoundError:
         return []
+    return sorted(d for d in map(day_of_file, names) if d is not None)

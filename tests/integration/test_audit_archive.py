@@ -67,7 +67,7 @@ async def test_old_days_move_to_files_and_the_trail_reads_and_verifies_as_before
         assert not await aredis.exists(day_key(H, day))
         index = Archived.parse((await aredis.get(archived_key(H, day))).decode())
         assert index.count == 2 and index.last_hash == before[day][-1].split(" ")[2]
-        path = tmp_path / "archive" / H / day / "audit.jsonl.gz"
+        path = tmp_path / "archive" / H / f"{day}.audit.jsonl.gz"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert gzip.decompress(path.read_bytes()).decode().splitlines() == before[day]
@@ -87,7 +87,7 @@ async def test_an_altered_or_deleted_archived_file_is_named(
         trail: AuditTrail, clock: FakeClock, tmp_path: Path) -> None:
     days = await ten_days(trail, clock)
     await AuditArchiver(trail).archive_hall(H, 7, clock())
-    path = tmp_path / "archive" / H / days[1] / "audit.jsonl.gz"
+    path = tmp_path / "archive" / H / f"{days[1]}.audit.jsonl.gz"
     lines = gzip.decompress(path.read_bytes()).decode()
     path.write_bytes(gzip.compress(lines.replace('"t1-2"', '"t9-9"').encode()))
     count, broken = await trail.verify(H)
@@ -104,7 +104,7 @@ async def test_a_crash_between_writing_and_removing_is_completed_by_the_next_run
     archiver = AuditArchiver(trail)
     written = await archiver.write(H, days[0])  # the file is written; then the crash
     assert written is not None
-    path = tmp_path / "archive" / H / days[0] / "audit.jsonl.gz"
+    path = tmp_path / "archive" / H / f"{days[0]}.audit.jsonl.gz"
     assert path.read_bytes() == written.data
     assert await aredis.llen(day_key(H, days[0])) == 2  # still in Redis, not indexed
     assert not await aredis.exists(archived_key(H, days[0]))
@@ -148,7 +148,7 @@ async def test_archived_files_go_after_the_trails_retention(
     days = await ten_days(trail, clock, sync)
     archiver = AuditArchiver(trail)
     await archiver.archive_hall(H, 7, clock())
-    first = tmp_path / "archive" / H / days[0]
+    first = tmp_path / "archive" / H / f"{days[0]}.audit.jsonl.gz"
 
     def wait(seconds: float) -> None:
         clock.advance(seconds)
@@ -161,7 +161,8 @@ async def test_archived_files_go_after_the_trails_retention(
     assert await trail.verify(H) == (20, None)
     wait(DAY + 7200)  # past it (and the day after the boundary day): the file goes
     assert await archiver.prune(H, clock()) == 1
-    assert not first.exists() and (tmp_path / "archive" / H / days[1]).exists()
+    assert not first.exists() and (
+        tmp_path / "archive" / H / f"{days[1]}.audit.jsonl.gz").exists()
     assert await trail.verify(H) == (16, None)  # the second day's index expired too
     sync.close()
 
@@ -191,7 +192,7 @@ async def test_the_scheduler_queues_the_daily_sweep_and_a_real_worker_archives(
         subprocess.run, [sys.executable, "-m", "hall.cli", "audit", "verify", "--hall", H],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and f"{H}: OK, 20 entries" in done.stdout, done.stdout
-    (tmp_path / "archive" / H / days[0] / "audit.jsonl.gz").unlink()
+    (tmp_path / "archive" / H / f"{days[0]}.audit.jsonl.gz").unlink()
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "hall.cli", "audit", "verify", "--hall", H],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

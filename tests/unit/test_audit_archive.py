@@ -7,6 +7,7 @@ from pathlib import PurePath
 
 from hall.audit_archive import (
     Archived,
+    day_of_file,
     day_path,
     days_to_archive,
     file_problem,
@@ -62,5 +63,8 @@ def test_files_go_only_strictly_before_the_last_day_that_may_have_expired() -> N
 def test_the_deployment_trail_has_its_own_folder() -> None:
     root = PurePath("/data")
     assert day_path(root, "v001", "20261118") == PurePath(
-        "/data/archive/v001/20261118/audit.jsonl.gz")
+        "/data/archive/v001/20261118.audit.jsonl.gz")
+    assert day_of_file("20261118.audit.jsonl.gz") == "20261118"
+    assert day_of_file(".20261118.audit.jsonl.gz.x1y2") is None  # a temporary file
+    assert day_of_file("notes.txt") is None
     assert day_path(root, DEPLOYMENT, "20261118").parts[3] == "_deployment"

@@ -1,0 +1,149 @@
+"""The audit archive's cost: Redis bytes per hall-day before and after, disk bytes per
+ticket (gzip), and the archive step's CPU per hall-day.
+
+One command: ``.venv/bin/python benchmarks/bench_archive.py [--halls 30 --days 7]``.
+Starts its own redis-server and writes a soak-like trail through the real ticket store
+(village halls copied from the bundled template; each hall-day: the clerk's log-in and a
+mistyped password, 12 tickets issued by the kiosk and called, started and finished by the
+clerk, each action an entry with its caller and source address), measures the audit
+lists (``MEMORY USAGE``), archives every day with ``AuditArchiver`` and measures the files
+(bytes, and the blocks they take on this file system) and the index entries left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis as AsyncRedis
+
+from hall import audit_store
+from hall.audit_archiver import AuditArchiver
+from hall.audit_store import Acting, AuditTrail, archived_key, day_key
+from hall.config import bundled_hall_files, load_halls
+from ticketing import model
+from ticketing.model import Channel
+from ticketing.store import TicketStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import FakeClock, RedisServer
+
+ZONE = ZoneInfo("Asia/Shanghai")
+TICKETS = 12
+
+
+def acting(actor: str, role: str, path: str) -> Acting:
+    return Acting(source="10.21.7.34", method="POST", path=path, named_actor=actor,
+                  named_role=role)
+
+
+async def write_trail(client: AsyncRedis, halls: list[str], days: int, clock: FakeClock,
+                      store: TicketStore, trail: AuditTrail) -> list[str]:
+    start = datetime(2026, 11, 2, 9, tzinfo=ZONE).timestamp()  # a Monday
+    dates = []
+    for d in range(days):
+        for h in halls:
+            clock.now = start + d * 86400
+            clerk = f"{h}-V01"
+            audit_store._current.set(acting(clerk, "clerk", "/api/login"))
+            await trail.record(h, "login", target=clerk, result="refused:bad_credentials")
+            await trail.record(h, "login", target=clerk)
+            audit_store._current.set(acting(clerk, "clerk", f"/api/halls/{h}/windows/1/login"))
+            await store.change_window(h, 1, lambda w, now: model.login(w, "V01", now))
+            for t in range(TICKETS):
+                clock.now = start + d * 86400 + 600 * t
+                audit_store._current.set(acting("kiosk-1", "kiosk", f"/api/halls/{h}/tickets"))
+                await store.issue(h, "CM-DB", Channel.KIOSK)
+                audit_store._current.set(acting(clerk, "clerk", f"/api/halls/{h}/windows/1"))
+                await store.call_next(h, 1)
+                clock.advance(60)
+                await store.start(h, 1)
+                clock.advance(300)
+                await store.finish(h, 1)
+        dates.append(trail.day(halls[0], start + d * 86400))
+    audit_store._current.set(None)
+    return dates
+
+
+async def memory(client: AsyncRedis, keys: list[str]) -> int:
+    total = 0
+    for k in keys:
+        total += int(await client.memory_usage(k, samples=0) or 0)
+    return total
+
+
+def on_disk(root: Path) -> tuple[int, int, int]:
+    """(files, bytes, bytes of their blocks and of the hall folders) under ``root``."""
+    files = size = blocks = 0
+    for folder, _, names in os.walk(root):
+        blocks += os.stat(folder).st_blocks * 512
+        for n in names:
+            st = os.stat(Path(folder) / n)
+            files, size, blocks = files + 1, size + st.st_size, blocks + st.st_blocks * 512
+    return files, size, blocks
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--halls", type=int, default=30)
+    parser.add_argument("--days", type=int, default=7)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-archive-"))
+    server = RedisServer(tmp / "redis", databases=1, appendfsync="everysec").start()
+    client = AsyncRedis.from_url(server.url)
+    try:
+        village = load_halls(bundled_hall_files())["village"]
+        configs = {f"v{i:05d}": dataclasses.replace(village, id=f"v{i:05d}")
+                   for i in range(1, args.halls + 1)}
+        clock = FakeClock()
+        trail = AuditTrail(client, {h: ZONE for h in configs}, clock, data_dir=tmp / "data")
+        store = TicketStore(client, configs, clock)
+        store.audit = trail
+        store.hours_enforced = False
+        halls = list(configs)
+        dates = await write_trail(client, halls, args.days, clock, store, trail)
+        hall_days = len(halls) * len(dates)
+        tickets = hall_days * TICKETS
+        lists = [day_key(h, d) for h in halls for d in dates]
+        entries = sum([int(await client.llen(k)) for k in lists])
+        before = await memory(client, lists)
+        used_before = int((await client.info("memory"))["used_memory"])
+        archiver = AuditArchiver(trail)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        moved = sum([await archiver.archive_hall(h, 1, clock() + 86400) for h in halls])
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        index = await memory(client, [archived_key(h, d) for h in halls for d in dates])
+        used_after = int((await client.info("memory"))["used_memory"])
+        files, size, blocks = on_disk(tmp / "data" / "archive")
+        verified = [await trail.verify(h) for h in halls]
+        assert moved == hall_days and all(b is None for _, b in verified), verified
+        assert sum(c for c, _ in verified) == entries
+        print(f"halls {len(halls)}, days {len(dates)}, hall-days {hall_days}, tickets {tickets}, "
+              f"entries {entries} ({entries / tickets:.2f} a ticket)")
+        print(f"Redis audit lists: {before} B = {before / hall_days:,.0f} B a hall-day, "
+              f"{before / tickets:,.0f} B a ticket")
+        print(f"Redis index entries after: {index} B = {index / hall_days:,.0f} B a hall-day")
+        print(f"used_memory {used_before:,} -> {used_after:,} B "
+              f"({(used_before - used_after) / hall_days:,.0f} B a hall-day freed)")
+        print(f"files {files}: {size} B = {size / hall_days:,.0f} B a hall-day, "
+              f"{size / tickets:,.0f} B a ticket (gzip); blocks on disk (with the hall folders) "
+              f"{blocks} B = {blocks / hall_days:,.0f} B a hall-day")
+        print(f"archive step: {cpu / hall_days * 1000:.2f} ms CPU (this process) a hall-day, "
+              f"wall {wall:.1f} s; load {os.getloadavg()[0]:.1f}")
+        print("every trail verifies across the boundary: "
+              f"{sum(c for c, _ in verified)} entries")
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
