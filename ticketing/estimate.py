@@ -57,9 +57,24 @@ def mean_service_seconds(recent: Sequence[float], expected_minutes: float) -> fl
 
 def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) -> float:
     """A queue's expected service time: its matters' mean expected time blended with ``recent``."""
-    expected = [m.expected_minutes for m in cfg.matters if m.queue == queue]
-    prior = sum(expected) / len(expected) if expected else DEFAULT_EXPECTED_MINUTES
-    return mean_service_seconds(recent, prior)
+    return mean_service_seconds(recent, _expected_minutes(cfg, queue))
+
+
+_PRIORS: dict[int, tuple[HallConfig, dict[str, float]]] = {}
+
+
+def _expected_minutes(cfg: HallConfig, queue: str) -> float:
+    """The mean expected time of the queue's matters (computed once per config object: the
+    tide measures every queue on every run and the simulator quotes every ticket)."""
+    hit = _PRIORS.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        if len(_PRIORS) > 64:  # configs come and go (the planner's variants): stay small
+            _PRIORS.clear()
+        by_queue: dict[str, list[float]] = {}
+        for m in cfg.matters:
+            by_queue.setdefault(m.queue, []).append(m.expected_minutes)
+        hit = _PRIORS[id(cfg)] = (cfg, {q: sum(e) / len(e) for q, e in by_queue.items()})
+    return hit[1].get(queue, DEFAULT_EXPECTED_MINUTES)
 
 
 def estimated_wait_seconds(ahead: int, service_seconds: float, windows: int) -> float:
@@ -79,6 +94,9 @@ class Capacity:
     idle: int  # open windows with nobody at them, ready to call
 
 
+_STAFFED = (WindowStatus.OPEN, WindowStatus.PAUSED)  # the windows a capacity counts
+
+
 def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
              target_window: int | None = None) -> Capacity:
     """The open / paused staffed windows serving ``queue`` now (tide lending included), or
@@ -86,7 +104,7 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
     open_now = paused = idle = 0
     share = 0.0
     for w in windows:
-        if w.clerk is None:
+        if w.clerk is None or w.status not in _STAFFED:
             continue
         if target_window is not None:
             if w.number != target_window:

@@ -7,6 +7,7 @@ after closing, or in a closure between two periods (the lunch break). Pure.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from hall.config import HallConfig
 from hall.text import hours_of
@@ -14,12 +15,18 @@ from hall.text import hours_of
 
 def periods(cfg: HallConfig) -> list[tuple[float, float]]:
     """The hall's opening periods as (start, end) hours of the local day, in order."""
-    return sorted((hours_of(a), hours_of(b)) for a, b in cfg.hours.periods)
+    return list(_hours(cfg.hours.periods))
+
+
+@lru_cache(maxsize=64)
+def _hours(spans: tuple[tuple[str, str], ...]) -> tuple[tuple[float, float], ...]:
+    # parsed once per set of periods: the controller and the policy ask on every run
+    return tuple(sorted((hours_of(a), hours_of(b)) for a, b in spans))
 
 
 def open_at_hour(cfg: HallConfig, hour: float) -> bool:
     """Whether ``hour`` (local, fractional) lies inside an opening period (end excluded)."""
-    return any(a <= hour < b for a, b in periods(cfg))
+    return any(a <= hour < b for a, b in _hours(cfg.hours.periods))
 
 
 def local_hour(cfg: HallConfig, at: float) -> float:

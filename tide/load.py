@@ -96,11 +96,11 @@ class ArrivalRates:
     def per_hour(self, now: float) -> dict[str, tuple[float, float]]:
         """The fast and slow rate per queue at ``now`` (arrivals per hour)."""
         dt = max(0.0, now - self._as_of) if math.isfinite(self._as_of) else 0.0
-        out = {}
-        for q, sums in self._sums.items():
-            out[q] = tuple(sums[i] * math.exp(-dt / tau) / tau * 3600.0
-                           for i, tau in enumerate(self.taus))
-        return out  # type: ignore[return-value]
+        (fast_tau, slow_tau), out = self.taus, {}
+        fast_decay, slow_decay = math.exp(-dt / fast_tau), math.exp(-dt / slow_tau)
+        for q, (fast, slow) in self._sums.items():
+            out[q] = (fast * fast_decay / fast_tau * 3600.0, slow * slow_decay / slow_tau * 3600.0)
+        return out
 
 
 def measure(
@@ -118,22 +118,27 @@ def measure(
     base: dict[str, tuple[int, float, float, float]] = {}
     slow: dict[str, float] = {}
     for q in cfg.queues:
-        since = waiting_since.get(q.letter, ())
-        rate, slow[q.letter] = rates.get(q.letter, (0.0, 0.0))
-        service = queue_service_seconds(cfg, q.letter, recent_services.get(q.letter, ()))
+        letter = q.letter
+        since = waiting_since.get(letter, ())
+        rate, slow[letter] = rates.get(letter, (0.0, 0.0))
+        service = queue_service_seconds(cfg, letter, recent_services.get(letter, ()))
         longest = now - min(since) if since else 0.0
-        base[q.letter] = (len(since), max(0.0, longest), rate, service)
-    servers = {q.letter: 0.0 for q in cfg.queues}
-    known = _numbers(cfg)
-    shares: dict[tuple[str, ...], dict[str, float]] = {}  # windows serving the same queues
+        base[letter] = (len(since), max(0.0, longest), rate, service)
+    servers = dict.fromkeys(base, 0.0)
+    known, hall_queues = _parts(cfg)
+    # windows serving the same queues share alike: one split per queue list
+    shares: dict[tuple[str, ...], tuple[tuple[str, float], ...]] = {}
     for number, window in wins.items():
         if window.status not in BUSY_STATUSES or number not in known:
             continue
         served = served_queues(cfg, window)
         split = shares.get(served)
         if split is None:
-            split = shares[served] = window_shares(tuple(q for q in served if q in base), base)
-        for letter, share in split.items():
+            own = hall_queues.get(served)
+            if own is None:
+                own = hall_queues[served] = tuple(q for q in served if q in base)
+            split = shares[served] = tuple(window_shares(own, base).items())
+        for letter, share in split:
             servers[letter] += share
     loads = {}
     for letter, (count, longest, rate, service) in base.items():
@@ -144,25 +149,31 @@ def measure(
     return HallLoad(now, loads, wins, busy)
 
 
-_NUMBERS: dict[int, tuple[HallConfig, frozenset[int]]] = {}
+_PARTS: dict[int, tuple[HallConfig, frozenset[int], dict[tuple[str, ...], tuple[str, ...]]]] = {}
 
 
-def _numbers(cfg: HallConfig) -> frozenset[int]:
-    """The hall's window numbers (remembered per hall configuration object)."""
-    hit = _NUMBERS.get(id(cfg))
+def _parts(cfg: HallConfig) -> tuple[frozenset[int], dict[tuple[str, ...], tuple[str, ...]]]:
+    """The hall's window numbers, and a memo of queue lists filtered to the hall's queues
+    (both per hall configuration object: ``measure`` runs every controller interval)."""
+    hit = _PARTS.get(id(cfg))
     if hit is None or hit[0] is not cfg:
-        hit = _NUMBERS[id(cfg)] = (cfg, frozenset(w.number for w in cfg.windows))
-    return hit[1]
+        if len(_PARTS) > 64:  # configs come and go (the planner's variants): stay small
+            _PARTS.clear()
+        hit = _PARTS[id(cfg)] = (cfg, frozenset(w.number for w in cfg.windows), {})
+    return hit[1], hit[2]
 
 
 def window_shares(
     served: Sequence[str], base: Mapping[str, tuple[int, float, float, float]]
 ) -> dict[str, float]:
     """Split one window among the queues it serves by each queue's pending work."""
-    work = {q: (base[q][0] + base[q][2] * 0.25) * base[q][3] for q in served}
-    total = sum(work.values())
     if not served:
         return {}
+    work = {}
+    for q in served:
+        waiting, _, rate, service = base[q]
+        work[q] = (waiting + rate * 0.25) * service
+    total = sum(work.values())
     if total <= 0:
         return {q: 1.0 / len(served) for q in served}
     return {q: w / total for q, w in work.items()}
