@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hall.auth import Principal
+from hall.auth.tokens import DeviceProof
 from hall.errors import DomainError, Invalid
 from hall.services import services
 
@@ -185,6 +186,25 @@ async def caller(request: Request) -> Principal | None:
             session_token(request))
     principal: Principal | None = request.scope[PRINCIPAL_SCOPE]
     return principal
+
+
+async def issuer(request: Request, hall: str) -> tuple[Principal | None, DeviceProof | None]:
+    """``caller`` for a route whose own script checks the device in its atomic step (the
+    ticket issue): a device token of ``hall`` comes with the ``DeviceProof`` that script
+    must check, and may come from this process's cache (``hall.auth.tokens``); any other
+    token is resolved as by ``caller`` (no proof)."""
+    found = await services(request).auth.tokens.device(session_token(request), hall)
+    if found is None:
+        return await caller(request), None
+    request.scope[PRINCIPAL_SCOPE] = found[0]
+    return found
+
+
+def proof_refused(request: Request, proof: DeviceProof) -> None:
+    """A script refused ``proof`` (the device was revoked): forget the device in this
+    process and answer as to any unknown token (the audit entry names no one)."""
+    services(request).auth.tokens.devices_seen.drop_key(proof.key)
+    request.scope[PRINCIPAL_SCOPE] = None
 
 
 def error_response(status: int, code: str, message: str,

@@ -124,16 +124,45 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
     return Capacity(open_now, paused, share, idle)
 
 
-def position(cfg: HallConfig, queue: str, ahead: int, recent: Sequence[float],
-             windows: Iterable[WindowState], target_window: int | None = None) -> Position:
-    """A waiting ticket's position and expected wait (module doc); with only paused windows
-    the people ahead share those; no estimate but ``no_window_open`` when none is staffed."""
+@dataclass(frozen=True)
+class Plan:
+    """The estimate as a function of the people ahead, for one queue and one state of its
+    windows and recent services: no estimate (``reason``), or 0 while ``ahead < idle`` and
+    ``(ahead - idle + residual) * service / divisor`` from there. ``issue.lua`` evaluates
+    this same form on the count it takes, so the quote is written in the issue's own step."""
+
+    idle: int = 0
+    residual: float = 0.0
+    service: float = 0.0
+    divisor: float = 1.0
+    reason: str | None = None
+
+    def wait(self, ahead: int) -> float | None:
+        if self.reason is not None:
+            return None
+        if ahead < self.idle:
+            return 0.0
+        return (ahead - self.idle + self.residual) * self.service / self.divisor
+
+    def position(self, ahead: int) -> Position:
+        return Position(ahead, self.wait(ahead), self.reason)
+
+
+def plan(cfg: HallConfig, queue: str, recent: Sequence[float], windows: Iterable[WindowState],
+         target_window: int | None = None) -> Plan:
+    """How the wait of a ticket of ``queue`` follows from the people ahead (module doc):
+    with only paused windows the people ahead share those; no estimate but
+    ``no_window_open`` when none is staffed."""
     cap = capacity(cfg, queue, windows, target_window)
     if cap.open + cap.paused == 0:
-        return Position(ahead, None, NO_WINDOW_OPEN)
+        return Plan(reason=NO_WINDOW_OPEN)
     service = queue_service_seconds(cfg, queue, recent)
     if cap.open == 0:
-        return Position(ahead, estimated_wait_seconds(ahead, service, cap.paused))
-    if ahead < cap.idle:
-        return Position(ahead, 0.0)
-    return Position(ahead, (ahead - cap.idle + RESIDUAL) * service / cap.share)
+        return Plan(0, 0.0, service, float(cap.paused))
+    return Plan(cap.idle, RESIDUAL, service, cap.share)
+
+
+def position(cfg: HallConfig, queue: str, ahead: int, recent: Sequence[float],
+             windows: Iterable[WindowState], target_window: int | None = None) -> Position:
+    """A waiting ticket's position and expected wait (``plan``)."""
+    return plan(cfg, queue, recent, windows, target_window).position(ahead)

@@ -9,9 +9,10 @@ from starlette.responses import JSONResponse
 
 from hall import audit_store, paging
 from hall.auth import Principal, Role, require
+from hall.auth.tokens import DeviceRevoked
 from hall.calendar import local_day
 from hall.errors import DomainError, Forbidden, IllegalTransition, Invalid
-from hall.http import F, api, caller, path_int, read_body
+from hall.http import F, api, caller, issuer, path_int, proof_refused, read_body
 from hall.services import services
 from ticketing import kiosk_identity, model, public, rules
 from ticketing.appointments import APPOINTMENTS
@@ -105,7 +106,8 @@ def _reason(body: dict[str, Any], what: str) -> str:
      response=public.CitizenView)
 async def issue_ticket(request: Request) -> JSONResponse:
     hall_id = _hall(request)
-    who = require(await caller(request), hall_id, *ISSUERS)
+    found, proof = await issuer(request, hall_id)  # a device's proof: checked by the issue
+    who = require(found, hall_id, *ISSUERS)
     body = await read_body(request, ISSUE_FIELDS)
     if body["priority_group"] is not None and who.role in STAFF:
         _reason(body, "giving priority by hand")
@@ -122,9 +124,12 @@ async def issue_ticket(request: Request) -> JSONResponse:
                                            body["id_number"], body["priority_group"])
     try:
         ticket, position = await services(request).get(STORE).issue(
-            hall_id, body["matter"], channel, priority_group=admission.priority_group)
-    except DomainError:
+            hall_id, body["matter"], channel, priority_group=admission.priority_group,
+            device=proof)
+    except DomainError as exc:
         await kiosk_identity.undo(appointments, admission)
+        if isinstance(exc, DeviceRevoked) and proof is not None:
+            proof_refused(request, proof)
         raise
     return JSONResponse(ticket_view(ticket, position, staff=False), status_code=201)
 

@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from hall.audit_store import APPEND_LUA, AuditTrail, mark_recorded
-from hall.autopipeline import run_command
+from hall.auth.tokens import DeviceProof, DeviceRevoked
+from hall.autopipeline import run_script
 from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.errors import Forbidden, IllegalTransition, Invalid, NotFound
@@ -33,6 +34,7 @@ from ticketing.audit_entry import issue_rest
 from ticketing.commit import (
     SCRIPTS,
     STREAM_MAXLEN,
+    Busy,
     Clock,
     Committer,
     Conflict,
@@ -55,7 +57,18 @@ from ticketing.records import put_ticket, put_window, window_from
 from ticketing.walk_in import require_open
 
 DAY_KEYS_TTL = 40 * 24 * 3600
-NO_AUDIT = [b""]  # issue.lua's audit arguments when the trail is off
+NO_AUDIT = [b"", b""]  # issue.lua's audit arguments when the trail is off
+NO_DEVICE = [b"", b""]  # … and its device arguments without a device to check
+MAX_PLANS = 5  # issue attempts whose windows changed between the plan and the script
+PLANS_KEPT = 50_000  # (hall, queue) plans a process keeps (cleared when full)
+
+
+def _plan_args(plan: estimate.Plan | None) -> list[str]:
+    """``issue.lua``'s ARGV[16..20] (any values when there is no plan: it is not used)."""
+    if plan is None:
+        return ["", "0", "0", "0", "1"]
+    return [plan.reason or "", str(plan.idle), repr(plan.residual), repr(plan.service),
+            repr(plan.divisor)]
 
 
 class TicketStore(TicketQueries):
@@ -68,6 +81,9 @@ class TicketStore(TicketQueries):
         # Walk-ins only in opening hours (hall/calendar.py); the app turns it on, a store
         # built directly (tests of other rules, the simulator) leaves it off.
         self.hours_enforced = False
+        # the estimate's plan per (hall, queue), with the config and the digest of the state
+        # it was made from (``issue``)
+        self._plans: dict[tuple[str, str], tuple[HallConfig, str, estimate.Plan]] = {}
 
     @property
     def write_policy(self) -> WritePolicy:
@@ -106,11 +122,19 @@ class TicketStore(TicketQueries):
     async def issue(
         self, hall_id: str, matter_code: str, channel: Channel, *,
         priority_group: str | None = None, appointment: bool = False,
-        slot_start: float | None = None,
+        slot_start: float | None = None, device: DeviceProof | None = None,
     ) -> tuple[Ticket, Position]:
-        """Number and queue a ticket. A walk-in is refused outside the hall's opening hours
-        (``hall_closed``, naming the next opening) when ``hours_enforced``; a checked-in
-        appointment (``slot_start`` given) waits under its slot time (booking_rules)."""
+        """Number and queue a ticket with the wait quoted to it (kept on its record, field
+        ``estimate.QUOTE_FIELD``, for tide.quotes). A walk-in is refused outside the hall's
+        opening hours (``hall_closed``, naming the next opening) when ``hours_enforced``; a
+        checked-in appointment (``slot_start`` given) waits under its slot time
+        (booking_rules). With ``device``, the issue happens only if that device's record is
+        unchanged (else ``DeviceRevoked``, nothing changed: hall.auth.tokens).
+
+        One script trip when this process's plan of the queue's estimate
+        (``estimate.Plan``) was made from the windows and service times the script reads
+        (it compares their digest); else the script answers with that state, changing
+        nothing, and the issue runs again on a plan made from it."""
         cfg = self.hall(hall_id)
         matter = cfg.matter(matter_code)
         if matter is None:
@@ -133,38 +157,53 @@ class TicketStore(TicketQueries):
                 now, priority_group is not None, cfg.rules.priority_head_start_minutes))
         keys = HallKeys(hall_id)
         audit_keys, audit_args = self._audit_issue(hall_id, ticket)
-        try:
-            number, ahead, _, recent, windows_raw = await self.write_policy.run(
-                self.redis, self._issue,
-                keys=[keys.events, keys.day_counters(day), keys.day_numbers(day),
-                      keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id),
-                      keys.service_times(matter.queue), *audit_keys,
-                      *(keys.window(w.number) for w in cfg.windows)],
-                args=[matter.queue, dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
-                      cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
-                      EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES,
-                      *audit_args],
-            )
-            if audit_keys:
-                mark_recorded()
-        except ResponseError as exc:
-            if "SOLD_OUT" in str(exc):
-                raise IllegalTransition(
-                    f"queue {matter.queue} has issued all its tickets for today",
-                    code="sold_out") from None
-            raise
+        device_keys, device_args = ([device.key], [device.principal, device.expires]) \
+            if device is not None else ([], NO_DEVICE)
+        run_keys = [keys.events, keys.day_counters(day), keys.day_numbers(day),
+                    keys.day_tickets(day), keys.queue(matter.queue), keys.ticket(ticket.id),
+                    keys.service_times(matter.queue), *device_keys, *audit_keys,
+                    *(keys.window(w.number) for w in cfg.windows)]
+        fixed = [matter.queue, dumps(ticket.to_dict()), repr(key), repr(now), ticket.id,
+                 cfg.rules.max_ticket_per_day_per_queue, STREAM_MAXLEN,
+                 EventType.TICKET_ISSUED.value, DAY_KEYS_TTL, RECENT_SERVICES,
+                 *audit_args, *device_args]
+        made = self._plans.get((hall_id, matter.queue))
+        seen, plan = (made[1], made[2]) if made is not None and made[0] is cfg else ("", None)
+        for _ in range(MAX_PLANS):
+            args = [*fixed, seen, *_plan_args(plan), estimate.QUOTE_FIELD]
+            try:
+                # with no plan yet the script only reads (no replica to wait for)
+                reply = await (self.write_policy.run(self.redis, self._issue, run_keys, args)
+                               if plan is not None
+                               else run_script(self.redis, self._issue, run_keys, args))
+            except ResponseError as exc:
+                if "SOLD_OUT" in str(exc):
+                    raise IllegalTransition(
+                        f"queue {matter.queue} has issued all its tickets for today",
+                        code="sold_out") from None
+                if "DEVICE_GONE" in str(exc):
+                    raise DeviceRevoked("this device token is no longer valid") from None
+                raise
+            if as_str(reply[0]):  # issued
+                break
+            # the plan was made from other windows or service times (or none yet): make it
+            # from the state the script read, and issue on that
+            seen, raw_recent, raw_windows = as_str(reply[1]), reply[2], reply[3]
+            windows = [window_from(w.number, raw or None)
+                       for w, raw in zip(cfg.windows, raw_windows, strict=True)]
+            plan = estimate.plan(cfg, matter.queue, [float(x) for x in raw_recent], windows)
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            self._plans[(hall_id, matter.queue)] = (cfg, seen, plan)
+        else:
+            raise Busy("the hall is very busy; please try again")
+        number, ahead, _ = reply
+        if audit_keys:
+            mark_recorded()
         ticket = dataclasses.replace(ticket, number=as_str(number))
         self.committer.notify(hall_id, EventType.TICKET_ISSUED, {"ticket": ticket.to_dict()})
-        windows = [window_from(w.number, raw or None)
-                   for w, raw in zip(cfg.windows, windows_raw, strict=True)]
-        position = estimate.position(cfg, ticket.queue, int(ahead),
-                                     [float(x) for x in recent], windows)
-        # the wait quoted at issue, kept beside the record ('' = no estimate, a reason shown)
-        # so quoted vs real waits can be measured on real days (tide.quotes); first one wins
-        seconds = position.estimated_wait_seconds
-        await run_command(self.redis, "HSETNX", keys.ticket(ticket.id), estimate.QUOTE_FIELD,
-                          "" if seconds is None else repr(round(seconds, 1)))
-        return ticket, position
+        assert plan is not None  # an issue only runs on a plan whose state it saw
+        return ticket, plan.position(int(ahead))
 
     # ---- the one way a transition is committed -----------------------------------
 

@@ -26,21 +26,30 @@ usable token); a forged prefix only names a key that does not exist.
 and absolute timeouts and that the account's generation (``gen``, bumped by every
 password, role or hall change and by a disable) still matches, so such a change ends
 every session at once in every process. Devices are read from Redis on every request
-too: a revocation or expiry takes effect at once everywhere (there is no per-process
-cache to outlive it).
+too (a revocation or expiry takes effect at once everywhere), with one exception that
+keeps the same bound: ``device`` serves the ticket issue, whose own script
+(``ticketing/scripts/issue.lua``) checks the device's record in its atomic step. It
+answers from a per-process cache of resolved device tokens (``DeviceCache``: at most
+``DEVICE_CACHE_SECONDS`` old, never past the device's expiry, dropped on a revoke in
+this process) together with a ``DeviceProof``; the script refuses the issue, changing
+nothing, unless the record is still there and unchanged. So a revoked kiosk token
+issues nothing from the moment its revocation is committed, in every process
+(revocation delay zero), and the issue costs no separate round trip for the token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from hall.auth.principal import Principal
+from hall.auth.principal import Principal, Unauthorized
 from hall.autopipeline import run_script
 from hall.text import as_str, hall_id_chars
 
@@ -78,8 +87,10 @@ RESOLVE_DEVICE = """
 local d = redis.call('HMGET', KEYS[1], 'principal', 'expires')
 if not d[1] then return false end
 if d[2] and d[2] ~= '' and tonumber(ARGV[1]) >= tonumber(d[2]) then return false end
-return d[1]
+return {d[1], d[2] or ''}
 """
+DEVICE_CACHE_SECONDS = 60.0  # how old a cached device may be (the issue script checks it)
+DEVICE_CACHE_SIZE = 10_000  # devices a process keeps (cleared when full)
 
 
 text = as_str  # Redis replies as text (hall.text, the one helper)
@@ -159,6 +170,61 @@ def _is_tag(tag: str) -> bool:
     return len(tag) == 8 and all(c in "0123456789abcdef" for c in tag)
 
 
+class DeviceRevoked(Unauthorized):
+    """A script found the device's record changed or gone since its proof: refused (401)."""
+
+
+@dataclass(frozen=True)
+class DeviceProof:
+    """A device's record as it was when it authorised a request: a script on the device's
+    hall checks it is still so (``key`` holds ``principal`` and ``expires`` unchanged)."""
+
+    hall: str
+    key: str
+    principal: bytes
+    expires: bytes
+
+
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal
+    proof: DeviceProof
+    fresh_until: float  # time.monotonic()
+    expires: float | None  # the device's own expiry, on the auth clock
+
+
+class DeviceCache:
+    """Resolved device tokens of this process, by digest (never the token itself)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, _Cached] = {}
+
+    def get(self, token_digest: str, now: float) -> tuple[Principal, DeviceProof] | None:
+        hit = self._found.get(token_digest)
+        if hit is None:
+            return None
+        if time.monotonic() >= hit.fresh_until or (hit.expires is not None and now >= hit.expires):
+            del self._found[token_digest]
+            return None
+        return hit.principal, hit.proof
+
+    def put(self, token_digest: str, principal: Principal, proof: DeviceProof) -> None:
+        if len(self._found) >= DEVICE_CACHE_SIZE:
+            self._found.clear()
+        self._found[token_digest] = _Cached(
+            principal, proof, time.monotonic() + DEVICE_CACHE_SECONDS,
+            float(proof.expires) if proof.expires else None)
+
+    def drop(self, token_digest: str) -> None:
+        self._found.pop(token_digest, None)
+
+    def drop_key(self, key: str) -> None:
+        """Forget the device stored under ``key`` (a refused proof)."""
+        for found, hit in list(self._found.items()):
+            if hit.proof.key == key:
+                del self._found[found]
+
+
 class Tokens:
     def __init__(self, redis: Redis, clock: Callable[[], float], idle_seconds: float,
                  absolute_seconds: float) -> None:
@@ -168,6 +234,7 @@ class Tokens:
         self.absolute_seconds = absolute_seconds
         self._session = redis.register_script(RESOLVE_SESSION)
         self._device = redis.register_script(RESOLVE_DEVICE)
+        self.devices_seen = DeviceCache()
 
     async def open_session(self, username: str, gen: str, principal: Principal) -> str:
         tag = account_tag(username)
@@ -227,15 +294,42 @@ class Tokens:
                 return None
             raw = await run_script(self.redis, self._device, [device_key(hall, digest(token))],
                                    [now])
+            raw = raw[0] if raw else None
         elif len(parts) == 1:  # issued before tokens named their hall (migrated keys)
             found = await self.redis.get(DEVICE_HALL + digest(token))
             if found is None:
                 return None
             raw = await run_script(self.redis, self._device,
                                    [device_key(text(found), digest(token))], [now])
+            raw = raw[0] if raw else None
         else:
             return None
         return Principal.from_json(raw) if raw else None
+
+    async def device(self, token: str | None, hall: str
+                     ) -> tuple[Principal, DeviceProof] | None:
+        """A live device token of ``hall`` (the form ``d.<hall>.…``) and the proof a script
+        on that hall must check before it acts (module doc); None for any other token,
+        which ``resolve`` handles. From this process's cache when it has the device."""
+        if not token or len(token) > MAX_TOKEN:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "d" or hall_of_code(parts[1]) != hall:
+            return None
+        token_digest = digest(token)
+        now = self.clock()
+        hit = self.devices_seen.get(token_digest, now)
+        if hit is not None:
+            return hit
+        key = device_key(hall, token_digest)
+        raw = await run_script(self.redis, self._device, [key], [repr(now)])
+        if not raw:
+            return None
+        principal_raw, expires = (x if isinstance(x, bytes) else str(x).encode() for x in raw)
+        found = Principal.from_json(principal_raw)
+        proof = DeviceProof(hall, key, principal_raw, expires)
+        self.devices_seen.put(token_digest, found, proof)
+        return found, proof
 
     async def add_device(self, principal: Principal, expires: float | None = None) -> str:
         hall = principal.halls[0]
@@ -289,6 +383,7 @@ class Tokens:
                     pipe.srem(hall_devices_key(hall), key)
                     await pipe.execute()
                 await self.redis.delete(DEVICE_HALL + key)
+                self.devices_seen.drop(key)
                 gone.append(key[:12])
         return gone
 

@@ -10,14 +10,16 @@ from typing import Any
 import pyotp
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 from starlette.testclient import TestClient
 
 from hall.app import create_app
 from hall.auth import Role
-from hall.auth.tokens import user_key
+from hall.auth.tokens import Tokens, user_key
 from hall.config import HallConfig
 from hall.settings import Settings
 from tests.conftest import PASSWORD, Accounts
+from ticketing.keys import HallKeys
 
 D = "/api/halls/district"
 
@@ -203,6 +205,36 @@ def test_devices_revoked_or_expired_stop_at_once(client: TestClient, accounts: A
     assert client.delete(f"/api/devices/{k1}", headers=admin).status_code == 200
     err(client.post(f"{D}/tickets", json={"matter": "QY-KB"},
                     headers={"Authorization": f"Bearer {kiosk}"}), 401, "unauthorized")
+
+
+def test_a_kiosk_revoked_elsewhere_issues_nothing_more(client: TestClient, accounts: Accounts,
+                                                       clock: Any, redis_url: str) -> None:
+    """The app keeps resolved kiosk tokens (hall.auth.tokens.DeviceCache); a revocation by
+    another process (the CLI, another app) still stops the very next issue: the issue
+    script checks the device's record in its own step (revocation delay zero)."""
+    clock.now = 1_794_963_600.0 + 3600  # Wed 2026-11-18 10:00 in the hall: open
+    kiosk = accounts._run(accounts.auth.add_device(Role.KIOSK, "district", "k1"))
+    headers = {"Authorization": f"Bearer {kiosk}"}
+    for _ in range(2):  # the second issue is served from the app's cache
+        assert client.post(f"{D}/tickets", json={"matter": "QY-KB"},
+                           headers=headers).status_code == 201
+    queue = HallKeys("district").queue("A")
+    plain = redis.Redis.from_url(redis_url)
+    waiting = plain.zcard(queue)
+
+    async def revoke_elsewhere() -> list[str]:
+        other = AsyncRedis.from_url(redis_url)
+        try:
+            return await Tokens(other, clock, 3600, 86400).revoke_device("k1")
+        finally:
+            await other.aclose()
+
+    assert len(accounts._run(revoke_elsewhere())) == 1
+    err(client.post(f"{D}/tickets", json={"matter": "QY-KB"}, headers=headers),
+        401, "unauthorized")
+    assert plain.zcard(queue) == waiting  # nothing issued
+    err(client.post(f"{D}/tickets", json={"matter": "QY-KB"}, headers=headers),
+        401, "unauthorized")
 
 
 def test_tokens_never_in_the_url_or_a_key_name(client: TestClient, accounts: Accounts,
