@@ -9,7 +9,8 @@ meanwhile aborts it: the day is archived again on the next run, with that entry)
 step can be redone after a crash at any point: a file written but not indexed is written
 again, with the same bytes; a day already indexed has no list left to archive.
 ``prune`` deletes archived files past the trail's retention, once their index entry has
-expired (``AuditTrail.verify`` then counts the day as expired, as for a list).
+expired (``AuditTrail.verify`` then counts the day as expired, as for a list). A sweep that
+moved or deleted anything records an ``audit.archive`` entry in the deployment's trail.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from hall.audit_archive import (
     pack,
     past_retention,
 )
-from hall.audit_store import AuditTrail, archived_key, day_key
+from hall.audit_store import AuditTrail, archived_key, day_key, entry_now
+from hall.audit_trail import DEPLOYMENT
 from hall.private_files import make_private_dir, private_umask
 from hall.streams import per_key
 from hall.text import as_str
@@ -179,6 +181,11 @@ class AuditArchiver:
             except Exception:  # one hall's trouble must not stop the others'
                 log.exception("audit archive: hall %s failed", hall)
                 refused += 1
+        if archived or pruned or refused:  # moving and deleting the trail is audited too
+            await self.trail.append(DEPLOYMENT, entry_now(
+                self.trail.clock(), "audit.archive", target=f"{len(halls)} halls",
+                result="ok" if not refused else "failed:audit_archive",
+                detail={"archived": archived, "pruned": pruned, "failed": refused}))
         return Swept(archived, refused, pruned)
 
 

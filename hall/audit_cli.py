@@ -1,4 +1,5 @@
-"""``hall audit verify``: check every hall's audit chain and name the first broken entry.
+"""``hall audit verify``: check every hall's audit chain and name the first broken entry;
+``hall audit archive``: move closed days to the data folder now (``hall.audit_archiver``).
 
 Exit status 0 when every trail is intact, 1 when one is broken (the line names the
 hall, the day and the entry number, and what is wrong).
@@ -23,6 +24,36 @@ def register(sub: Any) -> None:
                              "deployment's own trail)")
     verify.add_argument("--data", default=None)
     verify.set_defaults(func=cmd_verify)
+    archive = audit_sub.add_parser(
+        "archive", help="move days older than HALL_ARCHIVE_AFTER_DAYS to the data folder and "
+                        "delete archived files past retention (hall worker does it daily)")
+    archive.add_argument("--hall", action="append",
+                         help="a hall (repeat; default: every hall and the deployment's trail)")
+    archive.add_argument("--data", default=None)
+    archive.set_defaults(func=cmd_archive)
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    import time
+
+    from hall.audit_archiver import AuditArchiver
+    from hall.audit_store import AuditTrail
+    from hall.audit_trail import DEPLOYMENT
+    from hall.config import load_configured_halls
+
+    settings = settings_from(args)
+    configured = load_configured_halls(settings)
+
+    async def archive(client: Redis) -> int:
+        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()},
+                           data_dir=settings.data_dir)
+        swept = await AuditArchiver(trail).sweep(args.hall or [*configured, DEPLOYMENT],
+                                                 settings.archive_after_days, time.time())
+        print(f"archived {swept.archived} hall-days, deleted {swept.pruned} files past "
+              f"retention, {swept.refused} halls failed (see the log)")
+        return 1 if swept.refused else 0
+
+    return with_redis(settings, archive)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -44,7 +44,8 @@ async def archive_job(hall_ids: list[str], now: float) -> dict[str, Any]:
     halls = load_configured_halls(settings)
     client = async_client(settings)
     try:
-        trail = AuditTrail(client, {h: cfg.tz for h, cfg in halls.items()},
+        # the scheduler's clock (a soak's simulated one), for the sweep's own audit entry too
+        trail = AuditTrail(client, {h: cfg.tz for h, cfg in halls.items()}, lambda: now,
                            data_dir=settings.data_dir)
         swept = await AuditArchiver(trail).sweep(hall_ids, settings.archive_after_days, now)
     finally:

@@ -24,7 +24,7 @@ from redis.asyncio import Redis as AsyncRedis
 from hall.audit_archive import Archived
 from hall.audit_archiver import AuditArchiver
 from hall.audit_store import AuditTrail, archived_key, day_key
-from hall.audit_trail import RETENTION_DAYS
+from hall.audit_trail import DEPLOYMENT, RETENTION_DAYS
 from hall.config import HallConfig
 from tests.support import ROOT, FakeClock, move_expiry_clock
 from ticketing.rollup import RollupScheduler
@@ -187,6 +187,10 @@ async def test_the_scheduler_queues_the_daily_sweep_and_a_real_worker_archives(
         worker.terminate()
         worker.wait(timeout=15)
     assert await aredis.exists(*[day_key(H, d) for d in days[:3]]) == 0
+    recorded = [line for d in await trail.days(DEPLOYMENT)
+                for line in await trail.read_day(DEPLOYMENT, d)]
+    assert any('"action":"audit.archive"' in line and '"archived":3' in line
+               for line in recorded), recorded  # the sweep is in the deployment's trail
     assert await aredis.exists(*[day_key(H, d) for d in days[3:]]) == 7
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "hall.cli", "audit", "verify", "--hall", H],
@@ -197,3 +201,25 @@ async def test_the_scheduler_queues_the_daily_sweep_and_a_real_worker_archives(
         subprocess.run, [sys.executable, "-m", "hall.cli", "audit", "verify", "--hall", H],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "its archived file was deleted" in done.stdout
+
+
+async def test_hall_audit_archive_moves_old_days_now(
+        aredis: AsyncRedis, clock: FakeClock, redis_url: str, tmp_path: Path) -> None:
+    trail = AuditTrail(aredis, {H: ZONE}, clock, data_dir=tmp_path)
+    clock.now = time.time() - 20 * DAY
+    await trail.record(H, "test.archive", target="old")
+    old = trail.day(H, clock())
+    clock.now = time.time()
+    await trail.record(H, "test.archive", target="new")
+    env = {**os.environ, "REDIS_URL": redis_url, "HALL_DATA": str(tmp_path)}
+
+    def hall(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hall.cli", "audit", *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    done = await asyncio.to_thread(hall, "archive", "--hall", H)
+    assert done.returncode == 0 and "archived 1 hall-days" in done.stdout, done.stderr
+    assert not await aredis.exists(day_key(H, old))
+    assert (tmp_path / "archive" / H / f"{old}.audit.jsonl.gz").exists()
+    done = await asyncio.to_thread(hall, "verify", "--hall", H)
+    assert f"{H}: OK, 2 entries" in done.stdout, done.stdout
