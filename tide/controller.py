@@ -29,6 +29,8 @@ from redis.asyncio import Redis
 from hall.config import HallConfig, WindowKind
 from hall.services import Key
 from hall.streams import batches, per_key
+from hall.text import as_str
+from ticketing.keys import HallKeys
 from tide.keys import TideKeys
 from tide.service import TideService
 from tide.settings import TideSettings
@@ -74,6 +76,16 @@ RELEASE_MANY = """
 local out = {}
 for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then out[i] = redis.call('DEL', key) else out[i] = 0 end
+end
+return out
+"""
+
+LAST_IDS = """
+-- KEYS: hall event streams; the id of each one's newest entry ('' for none)
+local out = {}
+for i, key in ipairs(KEYS) do
+  local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  out[i] = newest[1] and newest[1][1] or ''
 end
 return out
 """
@@ -187,9 +199,24 @@ class TideController:
             out.update(zip(group, (int(r or 0) for r in replies), strict=True))
         return [out[k] for k in keys]
 
+    async def last_ids(self, halls: list[str]) -> dict[str, str]:
+        """The id of each hall's newest stream entry, one script call per ``PIPELINE``
+        streams (per slot on a cluster)."""
+        keys = {HallKeys(h).events: h for h in halls}
+        out: dict[str, str] = {}
+        for group in batches(self.redis, keys, PIPELINE):
+            replies = await self.redis.eval(LAST_IDS, len(group), *group)
+            out.update((keys[k], as_str(r)) for k, r in zip(group, replies, strict=True))
+        return out
+
     async def step(self, run_policies: bool = True) -> dict[str, bool]:
-        """One round over the halls with tide work; returns which of them this controller led."""
+        """One round over the halls with tide work; returns which of them this controller led.
+
+        The due halls' newest stream ids are read first (one call for hundreds of halls):
+        a hall with no new entry since its last run is assessed again on the same reads
+        (``TideService.run_policy``), at the new time."""
         led = await self.lead_all()
+        due: list[str] = []
         for hall_id, settings in self.halls.items():
             if not led[hall_id]:
                 self._last_run.pop(hall_id, None)  # on taking the lead, run at once
@@ -201,8 +228,11 @@ class TideController:
             if last is not None and now - last < settings.interval_seconds - 1e-6:
                 continue
             self._last_run[hall_id] = now
+            due.append(hall_id)
+        stream_last = await self.last_ids(due) if due else {}
+        for hall_id in due:
             try:
-                await self.service.run_policy(hall_id)
+                await self.service.run_policy(hall_id, stream_last[hall_id])
             except Exception:  # one hall's trouble must not stop the others
                 log.exception("tide step failed for hall %s", hall_id)
         return led

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -48,6 +48,25 @@ HEAD_SAMPLE = 10  # waiting tickets read per queue for the longest wait
 STREAM_PAGE = 100  # events read and decoded between two yields to the event loop (~2 ms)
 T = TypeVar("T")
 Built = tuple[Txn, EventType, dict[str, Any], T]
+
+
+@dataclass(frozen=True)
+class LoadReads:
+    """A hall's load as read from Redis, before the time of the measure is added."""
+
+    windows: list[WindowState]
+    counts: dict[str, int]
+    enqueued: dict[str, list[float]]  # the head sample's enqueue times, per queue
+    services: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class PolicyReads:
+    """What ``run_policy`` read while the hall's stream ended at ``stream_last``."""
+
+    stream_last: str
+    tide: TideRead
+    load: LoadReads
 
 
 def _decode(fields: Any) -> dict[str, str]:
@@ -90,6 +109,7 @@ class TideService:
         self._reading: dict[str, asyncio.Lock] = {}
         self._shapes: dict[str, tuple[date, tuple[float, ...] | None]] = {}
         self._national: NationalCalendar | None = None
+        self._reads: dict[str, PolicyReads] = {}  # run_policy's, by the stream's last id
 
     @classmethod
     def for_halls(cls, redis: Redis, store: TicketStore) -> TideService:
@@ -159,9 +179,15 @@ class TideService:
 
     async def load(self, hall_id: str) -> HallLoad:
         cfg = self.store.hall(hall_id)
-        keys = HallKeys(hall_id)
         now = self.store.clock()
-        windows = await self.store.windows(hall_id)
+        reads = await self._load_reads(cfg)
+        return self._measured(cfg, reads, now, await self._arrival_rates(cfg, now))
+
+    async def _load_reads(self, cfg: HallConfig) -> LoadReads:
+        """What a hall's load is measured from: windows, waiting counts, the waiting heads'
+        enqueue times, recent service times (Redis only; ``_measured`` adds the time)."""
+        keys = HallKeys(cfg.id)
+        windows = await self.store.windows(cfg.id)
         async with self.redis.pipeline(transaction=False) as pipe:
             read_waiting(pipe, cfg)  # the one reader of waiting counts (ticketing.queries)
             for q in cfg.queues:
@@ -170,25 +196,28 @@ class TideService:
             raw = await pipe.execute()
         counts = waiting_from(cfg, raw[: len(cfg.queues)])
         rest = raw[len(cfg.queues):]
-        waiting: dict[str, list[float]] = {}
         services: dict[str, list[float]] = {}
         heads: list[tuple[str, str]] = []
         for i, q in enumerate(cfg.queues):
             ids, svc = rest[2 * i: 2 * i + 2]
-            waiting[q.letter] = [now] * counts[q.letter]
             services[q.letter] = [float(x) for x in svc]
             heads.extend((q.letter, as_str(t)) for t in ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, tid in heads:
                 pipe.hget(keys.ticket(tid), "json")
             tickets = await pipe.execute()
-        slot = {q.letter: 0 for q in cfg.queues}
+        enqueued: dict[str, list[float]] = {q.letter: [] for q in cfg.queues}
         for (letter, _), data in zip(heads, tickets, strict=True):
-            if data is not None and slot[letter] < len(waiting[letter]):
-                waiting[letter][slot[letter]] = float(json.loads(data)["enqueued_at"])
-                slot[letter] += 1
-        rates = await self._arrival_rates(cfg, now)
-        return measure(cfg, now, windows, waiting, rates, services)
+            if data is not None and len(enqueued[letter]) < counts[letter]:
+                enqueued[letter].append(float(json.loads(data)["enqueued_at"]))
+        return LoadReads(windows, counts, enqueued, services)
+
+    def _measured(self, cfg: HallConfig, reads: LoadReads, now: float,
+                  rates: dict[str, tuple[float, float]]) -> HallLoad:
+        # a waiting ticket beyond the head sample counts as arrived now
+        waiting = {q: [*reads.enqueued[q], *[now] * (n - len(reads.enqueued[q]))]
+                   for q, n in reads.counts.items()}
+        return measure(cfg, now, reads.windows, waiting, rates, reads.services)
 
     # ---- state --------------------------------------------------------------------
 
@@ -312,13 +341,37 @@ class TideService:
 
     # ---- the policy run -----------------------------------------------------------
 
-    async def run_policy(self, hall_id: str) -> list[Decision]:
-        """One controller step for a hall: apply (auto) or propose (advise); off does nothing."""
+    async def run_policy(self, hall_id: str, stream_last: str | None = None
+                         ) -> list[Decision]:
+        """One controller step for a hall: apply (auto) or propose (advise); off does nothing.
+
+        ``stream_last``: the id of the hall's newest stream entry, read just before. Every
+        change the policy reads (windows, queues, service times, tide state) commits an
+        event, so while that id is the one of the last run, the hall's Redis reads are
+        reused and only the time moves: the same decisions, without the round trips.
+        (Not with live proposals: they lapse by time in the read.)"""
         cfg = self.store.hall(hall_id)
-        r = await self._read(hall_id)
+        kept = self._reads.get(hall_id)
+        if stream_last is not None and kept is not None and kept.stream_last == stream_last:
+            r, reads = kept.tide, kept.load
+            now = self.store.clock()
+        else:
+            self._reads.pop(hall_id, None)
+            r = await self._read(hall_id)
+            if r.mode is Mode.OFF:
+                return []
+            now = self.store.clock()
+            reads = await self._load_reads(cfg)
+            if stream_last is not None and not r.pending and not r.lapsed:
+                self._reads[hall_id] = PolicyReads(stream_last, r, reads)
         if r.mode is Mode.OFF:
             return []
-        load = await self.load(hall_id)
+        if stream_last is not None and self._cursor.get(hall_id) == stream_last \
+                and hall_id in self._rates:
+            rates = self._rates[hall_id].per_hour(now)  # nothing new to read
+        else:
+            rates = await self._arrival_rates(cfg, now)
+        load = self._measured(cfg, reads, now, rates)
         done: list[Decision] = []
         for d in (await self._assess(cfg, r, load)).decisions:
             try:

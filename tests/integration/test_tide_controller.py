@@ -492,3 +492,46 @@ async def test_a_hall_without_tide_or_lendable_windows_gets_no_lock_and_no_loop(
     mixed = TideController(aredis, service_for(aredis, both))
     assert set(await mixed.step()) == {"district"}
     await mixed.stop()
+
+
+class CountingReads(TideService):
+    """The service as deployed, counting its reads of the tide state."""
+
+    reads = 0
+
+    async def _read(self, hall_id: str) -> Any:
+        self.reads += 1
+        return await super()._read(hall_id)
+
+
+async def test_reads_kept_while_the_stream_is_unchanged_decide_as_fresh_ones(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    """The controller's path (the stream's newest id passed: a hall with no new entry is
+    assessed on its last reads at the new time) decides the same morning, minute by
+    minute, as fresh reads every time: time alone opens and closes windows here."""
+
+    async def morning(kept: bool) -> tuple[list[tuple[int, str, int]], int]:
+        await aredis.flushdb()
+        clock.now = OPEN_AT
+        service = CountingReads(aredis, store, {h: SETTINGS for h in store.halls})
+        controller = TideController(aredis, service)
+        await staff_base_windows(store)
+        await crowd(store, 4)
+        out = []
+        for minute in range(60):
+            if minute == 20:
+                await crowd(store, 6)
+            if minute == 30:
+                await store.call_next("district", 1)
+            last = (await controller.last_ids(["district"]))["district"] if kept else None
+            out += [(minute, d.action.value, d.window)
+                    for d in await service.run_policy("district", last)]
+            clock.now += 60
+        return out, service.reads
+
+    fresh, fresh_reads = await morning(kept=False)
+    kept, kept_reads = await morning(kept=True)
+    assert kept == fresh
+    assert {a for _, a, _ in fresh} >= {"open", "close"}  # decisions made by time alone too
+    assert kept_reads < fresh_reads / 3, (kept_reads, fresh_reads)  # (each apply reads too)
