@@ -31,6 +31,7 @@ HALLS = ("district", "a-b_9", "某区政务中心")  # ids allow letters, digits
 SAMPLES: dict[str, Any] = {"str": "x:{y}:z", "int": 7}
 KEY_CLASSES = (HallKeys, TideKeys, RatingKeys, AppointmentKeys)
 KEY_FUNCTIONS = (audit_store.day_key, audit_store.head_key, audit_store.days_key,
+                 audit_store.archived_key,
                  report_store.agg_key, report_store.agg_days_key, report_store.agg_counts_key,
                  remote_queue.remote_key, notify.sent_key, notify.dead_key,
                  announce.said_key, announce.synthesis_key, tokens.device_key,
