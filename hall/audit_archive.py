@@ -69,8 +69,16 @@ def file_problem(index: Archived, data: bytes | None) -> str | None:
     return None
 
 
+def is_day(text: str) -> bool:
+    """``YYYYMMDD`` digits only: what the trail's day index may name (a day read from Redis
+    becomes part of a file name, so nothing else is ever let through)."""
+    return len(text) == 8 and text.isascii() and text.isdigit()
+
+
 def day_path(root: PurePath, hall: str, day: str) -> PurePath:
     """Where a hall-day's file lives under the data folder's ``root``."""
+    if not is_day(day):
+        raise ValueError(f"not a day: {day!r}")
     return hall_dir(root, hall) / f"{day}{SUFFIX}"
 
 
@@ -90,13 +98,13 @@ def days_to_archive(days: Sequence[str], today: str, after_days: int) -> list[st
     if after_days <= 0:
         return []
     last = last_to_archive(today, after_days)
-    return [d for d in days if d <= last]
+    return [d for d in days if is_day(d) and d <= last]
 
 
 def day_of_file(name: str) -> str | None:
     """The day a file of a hall's folder archives (None: not an archive file)."""
     day = name.removesuffix(SUFFIX)
-    return day if day != name and len(day) == 8 and day.isdigit() else None
+    return day if day != name and is_day(day) else None
 
 
 def past_retention(days: Sequence[str], last_expired: str) -> list[str]:

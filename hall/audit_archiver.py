@@ -19,11 +19,13 @@ import asyncio
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hall.audit_archive import (
+    SUFFIX,
     day_of_file,
     days_to_archive,
     hall_dir,
@@ -38,6 +40,7 @@ from hall.streams import per_key
 from hall.text import as_str
 
 log = logging.getLogger("hall.audit")
+STALE_TEMP_SECONDS = 3600  # a temporary file this old belongs to a write that crashed
 
 # KEYS: the day's list, its index entry. ARGV: how many lines the list had when it was
 # archived, the hash of its last line, the index entry, the lifetime (ms) to give it when
@@ -190,9 +193,14 @@ class AuditArchiver:
 
 
 def _archived_days(root: Path, hall: str) -> list[str]:
-    """The days that have a file in the hall's archive folder."""
+    """The days that have a file in the hall's archive folder (and, on the way, delete the
+    temporary files of writes a crash interrupted, once an hour old)."""
     try:
-        names = [e.name for e in os.scandir(hall_dir(root, hall))]
+        entries = list(os.scandir(hall_dir(root, hall)))
     except FileNotFoundError:
         return []
-    return sorted(d for d in map(day_of_file, names) if d is not None)
+    stale = time.time() - STALE_TEMP_SECONDS
+    for e in entries:
+        if e.name.startswith(".") and SUFFIX in e.name and e.stat().st_mtime < stale:
+            Path(e.path).unlink(missing_ok=True)
+    return sorted(d for d in (day_of_file(e.name) for e in entries) if d is not None)

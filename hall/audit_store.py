@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall.audit_archive import Archived, day_path, file_problem, unpack
+from hall.audit_archive import Archived, day_path, file_problem, is_day, unpack
 from hall.audit_trail import (
     DEPLOYMENT,
     GENESIS,
@@ -294,8 +294,8 @@ class AuditTrail:
         return Archived.parse(as_str(raw)) if raw else None
 
     def archive_file(self, hall: str, day: str) -> Path | None:
-        return (Path(day_path(self.data_dir, hall, day)) if self.data_dir is not None
-                else None)
+        return (Path(day_path(self.data_dir, hall, day))
+                if self.data_dir is not None and is_day(day) else None)
 
     def _read_file(self, hall: str, day: str) -> bytes | None:
         path = self.archive_file(hall, day)

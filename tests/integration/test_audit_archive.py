@@ -109,8 +109,13 @@ async def test_a_crash_between_writing_and_removing_is_completed_by_the_next_run
     assert await aredis.llen(day_key(H, days[0])) == 2  # still in Redis, not indexed
     assert not await aredis.exists(archived_key(H, days[0]))
     assert await trail.verify(H) == (20, None)
+    stale = path.with_name(f".{path.name}.crashed")  # a write that died before its rename
+    stale.write_bytes(written.data[:10])
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert await archiver.archive_hall(H, 7, clock()) == 3
     assert path.read_bytes() == written.data  # the same file, written again
+    await archiver.prune(H, clock())
+    assert not stale.exists()
     assert len(await trail.read_day(H, days[0])) == 2  # nothing duplicated or lost
     assert await trail.verify(H) == (20, None)
 

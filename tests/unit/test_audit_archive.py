@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+import pytest
+
 from hall.audit_archive import (
     Archived,
     day_of_file,
@@ -53,6 +55,10 @@ def test_days_older_than_the_setting_move_and_zero_turns_it_off() -> None:
     assert days_to_archive(days, "20261118", 7) == ["20261101", "20261110", "20261111"]
     assert days_to_archive(days, "20261118", 1) == days[:-1]
     assert days_to_archive(days, "20261118", 0) == []
+    # a day index entry that is not a day never becomes a file name
+    assert days_to_archive(["../../x", "2026111", "20261101"], "20261118", 7) == ["20261101"]
+    with pytest.raises(ValueError):
+        day_path(PurePath("/data"), "v001", "../../etc")
 
 
 def test_files_go_only_strictly_before_the_last_day_that_may_have_expired() -> None:
