@@ -140,6 +140,14 @@ async def main() -> None:
               f"wall {wall:.1f} s; load {os.getloadavg()[0]:.1f}")
         print("every trail verifies across the boundary: "
               f"{sum(c for c, _ in verified)} entries")
+        # the daily sweep once everything is archived: what each hall costs every day
+        cpu0 = time.process_time()
+        for _ in range(5):
+            idle = await archiver.sweep(halls, 1, clock() + 86400)
+        cpu = (time.process_time() - cpu0) / 5
+        assert idle.archived == idle.pruned == 0
+        print(f"a sweep with nothing to move, {len(dates)} archived days a hall: "
+              f"{cpu / len(halls) * 1000:.2f} ms CPU a hall")
     finally:
         await client.aclose()
         server.stop()
