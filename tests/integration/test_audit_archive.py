@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import os
 import stat
 import subprocess
@@ -21,10 +22,10 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from hall.audit_archive import Archived
+from hall.audit_archive import Archived, pack
 from hall.audit_archiver import AuditArchiver
 from hall.audit_store import AuditTrail, archived_key, day_key
-from hall.audit_trail import DEPLOYMENT, RETENTION_DAYS
+from hall.audit_trail import DEPLOYMENT, RETENTION_DAYS, line
 from hall.config import HallConfig
 from tests.support import ROOT, FakeClock, move_expiry_clock
 from ticketing.rollup import RollupScheduler
@@ -96,6 +97,29 @@ async def test_an_altered_or_deleted_archived_file_is_named(
     path.unlink()
     _, broken = await trail.verify(H)
     assert broken is not None and broken.day == days[1] and "deleted" in broken.problem
+
+
+async def test_a_rebuilt_archived_day_breaks_the_chain_at_the_first_live_day(
+        trail: AuditTrail, aredis: AsyncRedis, clock: FakeClock, tmp_path: Path) -> None:
+    """A forger who rewrites the newest archived day consistently (entries re-chained, the
+    index's digest updated) is still caught where the live trail links to it."""
+    days = await ten_days(trail, clock)
+    await AuditArchiver(trail).archive_hall(H, 7, clock())
+    path = tmp_path / "archive" / H / f"{days[2]}.audit.jsonl.gz"
+    old = gzip.decompress(path.read_bytes()).decode().splitlines()
+    prev, forged = old[0].split(" ")[1], []
+    for raw in old:
+        seq, _, _, body = raw.split(" ", 3)
+        forged.append(line(int(seq), prev, body.replace('"t2', '"x2')))
+        prev = forged[-1].split(" ")[2]
+    data = pack(forged)
+    index = Archived.parse((await aredis.get(archived_key(H, days[2]))).decode())
+    await aredis.set(archived_key(H, days[2]), Archived(
+        index.count, hashlib.sha256(data).hexdigest(), prev).text(), keepttl=True)
+    path.write_bytes(data)
+    count, broken = await trail.verify(H)
+    assert broken is not None and (broken.day, broken.seq) == (days[3], 1), broken
+    assert "does not link" in broken.problem and count == 6
 
 
 async def test_a_crash_between_writing_and_removing_is_completed_by_the_next_run(
