@@ -10,7 +10,9 @@ busy one). It closes only when every queue it serves would stay comfortable with
 a close that leaves no opening in the day's toggle budget looks at the forecast to the
 end of the day, so both openings are not spent before a later peak. Both active
 policies lend a ``lendable`` window to an overloaded queue when its own queues are
-quiet, and take it back. Every decision carries its reason in Chinese and English.
+quiet (the predictive one to the queue lacking the most servers, moving it when another
+queue with people waiting clearly lacks more), and take it back. Every decision carries its
+reason in Chinese and English.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from hall.config import HallConfig, WindowKind
 from ticketing.model import WindowStatus
+from ticketing.rules import served_queues
 from tide.hours import periods
 from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
 from tide.settings import PolicyName, TideSettings
@@ -166,7 +169,8 @@ def assess(
             if d.clerk:
                 busy.add(d.clerk)
     if settings.lend:
-        lends, lend_holds = _lending(cfg, settings, load, memory, held, hour, open_now)
+        lends, lend_holds = _lending(cfg, settings, load, memory, held, hour, open_now,
+                                     _opened_shares(load, out))
         out.extend(lends)
         holds.extend(lend_holds)
     return Assessment(out, holds)
@@ -505,9 +509,57 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
             f"predicted wait without it {shown:.0f} min, well under target")
 
 
+def _opened_shares(load: HallLoad, decisions: list[Decision]) -> dict[str, float]:
+    """The capacity each queue gains from the tide windows opened in this run (their
+    ``window_shares``), so a lend is weighed against the hall as it is about to be."""
+    extra: dict[str, float] = {}
+    for d in decisions:
+        if d.action is Action.OPEN:
+            pool = [load.queues[q] for q in d.queues if q in load.queues]
+            for q, share in _tide_shares(pool, True).items():
+                extra[q] = extra.get(q, 0.0) + share
+    return extra
+
+
+SHORTFALL_STEP = 0.25  # servers: the resolution of a queue's forecast shortfall
+SHORTFALL_CAP = 6.0  # servers: a shortfall this large or larger counts as this
+RELEND_MARGIN = 0.5  # servers: how much more another queue must lack to take a lent window
+
+
+def shortfall(settings: TideSettings, q: QueueLoad, hour: float, servers: float) -> float:
+    """How many servers ``q`` lacks (to ``SHORTFALL_STEP``) for its newcomer's forecast wait
+    over the look-ahead to stay within the target, given ``servers`` serving it."""
+    lag = settings.lag_minutes * 60.0
+    target = settings.target_wait_minutes * 60.0
+    lam = forecast_rate(settings, [q], hour, lag / 3600.0)
+    extra = 0.0
+    while extra < SHORTFALL_CAP:
+        if _queue_wait(settings, q.waiting, lam, q.service_seconds, servers + extra,
+                       lag) <= target:
+            return extra
+        extra += SHORTFALL_STEP
+    return SHORTFALL_CAP
+
+
+def _lent_share(load: HallLoad, served: tuple[str, ...], queue: str) -> float:
+    """The share of a lent window serving ``served`` that goes to ``queue`` (``measure``'s
+    split)."""
+    base = {q: (load.queues[q].waiting, 0.0, load.queues[q].arrivals_per_hour,
+                load.queues[q].service_seconds) for q in served if q in load.queues}
+    return window_shares(tuple(base), base).get(queue, 0.0)
+
+
 def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory,
-             exclude: Mapping[int, str], hour: float, open_now: bool
-             ) -> tuple[list[Decision], list[Hold]]:
+             exclude: Mapping[int, str], hour: float, open_now: bool,
+             opened: Mapping[str, float]) -> tuple[list[Decision], list[Hold]]:
+    """Lend each quiet lendable window to an overloaded queue, and take it back.
+
+    Predictive: the window goes to the queue that lacks the most servers (``shortfall``,
+    counting the tide windows opened in this run), not to the first one flagged; a lent
+    window moves to a queue with people waiting that lacks at least ``RELEND_MARGIN``
+    servers more than the lent queue would without it (within the toggle budget); it is
+    given back when its own queue fills, or when the lent queue stays comfortable without
+    it to the end of the day."""
     predictive = settings.policy is PolicyName.PREDICTIVE
     out: list[Decision] = []
     holds: list[Hold] = []
@@ -536,33 +588,77 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                 if hold.code not in ("closed_hours", "resting"):  # routine: not worth a line
                     holds.append(hold)
                 continue
-            worst = max(others, key=lambda q: q.predicted_wait_seconds)
-            qz, qe = _names(cfg, worst.queue)
-            mins = worst.predicted_wait_seconds / 60.0
-            out.append(Decision(
-                Action.LEND, w.number, (*own, worst.queue), window.clerk,
-                f"{qz}预计等候{mins:.0f}分钟，{w.name_zh}空闲：{w.number}号窗口临时协办{qz}",
-                f"{qe}: predicted wait {mins:.0f} min while window {w.number} is idle: "
-                f"lend it to {qe}"))
+            if predictive:
+                needs = {q.queue: shortfall(settings, q, hour,
+                                            q.servers + opened.get(q.queue, 0.0))
+                         for q in others}
+                worst = max(others, key=lambda q: (needs[q.queue], q.predicted_wait_seconds))
+            else:
+                worst = max(others, key=lambda q: q.predicted_wait_seconds)
+            out.append(_lend(cfg, w.number, w.name_zh, own, worst, window.clerk))
         else:
             lent = [load.queues[q] for q in window.queues_override
                     if q not in own and q in load.queues]
             eased = all(q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
                         for q in lent)
             if predictive and lent:
-                # Give it back only when the lent queue's forecast is comfortable without it.
-                eased = eased and _predictive(settings, lent, cfg, hour, True, shares={
-                    q.queue: 1.0 for q in lent})[1]
+                # Give it back only when the lent queue's forecast is comfortable without it
+                # to the end of the day: a return saves no window-hours, and lending again
+                # for a later peak would spend two more of the day's toggles.
+                eased = eased and _predictive(settings, lent, cfg, hour, True, final=True,
+                                              shares={q.queue: 1.0 for q in lent})[1]
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
-            if (eased or own_busy) and w.number not in exclude and _may_change(
-                    settings, memory, w.number, load.at, False):
+            if w.number in exclude:
+                continue
+            if (eased or own_busy) and _may_change(settings, memory, w.number, load.at,
+                                                   False):
                 why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")
                                   if own_busy else ("借出队列已缓解", "the lent queue has eased"))
                 out.append(Decision(
                     Action.RETURN, w.number, own, window.clerk,
                     f"{why_zh}：{w.number}号窗口恢复原业务", f"{why_en}: window {w.number} "
                     "returns to its own queues"))
+                continue
+            if not (predictive and lent and quiet and open_now) or not _may_change(
+                    settings, memory, w.number, load.at, True):
+                continue
+            # Move it to a queue that lacks clearly more than the lent one would without it.
+            served = served_queues(cfg, window)
+            have = max(shortfall(settings, q, hour, q.servers + opened.get(q.queue, 0.0)
+                                 - _lent_share(load, served, q.queue)) for q in lent)
+            lent_names = {q.queue for q in lent}
+            others = [q for q in load.queues.values()
+                      if q.queue not in own and q.queue not in lent_names
+                      and q.waiting > settings.close_waiting]
+            needs = {q.queue: shortfall(settings, q, hour,
+                                        q.servers + opened.get(q.queue, 0.0))
+                     for q in others}
+            best = max(others, key=lambda q: needs[q.queue], default=None)
+            if best is not None and needs[best.queue] >= have + RELEND_MARGIN:
+                out.append(_lend(cfg, w.number, w.name_zh, own, best, window.clerk,
+                                 moved=(lent[0].queue, have, needs[best.queue])))
     return out, holds
+
+
+def _lend(cfg: HallConfig, number: int, name_zh: str, own: tuple[str, ...], to: QueueLoad,
+          clerk: str | None, moved: tuple[str, float, float] | None = None) -> Decision:
+    """Lend window ``number`` to ``to``; ``moved``: from which lent queue, and the servers
+    that queue would lack without it against those ``to`` lacks."""
+    qz, qe = _names(cfg, to.queue)
+    mins = to.predicted_wait_seconds / 60.0
+    if moved is not None:
+        fz, fe = _names(cfg, moved[0])
+        return Decision(
+            Action.LEND, number, (*own, to.queue), clerk,
+            f"{qz}缺{moved[2]:.2f}个窗口，多于{fz}（不借也只缺{moved[1]:.2f}个）："
+            f"{number}号窗口改为协办{qz}",
+            f"{qe} lacks {moved[2]:.2f} windows, more than {fe} would without it "
+            f"({moved[1]:.2f}): window {number} moves to {qe}")
+    return Decision(
+        Action.LEND, number, (*own, to.queue), clerk,
+        f"{qz}预计等候{mins:.0f}分钟，{name_zh}空闲：{number}号窗口临时协办{qz}",
+        f"{qe}: predicted wait {mins:.0f} min while window {number} is idle: "
+        f"lend it to {qe}")
 
 
 def _names(cfg: HallConfig, letter: str) -> tuple[str, str]:

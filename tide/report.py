@@ -142,12 +142,12 @@ def timeline_csv(day: DayResult) -> str:
     w = csv.writer(out)
     w.writerow(["time", *[f"waiting_{q}" for q in queues], "waiting", "open_windows",
                 "tide_open", "decision"])
-    decided = {round(t): d for t, d in day.decisions}
+    decided: dict[int, list[str]] = {}  # several windows may change in one controller run
+    for t, d in day.decisions:
+        decided.setdefault(round(t), []).append(f"{d.action.value} {d.window}: {d.reason_en}")
     for s in day.samples:
-        d = decided.get(round(s.at))
         w.writerow([_hhmm(s.at), *[s.waiting[q] for q in queues], sum(s.waiting.values()),
-                    s.open_windows, s.tide_open,
-                    f"{d.action.value} {d.window}: {d.reason_en}" if d else ""])
+                    s.open_windows, s.tide_open, "; ".join(decided.get(round(s.at), []))])
     return out.getvalue()
 
 

@@ -210,3 +210,72 @@ def test_the_wait_quantile_follows_the_erlang_c_tail() -> None:
     assert erlang_c_quantile(lam, service, c, 1 - p_wait) == 0.0  # most are not kept waiting
     assert erlang_c_quantile(0.0, service, c, 0.9) == 0.0
     assert erlang_c_quantile(lam, service, 3, 0.9) == math.inf  # overloaded
+
+
+PREDICTIVE_LEND = TideSettings(policy=PolicyName.PREDICTIVE, lend=True, min_open_minutes=0,
+                               min_closed_minutes=0)
+
+
+def crowd(cfg: HallConfig, counts: dict[str, int], lent_to: str | None = None):
+    """The district at 10:00 with ``counts`` waiting per queue (no recent arrivals), the
+    tide window 12 open, window 11 serving G alone or lent to ``lent_to``."""
+    wins = [WindowState(n, WindowStatus.OPEN, clerk=c) for n, c in BASE_CLERKS.items()
+            if n != 11]
+    wins += [WindowState(11, WindowStatus.OPEN, clerk="S11",
+                         queues_override=None if lent_to is None else ("G", lent_to)),
+             WindowState(12, WindowStatus.OPEN, clerk="S01")]
+    waiting = {q: [NOW - 60.0 * i for i in range(n)] for q, n in counts.items()}
+    return measure(cfg, NOW, wins, waiting, {}, {})
+
+
+def test_a_lendable_window_goes_to_the_queue_lacking_the_most_windows(
+    district: HallConfig
+) -> None:
+    # Tax (one window) has the longest predicted wait, but a handful of people; the general
+    # queue, shared by six windows, lacks far more capacity to meet the 15-minute target.
+    load = crowd(district, {"A": 40, "D": 8})
+    a, d = load.queues["A"], load.queues["D"]
+    assert d.predicted_wait_seconds > a.predicted_wait_seconds > 15 * 60
+    [lend] = [x for x in decide(district, PREDICTIVE_LEND, load, Memory(), 10.0)
+              if x.action is Action.LEND]
+    assert (lend.window, lend.queues) == (11, ("G", "A"))
+    # The threshold policy still lends to the longest predicted wait.
+    threshold = THRESHOLD.with_(lend=True, open_wait_minutes=20)
+    [lend] = [x for x in decide(district, threshold, load, Memory(), 10.0)
+              if x.action is Action.LEND]
+    assert lend.queues == ("G", "D")
+
+
+def test_a_lent_window_moves_to_a_queue_that_clearly_needs_it_more(
+    district: HallConfig
+) -> None:
+    # Lent to guidance (H) on its forecast; now the general queue is crowded and H is not.
+    load = crowd(district, {"A": 40, "H": 1}, lent_to="H")
+    lent = Memory("d", {11: WindowMemory(NOW - 3600.0, 1)})
+    [move] = decide(district, PREDICTIVE_LEND, load, lent, 10.0)
+    assert (move.action, move.window, move.queues) == (Action.LEND, 11, ("G", "A"))
+    assert "moves to General matters" in move.reason_en
+    # Not when the budget has no room for the move and the return after it …
+    spent = Memory("d", {11: WindowMemory(NOW - 3600.0, 3)})
+    assert decide(district, PREDICTIVE_LEND, load, spent, 10.0) == []
+    # … nor towards a queue flagged by its forecast alone, with nobody waiting.
+    quiet_a = crowd(district, {"H": 1}, lent_to="H")
+    assert [x for x in decide(district, PREDICTIVE_LEND, quiet_a, lent, 10.0)
+            if x.action is Action.LEND] == []
+
+
+def test_a_lent_window_stays_lent_while_a_later_peak_needs_it(district: HallConfig) -> None:
+    # Tax, lent window 11, has eased by 11:00 (1.2 arrivals an hour keep its own window a
+    # fifth busy), but the hall's pattern brings three times as many at 15-17, more than
+    # half of one window: giving window 11 back now would spend two more of the day's
+    # toggles to lend it again then.
+    settings = PREDICTIVE_LEND.with_(hourly_profile=(1,) * 15 + (3, 3, 1) + (0,) * 6)
+    wins = [WindowState(n, WindowStatus.OPEN, clerk=c) for n, c in BASE_CLERKS.items()
+            if n != 11]
+    wins.append(WindowState(11, WindowStatus.OPEN, clerk="S11", queues_override=("G", "D")))
+    load = measure(district, NOW, [*wins, WindowState(12)], {}, {"D": (1.2, 1.2)}, {})
+    lent = Memory("d", {11: WindowMemory(NOW - 3600.0, 1)})
+    assert [x for x in decide(district, settings, load, lent, 11.0) if x.window == 11] == []
+    # After the peak the rest of the day is quiet: it goes back.
+    [back] = [x for x in decide(district, settings, load, lent, 17.1) if x.window == 11]
+    assert back.action is Action.RETURN and back.queues == ("G",)
