@@ -2,20 +2,22 @@
 
 One command:  .venv/bin/python benchmarks/bench_ws.py [--boards 1000] [--calls 120] [--rate 2]
 5,000 boards over two processes behind nginx:
-              .venv/bin/python benchmarks/bench_ws.py --boards 5000 --apps 2
+              .venv/bin/python benchmarks/bench_ws.py --boards 5000 --apps 2 --calls 60
 
 It starts its own redis-server and ``--apps`` ``hall serve`` processes (with 2 or more, an
 nginx in front with deploy/nginx.conf, rendered as tests/e2e/deployment.py does, and every
 board and the clerk go through it; nginx's connection limit is raised for the run, see
-RESULTS.md), issues the tickets, signs a clerk in at window 1, and opens N public board
-sockets (/ws/halls/district) from W client processes: by default ``benchmarks/wsboards.c``
-(built here with ``cc -O2``; epoll, a few µs per frame, so the boards do not eat the
-server's cores), or ``--client python`` (the websockets library on uvloop, the first
-version of this benchmark). Then the clerk calls at a steady rate (call-next, then no-show
-so the window is free again; both events fan out to every board). For every call and every
-board it records the time from the call's HTTP response to the board receiving
-``ticket.called`` (wall clock, one machine), and reports p50 / p99 / max, plus missed and
-duplicated events (both must be 0), server CPU per call (app processes; nginx apart).
+RESULTS.md; nginx reaches each app on its own Unix socket, ``hall serve --uds``, or with
+``--upstream tcp`` on its loopback port), issues the tickets, signs a clerk in at window
+1, and opens N public board sockets (/ws/halls/district) from W client processes: by
+default ``benchmarks/wsboards.c`` (built here with ``cc -O2``; epoll, a few µs per frame,
+so the boards do not eat the server's cores), or ``--client python`` (the websockets
+library on uvloop, the first version of this benchmark). Then the clerk calls at a steady
+rate (call-next, then no-show so the window is free again; both events fan out to every
+board). For every call and every board it records the time from the call's HTTP response
+to the board receiving ``ticket.called`` (wall clock, one machine), and reports p50 / p99
+/ max, plus missed and duplicated events (both must be 0), server CPU per call (app
+processes; nginx apart).
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def percentile(values: list[float], p: float) -> float:
 class Proxy:
     """nginx with deploy/nginx.conf in front of the app processes."""
 
-    def __init__(self, folder: Path, upstreams: list[int], boards: int) -> None:
+    def __init__(self, folder: Path, upstreams: list[int] | list[Path], boards: int) -> None:
         self.port = free_port()
         conf = render_nginx(self.port, upstreams, folder)
         text = conf.read_text()
@@ -220,7 +222,7 @@ def build_wsboards(folder: Path) -> Path:
 
 
 def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_n: int,
-        client: str, py_spy: str | None = None) -> dict[str, Any]:
+        client: str, py_spy: str | None = None, upstream: str = "unix") -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, boards * 4 + 4096)), hard))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ws-"))
@@ -232,9 +234,13 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
     cboards: list[CBoards] = []
     load_before = os.getloadavg()
     try:
+        unix = upstream == "unix" and apps_n > 1
+        sockets = [tmp / f"app-{i}.sock" for i in range(apps_n)]
         for i in range(apps_n):
-            apps.append(AppProcess(server.url, log_path=tmp / f"app-{i}.log").start())
-        proxy = Proxy(tmp, [a.port for a in apps], boards) if apps_n > 1 else None
+            apps.append(AppProcess(server.url, log_path=tmp / f"app-{i}.log",
+                                   args=["--uds", str(sockets[i])] if unix else []).start())
+        proxy = (Proxy(tmp, sockets if unix else [a.port for a in apps], boards)
+                 if apps_n > 1 else None)
         base_url = proxy.url if proxy else apps[0].base_url
         kiosk = {"Authorization": f"Bearer {add_device(server.url, Role.KIOSK)}"}
         with httpx.Client(base_url=base_url, timeout=30) as http:
@@ -339,7 +345,9 @@ def run(boards: int, calls: int, rate: float, workers: int, deflate: bool, apps_
     expected = boards * calls
     return {
         "boards": boards, "calls": calls, "rate_per_s": rate, "apps": apps_n,
-        "proxy": "nginx" if proxy else None, "client": client, "client_processes": workers,
+        "proxy": "nginx" if proxy else None,
+        "upstream": ("unix" if unix else "tcp") if proxy else None,
+        "client": client, "client_processes": workers,
         "deflate": deflate, "hub_clients": [h["clients"] for h in hubs],
         "connect_seconds": round(connect_seconds, 1),
         "deliveries": len(received), "expected": expected,
@@ -375,17 +383,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--deflate", action="store_true",
                         help="python boards offer permessage-deflate, as browsers do")
+    parser.add_argument("--upstream", choices=["unix", "tcp"], default="unix",
+                        help="how nginx reaches the apps: Unix sockets (hall serve --uds) or "
+                             "loopback TCP")
     parser.add_argument("--py-spy", help="record the first app process during the calls here")
     parser.add_argument("--target-ms", type=float, default=None,
                         help="p99 target (default 50 ms for one process, 150 ms for more)")
     args = parser.parse_args()
     result = run(args.boards, args.calls, args.rate, args.workers, args.deflate, args.apps,
-                 args.client, args.py_spy)
+                 args.client, args.py_spy, args.upstream)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     target = args.target_ms or (50.0 if args.apps == 1 else 150.0)
     ok = result["missed"] == 0 and result["duplicated"] == 0
     print(f"\n{args.boards} boards on {args.apps} process(es)"
-          f"{' behind nginx' if args.apps > 1 else ''}, {args.calls} calls at {args.rate}/s: "
+          f"{' behind nginx (' + args.upstream + ')' if args.apps > 1 else ''}, "
+          f"{args.calls} calls at {args.rate}/s: "
           f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms, "
           f"missed {result['missed']}, duplicated {result['duplicated']}; load "
           f"{result['load_before'][0]} -> {result['load_after'][0]} "

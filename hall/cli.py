@@ -53,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 say(f"First start: set-up links of the accounts and device links are in "
                     f"{credentials}")
             serve(create_app(settings, halls=halls), args.host, args.port, args.log_level,
-                  json_logs=settings.log_format == "json", reuse_port=args.reuse_port)
+                  json_logs=settings.log_format == "json", reuse_port=args.reuse_port,
+                  uds=args.uds)
         finally:
             if worker and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -247,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reuse-port", action="store_true",
                        help="listen with SO_REUSEPORT: several processes share the port and "
                             "the kernel spreads connections over them (no proxy)")
+    serve.add_argument("--uds", metavar="PATH",
+                       help="also listen on a Unix socket at PATH, one per process, for a "
+                            "proxy on the same host: a websocket frame costs a third of "
+                            "loopback TCP's CPU (docs/DEPLOY.md)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run an RQ worker (speech, reports)")

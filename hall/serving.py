@@ -1,7 +1,12 @@
 """Run the app under uvicorn with a graceful, draining shutdown.
 
+The process listens on TCP (``host:port``, shared by several processes with
+``--reuse-port``) and, with ``--uds PATH``, on a Unix socket too: a proxy on the same
+host reaches it there for a third of loopback TCP's CPU per websocket frame (the
+sender's ``send`` does not run the receiver's TCP path; benchmarks/bench_ws.py).
+
 On SIGTERM/SIGINT the process (1) stops taking new connections without dropping the ones
-the kernel already queued (``stop_listening``), (2) runs the app's
+the kernel already queued (``stop_accepting``), (2) runs the app's
 drain hooks (``hall.health``): ``/readyz`` turns 503 and the hub closes its
 websockets with 1001 "going away", so boards reconnect through the proxy to another
 process, then (3) lets uvicorn finish in-flight requests (up to ``GRACE_SECONDS``)
@@ -11,14 +16,20 @@ and runs the lifespan shutdown (components stop, Redis closes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import errno
 import gc
+import os
 import socket
+import stat
 import struct
 import sys
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hall import health
@@ -57,6 +68,75 @@ def refuse_new_handshakes(listener: socket.socket) -> bool:
     return True
 
 
+def stop_accepting(listener: socket.socket) -> bool:
+    """Keep new connections from reaching ``listener``, keeping those already queued; True
+    when the caller should let the loop accept the queued ones before closing it.
+
+    TCP: new handshakes are dropped (``refuse_new_handshakes``). A Unix socket loses its
+    file: a proxy's ``connect`` then fails at once (no such file) and goes to the next
+    process, while the connections already queued stay to be accepted.
+    """
+    if listener.family == socket.AF_UNIX:
+        path = listener.getsockname()
+        if not isinstance(path, str) or not path:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return True
+    return refuse_new_handshakes(listener)
+
+
+def unix_listener(path: str) -> socket.socket:
+    """A stream socket bound at ``path`` for a proxy on the same host (``hall serve --uds``).
+
+    A socket file left by a process that died is replaced; one a live process listens on
+    is not (``OSError``), nor is any other file. The file is mode 0666, as uvicorn's own
+    ``--uds`` makes it: the folder it is in decides who can connect.
+    """
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # stale: nobody listens on it
+            else:
+                raise OSError(errno.EADDRINUSE, f"another process listens on {path}")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+UNIX_PEER = "unix"  # the client address of a connection through the Unix socket
+
+
+class TrustUnixPeer:
+    """uvicorn's X-Forwarded-For handling, also trusting connections through the Unix socket.
+
+    A Unix-socket connection has no client address, so uvicorn would trust no header on it
+    and every citizen would share one address (one login throttle for all). Only what can
+    reach the socket's folder (the proxy) connects there: its header is believed, as the
+    proxy's is over TCP when its address is in FORWARDED_ALLOW_IPS.
+    """
+
+    def __init__(self, app: Starlette, trusted: list[str] | str) -> None:
+        hosts = [h.strip() for h in trusted.split(",")] if isinstance(trusted, str) else trusted
+        self.app = ProxyHeadersMiddleware(app, trusted_hosts=[*hosts, UNIX_PEER])  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" and scope.get("client") is None:
+            scope["client"] = (UNIX_PEER, 0)
+        await self.app(scope, receive, send)  # type: ignore[arg-type]
+
+
 def _is_websocket(connection: object) -> bool:
     return type(connection).__module__.startswith("uvicorn.protocols.websockets")
 
@@ -76,7 +156,7 @@ class DrainingServer(uvicorn.Server):
         gc.set_threshold(*GC_THRESHOLDS)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if any([refuse_new_handshakes(s) for server in self.servers for s in server.sockets]):
+        if any([stop_accepting(s) for server in self.servers for s in server.sockets]):
             await asyncio.sleep(ACCEPT_QUEUE_WAIT)  # the loop accepts what was queued
         for server in self.servers:
             server.close()  # no new connections while the sockets drain
@@ -155,13 +235,13 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
 
 
 def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
-          reuse_port: bool = False) -> None:
+          reuse_port: bool = False, uds: str | None = None) -> None:
     """Serve until a signal. uvicorn logs through our root handler in both formats (its
     own log config would bypass the ``hall.logs.Redact`` filter and print tokens); the
     access line is uvicorn's in text logs and ``RequestLog``'s in JSON logs.
 
     X-Forwarded-For is trusted from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
-    variable; default 127.0.0.1), i.e. from the proxy.
+    variable; default 127.0.0.1), i.e. from the proxy, and on the Unix socket (``uds``).
     """
     options: dict[str, object] = {"log_config": None, "access_log": not json_logs}
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
@@ -170,5 +250,12 @@ def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
                             # CPU per fan-out (benchmarks/bench_ws.py); frames are tiny
                             ws_per_message_deflate=False, ws_max_size=64 * 1024,
                             http=CoalescingHttpProtocol, **options)  # type: ignore[arg-type]
-    DrainingServer(config, app).run(
-        sockets=[reuse_port_socket(host, port)] if reuse_port else None)
+    sockets: list[socket.socket] | None = None
+    if reuse_port or uds:
+        sockets = [reuse_port_socket(host, port) if reuse_port else config.bind_socket()]
+    if uds:
+        assert sockets is not None
+        sockets.append(unix_listener(uds))
+        config.proxy_headers = False  # TrustUnixPeer does it, for both listeners
+        config.app = TrustUnixPeer(app, config.forwarded_allow_ips)
+    DrainingServer(config, app).run(sockets=sockets)

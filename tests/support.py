@@ -203,6 +203,7 @@ class AppProcess:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     log_level: str = "warning"
+    args: list[str] = field(default_factory=list)  # more ``hall serve`` options
 
     @property
     def base_url(self) -> str:
@@ -219,7 +220,7 @@ class AppProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hall.cli", "serve", "--port", str(self.port),
-             "--no-worker", "--log-level", self.log_level],
+             "--no-worker", "--log-level", self.log_level, *self.args],
             env=env, cwd=ROOT, stdout=log, stderr=log)
         # a ceiling, not a wait: a loaded CI machine (or 8 test runs on 2 cores) needs it
         deadline = time.monotonic() + 60

@@ -95,17 +95,17 @@ def redis_command(service: dict[str, Any], port: int, data: Path, primary: int |
     return [*command, "--bind", "127.0.0.1", "--logfile", str(data / "redis.log")]
 
 
-def render_nginx(listen: int, upstreams: list[int], workdir: Path) -> Path:
-    """deploy/nginx.conf with local ports and paths; everything else as written."""
-    text = (ROOT / "deploy" / "nginx.conf").read_text()
-    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
-                        for p in upstreams)
+def render_nginx(listen: int, upstreams: list[int] | list[Path], workdir: Path) -> Path:
+    """deploy/nginx.conf with local ports (or the apps' Unix sockets) and paths; everything
+    else as written."""
+    # Temp paths first: the checkout itself (or the apps' sockets) may live under /tmp.
+    text = (ROOT / "deploy" / "nginx.conf").read_text().replace("/tmp/", f"{workdir}/")
+    addresses = [f"unix:{p}" if isinstance(p, Path) else f"127.0.0.1:{p}" for p in upstreams]
+    servers = "\n".join(f"        server {a} max_fails=1 fail_timeout=5s;" for a in addresses)
     text, n = re.subn(r"^\s*server app:8000[^;]*;", servers, text, flags=re.M)
     assert n == 1
     text, n = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", text)
     assert n == 1
-    # Temp paths first: the checkout itself may live under /tmp (a CI clone).
-    text = text.replace("/tmp/", f"{workdir}/")
     text = text.replace("root /srv;", f"root {ROOT / 'displays'};")
     if os.geteuid() == 0:  # nginx as root would run workers as nobody
         text = "user root;\n" + text
@@ -247,6 +247,7 @@ class Deployment:
     own_redis: bool = True  # False: the caller runs Redis (e.g. a Sentinel topology)
     worker: bool = True
     proxy: bool = True
+    unix_sockets: bool = False  # nginx reaches each app on its socket (hall serve --uds)
     procs: dict[str, Proc] = field(default_factory=dict)
     redis_port: int = field(default_factory=free_port)
     proxy_port: int = field(default_factory=free_port)
@@ -285,6 +286,8 @@ class Deployment:
         port = free_port()
         command = hall_command(self.services["app"]["command"])
         command = replace_arg(replace_arg(command, "--host", "127.0.0.1"), "--port", str(port))
+        if self.unix_sockets:
+            command += ["--uds", str(self.socket_path(n))]
         proc = Proc(f"app{n}", command, self.hall_env("app"), self.workdir / f"app{n}.log",
                     port).start()
         self.procs[proc.name] = proc
@@ -296,13 +299,18 @@ class Deployment:
         command = list(self.services["proxy"]["command"])
         assert command[0] == "nginx"
         command[0] = need("nginx")
-        conf = render_nginx(self.proxy_port, [p.port for p in self.app_procs], self.workdir)
+        upstreams = ([self.socket_path(int(p.name.removeprefix("app"))) for p in self.app_procs]
+                     if self.unix_sockets else [p.port for p in self.app_procs])
+        conf = render_nginx(self.proxy_port, upstreams, self.workdir)
         command = replace_arg(command, "-c", str(conf))
         command = [*command, "-p", str(self.workdir), "-e", "stderr"]
         self.procs["proxy"] = Proc("proxy", command, dict(os.environ),
                                    self.workdir / "nginx.out", self.proxy_port).start()
         wait_until(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200, 10,
                    f"nginx ({(self.workdir / 'nginx.out').read_text()[-800:]})")
+
+    def socket_path(self, n: int) -> Path:
+        return self.workdir / f"app{n}.sock"
 
     @property
     def app_procs(self) -> list[Proc]:

@@ -204,7 +204,32 @@ def test_kill_one_app_under_load(deployment: Deployment):
 
 
 def test_gentle_stop_drains(deployment: Deployment):
-    d = deployment
+    _gentle_stop(deployment)
+
+
+def test_boards_through_unix_sockets_and_a_gentle_stop(tmp_path: Path):
+    """``hall serve --uds``: nginx reaches each app on its Unix socket only. Boards on both
+    apps get every call, the apps see the citizen's address (nginx's X-Forwarded-For is
+    trusted on the socket), and a process stopped gently loses no request: its socket file
+    goes first, so nginx sends new connections to the other."""
+    # a host's own processes, not compose's containers: uvicorn's default trust (loopback)
+    d = Deployment(tmp_path, unix_sockets=True,
+                   extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1"}).start()
+    try:
+        conf = (tmp_path / "nginx.conf").read_text()
+        assert "server 127.0.0.1:" not in conf and conf.count("server unix:") == 2
+        _gentle_stop(d)
+        assert not d.socket_path(2).exists(), "the stopped app's socket file is gone"
+        lines = [json.loads(line) for line in d.app_procs[0].log.read_text().splitlines()
+                 if line.startswith("{")]
+        clients = {x.get("client") for x in lines if x.get("logger") == "hall.access"
+                   and x.get("path", "").startswith("/api/halls/")}  # all through nginx
+        assert clients == {"127.0.0.1"}, clients
+    finally:
+        d.stop()
+
+
+def _gentle_stop(d: Deployment) -> None:
     kiosk, clerks = _staff(d)
     boards = boards_on_every_app(d, at_least=4)
     leaving = d.app_procs[1]

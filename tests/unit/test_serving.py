@@ -5,6 +5,7 @@ connection a proxy may have sent a request on (hall/serving.py)."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 import time
@@ -57,6 +58,43 @@ def test_queued_connection_survives_and_new_ones_are_refused_after_close():
 def test_unix_socket_is_left_to_close():
     with socket.socket(socket.AF_UNIX) as unix:
         assert refuse_new_handshakes(unix) is False
+
+
+def test_a_stopping_unix_socket_keeps_its_queue_and_new_connections_fail_at_once(tmp_path):
+    from hall.serving import stop_accepting, unix_listener
+
+    path = str(tmp_path / "app.sock")
+    listener = unix_listener(path)
+    listener.listen(8)
+    queued = socket.socket(socket.AF_UNIX)
+    queued.connect(path)  # in the accept queue, not accepted yet
+    queued.sendall(b"POST")
+
+    assert stop_accepting(listener)
+    late = socket.socket(socket.AF_UNIX)
+    with pytest.raises(FileNotFoundError):  # a proxy goes to the next process at once
+        late.connect(path)
+    accepted, _ = listener.accept()
+    assert accepted.recv(4) == b"POST"
+    for s in (late, accepted, queued, listener):
+        s.close()
+
+
+def test_a_unix_socket_replaces_a_dead_process_file_but_not_a_live_one(tmp_path):
+    from hall.serving import unix_listener
+
+    path = str(tmp_path / "app.sock")
+    live = unix_listener(path)
+    live.listen(8)
+    with pytest.raises(OSError, match="another process listens"):
+        unix_listener(path)
+    live.close()  # the file stays, as after a SIGKILL
+    again = unix_listener(path)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666)  # the folder decides who connects
+    again.close()
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(OSError, match="not a socket"):
+        unix_listener(str(tmp_path / "plain"))
 
 
 def test_reuse_port_lets_processes_share_a_port_and_spreads_connections():
