@@ -9,6 +9,7 @@ with 1001 "going away", no request lost at all).
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -217,7 +218,8 @@ def test_boards_through_unix_sockets_and_a_gentle_stop(tmp_path: Path):
                    extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1"}).start()
     try:
         conf = (tmp_path / "nginx.conf").read_text()
-        assert "server 127.0.0.1:" not in conf and conf.count("server unix:") == 2
+        upstreams = re.findall(r"^\s*server (\S+) max_fails", conf, flags=re.M)
+        assert upstreams == [f"unix:{d.socket_path(n)}" for n in (1, 2)], upstreams
         _gentle_stop(d)
         assert not d.socket_path(2).exists(), "the stopped app's socket file is gone"
         lines = [json.loads(line) for line in d.app_procs[0].log.read_text().splitlines()
