@@ -7,7 +7,8 @@ Only halls whose entries a dispatcher took lately can have such entries: each on
 the hall in ``READ_KEY`` before it reads a rung hall's stream (and after any read or
 claim that took entries), and the claims look only at the halls noted there within
 ``recent`` seconds; every hall is looked at once at start and every ``FULL_ROUNDS``
-rounds (the safety net: a dispatcher killed between its read and its note).
+rounds (the safety net: a dispatcher killed between its read and its note). The sweep
+for rings lost is taken in turns: one process reads every hall per ``sweep`` seconds.
 A call whose audio is cached (and passes a quick check: readable, long enough, not
 silent) is announced at once; otherwise an RQ job synthesizes it and announces it.
 Nothing here ever delays a call on screen: the call event is already in the stream when
@@ -51,6 +52,7 @@ READ_KEY = "voice:read"  # zset: hall → when a dispatcher last took (or was ab
 #                          entries of its stream; trimmed to ``recent`` by the claims
 CALLS_CHANNEL = "voice:calls"  # Pub/Sub: a hall id, published when a call is committed
 SWEEP_SECONDS = 20.0  # every hall's stream is read this often even without a ring
+SWEEP_KEY = "voice:sweep"  # string, PX sweep: the process sweeping this turn (one of all)
 NO_BLOCK = -1  # read_many: answer at once
 
 
@@ -337,6 +339,16 @@ class Dispatcher:
         await self.note(halls)  # before the read: entries pending are never unnoted
         await self.read_now(halls)
 
+    async def take_sweep(self) -> bool:
+        """The sweep's turn for the next ``sweep`` seconds (``SWEEP_KEY``): the group hands
+        each new entry to one reader, so one process's sweep covers every process's."""
+        try:
+            return bool(await self.redis.set(SWEEP_KEY, self.consumer, nx=True,
+                                             px=max(1, int(self.sweep * 1000))))
+        except (RedisError, OSError) as exc:
+            log.warning("voice sweep turn: %s; sweeping anyway", exc)
+            return True
+
     async def _sweep_loop(self) -> None:
         loop = asyncio.get_running_loop()
         last = loop.time()
@@ -345,6 +357,8 @@ class Dispatcher:
             if loop.time() - last < self.sweep:
                 continue
             last = loop.time()
+            if not await self.take_sweep():
+                continue  # another process sweeps this turn
             for group in batches(self.redis, self.halls, BATCH):
                 await self._retry(self.read_now, group)
 

@@ -260,3 +260,29 @@ async def test_calls_read_but_never_noted_are_claimed_by_the_full_look(
     assert "district" not in await alive.recent_halls()
     assert await run_until_sent(alive, sent, 2) == numbers
     assert (await aredis.xpending(DISTRICT.events, GROUP))["pending"] == 0
+
+
+async def test_one_process_sweeps_a_turn_and_a_lost_ring_is_said_once(
+        aredis: Redis, store: TicketStore, halls: dict[str, HallConfig], clock: FakeClock,
+        tmp_path: Path) -> None:
+    """The sweep for lost rings is taken in turns (one process reads every hall per turn);
+    with two processes running, a call whose ring was lost is said once."""
+    a, sent_a = make(aredis, halls, clock, AudioCache(tmp_path), "turn-a", sweep=0.3)
+    b, sent_b = make(aredis, halls, clock, AudioCache(tmp_path), "turn-b", sweep=0.3)
+    assert await a.take_sweep() and not await b.take_sweep()
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await b.take_sweep():  # the turn lapses (on Redis's clock: poll)
+        assert asyncio.get_running_loop().time() < deadline, "the turn never lapsed"
+        await asyncio.sleep(0.05)
+    await a.ensure_groups(a.halls)
+    tasks = [asyncio.create_task(d.run()) for d in (a, b)]
+    try:
+        numbers = await call_tickets(store, 1)  # no observer: its ring is lost
+        while len(sent_a.sent) + len(sent_b.sent) < 1:
+            assert asyncio.get_running_loop().time() < deadline + 10, "no sweep"
+            await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=3)
+    assert [x.number for x in sent_a.sent + sent_b.sent] == numbers
