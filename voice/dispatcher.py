@@ -50,6 +50,29 @@ FORGET_ROUNDS = 120  # claim rounds between two looks for consumers long gone
 FULL_ROUNDS = 120  # claim rounds between two looks at every hall's pending entries
 READ_KEY = "voice:read"  # zset: hall → when a dispatcher last took (or was about to take)
 #                          entries of its stream; trimmed to ``recent`` by the claims
+FORGET = """
+-- KEYS: hall streams; ARGV[1] group, ARGV[2] idle ms, ARGV[3] this consumer
+-- Deletes the group's consumers with nothing pending, idle longer than ARGV[2] (not this
+-- one); returns the names deleted, per stream.
+local out = {}
+for i, key in ipairs(KEYS) do
+  local gone = {}
+  local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', key, ARGV[1])
+  if ok then
+    for _, c in ipairs(consumers) do
+      local f = {}
+      for j = 1, #c, 2 do f[c[j]] = c[j + 1] end
+      if tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[2])
+          and f['name'] ~= ARGV[3] then
+        redis.call('XGROUP', 'DELCONSUMER', key, ARGV[1], f['name'])
+        gone[#gone + 1] = f['name']
+      end
+    end
+  end
+  out[i] = gone
+end
+return out
+"""
 CALLS_CHANNEL = "voice:calls"  # Pub/Sub: a hall id, published when a call is committed
 SWEEP_SECONDS = 20.0  # every hall's stream is read this often even without a ring
 SWEEP_KEY = "voice:sweep"  # string, PX sweep: the process sweeping this turn (one of all)
@@ -192,17 +215,20 @@ class Dispatcher:
 
     async def forget_idle_consumers(self, hall: str) -> list[str]:
         """Remove consumers (app processes long gone) with nothing pending from the group."""
-        stream = HallKeys(hall).events
-        try:
-            consumers: Any = await self.redis.xinfo_consumers(stream, GROUP)
-        except ResponseError:
-            return []
-        gone = [as_str(c["name"]) for c in consumers
-                if int(c["pending"]) == 0 and int(c["idle"]) > self.forget_after_ms
-                and as_str(c["name"]) != self.consumer]
-        for name in gone:
-            await self.redis.xgroup_delconsumer(stream, GROUP, name)
-        return gone
+        return (await self.forget_idle_in([hall])).get(hall, [])
+
+    async def forget_idle_in(self, halls: list[str]) -> dict[str, list[str]]:
+        """``forget_idle_consumers`` for many halls: one script call per ``BATCH`` streams
+        (per slot on a cluster), not two commands a hall; the names removed, by hall."""
+        streams = {HallKeys(h).events: h for h in halls}
+        out: dict[str, list[str]] = {}
+        for group in batches(self.redis, streams, BATCH):
+            reply: Any = await self.redis.eval(FORGET, len(group), *group, GROUP,
+                                               self.forget_after_ms, self.consumer)
+            for key, names in zip(group, reply, strict=True):
+                if names:
+                    out[streams[key]] = [as_str(n) for n in names]
+        return out
 
     async def _handle_all(self, hall: str, entries: list[tuple[str, dict[Any, Any]]]
                           ) -> list[Handled]:
@@ -390,16 +416,18 @@ class Dispatcher:
         out: list[Handled] = []
         for group in batches(self.redis, halls, BATCH):
             try:
-                pending = set(await self.pending_halls(group))
+                pending = await self.pending_halls(group)
             except Exception as exc:
                 log.warning("voice claim: %s", exc)
                 continue
-            for hall in group if forget else pending:
+            for hall in pending:
                 try:
-                    if hall in pending:
-                        out.extend(await self.claim(hall))
-                    if forget:
-                        await self.forget_idle_consumers(hall)
+                    out.extend(await self.claim(hall))
                 except Exception as exc:
                     log.warning("voice claim (%s): %s", hall, exc)
+            if forget:  # after the claims: a consumer's pending calls are claimed first
+                try:
+                    await self.forget_idle_in(group)
+                except Exception as exc:
+                    log.warning("voice forget: %s", exc)
         return out
