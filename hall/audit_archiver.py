@@ -1,5 +1,6 @@
 """Moving closed hall-days of the audit trail out of Redis into the data folder, and their
-retention there.
+retention there. ``write_file`` (the durable write) and ``prune_files`` (retention) serve
+every kind of archived day: the ticket records' too (``ticketing.record_archive``).
 
 ``archive_day`` writes the day's lines to ``archive/<hall>/<day>.audit.jsonl.gz``
 (``hall.audit_archive``: a temporary file, fsync'd, renamed, the folder fsync'd; 0600 in
@@ -20,13 +21,16 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from redis.asyncio import Redis
 
 from hall.audit_archive import (
     SUFFIX,
     day_of_file,
+    day_path,
     days_to_archive,
     hall_dir,
     index_of,
@@ -161,18 +165,8 @@ class AuditArchiver:
 
     async def prune(self, hall: str, now: float) -> int:
         """Delete the hall's archived files past the trail's retention (index expired)."""
-        root = self.root
-        found = await asyncio.to_thread(_archived_days, root, hall)
-        old = past_retention(found, self.trail.day(hall, now - self.trail.ttl))
-        if not old:
-            return 0
-        indexed = await per_key(self.redis, "EXISTS", [archived_key(hall, d) for d in old])
-        gone = [d for d, i in zip(old, indexed, strict=True) if not i]
-        for day in gone:
-            path = self.trail.archive_file(hall, day)
-            assert path is not None and root in path.parents
-            await asyncio.to_thread(path.unlink, True)
-        return len(gone)
+        return await prune_files(self.redis, self.root, hall, SUFFIX,
+                                 self.trail.day(hall, now - self.trail.ttl), archived_key)
 
     async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
         """Archive (``after_days`` 0: no) and prune every hall of ``halls``."""
@@ -192,15 +186,34 @@ class AuditArchiver:
         return Swept(archived, refused, pruned)
 
 
-def _archived_days(root: Path, hall: str) -> list[str]:
-    """The days that have a file in the hall's archive folder (and, on the way, delete the
-    temporary files of writes a crash interrupted, once an hour old)."""
+async def prune_files(redis: Redis, root: Path, hall: str, suffix: str, last_expired: str,
+                      index_key: Callable[[str, str], str]) -> int:
+    """Delete the hall's archived files of one kind (``suffix``) past retention: days before
+    ``last_expired`` whose index entry (``index_key(hall, day)``) has expired too. The one
+    retention step of every kind of archived day."""
+    found = await asyncio.to_thread(archived_days, root, hall, suffix)
+    old = past_retention(found, last_expired)
+    if not old:
+        return 0
+    indexed = await per_key(redis, "EXISTS", [index_key(hall, d) for d in old])
+    gone = [d for d, i in zip(old, indexed, strict=True) if not i]
+    for day in gone:
+        path = Path(day_path(root, hall, day, suffix))
+        assert root in path.parents
+        await asyncio.to_thread(path.unlink, True)
+    return len(gone)
+
+
+def archived_days(root: Path, hall: str, suffix: str = SUFFIX) -> list[str]:
+    """The days that have a file of one kind (``suffix``) in the hall's archive folder (and,
+    on the way, delete that kind's temporary files of writes a crash interrupted, once an
+    hour old)."""
     try:
         entries = list(os.scandir(hall_dir(root, hall)))
     except FileNotFoundError:
         return []
     stale = time.time() - STALE_TEMP_SECONDS
     for e in entries:
-        if e.name.startswith(".") and SUFFIX in e.name and e.stat().st_mtime < stale:
+        if e.name.startswith(".") and suffix in e.name and e.stat().st_mtime < stale:
             Path(e.path).unlink(missing_ok=True)
-    return sorted(d for d in (day_of_file(e.name) for e in entries) if d is not None)
+    return sorted(d for d in (day_of_file(e.name, suffix) for e in entries) if d is not None)

@@ -1,6 +1,7 @@
-"""The daily audit archive sweep: RQ jobs (queue ``reports``) that move every hall's closed
-audit days out of Redis into the data folder and delete archived files past retention
-(``hall.audit_archiver``).
+"""The daily archive sweep: RQ jobs (queue ``reports``) that move every hall's closed
+audit days (``hall.audit_archiver``) and rolled-up days of ticket records
+(``ticketing.record_archiver``) out of Redis into the data folder, and delete archived
+files past retention.
 
 ``schedule_archive`` is called by the roll-up scheduler's every tick in each app process;
 a ``SET NX`` claim per (UTC) day makes one of them enqueue the day's sweep: one job per
@@ -25,6 +26,7 @@ from hall.config import load_configured_halls
 from hall.jobs import REPORTS_QUEUE
 from hall.redis_conn import async_client, jobs_client
 from hall.settings import Settings
+from ticketing.record_archiver import RecordArchiver
 
 log = logging.getLogger("ticketing.archive")
 HALLS_PER_JOB = 2_000
@@ -48,10 +50,13 @@ async def archive_job(hall_ids: list[str], now: float) -> dict[str, Any]:
         trail = AuditTrail(client, {h: cfg.tz for h, cfg in halls.items()}, lambda: now,
                            data_dir=settings.data_dir)
         swept = await AuditArchiver(trail).sweep(hall_ids, settings.archive_after_days, now)
+        records = await RecordArchiver(client, settings.data_dir, halls).sweep(
+            hall_ids, settings.archive_after_days, now)
     finally:
         await client.aclose()
     return {"halls": len(hall_ids), "archived": swept.archived, "pruned": swept.pruned,
-            "failed": swept.refused}
+            "failed": swept.refused, "records_archived": records.archived,
+            "records_pruned": records.pruned, "records_failed": records.refused}
 
 
 def enqueue_archive(redis_url: str, hall_ids: list[str], now: float) -> str:

@@ -15,6 +15,7 @@ from ticketing import rollup
 from ticketing.keys import HallKeys
 from ticketing.queries import waiting_from
 from ticketing.rating_routes import routes as rating_routes
+from ticketing.record_archive import RecordArchive
 from ticketing.report_routes import routes as report_routes
 from ticketing.routes import routes
 from ticketing.store import STORE, TicketStore
@@ -25,6 +26,7 @@ def provide(found: Services) -> dict[Key[Any], object]:
     store.write_policy = WritePolicy.from_settings(found.settings)
     store.observers.append(found.metrics.observe)
     store.audit = found.find(AUDIT)  # every commit and issue records who did it
+    store.archive = RecordArchive(found.redis, found.settings.data_dir)  # archived days
     parts: dict[Key[Any], object] = {STORE: store, CLERK_WINDOW: store.clerk_window}
     scheduler = rollup.scheduler_for(found)
     if scheduler is not None:

@@ -8,6 +8,7 @@ tickets wait in each queue, for screens, the tide, metrics and the snapshot alik
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from ticketing.commit import Clock
 from ticketing.estimate import RECENT_SERVICES, Position
 from ticketing.keys import HallKeys
 from ticketing.model import Ticket, TicketStatus, WindowState
+from ticketing.record_archive import RecordArchive, RecordLine
 from ticketing.records import ticket_from, window_from
 
 RECENT_CALLS = 20  # latest calls kept for the boards
@@ -53,6 +55,9 @@ class TicketQueries:
         self.redis = redis
         self.halls = halls
         self.clock = clock
+        # closed days' records moved to the data folder (ticketing.record_archive); the app
+        # points it at HALL_DATA, a store built directly has none (archived days read empty)
+        self.archive = RecordArchive(redis, None)
 
     def hall(self, hall_id: str) -> HallConfig:
         """A hall's configuration, or NotFound ``unknown_hall``."""
@@ -67,8 +72,26 @@ class TicketQueries:
             raise NotFound(f"hall '{cfg.id}' has no window {number}", code="unknown_window")
 
     async def ticket(self, hall_id: str, ticket_id: str) -> Ticket:
-        ticket, _ = await self.read_ticket(HallKeys(hall_id), ticket_id)
+        """A ticket, live or archived (an archived day's ticket reads as it was, read-only:
+        ``read_ticket``, which guarded commits use, sees live records only)."""
+        try:
+            ticket, _ = await self.read_ticket(HallKeys(hall_id), ticket_id)
+        except NotFound:
+            line = await self.archived_ticket(hall_id, ticket_id)
+            if line is None:
+                raise
+            return ticket_from(line.fields["json"])
         return ticket
+
+    async def archived_ticket(self, hall_id: str, ticket_id: str) -> RecordLine | None:
+        """A ticket's record from the archive, among the days its retention still keeps."""
+        cfg = self.halls.get(hall_id)
+        if cfg is None or self.archive.root is None:
+            return None
+        today = datetime.strptime(local_day(self.clock(), cfg.tz), "%Y%m%d").date()
+        days = [(today - timedelta(days=k)).strftime("%Y%m%d")
+                for k in range(1, cfg.rules.record_retention_days + 1)]
+        return await self.archive.ticket(hall_id, ticket_id, days)
 
     async def window(self, hall_id: str, number: int) -> WindowState:
         self.require_window(self.hall(hall_id), number)

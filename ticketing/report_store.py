@@ -7,7 +7,10 @@ Keys (under the hall's hash tag):
     hall:{h}:agg:tickets        hash    day → how many tickets its aggregate covers
 
 Today, and a day that has not been rolled up yet, is aggregated from its ticket
-records on the fly, with the same pure function.
+records on the fly, with the same pure function. A rolled-up day's records may later move
+to the data folder (``ticketing.record_archiver``); ``day_tickets`` reads them there, and a
+roll-up of such a day again keeps its stored aggregate (its records are gone from Redis,
+as after retention).
 Rolling a day up is also the hall's retention step, in the same MULTI: the day's ticket
 and rating records and its day keys (counters, numbers, tickets) expire
 ``rules.record_retention_days`` after it, the ratings index drops entries older than
@@ -67,20 +70,28 @@ class ReportStore:
         self.clock: Clock = tickets.clock
 
     async def day_tickets(self, hall_id: str, day: str) -> tuple[list[Ticket], dict[str, str]]:
-        """A day's ticket records and their ratings (ticket id → level)."""
+        """A day's ticket records (from Redis, or its archived file) and their ratings
+        (ticket id → level; ratings stay in Redis)."""
         keys, rk = HallKeys(hall_id), RatingKeys(hall_id)
         ids = [as_str(i) for i in await self.redis.zrange(keys.day_tickets(day), 0, -1)]
+        archived = None if ids else await self.tickets.archive.read_day(hall_id, day)
+        if archived is not None:
+            ids = [t.id for t in archived.tickets]
         if not ids:
             return [], {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.hget(keys.ticket(i), "json")
+            if archived is None:
+                for i in ids:
+                    pipe.hget(keys.ticket(i), "json")
             for i in ids:
                 pipe.hget(rk.rating(i), "level")
             raw = await pipe.execute()
-        tickets = [Ticket.from_dict(json.loads(r)) for r in raw[: len(ids)] if r is not None]
-        levels = {i: as_str(lv) for i, lv in zip(ids, raw[len(ids):], strict=True)
-                  if lv is not None}
+        if archived is not None:
+            records: list[Any] = [t.fields.get("json") for t in archived.tickets]
+        else:
+            records, raw = raw[: len(ids)], raw[len(ids):]
+        tickets = [Ticket.from_dict(json.loads(r)) for r in records if r is not None]
+        levels = {i: as_str(lv) for i, lv in zip(ids, raw, strict=True) if lv is not None}
         return tickets, levels
 
     async def build_day(self, cfg: HallConfig, day: str, *, final: bool = False

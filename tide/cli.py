@@ -95,12 +95,16 @@ def _history_profile(cfg: Any, day: Any, base: Any) -> Any:
     from hall.calendar import national_calendar
     from hall.cli_support import with_redis
     from hall.settings import Settings
+    from ticketing.record_archive import RecordArchive
     from tide.history import past_days, profile_for, read_history
 
-    async def read(client: Any) -> Any:
-        return await read_history(client, cfg, past_days(day))
+    settings = Settings.from_env()
 
-    history = with_redis(Settings.from_env(), read)
+    async def read(client: Any) -> Any:
+        return await read_history(client, cfg, past_days(day),
+                                  RecordArchive(client, settings.data_dir))
+
+    history = with_redis(settings, read)
     return profile_for(cfg, history, day, national_calendar(), base)
 
 

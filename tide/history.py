@@ -1,10 +1,11 @@
 """Day profiles from the hall's own ticket records: arrivals per matter per 15 minutes.
 
 ``read_history`` reads past days' tickets (``hall:{h}:day:<d>:tickets`` and each ticket's
-matter) from Redis; ``profile_for`` averages the days like the one asked for — the same
-weekday, and the same "first working day after a holiday" flag (national calendar) —
-into a ``DayProfile`` (15-minute slots), falling back to every working day when too few
-match. ``hourly_shape`` turns it into the 24-value pattern the predictive policy reads.
+matter) from Redis, or from the day's archived file (``ticketing.record_archive``);
+``profile_for`` averages the days like the one asked for — the same weekday, and the same
+"first working day after a holiday" flag (national calendar) — into a ``DayProfile``
+(15-minute slots), falling back to every working day when too few match.
+``hourly_shape`` turns it into the 24-value pattern the predictive policy reads.
 Pure apart from ``read_history``.
 """
 
@@ -22,6 +23,7 @@ from hall.calendar import NationalCalendar
 from hall.config import HallConfig
 from hall.text import as_str
 from ticketing.keys import HallKeys
+from ticketing.record_archive import RecordArchive
 from tide.hours import periods
 from tide.profiles import DayProfile
 
@@ -110,9 +112,11 @@ def hourly_shape(profile: DayProfile, cfg: HallConfig | None = None) -> tuple[fl
     return tuple(v / f if f > 0 else 0.0 for v, f in zip(total, opened, strict=True))
 
 
-async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date]) -> list[DayCounts]:
+async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date],
+                       archive: RecordArchive | None = None) -> list[DayCounts]:
     """Each past day's tickets (issue time and matter) from the hall's records, in two
-    round trips (every day's ticket ids, then every ticket)."""
+    round trips (every day's ticket ids, then every ticket); a day whose records were
+    archived is read from its file through ``archive``."""
     keys = HallKeys(cfg.id)
     async with redis.pipeline(transaction=False) as pipe:
         for day in days:
@@ -125,6 +129,13 @@ async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date]) -> l
             for _, tid in wanted:
                 pipe.hget(keys.ticket(tid), "json")
             raw = await pipe.execute()
+    if archive is not None and archive.root is not None:
+        for i, ids in enumerate(id_lists):
+            if not ids:
+                records = await archive.read_day(cfg.id, days[i].strftime("%Y%m%d"))
+                for line in records.tickets if records is not None else ():
+                    wanted.append((i, line.id))
+                    raw.append(line.fields.get("json"))
     per_day: list[list[tuple[float, str]]] = [[] for _ in days]
     for (i, _), r in zip(wanted, raw, strict=True):
         if r is not None:

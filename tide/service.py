@@ -240,7 +240,7 @@ class TideService:
         day = datetime.fromtimestamp(now, cfg.tz).date()
         cached = self._shapes.get(cfg.id)
         if cached is None or cached[0] != day:
-            history = await read_history(self.redis, cfg, past_days(day))
+            history = await read_history(self.redis, cfg, past_days(day), self.store.archive)
             profile = profile_for(cfg, history, day, self._calendar())
             shape = hourly_shape(profile, cfg) if profile is not None else None
             self._shapes[cfg.id] = cached = (day, shape if shape and sum(shape) > 0 else None)

@@ -67,7 +67,7 @@ async def test_old_days_move_to_files_and_the_trail_reads_and_verifies_as_before
     for day in days[:3]:
         assert not await aredis.exists(day_key(H, day))
         index = Archived.parse((await aredis.get(archived_key(H, day))).decode())
-        assert index.count == 2 and index.last_hash == before[day][-1].split(" ")[2]
+        assert index.count == 2 and index.tail == before[day][-1].split(" ")[2]
         path = tmp_path / "archive" / H / f"{day}.audit.jsonl.gz"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

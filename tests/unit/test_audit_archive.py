@@ -39,11 +39,11 @@ def test_a_file_holds_the_stored_lines_exactly_and_the_same_lines_give_the_same_
     assert unpack(pack([])) == []
 
 
-def test_the_index_entry_names_count_digest_and_last_hash_and_catches_a_changed_file() -> None:
+def test_the_index_entry_names_count_digest_and_tail_and_catches_a_changed_file() -> None:
     lines = chain(3)
     data = pack(lines)
     index = index_of(lines, data)
-    assert index.count == 3 and index.last_hash == lines[-1].split(" ")[2]
+    assert index.count == 3 and index.tail == lines[-1].split(" ")[2]
     assert Archived.parse(index.text()) == index
     assert file_problem(index, data) is None
     assert "deleted" in str(file_problem(index, None))
