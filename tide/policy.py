@@ -8,11 +8,12 @@ then, and staffs with Erlang C so a newcomer waits at most the target, queue by 
 (a tide window serving a busy domain queue and a quiet general one is judged by the
 busy one). It closes only when every queue it serves would stay comfortable without it;
 a close that leaves no opening in the day's toggle budget looks at the forecast to the
-end of the day, so both openings are not spent before a later peak. Both active
+end of the day, without counting on a lent window (it goes back when its own queue
+fills), so both openings are not spent before a later peak. Both active
 policies lend a ``lendable`` window to an overloaded queue when its own queues are
 quiet (the predictive one to the queue lacking the most servers, moving it when another
-queue with people waiting clearly lacks more), and take it back. Every decision carries its
-reason in Chinese and English.
+queue with people waiting clearly lacks more, keeping it while any queue may need it later
+in the day), and take it back. Every decision carries its reason in Chinese and English.
 """
 
 from __future__ import annotations
@@ -245,7 +246,15 @@ def _tide_window(
     else:
         # A close that leaves no room in the toggle budget for another opening is final.
         final = is_open and memory.of(number).toggles + 3 > settings.max_toggles_per_day
-        hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open, final)
+        shares = _tide_shares(pool, is_open)
+        if final:
+            # A lent window goes back when its own queue fills: a final close does not
+            # count on it for the rest of the day.
+            for q, share in _lent_shares(cfg, load).items():
+                if q in shares:
+                    shares[q] += share
+        hot, cool, why_zh, why_en = _predictive(settings, pool, cfg, hour, is_open, final,
+                                                shares)
     name_zh = f"{number}号潮汐窗口"
     want = (Action.OPEN if not is_open and hot else
             Action.CLOSE if is_open and cool else None)
@@ -549,17 +558,34 @@ def _lent_share(load: HallLoad, served: tuple[str, ...], queue: str) -> float:
     return window_shares(tuple(base), base).get(queue, 0.0)
 
 
+def _lent_shares(cfg: HallConfig, load: HallLoad) -> dict[str, float]:
+    """The capacity lent windows give each queue they were lent to now."""
+    out: dict[str, float] = {}
+    for w in cfg.windows:
+        window = load.windows.get(w.number)
+        if not w.lendable or window is None or window.queues_override is None:
+            continue
+        if window.status is not WindowStatus.OPEN:
+            continue
+        own = cfg.window_queues(w.number)
+        for q in window.queues_override:
+            if q not in own:
+                out[q] = out.get(q, 0.0) + _lent_share(load, window.queues_override, q)
+    return out
+
+
 def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Memory,
              exclude: Mapping[int, str], hour: float, open_now: bool,
              opened: Mapping[str, float]) -> tuple[list[Decision], list[Hold]]:
     """Lend each quiet lendable window to an overloaded queue, and take it back.
 
     Predictive: the window goes to the queue that lacks the most servers (``shortfall``,
-    counting the tide windows opened in this run), not to the first one flagged; a lent
-    window moves to a queue with people waiting that lacks at least ``RELEND_MARGIN``
-    servers more than the lent queue would without it (within the toggle budget); it is
-    given back when its own queue fills, or when the lent queue stays comfortable without
-    it to the end of the day."""
+    counting the tide windows opened in this run), not to the first one flagged; the last
+    lend the toggle budget allows goes only to a queue with people waiting. A lent window
+    moves to a queue with people waiting that lacks at least ``RELEND_MARGIN`` servers
+    more than the lent queue would without it (one toggle); it is given back when its own
+    queue fills, or when the lent queue and every queue it could move to stay comfortable
+    without it to the end of the day."""
     predictive = settings.policy is PolicyName.PREDICTIVE
     out: list[Decision] = []
     holds: list[Hold] = []
@@ -577,9 +603,12 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                     and q.predicted_wait_seconds <= settings.close_wait_minutes * 60.0
                     for q in own_loads)
         if window.queues_override is None:
+            # The last lend the budget allows (no move after it) waits for people waiting.
+            last = predictive and memory.of(w.number).toggles + 4 > settings.max_toggles_per_day
             others = [q for q in load.queues.values() if q.queue not in own and (
                 q.predicted_wait_seconds >= hot_limit
-                or (predictive and _predictive(settings, [q], cfg, hour, False)[0]))]
+                or (predictive and _predictive(settings, [q], cfg, hour, False)[0]))
+                and (not last or q.waiting > settings.close_waiting)]
             if not quiet or not others:
                 continue
             hold = _why_not(cfg, settings, memory, w.number, load.at, Action.LEND,
@@ -607,6 +636,12 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                 # for a later peak would spend two more of the day's toggles.
                 eased = eased and _predictive(settings, lent, cfg, hour, True, final=True,
                                               shares={q.queue: 1.0 for q in lent})[1]
+                # … and so is every other queue it could be moved to (a move costs one
+                # toggle, a return and a new lend two).
+                names = {q.queue for q in lent}
+                eased = eased and all(
+                    _predictive(settings, [q], cfg, hour, True, final=True, shares={})[1]
+                    for q in load.queues.values() if q.queue not in own and q.queue not in names)
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
             if w.number in exclude:
                 continue

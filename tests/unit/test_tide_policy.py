@@ -276,6 +276,50 @@ def test_a_lent_window_stays_lent_while_a_later_peak_needs_it(district: HallConf
     load = measure(district, NOW, [*wins, WindowState(12)], {}, {"D": (1.2, 1.2)}, {})
     lent = Memory("d", {11: WindowMemory(NOW - 3600.0, 1)})
     assert [x for x in decide(district, settings, load, lent, 11.0) if x.window == 11] == []
-    # After the peak the rest of the day is quiet: it goes back.
+    # After the peak the rest of the day is quiet: it goes back …
     [back] = [x for x in decide(district, settings, load, lent, 17.1) if x.window == 11]
     assert back.action is Action.RETURN and back.queues == ("G",)
+    # … unless another queue it could move to (one toggle) would still need it.
+    busy_a = measure(district, NOW, [*wins, WindowState(12)], {},
+                     {"D": (1.2, 1.2), "A": (40.0, 40.0)}, {})
+    assert [x for x in decide(district, settings, busy_a, lent, 17.1)
+            if x.window == 11 and x.action is Action.RETURN] == []
+
+
+def test_the_last_lend_of_the_day_waits_for_people_waiting(district: HallConfig) -> None:
+    # Tax's arrival rate alone forecasts a long wait on its one window, nobody waits yet.
+    def tax(waiting: int):
+        wait = {"D": [NOW - 60.0 * i for i in range(waiting)]}
+        return measure(district, NOW, windows(), wait, {"D": (5.3, 5.3)}, {})
+
+    def lends(memory: Memory, load) -> list[tuple[int, tuple[str, ...]]]:
+        return [(d.window, d.queues) for d in decide(district, PREDICTIVE_LEND, load, memory,
+                                                     10.0) if d.action is Action.LEND]
+
+    fresh = Memory("d", {})
+    once = Memory("d", {11: WindowMemory(NOW - 3600.0, 2)})  # lent and returned already
+    assert lends(fresh, tax(0)) == [(11, ("G", "D"))]  # on the forecast, a move is left
+    assert lends(once, tax(0)) == []  # the last lend: not on a forecast alone
+    assert lends(once, tax(5)) == [(11, ("G", "D"))]
+
+
+def test_a_final_close_does_not_count_on_a_lent_window(district: HallConfig) -> None:
+    # The general queue gets 2.75 erlangs (17.9 arrivals an hour of 9.2 min) on a flat day:
+    # on windows 1-5 and window 11 (lent to it) it stays under half busy without the tide
+    # window, on windows 1-5 alone it does not. Window 11 goes back when tax fills.
+    settings = PREDICTIVE_LEND.with_(hourly_profile=(1,) * 24)
+    wins = [WindowState(n, WindowStatus.OPEN, clerk=c) for n, c in BASE_CLERKS.items()
+            if n != 11]
+    wins += [WindowState(11, WindowStatus.OPEN, clerk="S11", queues_override=("G", "A")),
+             WindowState(12, WindowStatus.OPEN, clerk="S01")]
+    load = measure(district, NOW, wins, {}, {"A": (17.9, 17.9)}, {})
+    assert load.queues["A"].servers == pytest.approx(7.0)
+
+    def tide(toggles: int) -> list[Action]:
+        memory = Memory("d", {12: WindowMemory(NOW - 7200.0, toggles),
+                              11: WindowMemory(NOW - 7200.0, 1)})
+        return [d.action for d in decide(district, settings, load, memory, 10.0)
+                if d.window == 12]
+
+    assert tide(1) == [Action.CLOSE]  # it may open again if window 11 goes back
+    assert tide(3) == []  # the final close would leave the general queue on five windows
