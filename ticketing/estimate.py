@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from statistics import fmean
+from math import fsum
 
 from hall.config import HallConfig
-from ticketing import rules
 from ticketing.model import WindowState, WindowStatus
 
 RESIDUAL = 0.5  # of a service still to run at a busy window when a ticket is issued
@@ -50,9 +49,10 @@ def mean_service_seconds(recent: Sequence[float], expected_minutes: float) -> fl
     recent mean counts for all but one sample's worth.
     """
     prior = expected_minutes * 60.0
-    if not recent:
+    n = len(recent)
+    if not n:
         return prior
-    return (prior + fmean(recent) * len(recent)) / (1 + len(recent))
+    return (prior + fsum(recent) / n * n) / (1 + n)  # fsum / n: statistics.fmean
 
 
 def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) -> float:
@@ -103,6 +103,7 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
     only window ``target_window`` for a ticket sent there, and the share they give it."""
     open_now = paused = idle = 0
     share = 0.0
+    own = _own_parts(cfg).get(queue, {})
     for w in windows:
         if w.clerk is None or w.status not in _STAFFED:
             continue
@@ -111,10 +112,13 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
                 continue
             part = 1.0
         else:
-            served = rules.served_queues(cfg, w)
-            if queue not in served:
+            # the queues it serves now (rules.served_queues): the tide override, else its
+            # own list, whose parts are worked out once per hall (_own_parts)
+            served = w.queues_override
+            maybe = own.get(w.number) if served is None else _part(served, queue)
+            if maybe is None:
                 continue
-            part = 1.0 if served[0] == queue else LATER_SHARE
+            part = maybe
         if w.status is WindowStatus.OPEN:
             open_now += 1
             share += part
@@ -122,6 +126,35 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
         elif w.status is WindowStatus.PAUSED:
             paused += 1
     return Capacity(open_now, paused, share, idle)
+
+
+def _part(served: Sequence[str], queue: str) -> float | None:
+    """The share of a window serving ``served`` (in call order) that ``queue`` gets, None
+    when it does not serve it: whole when first, else ``LATER_SHARE``."""
+    if queue not in served:
+        return None
+    return 1.0 if served[0] == queue else LATER_SHARE
+
+
+_OWN_PARTS: dict[int, tuple[HallConfig, dict[str, dict[int, float]]]] = {}
+
+
+def _own_parts(cfg: HallConfig) -> dict[str, dict[int, float]]:
+    """Per queue, the windows serving it by their own list (``cfg.window_queues``) and the
+    share each gives it (computed once per config object: every ticket issued asks)."""
+    hit = _OWN_PARTS.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        if len(_OWN_PARTS) > 64:  # configs come and go (the planner's variants): stay small
+            _OWN_PARTS.clear()
+        parts: dict[str, dict[int, float]] = {}
+        for w in cfg.windows:
+            served = cfg.window_queues(w.number)
+            for letter in served:
+                part = _part(served, letter)
+                if part is not None:
+                    parts.setdefault(letter, {})[w.number] = part
+        hit = _OWN_PARTS[id(cfg)] = (cfg, parts)
+    return hit[1]
 
 
 @dataclass(frozen=True)

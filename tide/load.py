@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hall.config import HallConfig
 from ticketing.estimate import queue_service_seconds
@@ -79,18 +79,20 @@ class ArrivalRates:
             return
         if at > self._as_of:
             self._decay_to(at)
-            for i in range(2):
-                sums[i] += 1.0
+            sums[0] += 1.0
+            sums[1] += 1.0
         else:  # same instant or slightly late: weigh it by its age
             for i, tau in enumerate(self.taus):
                 sums[i] += math.exp(-(self._as_of - at) / tau)
 
     def _decay_to(self, at: float) -> None:
         if math.isfinite(self._as_of):
-            factors = [math.exp(-(at - self._as_of) / tau) for tau in self.taus]
+            fast_tau, slow_tau = self.taus
+            fast = math.exp(-(at - self._as_of) / fast_tau)
+            slow = math.exp(-(at - self._as_of) / slow_tau)
             for sums in self._sums.values():
-                for i in range(2):
-                    sums[i] *= factors[i]
+                sums[0] *= fast
+                sums[1] *= slow
         self._as_of = at
 
     def per_hour(self, now: float) -> dict[str, tuple[float, float]]:
@@ -115,17 +117,17 @@ def measure(
     (all of them, or at least the oldest ones with the count given by its length); ``rates``
     the fast and slow smoothed arrival rates per queue (``ArrivalRates.per_hour``)."""
     wins = {w.number: w for w in windows}
+    known, hall_queues = _parts(cfg)
     base: dict[str, tuple[int, float, float, float]] = {}
-    slow: dict[str, float] = {}
+    loads: dict[str, QueueLoad] = {}
     for q in cfg.queues:
         letter = q.letter
         since = waiting_since.get(letter, ())
-        rate, slow[letter] = rates.get(letter, (0.0, 0.0))
         service = queue_service_seconds(cfg, letter, recent_services.get(letter, ()))
         longest = now - min(since) if since else 0.0
-        base[letter] = (len(since), max(0.0, longest), rate, service)
+        base[letter] = (len(since), max(0.0, longest), rates.get(letter, (0.0, 0.0))[0],
+                        service)
     servers = dict.fromkeys(base, 0.0)
-    known, hall_queues = _parts(cfg)
     # windows serving the same queues share alike: one split per queue list
     shares: dict[tuple[str, ...], tuple[tuple[str, float], ...]] = {}
     for number, window in wins.items():
@@ -140,13 +142,31 @@ def measure(
             split = shares[served] = tuple(window_shares(own, base).items())
         for letter, share in split:
             servers[letter] += share
-    loads = {}
     for letter, (count, longest, rate, service) in base.items():
-        loads[letter] = QueueLoad(
-            letter, count, longest, rate, service, servers[letter],
-            predicted_wait(count, service, servers[letter]), slow[letter])
-    busy = frozenset(w.clerk for w in wins.values() if w.clerk is not None)
+        capacity = servers[letter]
+        loads[letter] = _queue_load(
+            letter, count, longest, rate, service, capacity,
+            predicted_wait(count, service, capacity), rates.get(letter, (0.0, 0.0))[1])
+    busy = frozenset([w.clerk for w in wins.values() if w.clerk is not None])
     return HallLoad(now, loads, wins, busy)
+
+
+_QUEUE_LOAD_FIELDS = ("queue", "waiting", "longest_wait_seconds", "arrivals_per_hour",
+                      "service_seconds", "servers", "predicted_wait_seconds",
+                      "arrivals_per_hour_long")
+if tuple(f.name for f in fields(QueueLoad)) != _QUEUE_LOAD_FIELDS:  # _queue_load sets them all
+    raise TypeError("QueueLoad's fields changed: update _queue_load")
+
+
+def _queue_load(queue: str, waiting: int, longest: float, rate: float, service: float,
+                servers: float, predicted: float, rate_long: float) -> QueueLoad:
+    """``QueueLoad(...)`` without the frozen ``__init__``'s eight ``object.__setattr__``:
+    ``measure`` makes one per queue on every controller run and simulated tick."""
+    load = object.__new__(QueueLoad)
+    load.__dict__.update(queue=queue, waiting=waiting, longest_wait_seconds=longest,
+                         arrivals_per_hour=rate, service_seconds=service, servers=servers,
+                         predicted_wait_seconds=predicted, arrivals_per_hour_long=rate_long)
+    return load
 
 
 _PARTS: dict[int, tuple[HallConfig, frozenset[int], dict[tuple[str, ...], tuple[str, ...]]]] = {}

@@ -416,7 +416,12 @@ class Simulation:
         self._wake(back.queue)
 
     def _wake(self, queue: str) -> None:
-        """Idle open windows serving ``queue`` call at once."""
+        """Idle open windows serving ``queue`` call at once. An idle, open window has called
+        everyone it serves (``_after_ticket``, ``_ready``, ``_shift_on``, a lend): with
+        others already waiting in ``queue`` before this one, no window is idle for it (but a
+        window just freed by a transfer, which ``_after_ticket`` then calls for)."""
+        if self.waiting_count[queue] > 1:
+            return
         for number, window in self.windows.items():
             if (window.status is WindowStatus.OPEN and window.current is None
                     and number not in self.arriving and queue in self._served(number)):
@@ -473,7 +478,7 @@ class Simulation:
                         if self.windows[n].status is not WindowStatus.CLOSED)
         self.result.samples.append(Sample(self.now, {k: len(v) for k, v in waiting.items()},
                                           open_windows, tide_open))
-        staffed = any(w.status is not WindowStatus.CLOSED for w in self.windows.values())
+        staffed = open_windows > 0
         if (self.now < self.last_arrival or load.waiting > 0 or any(
                 w.current for w in self.windows.values())) and (
                 staffed or self.now < self.hall_close):
