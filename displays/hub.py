@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import secrets
 import time
@@ -94,6 +93,7 @@ class Delivery:
     waiting: dict[str, int] | None = None
     cache: dict[str, str | None] = field(default_factory=dict)
     frames: dict[str, bytes] = field(default_factory=dict)
+    shared: dict[str, bytes | None] = field(default_factory=dict)  # frame by shared view
 
     def view(self, name: str,
              make: Callable[[Event, dict[str, int] | None], str | None]) -> str | None:
@@ -109,21 +109,29 @@ class Delivery:
             self.frames[text] = frame
         return frame
 
-
-def _legacy_open(protocol: WebSocketCommonProtocol) -> bool:
-    return protocol.state is State.OPEN
-
-
-def _sansio_open(conn: Protocol, transport: asyncio.WriteTransport) -> bool:
-    return conn.state is State.OPEN and not transport.is_closing()
+    def shared_frame(self, name: str, view: Callable[[Delivery], str | None]) -> bytes | None:
+        """The frame of the view ``name`` that every socket of that kind shares (None: not
+        for them): one dictionary look-up per socket after the first."""
+        try:
+            return self.shared[name]
+        except KeyError:
+            text = view(self)
+            frame = self.shared[name] = None if text is None else self.frame(text)
+            return frame
 
 
 class DirectSocket:
     """A server websocket the hub writes shared frames to itself (websockets' broadcast)."""
 
-    def __init__(self, transport: asyncio.WriteTransport, is_open: Callable[[], bool]) -> None:
+    __slots__ = ("conn", "transport")
+
+    def __init__(self, transport: asyncio.WriteTransport,
+                 conn: Protocol | WebSocketCommonProtocol) -> None:
         self.transport = transport
-        self.is_open = is_open
+        self.conn = conn  # its state says whether a frame may still be sent
+
+    def is_open(self) -> bool:
+        return self.conn.state is State.OPEN and not self.transport.is_closing()
 
     @staticmethod
     def of(send: object) -> DirectSocket | None:
@@ -143,12 +151,12 @@ class DirectSocket:
                 legacy = owner
                 if legacy.is_client or legacy.extensions or transport is None:
                     return None
-                return DirectSocket(transport, functools.partial(_legacy_open, legacy))
+                return DirectSocket(transport, legacy)
             conn = getattr(owner, "conn", None)
             if isinstance(conn, Protocol):
                 if conn.side is not Side.SERVER or conn.extensions or transport is None:
                     return None
-                return DirectSocket(transport, functools.partial(_sansio_open, conn, transport))
+                return DirectSocket(transport, conn)
             for cell in getattr(fn, "__closure__", None) or ():
                 with contextlib.suppress(ValueError):  # an empty cell
                     if callable(cell.cell_contents):
@@ -176,24 +184,31 @@ class Subscriber:
     close_reason: str = ""
     direct: DirectSocket | None = None
     view: Callable[[Delivery], str | None] | None = None
+    shared: str | None = None  # the name of its view when every socket of its kind has it
     sent: tuple[int, int] = (0, 0)
     frames_sent: int = 0  # frames the hub wrote to this socket (direct only)
 
     def go_direct(self, direct: DirectSocket, view: Callable[[Delivery], str | None],
-                  sent: tuple[int, int]) -> None:
-        """From now on the hub writes this socket's frames; call only with an empty mailbox."""
-        self.direct, self.view, self.sent = direct, view, sent
+                  sent: tuple[int, int], shared: str | None = None) -> None:
+        """From now on the hub writes this socket's frames; call only with an empty mailbox.
+        ``shared`` names ``view`` when it is the same for every socket of its kind."""
+        self.direct, self.view, self.sent, self.shared = direct, view, sent, shared
 
     def offer(self, delivery: Delivery) -> bool:
         """Hand over one event (mailbox, or written when direct); False: too slow, dropped."""
-        if self.direct is not None and self.view is not None:
+        direct, view = self.direct, self.view
+        if direct is not None and view is not None:
             if delivery.key <= self.sent:
                 return True
             self.sent = delivery.key
-            text = self.view(delivery)
-            if text is None:
+            if self.shared is not None:
+                frame = delivery.shared_frame(self.shared, view)
+            else:
+                text = view(delivery)
+                frame = None if text is None else delivery.frame(text)
+            if frame is None:
                 return True
-            if self.direct.write(delivery.frame(text), WRITE_BUFFER_LIMIT):
+            if direct.write(frame, WRITE_BUFFER_LIMIT):
                 self.frames_sent += 1
                 return True
         else:

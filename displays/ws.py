@@ -62,6 +62,7 @@ class Channel:
     snapshot: Callable[[], Any]
     view: Callable[[Delivery], str | None]
     waiting: bool = True
+    shared: str | None = None  # the name of ``view`` when every such socket of the hall has it
 
 
 def _hub(ws: WebSocket) -> Hub:
@@ -89,7 +90,7 @@ async def public_snapshot(store: TicketStore, cfg: HallConfig) -> dict[str, Any]
 def _public_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
     make = views.public_view(cfg)
     return Channel(cfg, lambda: public_snapshot(_store(ws), cfg),
-                   lambda d: d.view("public", make))
+                   lambda d: d.view("public", make), shared="public")
 
 
 async def _ticket_channel(ws: WebSocket, cfg: HallConfig) -> Channel:
@@ -223,7 +224,7 @@ async def _pump(ws: WebSocket, sub: Subscriber, channel: Channel, sent: tuple[in
     direct = DirectSocket.of(ws._send)  # the server's connection behind Starlette's send
     while True:
         if direct is not None and sub.queue.empty():
-            sub.go_direct(direct, channel.view, sent)
+            sub.go_direct(direct, channel.view, sent, channel.shared)
             await asyncio.get_running_loop().create_future()  # the hub writes from now on
         delivery: Delivery = await sub.queue.get()
         if delivery.key <= sent:

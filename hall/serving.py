@@ -228,10 +228,19 @@ class CoalescingTransport:
 
 
 class CoalescingHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a ``CoalescingTransport``."""
+    """uvicorn's httptools protocol on a ``CoalescingTransport``; a websocket gets the
+    connection's own transport (its frames are no HTTP heads, and the hub writes every
+    event to thousands of them: no wrapper call per frame)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+
+    def handle_websocket_upgrade(self) -> None:
+        wrapper = self.transport
+        if isinstance(wrapper, CoalescingTransport):
+            wrapper._flush()
+            self.transport = wrapper._transport
+        super().handle_websocket_upgrade()
 
 
 def serve(app: Starlette, host: str, port: int, log_level: str, json_logs: bool,
