@@ -151,9 +151,11 @@ class Dispatcher:
         """Read new entries for this consumer (blocking up to block_ms), handle, ack."""
         return await self.read_many([hall], block_ms)
 
-    async def read_many(self, halls: list[str], block_ms: int | None = None) -> list[Handled]:
+    async def read_many(self, halls: list[str], block_ms: int | None = None,
+                        noted: bool = False) -> list[Handled]:
         """One XREADGROUP over many halls' streams (``hall.streams.batches`` keeps a batch
-        readable by one command); handle and ack each hall's entries."""
+        readable by one command); handle and ack each hall's entries. The halls that gave
+        entries are noted in ``READ_KEY`` unless ``noted`` (noted before the read)."""
         streams = {HallKeys(h).events: h for h in halls}
         try:
             block = self.block_ms if block_ms is None else block_ms
@@ -167,7 +169,7 @@ class Dispatcher:
             return []
         out: list[Handled] = []
         taken = [streams[as_str(stream)] for stream, batch in reply or [] if batch]
-        if taken:
+        if taken and not noted:
             await self.note(taken)
         for stream, batch in reply or []:
             hall = streams[as_str(stream)]
@@ -363,7 +365,7 @@ class Dispatcher:
 
     async def _read_rung(self, halls: list[str]) -> None:
         await self.note(halls)  # before the read: entries pending are never unnoted
-        await self.read_now(halls)
+        await self.read_many(halls, block_ms=NO_BLOCK, noted=True)
 
     async def take_sweep(self) -> bool:
         """The sweep's turn for the next ``sweep`` seconds (``SWEEP_KEY``): the group hands
