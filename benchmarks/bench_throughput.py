@@ -18,7 +18,8 @@ estimate quoted at issue reads the open windows) and a kiosk device token per ha
 CPU seconds of the apps, Redis and the load generator are read for each phase (CPU per
 issue is the figure a shared machine disturbs least), and every hall is audited at the end
 (``ticketing/audit.py``: duplicate numbers, double calls, lost, inconsistent must all be 0).
-``--py-spy FILE`` records the first app process during the max phase (py-spy raw format).
+``--py-spy FILE`` records the first app process during the max phase (py-spy raw format;
+``--py-spy-phase steady``: during the steady phase, where each issue makes its trips alone).
 """
 
 from __future__ import annotations
@@ -199,13 +200,21 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
+def command_calls(stack: Stack) -> dict[str, int]:
+    """Redis's count of each command run so far (INFO commandstats)."""
+    stats = redis.Redis.from_url(stack.redis_url).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
 class Cpu:
-    """CPU seconds used by the apps and Redis across a phase."""
+    """CPU seconds used by the apps and Redis across a phase, and the commands Redis ran
+    (a count the machine's load cannot blur: round trips and script runs per issue)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
     def __enter__(self) -> Cpu:
+        self.calls0 = command_calls(self.stack)
         self.app0 = cpu_seconds(self.stack.app_pids())
         self.redis0 = cpu_seconds(self.stack.redis_pids())
         self.t0 = time.monotonic()
@@ -215,13 +224,18 @@ class Cpu:
         self.app = cpu_seconds(self.stack.app_pids()) - self.app0
         self.redis = cpu_seconds(self.stack.redis_pids()) - self.redis0
         self.wall = time.monotonic() - self.t0
+        calls = command_calls(self.stack)
+        self.calls = {k: n - self.calls0.get(k, 0) for k, n in calls.items()
+                      if n - self.calls0.get(k, 0) > 0 and k != "info"}
 
-    def per(self, requests: int, client: float) -> dict[str, float]:
+    def per(self, requests: int, client: float) -> dict[str, Any]:
         n = max(requests, 1)
         return {"app_cpu_ms_per_issue": round(self.app / n * 1000, 3),
                 "redis_cpu_ms_per_issue": round(self.redis / n * 1000, 3),
                 "client_cpu_ms_per_issue": round(client / n * 1000, 3),
-                "app_cores_busy": round(self.app / self.wall, 2)}
+                "app_cores_busy": round(self.app / self.wall, 2),
+                "redis_commands_per_issue": {k: round(v / n, 2) for k, v in sorted(
+                    self.calls.items(), key=lambda kv: -kv[1]) if v / n >= 0.01}}
 
 
 STALL = re.compile(r"event loop held (\d+) ms from ([\d.]+), (\d+) ms CPU; gc: (.*?); "
@@ -312,13 +326,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             url = stack.base_url
             # warm up: every process's code paths, connections and caches
             run_child([wrk, "-t1", f"-c{args.connections}", "-d2s", "-s", str(script), url])
+
+            def spy_on(phase: str, seconds: float) -> subprocess.Popen[bytes] | None:
+                if not args.py_spy or args.py_spy_phase != phase:
+                    return None
+                return subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--gil",
+                     "-f", "raw", "-r", "200", "-d", str(int(seconds)), "-o", args.py_spy,
+                     "-p", str(stack.app_pids()[0])], stdout=subprocess.DEVNULL)
+
             if "max" in args.phases:
-                spy = None
-                if args.py_spy:
-                    spy = subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "--gil",
-                         "-f", "raw", "-r", "200", "-d", str(int(args.seconds)), "-o", args.py_spy,
-                         "-p", str(stack.app_pids()[0])], stdout=subprocess.DEVNULL)
+                spy = spy_on("max", args.seconds)
                 with Cpu(stack) as cpu:
                     text, client = run_child(
                         [wrk, f"-t{args.threads}", f"-c{args.connections}",
@@ -330,11 +348,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  **cpu.per(parse_wrk(text)["requests"], client)}
                 result["load_after_max"] = os.getloadavg()
             if "steady" in args.phases:
+                spy = spy_on("steady", args.steady_seconds)
                 with Cpu(stack) as cpu:
                     text, client = run_child(
                         [str(openloop), "127.0.0.1", str(stack.port), str(args.rate),
                          str(args.steady_seconds), str(args.steady_connections),
                          *(str(f) for f in request_files(folder, reqs, stack.port))])
+                if spy is not None:
+                    spy.wait(timeout=60)
                 steady = json.loads(text)
                 result["steady"] = {**steady, **cpu.per(steady["ok"], client)}
                 stalls = app_stalls([folder / f"app-{i}.log" for i in range(args.apps)],
@@ -363,7 +384,8 @@ def report(r: dict[str, Any]) -> str:
                      f"socket errors: {m['socket_errors'] or 'none'}")
         lines.append(f"    CPU ms per issue: app {m['app_cpu_ms_per_issue']}, redis "
                      f"{m['redis_cpu_ms_per_issue']}, wrk {m['client_cpu_ms_per_issue']}; "
-                     f"app cores busy {m['app_cores_busy']}; load after "
+                     f"app cores busy {m['app_cores_busy']}; Redis commands per issue "
+                     f"{m['redis_commands_per_issue']}; load after "
                      f"{r['load_after_max'][0]:.2f}")
     if "steady" in r:
         s = r["steady"]
@@ -374,7 +396,8 @@ def report(r: dict[str, Any]) -> str:
                      f"unanswered {s['unanswered']}")
         lines.append(f"    CPU ms per issue: app {s['app_cpu_ms_per_issue']}, redis "
                      f"{s['redis_cpu_ms_per_issue']}, client {s['client_cpu_ms_per_issue']}; "
-                     f"app cores busy {s['app_cores_busy']}; load after "
+                     f"app cores busy {s['app_cores_busy']}; Redis commands per issue "
+                     f"{s['redis_commands_per_issue']}; load after "
                      f"{r['load_after_steady'][0]:.2f}")
     if "stalls" in r:
         st = r["stalls"]
@@ -407,7 +430,9 @@ def main() -> int:
     parser.add_argument("--steady-connections", type=int, default=32)
     parser.add_argument("--fsync", default="everysec", choices=["everysec", "always"])
     parser.add_argument("--phases", default="max,steady")
-    parser.add_argument("--py-spy", help="record the first app during the max phase here")
+    parser.add_argument("--py-spy", help="record the first app during a phase here (raw)")
+    parser.add_argument("--py-spy-phase", default="max", choices=["max", "steady"],
+                        help="the phase --py-spy records")
     parser.add_argument("--trace-stalls", type=int, default=0, metavar="MS",
                         help="the apps log stalls from MS ms with the stack that held "
                              "their event loop (HALL_STALL_TRACE_MS)")
