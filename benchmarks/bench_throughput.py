@@ -201,8 +201,12 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 
 def command_calls(stack: Stack) -> dict[str, int]:
-    """Redis's count of each command run so far (INFO commandstats)."""
-    stats = redis.Redis.from_url(stack.redis_url).info("commandstats")
+    """Redis's count of each command run so far (INFO commandstats); empty for a stack
+    without one Redis (bench_cluster's)."""
+    url = getattr(stack, "redis_url", None)
+    if url is None:
+        return {}
+    stats = redis.Redis.from_url(url).info("commandstats")
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
