@@ -1,5 +1,6 @@
-"""The audit archive's cost: Redis bytes per hall-day before and after, disk bytes per
-ticket (gzip), and the archive step's CPU per hall-day.
+"""The archive's cost, for the audit trail and for the ticket records: Redis bytes per
+hall-day before and after, disk bytes per ticket (gzip), and the archive step's CPU per
+hall-day.
 
 One command: ``.venv/bin/python benchmarks/bench_archive.py [--halls 30 --days 7]``.
 Starts its own redis-server and writes a soak-like trail through the real ticket store
@@ -7,7 +8,9 @@ Starts its own redis-server and writes a soak-like trail through the real ticket
 mistyped password, 12 tickets issued by the kiosk and called, started and finished by the
 clerk, each action an entry with its caller and source address), measures the audit
 lists (``MEMORY USAGE``), archives every day with ``AuditArchiver`` and measures the files
-(bytes, and the blocks they take on this file system) and the index entries left.
+(bytes, and the blocks they take on this file system) and the index entries left. Then the
+same for the ticket records: every third ticket rated (the pad), each hall-day rolled up,
+the records and day keys measured, archived with ``RecordArchiver``, and read back.
 """
 
 from __future__ import annotations
@@ -26,11 +29,18 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis as AsyncRedis
 
 from hall import audit_store
+from hall.audit_archive import RECORDS_SUFFIX, SUFFIX
 from hall.audit_archiver import AuditArchiver
 from hall.audit_store import Acting, AuditTrail, archived_key, day_key
-from hall.config import bundled_hall_files, load_halls
+from hall.config import HallConfig, bundled_hall_files, load_halls
+from hall.text import as_str
 from ticketing import model
+from ticketing.keys import HallKeys
 from ticketing.model import Channel
+from ticketing.rating_store import RatingKeys, RatingStore
+from ticketing.record_archive import RecordArchive, records_index_key
+from ticketing.record_archiver import RecordArchiver
+from ticketing.report_store import ReportStore, agg_key
 from ticketing.store import TicketStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,6 +57,7 @@ def acting(actor: str, role: str, path: str) -> Acting:
 
 async def write_trail(client: AsyncRedis, halls: list[str], days: int, clock: FakeClock,
                       store: TicketStore, trail: AuditTrail) -> list[str]:
+    ratings = RatingStore(store)
     start = datetime(2026, 11, 2, 9, tzinfo=ZONE).timestamp()  # a Monday
     dates = []
     for d in range(days):
@@ -67,7 +78,10 @@ async def write_trail(client: AsyncRedis, halls: list[str], days: int, clock: Fa
                 clock.advance(60)
                 await store.start(h, 1)
                 clock.advance(300)
-                await store.finish(h, 1)
+                done = await store.finish(h, 1)
+                if t % 3 == 0:
+                    audit_store._current.set(acting("pad-1", "pad", f"/api/halls/{h}/windows/1"))
+                    await ratings.rate(h, done, "satisfied", "", "pad")
         dates.append(trail.day(halls[0], start + d * 86400))
     audit_store._current.set(None)
     return dates
@@ -80,12 +94,15 @@ async def memory(client: AsyncRedis, keys: list[str]) -> int:
     return total
 
 
-def on_disk(root: Path) -> tuple[int, int, int]:
-    """(files, bytes, bytes of their blocks and of the hall folders) under ``root``."""
+def on_disk(root: Path, suffix: str = SUFFIX) -> tuple[int, int, int]:
+    """(files, bytes, bytes of their blocks and of the hall folders) of one kind under
+    ``root``."""
     files = size = blocks = 0
     for folder, _, names in os.walk(root):
-        blocks += os.stat(folder).st_blocks * 512
+        blocks += os.stat(folder).st_blocks * 512 if suffix == SUFFIX else 0
         for n in names:
+            if not n.endswith(suffix):
+                continue
             st = os.stat(Path(folder) / n)
             files, size, blocks = files + 1, size + st.st_size, blocks + st.st_blocks * 512
     return files, size, blocks
@@ -148,9 +165,74 @@ async def main() -> None:
         assert idle.archived == idle.pruned == 0
         print(f"a sweep with nothing to move, {len(dates)} archived days a hall: "
               f"{cpu / len(halls) * 1000:.2f} ms CPU a hall")
+        await records(client, store, configs, dates, tmp / "data", clock() + 86400, tickets)
     finally:
         await client.aclose()
         server.stop()
+
+
+async def records(client: AsyncRedis, store: TicketStore, configs: dict[str, HallConfig],
+                  dates: list[str], root: Path, now: float, tickets: int) -> None:
+    """The ticket records' archive: roll every hall-day up, measure, archive, read back."""
+    reports = ReportStore(client, store)
+    halls = list(configs)
+    hall_days = len(halls) * len(dates)
+    for h in halls:
+        for d in dates:
+            await reports.rollup(h, d)
+    day_keys, record_keys, rating_keys = [], [], []
+    for h in halls:
+        k, rk = HallKeys(h), RatingKeys(h)
+        for d in dates:
+            ids = [as_str(i) for i in await client.zrange(k.day_tickets(d), 0, -1)]
+            day_keys += [k.day_tickets(d), k.day_numbers(d), k.day_counters(d)]
+            record_keys += [k.ticket(i) for i in ids]
+            rating_keys += [rk.rating(i) for i in ids if await client.exists(rk.rating(i))]
+    days_b, records_b = await memory(client, day_keys), await memory(client, record_keys)
+    ratings_b = await memory(client, rating_keys)
+    ratings_index = await memory(client, [RatingKeys(h).ratings for h in halls])
+    agg_b = await memory(client, [agg_key(h, d) for h in halls for d in dates])
+    used_before = int((await client.info("memory"))["used_memory"])
+    archiver = RecordArchiver(client, root, configs)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    moved = sum([await archiver.archive_hall(h, 1, now) for h in halls])
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    assert moved == hall_days, moved
+    index = await memory(client, [records_index_key(h, d) for h in halls for d in dates])
+    used_after = int((await client.info("memory"))["used_memory"])
+    files, size, blocks = on_disk(root / "archive", RECORDS_SUFFIX)
+    store.archive = RecordArchive(client, root)
+    cpu0 = time.process_time()
+    read = [await store.archive.read_day(h, d) for h in halls for d in dates]
+    read_cpu = time.process_time() - cpu0
+    assert sum(len(r.tickets) for r in read if r is not None) == tickets
+    # a ticket looked up by id among the hall's archived days (the ticket link): Redis CPU
+    # of the one script that finds its day (an unknown id: every day's index is read)
+    days_back = sorted(dates, reverse=True)
+    stats0 = (await client.info("commandstats")).get("cmdstat_evalsha", {})
+    for _ in range(100):
+        assert await store.archive.ticket(halls[0], "unknown-ticket-id", days_back) is None
+    stats1 = (await client.info("commandstats")).get("cmdstat_evalsha", {})
+    find_us = (stats1.get("usec", 0) - stats0.get("usec", 0)) / max(
+        1, stats1.get("calls", 0) - stats0.get("calls", 0))
+    print("ticket records:")
+    print(f"  Redis before: records {records_b / tickets:,.0f} B a ticket, day keys "
+          f"{days_b / tickets:,.0f} B a ticket (together {(records_b + days_b) / tickets:,.0f}); "
+          f"ratings (kept in Redis) {ratings_b / tickets:,.0f} B a ticket "
+          f"({len(rating_keys)} rated) + ratings index {ratings_index / tickets:,.0f}; "
+          f"aggregates (kept) {agg_b / hall_days:,.0f} B a hall-day")
+    print(f"  Redis index entries after: {index} B = {index / hall_days:,.0f} B a hall-day, "
+          f"{index / tickets:,.1f} B a ticket")
+    print(f"  used_memory {used_before:,} -> {used_after:,} B "
+          f"({(used_before - used_after) / tickets:,.0f} B a ticket freed)")
+    print(f"  files {files}: {size} B = {size / hall_days:,.0f} B a hall-day, "
+          f"{size / tickets:,.0f} B a ticket (gzip); blocks {blocks / hall_days:,.0f} B a "
+          f"hall-day")
+    print(f"  archive step: {cpu / hall_days * 1000:.2f} ms CPU a hall-day, wall {wall:.1f} s; "
+          f"read back: {read_cpu / hall_days * 1000:.2f} ms CPU a hall-day; "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"  an unknown ticket id looked for in {len(dates)} archived days: "
+          f"{find_us:.1f} µs of Redis CPU (the find script)")
 
 
 if __name__ == "__main__":

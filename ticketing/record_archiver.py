@@ -31,13 +31,21 @@ from hall.config import HallConfig
 from hall.streams import per_key
 from hall.text import as_str
 from ticketing.keys import HallKeys
-from ticketing.record_archive import DayRecords, RecordLine, index_of, packed, records_index_key
+from ticketing.record_archive import (
+    DayRecords,
+    RecordArchive,
+    RecordLine,
+    index_of,
+    packed,
+    records_index_key,
+)
 from ticketing.report_store import agg_days_key
 
 log = logging.getLogger("ticketing.archive")
 
 # KEYS: the index entry, the day's tickets zset, counters, numbers, then each ticket's
-# record. ARGV: the index entry, the lifetime (ms) to give it when the zset has none, then
+# record. ARGV: the index entry, the lifetime (ms) to give it when neither an earlier index
+# entry nor the zset has one (the entry expires when the records would have), then
 # each ticket's id and record version ("" when it had no record). Returns 1 when the keys
 # were replaced by the index entry, 0 when anything changed since it was read.
 REMOVE_SCRIPT = """
@@ -47,12 +55,23 @@ for i = 1, n do
   if not redis.call('ZSCORE', KEYS[2], ARGV[1 + 2 * i]) then return 0 end
   if (redis.call('HGET', KEYS[4 + i], 'ver') or '') ~= ARGV[2 + 2 * i] then return 0 end
 end
-local ttl = redis.call('PTTL', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then ttl = redis.call('PTTL', KEYS[2]) end
 if ttl <= 0 then ttl = tonumber(ARGV[2]) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Written:
+    """A day's file as written: the records read from Redis (what the removal checks), the
+    records in the file (an earlier file's too), and the file's bytes."""
+
+    live: DayRecords
+    records: DayRecords
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,7 @@ class RecordArchiver:
         self.root = root
         self.halls = halls
         self._remove = redis.register_script(REMOVE_SCRIPT)
+        self.archive = RecordArchive(redis, root)
 
     async def read(self, hall: str, day: str) -> DayRecords | None:
         """The day's records as Redis holds them (None: no tickets left there)."""
@@ -90,27 +110,39 @@ class RecordArchiver:
             tuple(RecordLine(as_str(tid), float(at), _strs(r))
                   for (tid, at), r in zip(issued, records, strict=True)))
 
-    async def write(self, hall: str, day: str) -> tuple[DayRecords, bytes] | None:
-        """Write the day's file from its records in Redis (None: none left there)."""
-        records = await self.read(hall, day)
-        if records is None:
+    async def write(self, hall: str, day: str) -> Written | None:
+        """Write the day's file from its records in Redis, after the day's earlier file if
+        it was archived before (a process whose clock is far behind wrote to it since);
+        None when there is nothing to archive or that earlier file is not intact (never
+        overwritten: it is all that is left of those records)."""
+        live = await self.read(hall, day)
+        if live is None:
             return None
+        records = live
+        if await self.archive.index(hall, day) is not None:
+            earlier = await self.archive.read_day(hall, day)
+            if earlier is None:
+                log.error("record archive: %s day %s not archived again: its earlier file "
+                          "is not intact", hall, day)
+                return None
+            records = merged(earlier, live)
         data = packed(records)
         path = Path(day_path(self.root, hall, day, RECORDS_SUFFIX))
         await asyncio.to_thread(write_file, path, data)
-        return records, data
+        return Written(live, records, data)
 
-    async def remove(self, hall: str, day: str, records: DayRecords, data: bytes) -> bool:
+    async def remove(self, hall: str, day: str, written: Written) -> bool:
         """Replace the day's keys and records by the index entry if they are still as
-        written (False: something changed, nothing done)."""
+        read (False: something changed, nothing done)."""
         keys = HallKeys(hall)
         retention = self.halls[hall].rules.record_retention_days * 86400 * 1000
-        args: list[Any] = [index_of(records, data).text(), retention]
-        for t in records.tickets:
+        live = written.live.tickets
+        args: list[Any] = [index_of(written.records, written.data).text(), retention]
+        for t in live:
             args += [t.id, t.fields.get("ver", "")]
         done = await self._remove(
             keys=[records_index_key(hall, day), keys.day_tickets(day), keys.day_counters(day),
-                  keys.day_numbers(day), *(keys.ticket(t.id) for t in records.tickets)],
+                  keys.day_numbers(day), *(keys.ticket(t.id) for t in live)],
             args=args)
         return bool(done)
 
@@ -118,7 +150,7 @@ class RecordArchiver:
         """Move one hall-day's records to its file; False when there was nothing to move or
         a record changed meanwhile (the next sweep moves it with the change)."""
         written = await self.write(hall, day)
-        return written is not None and await self.remove(hall, day, *written)
+        return written is not None and await self.remove(hall, day, written)
 
     def _bounds(self, cfg: HallConfig, now: float) -> tuple[str, str]:
         """(the last day whose records may have expired, the newest day to archive)."""
@@ -164,6 +196,15 @@ class RecordArchiver:
                 log.exception("record archive: hall %s failed", hall)
                 refused += 1
         return RecordsSwept(archived, refused, pruned)
+
+
+def merged(earlier: DayRecords, later: DayRecords) -> DayRecords:
+    """One day's records from an earlier archived file and what Redis held after it (the
+    later record of a ticket, counter and number wins)."""
+    tickets = {t.id: t for t in earlier.tickets} | {t.id: t for t in later.tickets}
+    return DayRecords(earlier.day, earlier.counters | later.counters,
+                      earlier.numbers | later.numbers,
+                      tuple(sorted(tickets.values(), key=lambda t: (t.at, t.id))))
 
 
 def _strs(raw: Any) -> dict[str, str]:

@@ -174,7 +174,7 @@ async def test_a_late_change_to_a_record_aborts_the_removal(
     # meanwhile a commit changes a record of the day (a new version of the ticket)
     ver = await aredis.hget(keys.ticket(changed), "ver")
     await aredis.hset(keys.ticket(changed), "ver", int(ver or 0) + 1)
-    assert not await f.archiver.remove(H, day, *written)
+    assert not await f.archiver.remove(H, day, written)
     assert await aredis.exists(keys.day_tickets(day), keys.ticket(changed)) == 2
     assert await aredis.exists(records_index_key(H, day)) == 0
     assert await f.archiver.archive_day(H, day)  # the next run moves it, with the change
@@ -182,6 +182,27 @@ async def test_a_late_change_to_a_record_aborts_the_removal(
     assert archived is not None
     line = archived.ticket(changed)
     assert line is not None and line.fields["ver"] == str(int(ver or 0) + 1)
+
+
+async def test_a_ticket_issued_to_an_archived_day_joins_its_file(
+        aredis: Redis, halls: dict[str, HallConfig], tmp_path: Path) -> None:
+    f = await build(aredis, halls, tmp_path)
+    assert (await f.archiver.sweep([H], 7, f.clock.now)).archived == DAYS
+    day, now = f.days[0], f.clock.now
+    ttl = await aredis.pttl(records_index_key(H, day))
+    # a process whose clock is far behind issues a ticket on the archived day
+    f.clock.now = datetime.strptime(f"{day} 16", "%Y%m%d %H").replace(
+        tzinfo=f.store.halls[H].tz).timestamp()
+    late, _ = await f.store.issue(H, "CM-ZM", Channel.KIOSK)
+    f.clock.now = now
+    assert (await f.archiver.sweep([H], 7, f.clock.now)).archived == 1
+    archived = await f.store.archive.read_day(H, day)
+    assert archived is not None
+    assert [t.id for t in archived.tickets] == [*f.ids[0], late.id]  # none lost
+    assert (await f.store.ticket(H, late.id)).id == late.id
+    assert (await f.store.ticket(H, f.ids[0][0])).id == f.ids[0][0]
+    assert abs(await aredis.pttl(records_index_key(H, day)) - ttl) < 60_000  # same expiry
+    assert await aredis.exists(HallKeys(H).day_tickets(day), HallKeys(H).ticket(late.id)) == 0
 
 
 async def test_archived_files_go_after_record_retention(
