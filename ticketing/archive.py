@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from rq import Queue
 
 from hall.audit_archiver import AuditArchiver
-from hall.audit_store import AuditTrail
+from hall.audit_store import AuditTrail, entry_now
 from hall.audit_trail import DEPLOYMENT, audit_day
 from hall.config import load_configured_halls
 from hall.jobs import REPORTS_QUEUE
@@ -52,6 +52,12 @@ async def archive_job(hall_ids: list[str], now: float) -> dict[str, Any]:
         swept = await AuditArchiver(trail).sweep(hall_ids, settings.archive_after_days, now)
         records = await RecordArchiver(client, settings.data_dir, halls).sweep(
             hall_ids, settings.archive_after_days, now)
+        if records.archived or records.pruned or records.refused:  # audited, as the trail's
+            await trail.append(DEPLOYMENT, entry_now(
+                now, "records.archive", target=f"{len(hall_ids)} halls",
+                result="ok" if not records.refused else "failed:records_archive",
+                detail={"archived": records.archived, "pruned": records.pruned,
+                        "failed": records.refused}))
     finally:
         await client.aclose()
     return {"halls": len(hall_ids), "archived": swept.archived, "pruned": swept.pruned,

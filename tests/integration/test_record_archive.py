@@ -23,6 +23,8 @@ import redis
 from redis.asyncio import Redis
 
 from hall.audit_archive import unpack
+from hall.audit_store import AuditTrail
+from hall.audit_trail import DEPLOYMENT
 from hall.calendar import national_calendar
 from hall.config import HallConfig
 from tests.support import ROOT, FakeClock, move_expiry_clock
@@ -244,3 +246,8 @@ async def test_the_daily_sweep_in_a_real_worker_archives_records(
     assert await aredis.exists(*[records_index_key(H, d) for d in f.days]) == DAYS
     assert await aredis.exists(*[HallKeys(H).day_tickets(d) for d in f.days]) == 0
     assert await answers(f) == before
+    trail = AuditTrail(aredis, {h: c.tz for h, c in halls.items()}, f.clock, data_dir=tmp_path)
+    recorded = [line for d in await trail.days(DEPLOYMENT)
+                for line in await trail.read_day(DEPLOYMENT, d)]
+    assert any('"action":"records.archive"' in line and f'"archived":{DAYS}' in line
+               for line in recorded), recorded  # the move is in the deployment's trail

@@ -20,7 +20,7 @@ from hall import audit_store
 from hall.auth import accounts, throttle, tokens
 from hall.redis_conn import rq_slot
 from hall.settings import Settings, SettingsError
-from ticketing import notify, remote_queue, report_store
+from ticketing import notify, record_archive, remote_queue, report_store
 from ticketing.appointments import AppointmentKeys
 from ticketing.keys import HallKeys
 from ticketing.rating_store import RatingKeys
@@ -31,7 +31,7 @@ HALLS = ("district", "a-b_9", "某区政务中心")  # ids allow letters, digits
 SAMPLES: dict[str, Any] = {"str": "x:{y}:z", "int": 7}
 KEY_CLASSES = (HallKeys, TideKeys, RatingKeys, AppointmentKeys)
 KEY_FUNCTIONS = (audit_store.day_key, audit_store.head_key, audit_store.days_key,
-                 audit_store.archived_key,
+                 audit_store.archived_key, record_archive.records_index_key,
                  report_store.agg_key, report_store.agg_days_key, report_store.agg_counts_key,
                  remote_queue.remote_key, notify.sent_key, notify.dead_key,
                  announce.said_key, announce.synthesis_key, tokens.device_key,
