@@ -165,7 +165,7 @@ class Proxy:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        self.process.kill()
+        self.process.terminate()  # not SIGKILL: nginx's master would leave its workers
         self.process.wait(timeout=10)
         raise RuntimeError(f"nginx did not start: {self.log.read_text()[-800:]}")
 
