@@ -541,13 +541,20 @@ def shortfall(settings: TideSettings, q: QueueLoad, hour: float, servers: float)
     lag = settings.lag_minutes * 60.0
     target = settings.target_wait_minutes * 60.0
     lam = forecast_rate(settings, [q], hour, lag / 3600.0)
-    extra = 0.0
-    while extra < SHORTFALL_CAP:
-        if _queue_wait(settings, q.waiting, lam, q.service_seconds, servers + extra,
-                       lag) <= target:
-            return extra
-        extra += SHORTFALL_STEP
-    return SHORTFALL_CAP
+
+    def enough(steps: int) -> bool:
+        return _queue_wait(settings, q.waiting, lam, q.service_seconds,
+                           servers + steps * SHORTFALL_STEP, lag) <= target
+
+    # the wait falls as servers are added: bisect for the fewest steps that are enough
+    lo, hi = 0, math.ceil(SHORTFALL_CAP / SHORTFALL_STEP)  # hi: the cap, taken as enough
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if enough(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo * SHORTFALL_STEP
 
 
 def _lent_share(load: HallLoad, served: tuple[str, ...], queue: str) -> float:

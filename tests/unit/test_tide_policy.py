@@ -284,6 +284,10 @@ def test_a_lent_window_stays_lent_while_a_later_peak_needs_it(district: HallConf
                      {"D": (1.2, 1.2), "A": (40.0, 40.0)}, {})
     assert [x for x in decide(district, settings, busy_a, lent, 17.1)
             if x.window == 11 and x.action is Action.RETURN] == []
+    # The hall's day over (the controller runs on), it goes back: a day starts unlent.
+    [back] = [x for x in decide(district, settings, busy_a, lent, 18.5, open_now=False)
+              if x.window == 11]
+    assert back.action is Action.RETURN
 
 
 def test_the_last_lend_of_the_day_waits_for_people_waiting(district: HallConfig) -> None:
