@@ -260,7 +260,7 @@ def throughput(args: argparse.Namespace) -> int:
     import httpx
     from bench_core import audit_summary
     from bench_core import hall_files as copies
-    from bench_throughput import Cpu, parse_wrk, requests_for, run_child, wrk_script
+    from bench_throughput import Cpu, parse_wrk, requests_for, run_child, settle, wrk_script
     from redis.cluster import ClusterNode, RedisCluster
 
     from ticketing.audit import audit_hall
@@ -299,6 +299,7 @@ def throughput(args: argparse.Namespace) -> int:
             nodes = [ClusterNode("127.0.0.1", n.port)  # type: ignore[no-untyped-call]
                      for n in stack.cluster.nodes]
             with RedisCluster(startup_nodes=nodes, password=PASSWORD) as check:
+                settle(check, hall_ids)  # requests in flight when wrk stops
                 result["audit"] = audit_summary([audit_hall(check, h) for h in hall_ids])
             print(json.dumps(result), flush=True)
             audit = result["audit"]

@@ -155,6 +155,25 @@ def request_files(folder: Path, reqs: list[tuple[str, str, str]], port: int) -> 
     return files
 
 
+def settle(client: Any, hall_ids: list[str], deadline: float = 30.0) -> None:
+    """Wait until no issue is still being committed (the halls' streams keep their length
+    for half a second): requests in flight when the load generator stops are still
+    answered, and an audit reading the streams and the records apart would see a ticket
+    issued between its two reads as lost."""
+    from ticketing.keys import HallKeys
+
+    def total() -> int:
+        return sum(int(client.xlen(HallKeys(h).events)) for h in hall_ids)
+
+    end, last = time.monotonic() + deadline, -1
+    while time.monotonic() < end:
+        now = total()
+        if now == last:
+            return
+        last = now
+        time.sleep(0.5)
+
+
 def build_openloop(folder: Path) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -369,6 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["load_after_steady"] = os.getloadavg()
             result["redis_stalls"] = redis_stalls(stack)
             client_redis = redis.Redis.from_url(stack.redis_url)
+            settle(client_redis, hall_ids)
             reports = [audit_hall(client_redis, h) for h in hall_ids]
             result["audit"] = audit_summary(reports)
             return result
