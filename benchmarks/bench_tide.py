@@ -208,18 +208,18 @@ def big_hall() -> HallConfig:
     return parse_hall({**raw, "windows": windows, "staff": staff})
 
 
-def plan_hit_rates(halls: list[str], n: int, checks: int) -> None:
-    """``hall plan`` on the double-peak forecast: searched on tuning seeds 1-n, the fallback
-    to today's roster decided on validation seeds 501-, judged on ``checks`` other days
-    (seeds 301-); beside it, today's roster with the controller, same days; the CPU time
-    of the whole plan (search, validation, check)."""
+def plan_hit_rates(halls: list[str], n: int, checks: int, first_check: int = 301) -> None:
+    """``hall plan`` on the double-peak forecast: searched on tuning seeds 1-n, each cut
+    validated on seeds 501-, judged on ``checks`` other days (seeds ``first_check``-);
+    beside it, every window all day and today's roster with the controller, same days;
+    the CPU time of the whole plan (search, validation, check)."""
     print("### staffing plan (tide.plan), double-peak forecast: search on tuning seeds "
-          f"1-{n}, fallback decided on seeds 501-{500 + n}, judged on seeds "
-          f"301-{300 + checks}\n")
-    print("| hall | plan | P90 | window-hours | target met (judged days) | today's roster: "
-          "P90 / window-hours / met | every window all day: judged days met, P90 of the "
-          "worst tenth | domain assignments | plan CPU |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+          f"1-{n}, each cut validated on seeds 501-{500 + n}, judged on seeds "
+          f"{first_check}-{first_check + checks - 1}\n")
+    print("| hall | plan | P90 | window-hours | target met (judged days) | every window all "
+          "day: P90 / window-hours / met | today's roster: P90 / window-hours / met | "
+          "domain assignments | cuts kept / refused | plan CPU |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     for hall_id in halls:
         cfg = load_hall(HALLS / f"{hall_id}.toml")
@@ -228,18 +228,24 @@ def plan_hit_rates(halls: list[str], n: int, checks: int) -> None:
         settings = settings.with_(hourly_profile=history_shape(cfg, profile))
         c0 = time.process_time()
         planner = Planner(cfg, profile, settings, search_seeds=range(1, n + 1),
-                          check_seeds=range(301, 301 + checks))
+                          validate_seeds=range(501, 501 + n),
+                          check_seeds=range(first_check, first_check + checks))
         plan = planner.plan()
         cpu = time.process_time() - c0
-        p, t, r = plan.planned, plan.today, plan.reach
+        p, t, f = plan.planned, plan.today, planner.everything
         kind = "today's roster (fallback)" if plan.fallback else "plan"
-        reach = "" if r is None else f"{r.hit_rate:.0%}, {r.p90_tenth_min:.1f} min"
+        full = "–" if f is None else (f"{f.p90_min:.1f} / {f.window_hours:.1f} / "
+                                      f"{f.hit_rate:.0%}")
         given = "; ".join(f"{a.window}→{a.queue} ({a.how})" for a in plan.assignments) or "none"
         print(f"| {hall_id} | {kind} | {p.p90_min:.1f} | {p.window_hours:.1f} | "
               f"{p.hit_rate:.0%} (target ≥ 90 %: {'MET' if p.hit_rate >= 0.9 else 'MISSED'})"
-              f" | {t.p90_min:.1f} / {t.window_hours:.1f} / {t.hit_rate:.0%} | {reach} | "
-              f"{given} | {cpu:.0f} s ({planner.evaluations} evaluations) |", flush=True)
+              f" | {full} | {t.p90_min:.1f} / {t.window_hours:.1f} / {t.hit_rate:.0%} | "
+              f"{given} | {planner.kept_cuts} / {planner.refused_cuts} | {cpu:.0f} s "
+              f"({planner.evaluations} trials, {planner.simulated} simulated days) |",
+              flush=True)
         notes += [f"* {hall_id}: {note_en}" for _, note_en in plan.notes]
+        notes.append(f"* {hall_id}: windows per half hour: " + " ".join(
+            f"{s.start_hour:g}h:{len(s.windows)}" for s in plan.slots))
     print()
     print("\n".join(notes))
     print()
@@ -252,6 +258,8 @@ def main() -> int:
                         help="plan: search days (tuning seeds)")
     parser.add_argument("--plan-checks", type=int, default=40,
                         help="plan: other days drawn from the forecast to judge it on")
+    parser.add_argument("--plan-check-from", type=int, default=301,
+                        help="plan: the first seed of the judged days")
     parser.add_argument("--halls", default="district,town")
     parser.add_argument("--quick", action="store_true", help="2 seeds, district only")
     parser.add_argument("--speed-only", action="store_true",
@@ -260,7 +268,8 @@ def main() -> int:
                         help="only the staffing plan's hit rates (both halls)")
     args = parser.parse_args()
     if args.plan_only:
-        plan_hit_rates(args.halls.split(","), args.plan_seeds, args.plan_checks)
+        plan_hit_rates(args.halls.split(","), args.plan_seeds, args.plan_checks,
+                       args.plan_check_from)
         return 0
     seeds_n = 2 if args.quick else args.seeds
     halls = [] if args.speed_only else ["district"] if args.quick else args.halls.split(",")
@@ -318,7 +327,7 @@ def main() -> int:
                   f"{acc.median_error_min:.2f} min |")
         print(flush=True)
     if not args.speed_only and not args.quick and args.plan_seeds > 0:
-        plan_hit_rates(halls, args.plan_seeds, args.plan_checks)
+        plan_hit_rates(halls, args.plan_seeds, args.plan_checks, args.plan_check_from)
     big = big_hall()
     profile = day_of(big, SHAPES["double"], tickets=2000)
     settings = parse_tide(big.tide).with_(mode=Mode.AUTO)

@@ -20,17 +20,23 @@ Other domain and specialty windows stay as rostered. The search:
    the target is not reachable with the hall's windows: the plan says so and by how much
    (``Reach``: the share of other days met, the P90 of the worst tenth of days, and the
    queues whose tickets wait over the target), and keeps what it can reach.
-2. *Cut.* From there, windows are taken away, one per half hour per round, least-loaded
-   half hours first, as long as the search days still meet the target with the margin
-   (on as many of them as step 1 reached). Days are tried hardest first, and a trial
-   stops at its first day too many over the target.
-3. *Validate.* On validation days (``validate_seeds``: neither searched on nor checked)
-   the cut plan must hold; if it does not, a window is added back in every half hour
-   (then two, …) until it does, and failing that every window all day is tried. Where
-   neither beats today's roster, the plan *is* today's roster (``fallback``): when the
-   plan misses the target on more than 10 % of the validation days and today's roster (the
-   tide controller in auto mode, which also opens and lends windows) meets it on more of
-   them, or on as many with a shorter P90.
+2. *Cut, one window-half-hour at a time, each cut validated.* Every staffed
+   window-half-hour the plan may take away is tried in order of least expected harm (the
+   load per window left in that half hour, measured on every window all day's search
+   days). A cut is kept only if the plan with it still *holds*: on the search days, then
+   on the validation days (``validate_seeds``, never searched on), each day paired with
+   every window all day on the same simulated citizens, its P90 rises by at most
+   ``SLACK_MINUTES`` plus a quarter of the room every window all day left under 0.8 × the target
+   (a quiet day may give up some room, a day at or over 0.8 × the target none), and no
+   day that met the target misses it. The plan therefore meets the target on the validation
+   days (as every window all day does) with a margin, while the quiet half hours lose
+   windows that the busy ones keep. A half hour whose cut does not hold keeps its windows.
+   Cuts go in batches, doubled while they hold and halved when not; a trial stops at its
+   first day that does not hold (days hardest first); each seed's citizens are drawn once.
+3. *Fallback.* Where the plan misses the target on more than 10 % of the validation days
+   and today's roster (the tide controller in auto mode, which also opens and lends
+   windows) meets it on more of them, or on as many with a shorter P90, the plan *is*
+   today's roster (``fallback``).
 4. *Check.* The plan's hit rate is the share of other days drawn from the same forecast
    (``check_seeds``) whose P90 meets the target; beside it, today's roster on the same days.
 
@@ -41,20 +47,28 @@ and ``plan_table`` prints: the CLI and the dashboard's panel show the same body.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hall.config import HallConfig, WindowKind
 from hall.text import hours_of
-from tide.profiles import DayProfile, Shift
+from tide.arrivals import generate_arrivals, service_params
+from tide.profiles import Arrival, DayProfile, Shift
 from tide.report import percentile
 from tide.settings import Mode, PolicyName, TideSettings
 from tide.sim import DayResult, Simulation
 
 HALF = 0.5
 HIT_TARGET = 0.9  # the plan meets its target on at least this share of days
-MARGIN = 0.8  # while searching, each day must keep its P90 under this share of the target
+MARGIN = 0.8  # reach: every window all day keeps the P90 under this share of the target
+# A cut holds on a day (paired with every window all day, same citizens) whose P90 rises
+# by at most SLACK_MINUTES plus HEADROOM × what every window all day left under
+# MARGIN × the target: a quiet day may give up part of its room, a busy one none.
+SLACK_MINUTES = 0.25
+HEADROOM = 0.25
+FIRST_BATCH = 2  # cuts tried together at first (doubled while they hold, halved if not)
 HOT_QUEUES = 3  # assignments are tried for the queues holding most tickets over the target
 GENERAL = "general"
 
@@ -68,6 +82,10 @@ class PlanSlot:
     clerks: tuple[str, ...]  # who staffs them (standby clerks for tide and spare windows)
     arrivals: float  # expected tickets in the half hour (whole hall)
     kinds: tuple[tuple[str, int], ...] = ()  # (no_difference | tide | domain:<queue>, count)
+    # P90 wait (min) of the tickets issued in the half hour, on the check days: under the
+    # plan and under today's roster
+    p90_min: float | None = None
+    today_p90_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +138,8 @@ class Plan:
                 "fixed_windows": list(self.fixed_windows),
                 "slots": [{"start": _hhmm(s.start_hour), "windows": list(s.windows),
                            "clerks": list(s.clerks), "expected_tickets": round(s.arrivals, 1),
-                           "kinds": dict(s.kinds)}
+                           "kinds": dict(s.kinds), "p90_min": s.p90_min,
+                           "today_p90_min": s.today_p90_min}
                           for s in self.slots],
                 "planned": vars(self.planned), "today": vars(self.today),
                 "feasible": self.feasible, "fallback": self.fallback,
@@ -186,12 +205,17 @@ class Planner:
         self.pool = self.groups[GENERAL]
         self.options = self._options()
         self.assigned: list[Assignment] = []
-        self.evaluations = 0
-        self.required = HIT_TARGET
+        self.evaluations = 0  # plans tried on a set of days
+        self.simulated = 0  # simulated days
+        self.kept_cuts = self.refused_cuts = 0
         self.feasible = True
         self.full_hit = 1.0  # every window all day: share of search days meeting the target
-        self.order = list(self.search_seeds)  # search days, hardest first
+        self.base: dict[int, float] = {}  # seed -> every window all day's P90 that day
+        self.held: dict[int, DayResult] = {}  # seed -> the plan so far on that day
+        self.order: list[int] = []  # search days hardest first, then validation days
         self.validated: tuple[Outcome, Outcome] | None = None  # (plan, today's roster)
+        self.everything: Outcome | None = None  # every window all day on the check days
+        self._citizens: dict[int, list[Arrival]] = {}
 
     # ---- what the hall file allows ---------------------------------------------------
 
@@ -270,11 +294,21 @@ class Planner:
                 shifts += self._runs(n, [c > i for c in counts[group]], queues)
         return tuple(shifts)
 
+    def citizens(self, seed: int) -> list[Arrival]:
+        """The seed's citizens, drawn once: every plan meets the same people that day."""
+        if seed not in self._citizens:
+            self._citizens[seed] = generate_arrivals(self.cfg, self.profile,
+                                                     random.Random(seed))
+        return self._citizens[seed]
+
     def _day(self, counts: Mapping[str, Sequence[int]] | None, seed: int) -> DayResult:
+        self.simulated += 1
         if counts is None:  # today's roster and the tide controller
-            return Simulation(self.cfg, self.settings, self.profile, seed).run()
+            return Simulation(self.cfg, self.settings, self.profile, seed,
+                              arrivals=self.citizens(seed)).run()
         profile = replace(self.profile, roster=self.roster(counts))
-        return Simulation(self.cfg, self.off, profile, seed).run()
+        return Simulation(self.cfg, self.off, profile, seed,
+                          arrivals=self.citizens(seed)).run()
 
     def days(self, counts: Mapping[str, Sequence[int]] | None, seeds: Sequence[int]
              ) -> list[DayResult]:
@@ -290,6 +324,18 @@ class Planner:
         n = max(1, len(days))
         return Outcome(sum(p90s) / n, sum(means) / n, sum(hours) / n,
                        sum(p <= self.target * margin for p in p90s) / n)
+
+    def slot_p90s(self, days: Sequence[DayResult]) -> list[float | None]:
+        """Per half hour, the P90 wait (min) of the tickets issued in it, over these days
+        (None: no ticket)."""
+        first = self.slots[0] if self.slots else 0.0
+        waits: list[list[float]] = [[] for _ in self.slots]
+        for d in days:
+            for r in d.tickets:
+                k = int((r.arrived / 3600 - first) / HALF)
+                if r.counted and r.leg == 1 and 0 <= k < len(self.slots):
+                    waits[k].append(r.wait / 60)
+        return [round(percentile(w, 0.9), 1) if w else None for w in waits]
 
     def reach_of(self, days: list[DayResult]) -> Reach:
         p90s = [day_p90(d) for d in days]
@@ -308,20 +354,6 @@ class Planner:
         return sorted(((q, n / total) for q, n in over.items()), key=lambda x: -x[1])
 
     # ---- search ----------------------------------------------------------------------
-
-    def meets(self, counts: Mapping[str, Sequence[int]]) -> bool:
-        """Whether a plan keeps the search days under the target with a margin (the search
-        days are few; without one, the plan fits them and misses on other days). Days go
-        hardest first; the trial stops at the first day too many over the target."""
-        self.evaluations += 1
-        allowed = math.floor((1 - self.required) * len(self.order) + 1e-9)
-        misses = 0
-        for seed in self.order:
-            if day_p90(self._day(counts, seed)) > self.target * MARGIN:
-                misses += 1
-                if misses > allowed:
-                    return False
-        return True
 
     def _score(self) -> tuple[tuple[float, float, float], list[DayResult]]:
         """Every window all day with the assignments so far, on the search days: (share of
@@ -362,67 +394,113 @@ class Planner:
         self.assigned.remove(option)
         self.groups.pop(f"domain:{option.queue}:{option.window}", None)
 
+    def loads(self, days: Sequence[DayResult]) -> dict[str, list[float]]:
+        """Per group and half hour, the erlangs its windows served on these days: the
+        tickets called in the half hour, each for its matter's mean service time."""
+        group_of = {n: g for g, ws in self.groups.items() for n in ws}
+        minutes = {g: [0.0] * len(self.slots) for g in self.groups}
+        first = self.slots[0] if self.slots else 0.0
+        for d in days:
+            for r in d.tickets:
+                if r.outcome != "served" or r.window not in group_of:
+                    continue
+                k = int(((r.arrived + r.wait) / 3600 - first) / HALF)
+                if 0 <= k < len(self.slots):
+                    mean = service_params(self.cfg, self.profile, r.matter)[0]
+                    minutes[group_of[r.window]][k] += mean
+        n = max(1, len(days))
+        return {g: [m / (HALF * 60) / n for m in ms] for g, ms in minutes.items()}
+
+    def cuts(self, days: Sequence[DayResult]) -> list[tuple[str, int]]:
+        """Every staffed window-half-hour the plan may take away, least expected harm first:
+        by the load per window left in that half hour (on every window all day's days), so
+        quiet half hours lose windows first and a busy one keeps them."""
+        load = self.loads(days)
+        cells: list[tuple[float, int, str]] = []
+        for g, ws in self.groups.items():
+            floor = 1 if g == GENERAL else 0
+            for k in range(len(self.slots)):
+                cells += [(load[g][k] / max(left, HALF), k, g)
+                          for left in range(len(ws) - 1, floor - 1, -1)]
+        cells.sort()
+        return [(g, k) for _, k, g in cells]
+
+    def allowed(self, base: float) -> float:
+        """The highest P90 a cut may leave on a day where every window all day had ``base``."""
+        return base + SLACK_MINUTES + HEADROOM * max(0.0, self.target * MARGIN - base)
+
+    def holds(self, counts: Mapping[str, Sequence[int]]) -> bool:
+        """Whether a plan holds on the search days, then on the validation days, each day
+        paired with every window all day on the same simulated day (the same citizens):
+        its P90 stays under ``allowed`` (every window all day's, plus ``SLACK_MINUTES``, plus
+        ``HEADROOM`` of its room under ``MARGIN`` × the target), and no day that met the
+        target misses it. Days go hardest first;
+        the trial stops at its first day that does not hold."""
+        self.evaluations += 1
+        kept: dict[int, DayResult] = {}
+        for seed in self.order:
+            day = self._day(counts, seed)
+            p90, base = day_p90(day), self.base[seed]
+            if (p90 > self.allowed(base)
+                    or base <= self.target < p90):
+                return False
+            kept[seed] = day
+        self.held = kept
+        return True
+
     def search(self) -> Counts:
-        """Fewest windows per half hour keeping the hit rate on the search days at 0.9 with
-        the margin, or at what every window all day reaches when even that falls short."""
+        """The fewest windows per half hour that hold (``holds``), cut one window-half-hour
+        at a time in order of least expected harm, each cut kept only if the plan with it
+        still holds; a half hour whose cut does not hold keeps its windows. Cuts are tried
+        in batches (doubled while they hold, halved when not), and the same days are reused
+        (each seed's citizens drawn once)."""
         days = self.reach()
         counts = self.full()
         self.full_hit = self.outcome(days).hit_rate
-        full = self.outcome(days, MARGIN).hit_rate
         self.feasible = self.full_hit >= HIT_TARGET
-        self.required = min(HIT_TARGET, full) - 1e-9
-        hardness = {d.seed: day_p90(d) for d in days}
-        self.order = sorted(self.search_seeds, key=lambda s: -hardness.get(s, 0.0))
-        order = sorted(range(len(self.slots)), key=lambda k: self.expected_arrivals(
-            self.slots[k]))
-        floor = {g: 1 if g == GENERAL else 0 for g in self.groups}
-        # Rounds: each takes at most one window from each half hour (least loaded first),
-        # so the cuts spread over the day instead of draining the first half hours tried.
-        changed = True
-        while changed:
-            changed = False
-            for k in order:
-                for g in self.groups:
-                    if counts[g][k] <= floor[g]:
-                        continue
-                    trial = {h: list(c) for h, c in counts.items()}
-                    trial[g][k] -= 1
-                    if self.meets(trial):
-                        counts, changed = trial, True
+        checked = self.days(counts, self.validate_seeds)
+        self.base = {d.seed: day_p90(d) for d in (*days, *checked)}
+        self.held = {d.seed: d for d in (*days, *checked)}
+        self.order = [*sorted(self.search_seeds, key=lambda s: -self.base[s]),
+                      *sorted(self.validate_seeds, key=lambda s: -self.base[s])]
+        cells = self.cuts(days)
+        batch = FIRST_BATCH
+        while cells:
+            take = cells[:batch]
+            trial = {g: list(c) for g, c in counts.items()}
+            for g, k in take:
+                trial[g][k] -= 1
+            if self.holds(trial):
+                counts, cells, batch = trial, cells[len(take):], 2 * len(take)
+                self.kept_cuts += len(take)
+            elif len(take) > 1:
+                batch = len(take) // 2
+            else:  # this half hour keeps its windows from here on
+                cells, batch = [c for c in cells if c != take[0]], 1
+                self.refused_cuts += 1
         return counts
 
     def plan(self) -> Plan:
         counts = self.search()
-        # On the validation days: the plan found, or with windows added back in every half
-        # hour, or every window all day when the cut plan does not hold there; today's
-        # roster when none beats it.
         full = self.full()
-        mine = self.outcome(self.days(counts, self.validate_seeds))
-        extra = 1
-        while mine.hit_rate < HIT_TARGET and counts != full:
-            # add back a window in every half hour (up to all of them) until it holds
-            more = {g: [min(len(self.groups[g]), c + extra) for c in cs]
-                    for g, cs in counts.items()}
-            if more == full:
-                break
-            held = self.outcome(self.days(more, self.validate_seeds))
-            if held.hit_rate >= HIT_TARGET:
-                counts, mine = more, held
-            extra += 1
-        if mine.hit_rate < HIT_TARGET and counts != full:
-            whole = self.outcome(self.days(full, self.validate_seeds))
-            if (whole.hit_rate, -whole.p90_min) > (mine.hit_rate, -mine.p90_min):
-                counts, mine = full, whole
+        # On the validation days: the plan found (its cuts each held there); today's roster
+        # when it misses the target on more than 10 % of them and today's roster does better.
+        mine = self.outcome([self.held[s] for s in self.validate_seeds])
         theirs = self.outcome(self.days(None, self.validate_seeds))
         self.validated = (mine, theirs)
         fallback = mine.hit_rate < HIT_TARGET and (
             mine.hit_rate < theirs.hit_rate
             or (mine.hit_rate == theirs.hit_rate and mine.p90_min > theirs.p90_min))
-        today = self.outcome(self.days(None, self.check_seeds))
+        today_days = self.days(None, self.check_seeds)
+        today = self.outcome(today_days)
         planned_days = None if fallback else self.days(counts, self.check_seeds)
         full_days = (planned_days if counts == full and planned_days is not None
                      else self.days(full, self.check_seeds))
         reach = self.reach_of(full_days)
+        self.everything = self.outcome(full_days)
+        waits = {"today": self.slot_p90s(today_days),
+                 "plan": self.slot_p90s(planned_days if planned_days is not None
+                                        else today_days)}
         if fallback:
             tide = {w.number for w in self.cfg.windows if w.kind is WindowKind.TIDE}
             self.assigned = []
@@ -432,7 +510,9 @@ class Planner:
         else:
             assert planned_days is not None
             planned = self.outcome(planned_days)
-        slots = tuple(self._slot(k, start, counts) for k, start in enumerate(self.slots))
+        slots = tuple(replace(self._slot(k, start, counts), p90_min=waits["plan"][k],
+                              today_p90_min=waits["today"][k])
+                      for k, start in enumerate(self.slots))
         draft = Plan(self.cfg.id, self.target, slots,
                      tuple(sorted({s.window for s in self.fixed})), planned, today,
                      self.feasible, fallback, tuple(self.assigned), reach)
@@ -506,10 +586,13 @@ def plan_table(body: Mapping[str, Any]) -> str:
              f"{body['target_minutes']:g} min",
              "domain / specialty windows as rostered: "
              f"{', '.join(map(str, body['fixed_windows']))}",
-             "", "time    tickets  windows by kind              windows                clerks"]
+             "", "time    tickets  P90 plan/today  windows by kind              windows"
+                 "                clerks"]
     for s in body["slots"]:
         kinds = " ".join(f"{k}×{v}" for k, v in s.get("kinds", {}).items())
-        lines.append(f"{s['start']}  {s['expected_tickets']:>7.1f}  {kinds:<28} "
+        waits = "/".join("–" if s.get(f) is None else f"{s[f]:.1f}"
+                         for f in ("p90_min", "today_p90_min"))
+        lines.append(f"{s['start']}  {s['expected_tickets']:>7.1f}  {waits:>14}  {kinds:<28} "
                      f"{','.join(map(str, s['windows'])):<22} {','.join(s['clerks'])}")
     p, t = body["planned"], body["today"]
     lines += ["",

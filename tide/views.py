@@ -114,7 +114,8 @@ class Released(BaseModel):
 PlanOutcome = record_model("PlanOutcome", Outcome, tuple(get_type_hints(Outcome)))
 # defaults: a plan saved before assignments, reach and notes existed still answers
 PlanSlotView = record_model("PlanSlotView", PlanSlot, ("windows", "clerks"), start=(str, ...),
-                            expected_tickets=(float, ...), kinds=(dict[str, int], {}))
+                            expected_tickets=(float, ...), kinds=(dict[str, int], {}),
+                            p90_min=(float | None, None), today_p90_min=(float | None, None))
 PlanAssignment = record_model("PlanAssignment", Assignment,
                               tuple(get_type_hints(Assignment)))
 

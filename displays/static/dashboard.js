@@ -228,12 +228,16 @@ async function refreshPlan() {
   const kindName = {no_difference: en ? 'general' : '综合', tide: en ? 'tide' : '潮汐'};
   const kinds = (s) => Object.entries(s.kinds || {}).map(([k, n]) =>
     `${kindName[k] || k.replace('domain:', en ? 'domain ' : '专项')}×${n}`).join(' ');
+  // the half hour's P90 wait under the plan beside today's roster (check days)
+  const min = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
+  const waits = (s) => (s.p90_min === undefined ? '' :
+    ` · P90 ${min(s.p90_min)} / ${en ? 'today' : '现排班'} ${min(s.today_p90_min)} min`);
   $('tide-plan').replaceChildren(
     el('h3', {}, `${en ? 'Staffing plan' : '排班建议'} ${plan.day}`),
     el('p', {class: 'muted'}, `${en ? 'plan' : '按建议'}: ${fmt(plan.planned)} | ${en ? "today's roster" : '现排班'}: ${fmt(plan.today)}`),
     ...(plan.notes || []).map((n) => el('p', {class: 'plan-note', 'data-testid': 'plan-note'}, en ? n.en : n.zh)),
     el('ul', {class: 'dash-list'}, ...plan.slots.map((s) => el('li', {'data-start': s.start},
-      `${s.start} · ${kinds(s)} · ${s.windows.join(',')} · ${s.clerks.join(',')}`))));
+      `${s.start} · ${kinds(s)} · ${s.windows.join(',')} · ${s.clerks.join(',')}${waits(s)}`))));
 }
 
 async function override(window, action) {
