@@ -40,7 +40,8 @@ def save_plan(redis_url: str) -> None:
 
     cfg = load_hall(ROOT / "hall" / "halls" / "district.toml")
     made = Plan("district", 15.0, (PlanSlot(9.0, (1, 2, 12), ("S01", "S02", "S12"), 20.0,
-                                            (("no_difference", 2), ("tide", 1))),),
+                                            (("no_difference", 2), ("tide", 1)),
+                                            p90_min=6.5, today_p90_min=11.0),),
                 (6, 7, 8, 9, 10, 11), Outcome(9.0, 3.0, 70.0, 0.93),
                 Outcome(12.0, 4.0, 81.0, 0.7),
                 assignments=(Assignment(11, "B", ("G", "B"), "S11", "lend"),),
@@ -141,7 +142,9 @@ def test_manager_runs_the_day_from_the_dashboard(app, redis_url):
         # Tomorrow's plan (hall plan --save): windows by kind, the lent domain window and
         # why the target is out of reach with this hall's windows, as the CLI prints them.
         plan = page.get_by_test_id("tide-plan")
-        expect(plan).to_contain_text("09:00 · 综合×2 潮汐×1 · 1,2,12 · S01,S02,S12")
+        # the half hour's P90 wait under the plan beside today's roster
+        expect(plan).to_contain_text(
+            "09:00 · 综合×2 潮汐×1 · 1,2,12 · S01,S02,S12 · P90 6.5 / 现排班 11.0 min")
         expect(plan.get_by_test_id("plan-note").first).to_contain_text(
             "11号窗口（公积金窗口）全天兼办社保（B）")
         expect(plan.get_by_test_id("plan-note").nth(1)).to_contain_text(

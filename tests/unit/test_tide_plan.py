@@ -208,23 +208,23 @@ def test_the_hourly_pattern_compares_rates_per_open_hour() -> None:
 
 
 def test_quiet_half_hours_lose_windows_even_when_the_peak_cannot() -> None:
-    # Two hours of a morning peak near the capacity of 4 windows (2.7 erlangs of 10-minute
-    # services), then a quiet late morning and afternoon (0.3 erlangs). Every window all
+    # An hour of a morning peak near the capacity of 4 windows (2.7 erlangs of 10-minute
+    # services), then a quiet hour and a quiet afternoon (0.3 erlangs). Every window all
     # day meets the target; so does the plan with the quiet half hours cut, which must
     # be found even though cuts in the peak do not hold (the peak keeps its windows).
-    cfg = small_hall(4, ("09:00-12:00", "13:30-17:30"))
+    cfg = small_hall(4, ("09:00-11:00", "13:30-15:30"))
     rates = [0.0] * 24
-    rates[9] = rates[10] = 16.0
-    rates[11] = rates[13] = rates[14] = rates[15] = rates[16] = rates[17] = 2.0
+    rates[9] = 16.0
+    rates[10] = rates[13] = rates[14] = rates[15] = 2.0
     profile = DayProfile(hourly={"X": tuple(rates)}, no_show_prob=0.0, patience_minutes=None)
-    planner = Planner(cfg, profile, TideSettings(), search_seeds=range(1, 9),
-                      validate_seeds=range(501, 509), check_seeds=range(1001, 1021))
+    planner = Planner(cfg, profile, TideSettings(), search_seeds=range(1, 7),
+                      validate_seeds=range(501, 507), check_seeds=range(1001, 1021))
     plan = planner.plan()
     full = planner.everything
     assert full is not None and full.hit_rate >= 0.9
     by_start = {s.start_hour: len(s.windows) for s in plan.slots}
     quiet = [h for h in by_start if h >= 13.5]
-    assert max(by_start[h] for h in quiet) <= 2 < min(by_start[9.5], by_start[10.0])
-    # clearly fewer window-hours than every window all day (28), still on target on other days
+    assert max(by_start[h] for h in quiet) <= 2 < by_start[9.5]
+    # clearly fewer window-hours than every window all day (16), still on target on other days
     assert plan.planned.window_hours <= 0.75 * full.window_hours
     assert not plan.fallback and plan.planned.hit_rate >= 0.9
