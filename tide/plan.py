@@ -46,6 +46,7 @@ and ``plan_table`` prints: the CLI and the dashboard's panel show the same body.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -325,15 +326,19 @@ class Planner:
         return Outcome(sum(p90s) / n, sum(means) / n, sum(hours) / n,
                        sum(p <= self.target * margin for p in p90s) / n)
 
+    def slot_at(self, hour: float) -> int | None:
+        """The index of the half hour holding ``hour`` (None: outside the opening hours)."""
+        k = bisect.bisect_right(self.slots, hour) - 1
+        return k if k >= 0 and hour < self.slots[k] + HALF else None
+
     def slot_p90s(self, days: Sequence[DayResult]) -> list[float | None]:
         """Per half hour, the P90 wait (min) of the tickets issued in it, over these days
         (None: no ticket)."""
-        first = self.slots[0] if self.slots else 0.0
         waits: list[list[float]] = [[] for _ in self.slots]
         for d in days:
             for r in d.tickets:
-                k = int((r.arrived / 3600 - first) / HALF)
-                if r.counted and r.leg == 1 and 0 <= k < len(self.slots):
+                k = self.slot_at(r.arrived / 3600)
+                if r.counted and r.leg == 1 and k is not None:
                     waits[k].append(r.wait / 60)
         return [round(percentile(w, 0.9), 1) if w else None for w in waits]
 
@@ -399,13 +404,12 @@ class Planner:
         tickets called in the half hour, each for its matter's mean service time."""
         group_of = {n: g for g, ws in self.groups.items() for n in ws}
         minutes = {g: [0.0] * len(self.slots) for g in self.groups}
-        first = self.slots[0] if self.slots else 0.0
         for d in days:
             for r in d.tickets:
                 if r.outcome != "served" or r.window not in group_of:
                     continue
-                k = int(((r.arrived + r.wait) / 3600 - first) / HALF)
-                if 0 <= k < len(self.slots):
+                k = self.slot_at((r.arrived + r.wait) / 3600)
+                if k is not None:
                     mean = service_params(self.cfg, self.profile, r.matter)[0]
                     minutes[group_of[r.window]][k] += mean
         n = max(1, len(days))

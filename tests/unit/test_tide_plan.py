@@ -228,3 +228,6 @@ def test_quiet_half_hours_lose_windows_even_when_the_peak_cannot() -> None:
     # clearly fewer window-hours than every window all day (16), still on target on other days
     assert plan.planned.window_hours <= 0.75 * full.window_hours
     assert not plan.fallback and plan.planned.hit_rate >= 0.9
+    # each half hour with tickets, after lunch too, shows its P90 beside today's roster
+    assert all(s.p90_min is not None and s.today_p90_min is not None
+               for s in plan.slots if s.arrivals > 0.5)
