@@ -119,14 +119,16 @@ def measure(
     wins = {w.number: w for w in windows}
     known, hall_queues = _parts(cfg)
     base: dict[str, tuple[int, float, float, float]] = {}
+    work: dict[str, float] = {}  # each queue's pending work (window_shares splits by it)
     loads: dict[str, QueueLoad] = {}
     for q in cfg.queues:
         letter = q.letter
         since = waiting_since.get(letter, ())
         service = queue_service_seconds(cfg, letter, recent_services.get(letter, ()))
         longest = now - min(since) if since else 0.0
-        base[letter] = (len(since), max(0.0, longest), rates.get(letter, (0.0, 0.0))[0],
-                        service)
+        rate = rates.get(letter, (0.0, 0.0))[0]
+        base[letter] = (len(since), max(0.0, longest), rate, service)
+        work[letter] = _work(len(since), rate, service)
     servers = dict.fromkeys(base, 0.0)
     # windows serving the same queues share alike: one split per queue list
     shares: dict[tuple[str, ...], tuple[tuple[str, float], ...]] = {}
@@ -139,7 +141,7 @@ def measure(
             own = hall_queues.get(served)
             if own is None:
                 own = hall_queues[served] = tuple(q for q in served if q in base)
-            split = shares[served] = tuple(window_shares(own, base).items())
+            split = shares[served] = _split(own, work)
         for letter, share in split:
             servers[letter] += share
     for letter, (count, longest, rate, service) in base.items():
@@ -187,16 +189,23 @@ def window_shares(
     served: Sequence[str], base: Mapping[str, tuple[int, float, float, float]]
 ) -> dict[str, float]:
     """Split one window among the queues it serves by each queue's pending work."""
+    return dict(_split(served, {q: _work(base[q][0], base[q][2], base[q][3]) for q in served}))
+
+
+def _work(waiting: int, arrivals_per_hour: float, service_seconds: float) -> float:
+    """A queue's pending work: the people waiting and a quarter hour's arrivals, served."""
+    return (waiting + arrivals_per_hour * 0.25) * service_seconds
+
+
+def _split(served: Sequence[str], work: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    """``window_shares`` from each queue's ``_work``: (queue, share) in ``served`` order."""
     if not served:
-        return {}
-    work = {}
-    for q in served:
-        waiting, _, rate, service = base[q]
-        work[q] = (waiting + rate * 0.25) * service
-    total = sum(work.values())
+        return ()
+    mine = {q: work[q] for q in served}
+    total = sum(mine.values())
     if total <= 0:
-        return {q: 1.0 / len(served) for q in served}
-    return {q: w / total for q, w in work.items()}
+        return tuple((q, 1.0 / len(served)) for q in mine)
+    return tuple((q, w / total) for q, w in mine.items())
 
 
 def predicted_wait(waiting: int, service_seconds: float, servers: float) -> float:

@@ -175,7 +175,15 @@ class HallConfig:
         return next((m for m in self.matters if m.code == code), None)
 
     def queue(self, letter: str) -> Queue | None:
-        return next((q for q in self.queues if q.letter == letter), None)
+        return self._queues.get(letter)
+
+    @functools.cached_property
+    def _queues(self) -> dict[str, Queue]:
+        # computed once: the tide policy names a queue on every run
+        out: dict[str, Queue] = {}
+        for q in self.queues:
+            out.setdefault(q.letter, q)
+        return out
 
     def window(self, number: int) -> Window | None:
         return next((w for w in self.windows if w.number == number), None)
