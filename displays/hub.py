@@ -19,9 +19,11 @@ caught up (snapshot or replay sent, mailbox empty) and it is a websockets connec
 server (uvicorn's ``websockets`` protocol, no compression), it goes *direct*: the hub writes
 the event's frame to its transport itself, as ``websockets.broadcast`` does, and the frame
 (header and UTF-8 payload) is built once per event per process and shared by every socket
-that gets the same text. A direct socket with more than ``WRITE_BUFFER_LIMIT`` bytes not yet
-taken by the kernel is the slow client of the direct path: dropped with the same 4408.
-Other servers (the test client, wsproto) keep the mailbox and a send per socket.
+that gets the same text; a socket whose view every socket of its kind has (public boards)
+finds it by the view's name, one look-up per socket. A direct socket with more than
+``WRITE_BUFFER_LIMIT`` bytes not yet taken by the kernel is the slow client of the direct
+path: dropped with the same 4408. Other servers (the test client, wsproto) keep the
+mailbox and a send per socket.
 """
 
 from __future__ import annotations
