@@ -10,7 +10,7 @@ queue it serves.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from hall.config import HallConfig
@@ -131,7 +131,7 @@ def measure(
         work[letter] = _work(len(since), rate, service)
     servers = dict.fromkeys(base, 0.0)
     # windows serving the same queues share alike: one split per queue list
-    shares: dict[tuple[str, ...], tuple[tuple[str, float], ...]] = {}
+    shares: dict[tuple[str, ...], ItemsView[str, float]] = {}
     for number, window in wins.items():
         if window.status not in BUSY_STATUSES or number not in known:
             continue
@@ -141,7 +141,7 @@ def measure(
             own = hall_queues.get(served)
             if own is None:
                 own = hall_queues[served] = tuple(q for q in served if q in base)
-            split = shares[served] = _split(own, work)
+            split = shares[served] = _split(own, work).items()
         for letter, share in split:
             servers[letter] += share
     for letter, (count, longest, rate, service) in base.items():
@@ -189,7 +189,7 @@ def window_shares(
     served: Sequence[str], base: Mapping[str, tuple[int, float, float, float]]
 ) -> dict[str, float]:
     """Split one window among the queues it serves by each queue's pending work."""
-    return dict(_split(served, {q: _work(base[q][0], base[q][2], base[q][3]) for q in served}))
+    return _split(served, {q: _work(base[q][0], base[q][2], base[q][3]) for q in served})
 
 
 def _work(waiting: int, arrivals_per_hour: float, service_seconds: float) -> float:
@@ -197,15 +197,15 @@ def _work(waiting: int, arrivals_per_hour: float, service_seconds: float) -> flo
     return (waiting + arrivals_per_hour * 0.25) * service_seconds
 
 
-def _split(served: Sequence[str], work: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-    """``window_shares`` from each queue's ``_work``: (queue, share) in ``served`` order."""
+def _split(served: Sequence[str], work: Mapping[str, float]) -> dict[str, float]:
+    """``window_shares`` from each queue's ``_work``."""
     if not served:
-        return ()
+        return {}
     mine = {q: work[q] for q in served}
     total = sum(mine.values())
     if total <= 0:
-        return tuple((q, 1.0 / len(served)) for q in mine)
-    return tuple((q, w / total) for q, w in mine.items())
+        return {q: 1.0 / len(served) for q in served}
+    return {q: w / total for q, w in mine.items()}
 
 
 def predicted_wait(waiting: int, service_seconds: float, servers: float) -> float:

@@ -318,10 +318,16 @@ class Simulation:
         return served_queues(self.cfg, self.windows[number])
 
     def _head(self, queue: str) -> rules.Head | None:
+        top = self._top(queue)
+        return rules.Head(queue, top[2], top[0]) if top is not None else None
+
+    def _top(self, queue: str) -> tuple[float, int, str] | None:
+        """The queue's first waiting entry (order key, sequence, ticket id), dropping those
+        no longer waiting."""
         heap = self.heaps[queue]
         while heap and self.tickets[heap[0][2]].status is not TicketStatus.WAITING:
             heapq.heappop(heap)
-        return rules.Head(queue, heap[0][2], heap[0][0]) if heap else None
+        return heap[0] if heap else None
 
     def _call_next(self, number: int) -> None:
         window = self.windows[number]
@@ -456,8 +462,8 @@ class Simulation:
         now = self.abs(self.now)
         waiting: dict[str, list[float]] = {}
         for letter, count in self.waiting_count.items():
-            head = self._head(letter) if count else None
-            waiting[letter] = [head.order_key, *([now] * (count - 1))] if head else []
+            top = self._top(letter) if count else None
+            waiting[letter] = [top[0], *([now] * (count - 1))] if top is not None else []
         load = measure(self.cfg, now, self.windows.values(), waiting, self.rates.per_hour(now),
                        self.recent)
         mode = self.settings.mode
