@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from hall.audit_archive import (
 )
 from hall.audit_store import AuditTrail, archived_key, day_key, entry_now
 from hall.audit_trail import DEPLOYMENT
-from hall.private_files import make_private_dir, private_umask
+from hall.private_files import make_private_dir, write_private
 from hall.streams import per_key
 from hall.text import as_str
 
@@ -83,24 +82,10 @@ class Swept:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` durably: 0600 temporary file, fsync, rename, fsync the folder."""
+    """``data`` to ``path`` durably (``hall.private_files.write_private``), its folder made
+    0700 first."""
     make_private_dir(path.parent)
-    with private_umask():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_private(path, data)
 
 
 class AuditArchiver:

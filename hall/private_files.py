@@ -30,16 +30,23 @@ def make_private_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, 0600 from the first byte."""
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` atomically and durably, 0600 from the first byte:
+    a temporary file beside it, fsync, rename over ``path``, fsync the folder."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     with private_umask():
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.audit_archive import RECORDS_SUFFIX, day_path, last_to_archive
-from hall.audit_archiver import prune_files, write_file
+from hall.audit_archiver import Swept, prune_files, write_file
 from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.streams import per_key
@@ -72,15 +72,6 @@ class Written:
     live: DayRecords
     records: DayRecords
     data: bytes
-
-
-@dataclass(frozen=True)
-class RecordsSwept:
-    """What one sweep did: hall-days archived, halls failed (see the log), files deleted."""
-
-    archived: int = 0
-    refused: int = 0
-    pruned: int = 0
 
 
 class RecordArchiver:
@@ -183,7 +174,7 @@ class RecordArchiver:
         return await prune_files(self.redis, self.root, hall, RECORDS_SUFFIX, expired,
                                  records_index_key)
 
-    async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> RecordsSwept:
+    async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
         """Archive (``after_days`` 0: no) and prune every configured hall of ``halls``."""
         archived = refused = pruned = 0
         for hall in halls:
@@ -195,7 +186,7 @@ class RecordArchiver:
             except Exception:  # one hall's trouble must not stop the others'
                 log.exception("record archive: hall %s failed", hall)
                 refused += 1
-        return RecordsSwept(archived, refused, pruned)
+        return Swept(archived, refused, pruned)
 
 
 def merged(earlier: DayRecords, later: DayRecords) -> DayRecords:
