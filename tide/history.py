@@ -115,8 +115,9 @@ def hourly_shape(profile: DayProfile, cfg: HallConfig | None = None) -> tuple[fl
 async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date],
                        archive: RecordArchive | None = None) -> list[DayCounts]:
     """Each past day's tickets (issue time and matter) from the hall's records, in two
-    round trips (every day's ticket ids, then every ticket); a day whose records were
-    archived is read from its file through ``archive``."""
+    round trips (every day's ticket ids, then every ticket); the days whose records were
+    archived are read from their files through ``archive`` (one more trip for their index
+    entries)."""
     keys = HallKeys(cfg.id)
     async with redis.pipeline(transaction=False) as pipe:
         for day in days:
@@ -130,12 +131,12 @@ async def read_history(redis: Redis, cfg: HallConfig, days: Sequence[date],
                 pipe.hget(keys.ticket(tid), "json")
             raw = await pipe.execute()
     if archive is not None and archive.root is not None:
-        for i, ids in enumerate(id_lists):
-            if not ids:
-                records = await archive.read_day(cfg.id, days[i].strftime("%Y%m%d"))
-                for line in records.tickets if records is not None else ():
-                    wanted.append((i, line.id))
-                    raw.append(line.fields.get("json"))
+        gone = [i for i, ids in enumerate(id_lists) if not ids]
+        found = await archive.read_days(cfg.id, [days[i].strftime("%Y%m%d") for i in gone])
+        for i, records in zip(gone, found, strict=True):
+            for line in records.tickets if records is not None else ():
+                wanted.append((i, line.id))
+                raw.append(line.fields.get("json"))
     per_day: list[list[tuple[float, str]]] = [[] for _ in days]
     for (i, _), r in zip(wanted, raw, strict=True):
         if r is not None:
