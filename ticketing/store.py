@@ -169,8 +169,13 @@ class TicketStore(TicketQueries):
                  *audit_args, *device_args]
         made = self._plans.get((hall_id, matter.queue))
         seen, plan = (made[1], made[2]) if made is not None and made[0] is cfg else ("", None)
-        for _ in range(MAX_PLANS):
-            args = [*fixed, seen, *_plan_args(plan), estimate.QUOTE_FIELD]
+        for attempt in range(MAX_PLANS):
+            # The last attempt issues on the plan it has, made from the state read one trip
+            # ago: while clerks keep changing windows, a citizen's ticket must not fail for
+            # want of a quote on the very latest state (the quote stored is still the one
+            # shown).
+            last = attempt == MAX_PLANS - 1 and plan is not None
+            args = [*fixed, "*" if last else seen, *_plan_args(plan), estimate.QUOTE_FIELD]
             try:
                 # with no plan yet the script only reads (no replica to wait for)
                 reply = await (self.write_policy.run(self.redis, self._issue, run_keys, args)

@@ -1,7 +1,8 @@
 """The wait quoted at issue is written by ``issue.lua`` in the issue's own step: the quote
 kept on the record is the estimate the citizen is shown, one script trip per issue while the
 hall's windows and service times stay as they were, and a plan made from other windows is
-never used (the script answers with the state it read and the issue runs on that)."""
+never used (the script answers with the state it read and the issue runs on that) but
+by the last attempt, so an issue never fails because clerks keep changing windows."""
 
 from __future__ import annotations
 
@@ -82,3 +83,24 @@ async def test_a_plan_from_other_windows_is_never_used(
     ticket, none = await store.issue(HALL, "GJJ-TQ", Channel.KIOSK)
     assert (none.estimated_wait_seconds, none.reason) == (None, estimate.NO_WINDOW_OPEN)
     assert await aredis.hget(keys.ticket(ticket.id), QUOTE_FIELD) == b""
+
+
+async def test_windows_changing_at_every_attempt_do_not_fail_the_issue(
+        store: TicketStore, aredis: Redis, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy hall's clerks may change a window between every plan and its script: the
+    last attempt issues on the plan it has (made one trip earlier), the quote stored
+    still the one shown, instead of answering 503 ``busy``."""
+    import ticketing.store
+
+    keys = HallKeys(HALL)
+    await store.change_window(HALL, 11, lambda w, now: model.login(w, "S11", now), "login")
+    await store.issue(HALL, "GJJ-TQ", Channel.KIOSK)  # the store has a plan
+    other = TicketStore(aredis, {HALL: store.hall(HALL)}, clock)
+    await other.change_window(HALL, 11, model.pause, "pause")  # … now a stale one
+    monkeypatch.setattr(ticketing.store, "MAX_PLANS", 1)  # this attempt is the last
+    ticket, shown = await store.issue(HALL, "GJJ-TQ", Channel.KIOSK)
+    assert ticket.number == "G002"
+    wait = shown.estimated_wait_seconds
+    assert wait is not None
+    assert await aredis.hget(keys.ticket(ticket.id), QUOTE_FIELD) == f"{wait:.1f}".encode()

@@ -18,7 +18,8 @@
 -- ARGV[13] '' or the principal JSON the device's record must still hold (the caller's
 --          device token, hall.auth.tokens.DeviceProof), ARGV[14] its expiry as stored
 -- ARGV[15] the digest of the recent service times and windows the quote plan was made
---          from ('' none yet); ARGV[16] '' when the plan has an estimate (else its
+--          from ('' none yet; '*': issue on the plan given whatever the state, the
+--          caller's last attempt); ARGV[16] '' when the plan has an estimate (else its
 --          reason: no estimate); ARGV[17..20] idle, residual, service, divisor
 --          (ticketing.estimate.Plan); ARGV[21] the ticket's quote field
 -- Returns: {number, people ahead in the queue, stream id ('' on a retry)}; or, when the
@@ -48,7 +49,7 @@ for i = (audited and k + 3 or k), #KEYS do
   windows[#windows + 1] = redis.call('HGET', KEYS[i], 'json') or ''
 end
 local seen = redis.sha1hex(table.concat(recent, ',') .. '\n' .. table.concat(windows, '\n'))
-if seen ~= ARGV[15] then
+if seen ~= ARGV[15] and ARGV[15] ~= '*' then
   return {'', seen, recent, windows}
 end
 
