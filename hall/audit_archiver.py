@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,20 +155,30 @@ class AuditArchiver:
 
     async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
         """Archive (``after_days`` 0: no) and prune every hall of ``halls``."""
-        archived = refused = pruned = 0
-        for hall in halls:
-            try:
-                archived += await self.archive_hall(hall, after_days, now)
-                pruned += await self.prune(hall, now)
-            except Exception:  # one hall's trouble must not stop the others'
-                log.exception("audit archive: hall %s failed", hall)
-                refused += 1
-        if archived or pruned or refused:  # moving and deleting the trail is audited too
+        swept = await sweep_halls(halls, lambda h: self.archive_hall(h, after_days, now),
+                                  lambda h: self.prune(h, now), "audit archive")
+        if swept.archived or swept.pruned or swept.refused:  # moving the trail is audited
             await self.trail.append(DEPLOYMENT, entry_now(
                 self.trail.clock(), "audit.archive", target=f"{len(halls)} halls",
-                result="ok" if not refused else "failed:audit_archive",
-                detail={"archived": archived, "pruned": pruned, "failed": refused}))
-        return Swept(archived, refused, pruned)
+                result="ok" if not swept.refused else "failed:audit_archive",
+                detail={"archived": swept.archived, "pruned": swept.pruned,
+                        "failed": swept.refused}))
+        return swept
+
+
+async def sweep_halls(halls: Iterable[str], archive: Callable[[str], Awaitable[int]],
+                      prune: Callable[[str], Awaitable[int]], what: str) -> Swept:
+    """Archive then prune each hall in turn (the one sweep of every kind of archived day);
+    one hall's trouble is logged and counted, and does not stop the others'."""
+    archived = refused = pruned = 0
+    for hall in halls:
+        try:
+            archived += await archive(hall)
+            pruned += await prune(hall)
+        except Exception:
+            log.exception("%s: hall %s failed", what, hall)
+            refused += 1
+    return Swept(archived, refused, pruned)
 
 
 async def prune_files(redis: Redis, root: Path, hall: str, suffix: str, last_expired: str,

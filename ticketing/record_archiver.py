@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.audit_archive import RECORDS_SUFFIX, day_path, last_to_archive
-from hall.audit_archiver import Swept, prune_files, write_file
+from hall.audit_archiver import Swept, prune_files, sweep_halls, write_file
 from hall.calendar import local_day
 from hall.config import HallConfig
 from hall.streams import per_key
@@ -176,17 +176,9 @@ class RecordArchiver:
 
     async def sweep(self, halls: Sequence[str], after_days: int, now: float) -> Swept:
         """Archive (``after_days`` 0: no) and prune every configured hall of ``halls``."""
-        archived = refused = pruned = 0
-        for hall in halls:
-            if hall not in self.halls:
-                continue
-            try:
-                archived += await self.archive_hall(hall, after_days, now)
-                pruned += await self.prune(hall, now)
-            except Exception:  # one hall's trouble must not stop the others'
-                log.exception("record archive: hall %s failed", hall)
-                refused += 1
-        return Swept(archived, refused, pruned)
+        return await sweep_halls([h for h in halls if h in self.halls],
+                                 lambda h: self.archive_hall(h, after_days, now),
+                                 lambda h: self.prune(h, now), "record archive")
 
 
 def merged(earlier: DayRecords, later: DayRecords) -> DayRecords:
