@@ -116,7 +116,16 @@ async function post(action, body = {}) {
   }
 }
 
-async function act(action) {
+// One action at a time, in the order the clerk gave them: a key pressed before the last
+// action's answer waits for it (and for the window state it brings back), so "pause, then
+// call next" reaches the server in that order and the pause key toggles the real state.
+let acting = Promise.resolve();
+function act(action) {
+  acting = acting.then(() => runAction(action), () => runAction(action));
+  return acting;
+}
+
+async function runAction(action) {
   if (!windowNo || $('console').hidden) return;
   if (action === 'transfer') { $('transfer-dialog').showModal(); return; }
   if (action === 'call') { $('call-dialog').showModal(); $('call-form').number.focus(); return; }

@@ -4,9 +4,11 @@ language (never the API's English); focus lands on each step's first control."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from hall.auth import Role
 from tests.e2e.live import PASSWORD, add_clerk, add_device, browser, screenshot
@@ -55,8 +57,18 @@ def test_keyboard_only_clerk_sees_rostered_windows_and_refusals_in_its_language(
 
         page.keyboard.press("r")  # nothing to recall: a sentence, in the console's language
         expect(error).to_have_text(REFUSALS[lang]["recall"])
+        # The pause's answer is held back while the clerk already presses "call next": the
+        # console sends the call only once the pause is done, so it is refused as paused.
+        held: list[Route] = []
+        page.route("**/windows/6/pause", lambda route: held.append(route))
         page.keyboard.press("p")
         page.keyboard.press("n")
+        deadline = time.monotonic() + 10
+        while not held:
+            assert time.monotonic() < deadline, "the console sent no pause"
+            page.wait_for_timeout(20)
+        held[0].continue_()
+        page.unroute("**/windows/6/pause")
         expect(error).to_have_text(REFUSALS[lang]["paused"])
         screenshot(page, f"clerk-refused-{lang}")
         page.keyboard.press("p")

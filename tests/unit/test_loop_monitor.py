@@ -7,6 +7,7 @@ import gc
 import logging
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -18,10 +19,12 @@ def _count(metrics: HallMetrics, name: str, **labels: str) -> float:
     return float(value or 0.0)
 
 
-def hold_the_loop(seconds: float) -> None:
-    """Work that never yields, as a blocking call in a handler would."""
-    until = time.thread_time() + seconds
-    while time.thread_time() < until:
+def hold_the_loop(seconds: float, until: Callable[[], bool] = lambda: True) -> None:
+    """Work that never yields, as a blocking call in a handler would: ``seconds`` of CPU,
+    then on until ``until()`` holds (at most 5 s more)."""
+    done = time.thread_time() + seconds
+    deadline = time.monotonic() + seconds + 5.0
+    while time.thread_time() < done or (not until() and time.monotonic() < deadline):
         pass
 
 
@@ -53,7 +56,9 @@ async def test_a_held_loop_is_logged_with_its_cpu_and_the_code_that_held_it(
     monitor.start()
     try:
         await asyncio.sleep(0.05)
-        hold_the_loop(0.15)
+        # at least 150 ms, and on a busy machine until the watchdog thread has had its turn
+        # (a sample), at most 5 s
+        hold_the_loop(0.15, until=lambda: bool(monitor._samples))
         # a busy machine may add lines of its own (late, with little CPU): find the hold's
         await _until(lambda: any(cpu >= 140 for _, cpu, _ in _held(caplog.records)))
     finally:
