@@ -141,12 +141,8 @@ class AuditArchiver:
         days = days_to_archive(await self.trail.days(hall), self.trail.day(hall, now), after_days)
         if not days:
             return 0
-        present = await per_key(self.redis, "EXISTS", [day_key(hall, d) for d in days])
-        moved = 0
-        for day, exists in zip(days, present, strict=True):
-            if exists and await self.archive_day(hall, day):
-                moved += 1
-        return moved
+        return await archive_present(self.redis, days, lambda d: day_key(hall, d),
+                                     lambda d: self.archive_day(hall, d))
 
     async def prune(self, hall: str, now: float) -> int:
         """Delete the hall's archived files past the trail's retention (index expired)."""
@@ -164,6 +160,18 @@ class AuditArchiver:
                 detail={"archived": swept.archived, "pruned": swept.pruned,
                         "failed": swept.refused}))
         return swept
+
+
+async def archive_present(redis: Redis, days: Sequence[str], live_key: Callable[[str], str],
+                          archive_day: Callable[[str], Awaitable[bool]]) -> int:
+    """Archive each of ``days`` whose live key (``live_key(day)``) is still in Redis, in
+    turn; how many moved (the one step of every kind of archived day)."""
+    present = await per_key(redis, "EXISTS", [live_key(d) for d in days])
+    moved = 0
+    for day, exists in zip(days, present, strict=True):
+        if exists and await archive_day(day):
+            moved += 1
+    return moved
 
 
 async def sweep_halls(halls: Iterable[str], archive: Callable[[str], Awaitable[int]],

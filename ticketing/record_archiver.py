@@ -25,10 +25,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 from hall.audit_archive import RECORDS_SUFFIX, day_path, last_to_archive
-from hall.audit_archiver import Swept, prune_files, sweep_halls, write_file
+from hall.audit_archiver import (
+    Swept,
+    archive_present,
+    prune_files,
+    sweep_halls,
+    write_file,
+)
 from hall.calendar import local_day
 from hall.config import HallConfig
-from hall.streams import per_key
 from hall.text import as_str
 from ticketing.keys import HallKeys
 from ticketing.record_archive import (
@@ -161,12 +166,8 @@ class RecordArchiver:
         if not days:
             return 0
         keys = HallKeys(hall)
-        present = await per_key(self.redis, "EXISTS", [keys.day_tickets(d) for d in days])
-        moved = 0
-        for day, exists in zip(days, present, strict=True):
-            if exists and await self.archive_day(hall, day):
-                moved += 1
-        return moved
+        return await archive_present(self.redis, days, keys.day_tickets,
+                                     lambda d: self.archive_day(hall, d))
 
     async def prune(self, hall: str, now: float) -> int:
         """Delete the hall's record files past ``record_retention_days`` (index expired)."""
