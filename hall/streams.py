@@ -15,6 +15,8 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
+from hall.text import as_str
+
 BATCH = 1000  # streams per multi-key read
 
 
@@ -51,3 +53,14 @@ async def per_key(client: Any, command: str, keys: list[str], *args: str,
         replies = await client.eval(PER_KEY, len(batch), *batch, command, *args)
         out.update(zip(batch, replies, strict=True))
     return [out[k] for k in keys]
+
+
+async def noted_since(client: Any, key: str, since: float) -> list[str]:
+    """The members of ``key`` (a zset of halls noted with the time) noted at ``since`` or
+    later, in one round trip; older notes are dropped on the way (``voice:read``,
+    ``appt:halls``: which halls a pass over every hall needs to visit)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(key, "-inf", f"({since!r}")
+        pipe.zrange(key, 0, -1)
+        _, raw = await pipe.execute()
+    return [as_str(m) for m in raw]

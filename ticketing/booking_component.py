@@ -20,7 +20,7 @@ from typing import Any
 from hall.calendar import local_day
 from hall.component import Component
 from hall.services import Key, Services
-from hall.text import as_str
+from hall.streams import noted_since
 from ticketing.appointments import (
     APPOINTMENTS,
     BOOKED_HALLS,
@@ -99,13 +99,8 @@ async def halls_with_bookings(store: AppointmentStore) -> list[str]:
 async def booked_halls(store: AppointmentStore) -> list[str]:
     """The halls noted in ``appt:halls`` (before each booking) with a slot start within
     ``SWEPT_DAYS`` or later; older notes are dropped. One round trip, however many halls."""
-    since = store.clock() - SWEPT_DAYS * 86400
-    async with store.redis.pipeline(transaction=False) as pipe:
-        pipe.zremrangebyscore(BOOKED_HALLS, "-inf", f"({since!r}")
-        pipe.zrange(BOOKED_HALLS, 0, -1)
-        _, raw = await pipe.execute()
-    halls = store.tickets.halls
-    return [h for h in map(as_str, raw) if h in halls]
+    noted = await noted_since(store.redis, BOOKED_HALLS, store.clock() - SWEPT_DAYS * 86400)
+    return [h for h in noted if h in store.tickets.halls]
 
 
 async def _sweep(store: AppointmentStore, notices: BookingNotices | None) -> None:

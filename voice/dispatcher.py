@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from hall.events import CALL_EVENTS, Event, EventType
-from hall.streams import BATCH, batches, per_key
+from hall.streams import BATCH, batches, noted_since, per_key
 from hall.text import as_str
 from ticketing.keys import HallKeys
 from voice.announce import GROUP, announce_async
@@ -208,12 +208,8 @@ class Dispatcher:
 
     async def recent_halls(self) -> list[str]:
         """The halls noted within ``recent`` seconds (older notes are dropped)."""
-        since = self.clock() - self.recent
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(READ_KEY, "-inf", f"({since!r}")
-            pipe.zrange(READ_KEY, 0, -1)
-            _, raw = await pipe.execute()
-        return [h for h in map(as_str, raw) if h in self.voice and self.voice[h].enabled]
+        noted = await noted_since(self.redis, READ_KEY, self.clock() - self.recent)
+        return [h for h in noted if h in self.voice and self.voice[h].enabled]
 
     async def forget_idle_consumers(self, hall: str) -> list[str]:
         """Remove consumers (app processes long gone) with nothing pending from the group."""
