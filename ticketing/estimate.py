@@ -17,7 +17,7 @@ computed as if a window were about to open, would be a promise nobody made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from math import fsum
 
@@ -60,12 +60,25 @@ def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) 
     return mean_service_seconds(recent, _expected_minutes(cfg, queue))
 
 
+def queue_services(cfg: HallConfig, recent: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """``queue_service_seconds`` of every queue of the hall, in the hall's order."""
+    priors = _priors(cfg)
+    return {q.letter: mean_service_seconds(recent.get(q.letter, ()),
+                                           priors.get(q.letter, DEFAULT_EXPECTED_MINUTES))
+            for q in cfg.queues}
+
+
 _PRIORS: dict[int, tuple[HallConfig, dict[str, float]]] = {}
 
 
 def _expected_minutes(cfg: HallConfig, queue: str) -> float:
-    """The mean expected time of the queue's matters (computed once per config object: the
-    tide measures every queue on every run and the simulator quotes every ticket)."""
+    """The mean expected time of the queue's matters."""
+    return _priors(cfg).get(queue, DEFAULT_EXPECTED_MINUTES)
+
+
+def _priors(cfg: HallConfig) -> dict[str, float]:
+    """Each queue's mean expected matter time (computed once per config object: the tide
+    measures every queue on every run and the simulator quotes every ticket)."""
     hit = _PRIORS.get(id(cfg))
     if hit is None or hit[0] is not cfg:
         if len(_PRIORS) > 64:  # configs come and go (the planner's variants): stay small
@@ -74,7 +87,7 @@ def _expected_minutes(cfg: HallConfig, queue: str) -> float:
         for m in cfg.matters:
             by_queue.setdefault(m.queue, []).append(m.expected_minutes)
         hit = _PRIORS[id(cfg)] = (cfg, {q: sum(e) / len(e) for q, e in by_queue.items()})
-    return hit[1].get(queue, DEFAULT_EXPECTED_MINUTES)
+    return hit[1]
 
 
 def estimated_wait_seconds(ahead: int, service_seconds: float, windows: int) -> float:
@@ -94,9 +107,6 @@ class Capacity:
     idle: int  # open windows with nobody at them, ready to call
 
 
-_STAFFED = (WindowStatus.OPEN, WindowStatus.PAUSED)  # the windows a capacity counts
-
-
 def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
              target_window: int | None = None) -> Capacity:
     """The open / paused staffed windows serving ``queue`` now (tide lending included), or
@@ -105,20 +115,15 @@ def capacity(cfg: HallConfig, queue: str, windows: Iterable[WindowState],
     share = 0.0
     own = _own_parts(cfg).get(queue, {})
     for w in windows:
-        if w.clerk is None or w.status not in _STAFFED:
-            continue
         if target_window is not None:
-            if w.number != target_window:
-                continue
-            part = 1.0
+            part: float | None = 1.0 if w.number == target_window else None
         else:
             # the queues it serves now (rules.served_queues): the tide override, else its
             # own list, whose parts are worked out once per hall (_own_parts)
             served = w.queues_override
-            maybe = own.get(w.number) if served is None else _part(served, queue)
-            if maybe is None:
-                continue
-            part = maybe
+            part = own.get(w.number) if served is None else _part(served, queue)
+        if part is None or w.clerk is None:
+            continue
         if w.status is WindowStatus.OPEN:
             open_now += 1
             share += part

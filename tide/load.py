@@ -10,11 +10,11 @@ queue it serves.
 from __future__ import annotations
 
 import math
-from collections.abc import ItemsView, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from hall.config import HallConfig
-from ticketing.estimate import queue_service_seconds
+from ticketing.estimate import queue_services
 from ticketing.model import WindowState, WindowStatus
 from ticketing.rules import served_queues
 
@@ -118,37 +118,33 @@ def measure(
     the fast and slow smoothed arrival rates per queue (``ArrivalRates.per_hour``)."""
     wins = {w.number: w for w in windows}
     known, hall_queues = _parts(cfg)
+    services = queue_services(cfg, recent_services)
+    no_rates = (0.0, 0.0)
     base: dict[str, tuple[int, float, float, float]] = {}
     work: dict[str, float] = {}  # each queue's pending work (window_shares splits by it)
-    loads: dict[str, QueueLoad] = {}
-    for q in cfg.queues:
-        letter = q.letter
+    for letter, service in services.items():
         since = waiting_since.get(letter, ())
-        service = queue_service_seconds(cfg, letter, recent_services.get(letter, ()))
-        longest = now - min(since) if since else 0.0
-        rate = rates.get(letter, (0.0, 0.0))[0]
-        base[letter] = (len(since), max(0.0, longest), rate, service)
-        work[letter] = _work(len(since), rate, service)
+        count = len(since)
+        rate = rates.get(letter, no_rates)[0]
+        base[letter] = (count, max(0.0, now - min(since)) if since else 0.0, rate, service)
+        work[letter] = _work(count, rate, service)
     servers = dict.fromkeys(base, 0.0)
-    # windows serving the same queues share alike: one split per queue list
-    shares: dict[tuple[str, ...], ItemsView[str, float]] = {}
+    # windows serving the same queues share alike: count them per queue list, split once
+    alike: dict[tuple[str, ...], int] = {}
     for number, window in wins.items():
-        if window.status not in BUSY_STATUSES or number not in known:
-            continue
-        served = served_queues(cfg, window)
-        split = shares.get(served)
-        if split is None:
-            own = hall_queues.get(served)
-            if own is None:
-                own = hall_queues[served] = tuple(q for q in served if q in base)
-            split = shares[served] = _split(own, work).items()
-        for letter, share in split:
-            servers[letter] += share
-    for letter, (count, longest, rate, service) in base.items():
-        capacity = servers[letter]
-        loads[letter] = _queue_load(
-            letter, count, longest, rate, service, capacity,
-            predicted_wait(count, service, capacity), rates.get(letter, (0.0, 0.0))[1])
+        if window.status in BUSY_STATUSES and number in known:
+            served = served_queues(cfg, window)
+            alike[served] = alike.get(served, 0) + 1
+    for served, count in alike.items():
+        own = hall_queues.get(served)
+        if own is None:
+            own = hall_queues[served] = tuple(q for q in served if q in base)
+        for letter, share in _split(own, work).items():
+            servers[letter] += share * count
+    loads = {letter: _queue_load(letter, count, longest, rate, service, servers[letter],
+                                 predicted_wait(count, service, servers[letter]),
+                                 rates.get(letter, no_rates)[1])
+             for letter, (count, longest, rate, service) in base.items()}
     busy = frozenset([w.clerk for w in wins.values() if w.clerk is not None])
     return HallLoad(now, loads, wins, busy)
 
@@ -199,8 +195,8 @@ def _work(waiting: int, arrivals_per_hour: float, service_seconds: float) -> flo
 
 def _split(served: Sequence[str], work: Mapping[str, float]) -> dict[str, float]:
     """``window_shares`` from each queue's ``_work``."""
-    if not served:
-        return {}
+    if len(served) < 2:  # one queue has the whole window
+        return dict.fromkeys(served, 1.0)
     mine = {q: work[q] for q in served}
     total = sum(mine.values())
     if total <= 0:

@@ -19,13 +19,13 @@ in the day), and take it back. Every decision carries its reason in Chinese and 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from hall.config import HallConfig, WindowKind
+from hall.config import HallConfig
 from ticketing.model import WindowStatus
 from ticketing.rules import served_queues
 from tide.hours import periods
@@ -158,9 +158,7 @@ def assess(
     out: list[Decision] = []
     holds: list[Hold] = []
     busy = set(load.busy_clerks)
-    for w in cfg.windows:
-        if w.kind is not WindowKind.TIDE:
-            continue
+    for w in cfg.tide_windows:
         d, hold = _tide_window(cfg, settings, load, memory, hour, w.number, frozenset(busy),
                                held.get(w.number), open_now)
         if hold is not None:
@@ -538,14 +536,7 @@ RELEND_MARGIN = 0.5  # servers: how much more another queue must lack to take a 
 def shortfall(settings: TideSettings, q: QueueLoad, hour: float, servers: float) -> float:
     """How many servers ``q`` lacks (to ``SHORTFALL_STEP``) for its newcomer's forecast wait
     over the look-ahead to stay within the target, given ``servers`` serving it."""
-    lag = settings.lag_minutes * 60.0
-    target = settings.target_wait_minutes * 60.0
-    lam = forecast_rate(settings, [q], hour, lag / 3600.0)
-
-    def enough(steps: int) -> bool:
-        return _queue_wait(settings, q.waiting, lam, q.service_seconds,
-                           servers + steps * SHORTFALL_STEP, lag) <= target
-
+    enough = _enough(settings, q, hour, servers)
     # the wait falls as servers are added: bisect for the fewest steps that are enough
     lo, hi = 0, math.ceil(SHORTFALL_CAP / SHORTFALL_STEP)  # hi: the cap, taken as enough
     while lo < hi:
@@ -555,6 +546,33 @@ def shortfall(settings: TideSettings, q: QueueLoad, hour: float, servers: float)
         else:
             lo = mid + 1
     return lo * SHORTFALL_STEP
+
+
+def lacks(settings: TideSettings, q: QueueLoad, hour: float, servers: float,
+          amount: float) -> bool:
+    """Whether ``shortfall(settings, q, hour, servers) >= amount``, by one forecast wait
+    (``amount`` a multiple of ``SHORTFALL_STEP``) instead of a bisection."""
+    steps = math.ceil(amount / SHORTFALL_STEP)
+    if steps <= 0:
+        return True
+    if steps > math.ceil(SHORTFALL_CAP / SHORTFALL_STEP):
+        return False
+    return not _enough(settings, q, hour, servers)(steps - 1)
+
+
+def _enough(settings: TideSettings, q: QueueLoad, hour: float,
+            servers: float) -> Callable[[int], bool]:
+    """Whether ``steps`` more ``SHORTFALL_STEP`` servers keep ``q``'s forecast wait within
+    the target."""
+    lag = settings.lag_minutes * 60.0
+    target = settings.target_wait_minutes * 60.0
+    lam = forecast_rate(settings, [q], hour, lag / 3600.0)
+
+    def enough(steps: int) -> bool:
+        return _queue_wait(settings, q.waiting, lam, q.service_seconds,
+                           servers + steps * SHORTFALL_STEP, lag) <= target
+
+    return enough
 
 
 def _lent_share(load: HallLoad, served: tuple[str, ...], queue: str) -> float:
@@ -568,9 +586,9 @@ def _lent_share(load: HallLoad, served: tuple[str, ...], queue: str) -> float:
 def _lent_shares(cfg: HallConfig, load: HallLoad) -> dict[str, float]:
     """The capacity lent windows give each queue they were lent to now."""
     out: dict[str, float] = {}
-    for w in cfg.windows:
+    for w in cfg.lendable_windows:
         window = load.windows.get(w.number)
-        if not w.lendable or window is None or window.queues_override is None:
+        if window is None or window.queues_override is None:
             continue
         if window.status is not WindowStatus.OPEN:
             continue
@@ -598,9 +616,9 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
     holds: list[Hold] = []
     hot_limit = (settings.open_wait_minutes if settings.policy is PolicyName.THRESHOLD
                  else settings.target_wait_minutes) * 60.0
-    for w in cfg.windows:
+    for w in cfg.lendable_windows:
         window = load.windows.get(w.number)
-        if not w.lendable or window is None:
+        if window is None:
             continue
         if window.status is not WindowStatus.OPEN:
             continue
@@ -672,11 +690,15 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
             others = [q for q in load.queues.values()
                       if q.queue not in own and q.queue not in lent_names
                       and q.waiting > settings.close_waiting]
+            # only a queue lacking RELEND_MARGIN more than ``have`` may take it: the
+            # others are ruled out by one forecast wait each, the rest ranked
+            takers = [q for q in others if lacks(settings, q, hour, q.servers + opened.get(
+                q.queue, 0.0), have + RELEND_MARGIN)]
             needs = {q.queue: shortfall(settings, q, hour,
                                         q.servers + opened.get(q.queue, 0.0))
-                     for q in others}
-            best = max(others, key=lambda q: needs[q.queue], default=None)
-            if best is not None and needs[best.queue] >= have + RELEND_MARGIN:
+                     for q in takers}
+            best = max(takers, key=lambda q: needs[q.queue], default=None)
+            if best is not None:
                 out.append(_lend(cfg, w.number, w.name_zh, own, best, window.clerk,
                                  moved=(lent[0].queue, have, needs[best.queue])))
     return out, holds

@@ -208,6 +208,17 @@ class HallConfig:
             out[window.number] = tuple(served)
         return out
 
+    @functools.cached_property
+    def tide_windows(self) -> tuple[Window, ...]:
+        """The tide windows (潮汐窗口), in the file's order (computed once: the tide
+        policy walks them on every run)."""
+        return tuple(w for w in self.windows if w.kind is WindowKind.TIDE)
+
+    @functools.cached_property
+    def lendable_windows(self) -> tuple[Window, ...]:
+        """The windows the tide policy may lend to another queue, in the file's order."""
+        return tuple(w for w in self.windows if w.lendable)
+
     def windows_serving(self, letter: str) -> tuple[int, ...]:
         return self._serving.get(letter, ())
 
