@@ -90,6 +90,9 @@ class WindowMemory:
     manual: int = 0  # of ``toggles``, how many were a manager's override
 
 
+_UNCHANGED = WindowMemory()  # a window the policy has not changed today
+
+
 @dataclass(frozen=True)
 class Memory:
     """What a policy remembers between runs: when each window last changed, toggles today."""
@@ -98,7 +101,7 @@ class Memory:
     windows: Mapping[int, WindowMemory] = field(default_factory=dict)
 
     def of(self, number: int) -> WindowMemory:
-        return self.windows.get(number, WindowMemory())
+        return self.windows.get(number, _UNCHANGED)
 
     def to_dict(self) -> dict[str, Any]:
         return {"day": self.day, "windows": {
@@ -386,25 +389,36 @@ def forecast_rate(settings: TideSettings, pool: list[QueueLoad], hour: float,
     """Arrivals per second expected over the next ``ahead_hours``: the day's level (slow
     rate over the profile seen through the same window) times the profile ahead; the fast
     rate, scaled the same way, catches surges the pattern does not know."""
+    return _rates_from(settings, pool, hour)(_level_ahead(settings, hour, ahead_hours))
+
+
+def _level_ahead(settings: TideSettings, hour: float, ahead_hours: float) -> float:
+    """The profile's mean level over the next ``ahead_hours`` (0 without a profile)."""
     profile = settings.hourly_profile
-    ahead = profile_mean(profile, hour, hour + ahead_hours) if len(profile) == 24 else 0.0
-    return _scaled(settings, pool, hour, ahead)
+    return profile_mean(profile, hour, hour + ahead_hours) if len(profile) == 24 else 0.0
 
 
-def _scaled(settings: TideSettings, pool: list[QueueLoad], hour: float,
-            ahead: float) -> float:
-    """Arrivals per second where the profile's level is ``ahead``, seen from ``hour``."""
+def _rates_from(settings: TideSettings, pool: list[QueueLoad],
+                hour: float) -> Callable[[float], float]:
+    """Arrivals per second where the profile's level is ``ahead``, seen from ``hour``, as a
+    function of ``ahead`` (the rates and the profile's kernels read once)."""
     fast = sum(q.arrivals_per_hour for q in pool)
     slow = sum(q.arrivals_per_hour_long for q in pool)
     profile = settings.hourly_profile
     if len(profile) != 24:
-        return max(fast, slow) / 3600.0
+        flat = max(fast, slow) / 3600.0
+        return lambda ahead: flat
     tau = settings.smoothing_minutes / 60.0
-    out = 0.0
-    for rate, window in ((fast, tau), (slow, tau * LONG_FACTOR)):
-        seen = profile_kernel(profile, hour, window)
-        out = max(out, rate * min(3.0, ahead / seen) if seen > 0 else rate)
-    return out / 3600.0
+    seen = ((fast, profile_kernel(profile, hour, tau)),
+            (slow, profile_kernel(profile, hour, tau * LONG_FACTOR)))
+
+    def at(ahead: float) -> float:
+        out = 0.0
+        for rate, level in seen:
+            out = max(out, rate * min(3.0, ahead / level) if level > 0 else rate)
+        return out / 3600.0
+
+    return at
 
 
 def close_horizon(hour: float, lag_hours: float, final: bool, cfg: HallConfig) -> float:
@@ -417,16 +431,17 @@ def close_horizon(hour: float, lag_hours: float, final: bool, cfg: HallConfig) -
     return end
 
 
-def peak_rate(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, hour: float,
-              until: float) -> float:
-    """The highest forecast arrival rate (per second) over the open quarter hours from
-    ``hour`` to ``until``."""
+def _busiest_level(settings: TideSettings, cfg: HallConfig, hour: float,
+                   until: float) -> float:
+    """The profile's highest quarter-hour level from ``hour`` to ``until`` while the hall is
+    open (0 without a profile): with ``_rates_from``, the highest forecast arrival rate over
+    that span."""
     profile = settings.hourly_profile
     if len(profile) != 24:
-        return _scaled(settings, pool, hour, 0.0)
+        return 0.0
     start = round(hour * 60.0) / 60.0
-    return _scaled(settings, pool, hour, _busiest_quarter(
-        profile, tuple(periods(cfg)), start, max(start, round(until * 60.0) / 60.0)))
+    return _busiest_quarter(profile, tuple(periods(cfg)), start,
+                            max(start, round(until * 60.0) / 60.0))
 
 
 @lru_cache(maxsize=4096)
@@ -485,15 +500,16 @@ def _predictive(settings: TideSettings, pool: list[QueueLoad], cfg: HallConfig, 
     for q in pool:
         service = q.service_seconds
         without = max(0.0, q.servers - shares.get(q.queue, 0.0))
-        lam = forecast_rate(settings, [q], hour, lag / 3600.0)
+        rate_at = _rates_from(settings, [q], hour)
+        lam = rate_at(_level_ahead(settings, hour, lag / 3600.0))
         w_without = _queue_wait(settings, q.waiting, lam, service, without, lag)
         if worst is None or w_without > worst[0]:
             worst = (w_without, q)
         if not cool:
             continue
         w_with = _queue_wait(settings, q.waiting, lam, service, without + 1.0, lag)
-        peak = max(forecast_rate(settings, [q], hour, 2 * lag / 3600.0),
-                   peak_rate(settings, [q], cfg, hour, until))
+        peak = max(rate_at(_level_ahead(settings, hour, 2 * lag / 3600.0)),
+                   rate_at(_busiest_level(settings, cfg, hour, until)))
         rho = peak * service / without if without > 0 else (math.inf if peak else 0.0)
         cool = (w_without <= target * 0.5 and w_with <= target
                 and rho <= settings.close_utilization)

@@ -479,7 +479,8 @@ class Simulation:
                     self.pending[d.window] = d
                     self.result.proposals.append((self.now, d))
                     self.at(self.now + self.profile.confirm_minutes * 60.0, CONFIRM, d.window)
-        open_windows = sum(1 for w in self.windows.values() if w.status is not WindowStatus.CLOSED)
+        open_windows = len([w for w in self.windows.values()
+                            if w.status is not WindowStatus.CLOSED])
         tide_open = sum(1 for n in self.result.tide_windows
                         if self.windows[n].status is not WindowStatus.CLOSED)
         self.result.samples.append(Sample(self.now, {k: len(v) for k, v in waiting.items()},
