@@ -10,6 +10,7 @@ queue it serves.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -130,11 +131,8 @@ def measure(
         work[letter] = _work(count, rate, service)
     servers = dict.fromkeys(base, 0.0)
     # windows serving the same queues share alike: count them per queue list, split once
-    alike: dict[tuple[str, ...], int] = {}
-    for number, window in wins.items():
-        if window.status in BUSY_STATUSES and number in known:
-            served = served_queues(cfg, window)
-            alike[served] = alike.get(served, 0) + 1
+    alike = Counter([served_queues(cfg, window) for number, window in wins.items()
+                     if window.status in BUSY_STATUSES and number in known])
     for served, count in alike.items():
         own = hall_queues.get(served)
         if own is None:

@@ -555,6 +555,8 @@ def shortfall(settings: TideSettings, q: QueueLoad, hour: float, servers: float)
     enough = _enough(settings, q, hour, servers)
     # the wait falls as servers are added: bisect for the fewest steps that are enough
     lo, hi = 0, math.ceil(SHORTFALL_CAP / SHORTFALL_STEP)  # hi: the cap, taken as enough
+    if not enough(hi - 1):  # short of the cap or more, as a queue lent a window mostly is
+        return hi * SHORTFALL_STEP
     while lo < hi:
         mid = (lo + hi) // 2
         if enough(mid):
