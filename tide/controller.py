@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from hall.config import HallConfig, WindowKind
+from hall.config import HallConfig
 from hall.services import Key
 from hall.streams import batches, per_key
 from hall.text import as_str
@@ -98,8 +98,7 @@ PIPELINE = 500  # halls per pipelined round trip
 def has_tide_work(cfg: HallConfig, settings: TideSettings) -> bool:
     """A hall the policy can act on: it has a tide window, or lends and has a lendable one.
     Other halls get no leader lock and no policy run (most village stations)."""
-    return any(w.kind is WindowKind.TIDE or (settings.lend and w.lendable)
-               for w in cfg.windows)
+    return bool(cfg.tide_windows or (settings.lend and cfg.lendable_windows))
 
 
 class TideController:

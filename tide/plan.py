@@ -171,7 +171,7 @@ def half_hours(cfg: HallConfig) -> list[float]:
 
 def pool_windows(cfg: HallConfig) -> list[int]:
     nd = [w.number for w in cfg.windows if w.kind is WindowKind.NO_DIFFERENCE]
-    tide = [w.number for w in cfg.windows if w.kind is WindowKind.TIDE]
+    tide = [w.number for w in cfg.tide_windows]
     return nd + tide
 
 
@@ -505,7 +505,7 @@ class Planner:
                  "plan": self.slot_p90s(planned_days if planned_days is not None
                                         else today_days)}
         if fallback:
-            tide = {w.number for w in self.cfg.windows if w.kind is WindowKind.TIDE}
+            tide = {w.number for w in self.cfg.tide_windows}
             self.assigned = []
             self.groups = {GENERAL: self.pool}
             counts = {GENERAL: [sum(1 for n in self.pool if n not in tide)] * len(self.slots)}

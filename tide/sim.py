@@ -115,8 +115,7 @@ class Simulation:
         self.day = day
         self.counters: dict[str, int] = {}
         self.result = DayResult(cfg.id, settings.policy.value, seed,
-                                tide_windows=tuple(w.number for w in cfg.windows
-                                                   if w.kind is WindowKind.TIDE))
+                                tide_windows=tuple(w.number for w in cfg.tide_windows))
         self.now = 0.0
         self.last_busy = 0.0
         self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
