@@ -28,6 +28,7 @@ from hall.audit_store import AuditTrail, archived_key, day_key
 from hall.audit_trail import DEPLOYMENT, RETENTION_DAYS, line
 from hall.config import HallConfig
 from tests.support import ROOT, FakeClock, move_expiry_clock
+from tests.voice_support import WorkerProcess
 from ticketing.rollup import RollupScheduler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -205,16 +206,14 @@ async def test_the_scheduler_queues_the_daily_sweep_and_a_real_worker_archives(
     await scheduler.tick()
     await scheduler.tick()  # claimed: queued once a day
     env = {**os.environ, "REDIS_URL": redis_url, "HALL_DATA": str(tmp_path)}
-    worker = subprocess.Popen([sys.executable, "-m", "hall.cli", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = await asyncio.to_thread(WorkerProcess(redis_url, tmp_path).start)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not await aredis.exists(
                 archived_key(H, days[2])):
             await asyncio.sleep(0.1)
     finally:
-        worker.terminate()
-        worker.wait(timeout=15)
+        worker.stop()
     assert await aredis.exists(*[day_key(H, d) for d in days[:3]]) == 0
     recorded = [line for d in await trail.days(DEPLOYMENT)
                 for line in await trail.read_day(DEPLOYMENT, d)]

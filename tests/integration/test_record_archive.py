@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -27,7 +24,8 @@ from hall.audit_store import AuditTrail
 from hall.audit_trail import DEPLOYMENT
 from hall.calendar import national_calendar
 from hall.config import HallConfig
-from tests.support import ROOT, FakeClock, move_expiry_clock
+from tests.support import FakeClock, move_expiry_clock
+from tests.voice_support import WorkerProcess
 from ticketing import model
 from ticketing.keys import HallKeys
 from ticketing.model import Channel
@@ -232,17 +230,14 @@ async def test_the_daily_sweep_in_a_real_worker_archives_records(
     before = await answers(f)
     scheduler = RollupScheduler(aredis, halls, f.clock, redis_url)
     await scheduler.tick()
-    env = {**os.environ, "REDIS_URL": redis_url, "HALL_DATA": str(tmp_path)}
-    worker = subprocess.Popen([sys.executable, "-m", "hall.cli", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = await asyncio.to_thread(WorkerProcess(redis_url, tmp_path).start)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not await aredis.exists(
                 records_index_key(H, f.days[-1])):
             await asyncio.sleep(0.1)
     finally:
-        worker.terminate()
-        worker.wait(timeout=15)
+        worker.stop()
     assert await aredis.exists(*[records_index_key(H, d) for d in f.days]) == DAYS
     assert await aredis.exists(*[HallKeys(H).day_tickets(d) for d in f.days]) == 0
     assert await answers(f) == before
