@@ -8,11 +8,15 @@ hall, the day and the entry number, and what is wrong).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
 from hall.cli_support import settings_from, with_redis
+
+if TYPE_CHECKING:
+    from hall.audit_store import AuditTrail
 
 
 def register(sub: Any) -> None:
@@ -37,38 +41,22 @@ def cmd_archive(args: argparse.Namespace) -> int:
     import time
 
     from hall.audit_archiver import AuditArchiver
-    from hall.audit_store import AuditTrail
-    from hall.audit_trail import DEPLOYMENT
-    from hall.config import load_configured_halls
 
-    settings = settings_from(args)
-    configured = load_configured_halls(settings)
-
-    async def archive(client: Redis) -> int:
-        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()},
-                           data_dir=settings.data_dir)
-        swept = await AuditArchiver(trail).sweep(args.hall or [*configured, DEPLOYMENT],
-                                                 settings.archive_after_days, time.time())
+    async def archive(trail: AuditTrail, halls: list[str], after_days: int) -> int:
+        swept = await AuditArchiver(trail).sweep(halls, after_days, time.time())
         print(f"archived {swept.archived} hall-days, deleted {swept.pruned} files past "
               f"retention, {swept.refused} halls failed (see the log)")
         return 1 if swept.refused else 0
 
-    return with_redis(settings, archive)
+    return _on_trail(args, archive)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hall.audit_store import AuditTrail
     from hall.audit_trail import DEPLOYMENT
-    from hall.config import load_configured_halls
 
-    settings = settings_from(args)
-    configured = load_configured_halls(settings)
-
-    async def verify(client: Redis) -> int:
-        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()},
-                           data_dir=settings.data_dir)
+    async def verify(trail: AuditTrail, halls: list[str], _after_days: int) -> int:
         worst = 0
-        for hall in args.hall or [*configured, DEPLOYMENT]:
+        for hall in halls:
             count, broken = await trail.verify(hall)
             name = "deployment" if hall == DEPLOYMENT else hall
             if broken is None:
@@ -78,4 +66,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 worst = 1
         return worst
 
-    return with_redis(settings, verify)
+    return _on_trail(args, verify)
+
+
+def _on_trail(args: argparse.Namespace,
+              act: Callable[[AuditTrail, list[str], int], Awaitable[int]]) -> int:
+    """Run ``act`` on the deployment's audit trail (archived days read from the data folder)
+    with the halls named by ``--hall``, by default every hall and the deployment's own
+    trail, and the settings' ``archive_after_days``."""
+    from hall.audit_store import AuditTrail
+    from hall.audit_trail import DEPLOYMENT
+    from hall.config import load_configured_halls
+
+    settings = settings_from(args)
+    configured = load_configured_halls(settings)
+
+    async def run(client: Redis) -> int:
+        trail = AuditTrail(client, {h: cfg.tz for h, cfg in configured.items()},
+                           data_dir=settings.data_dir)
+        return await act(trail, args.hall or [*configured, DEPLOYMENT],
+                         settings.archive_after_days)
+
+    return with_redis(settings, run)
