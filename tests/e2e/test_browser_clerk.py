@@ -35,6 +35,19 @@ def test_keyboard_only_clerk_sees_rostered_windows_and_refusals_in_its_language(
                       headers=kiosk).status_code == 201
     with browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900})
+        # The route that will hold the pause's answer is in place from the start (a route
+        # added just before the key press raced it on a loaded CI machine: the pause went out
+        # unheld); until the test asks, it lets the pause through.
+        hold_pause = False
+        held: list[Route] = []
+
+        def pause_route(route: Route) -> None:
+            if hold_pause:
+                held.append(route)
+            else:
+                route.continue_()
+
+        page.route("**/windows/6/pause", pause_route)
         page.goto(f"{base}/h/district/clerk?lang={lang}")
         expect(page.locator("input[name=username]")).to_be_focused()
         page.keyboard.type(username)
@@ -59,16 +72,17 @@ def test_keyboard_only_clerk_sees_rostered_windows_and_refusals_in_its_language(
         expect(error).to_have_text(REFUSALS[lang]["recall"])
         # The pause's answer is held back while the clerk already presses "call next": the
         # console sends the call only once the pause is done, so it is refused as paused.
-        held: list[Route] = []
-        page.route("**/windows/6/pause", lambda route: held.append(route))
+        hold_pause = True
         page.keyboard.press("p")
         page.keyboard.press("n")
         deadline = time.monotonic() + 10
         while not held:
-            assert time.monotonic() < deadline, "the console sent no pause"
+            assert time.monotonic() < deadline, (
+                "the console sent no pause; it shows: "
+                f"{page.locator('#cur-detail').inner_text()!r} / {error.inner_text()!r}")
             page.wait_for_timeout(20)
+        hold_pause = False
         held[0].continue_()
-        page.unroute("**/windows/6/pause")
         expect(error).to_have_text(REFUSALS[lang]["paused"])
         screenshot(page, f"clerk-refused-{lang}")
         page.keyboard.press("p")
