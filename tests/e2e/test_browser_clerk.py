@@ -35,9 +35,9 @@ def test_keyboard_only_clerk_sees_rostered_windows_and_refusals_in_its_language(
                       headers=kiosk).status_code == 201
     with browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900})
-        # The route that will hold the pause's answer is in place from the start (a route
-        # added just before the key press raced it on a loaded CI machine: the pause went out
-        # unheld); until the test asks, it lets the pause through.
+        # The route that will hold the pause's answer is in place from the start (one CI run
+        # saw no pause held when the route was added just before the key press); until the
+        # test asks, it lets the pause through.
         hold_pause = False
         held: list[Route] = []
 
