@@ -290,7 +290,7 @@ class TideService:
                          "toggles_today": memory.of(w.number).toggles if today else 0,
                          "manual_toggles_today": memory.of(w.number).manual if today else 0,
                          "override": w.number in r.overrides}
-                        for w in cfg.windows if w.kind.value == "tide" or w.lendable],
+                        for w in cfg.tide_managed_windows],
             # why the controller holds back a change it would otherwise make (or propose)
             "held": [h.to_dict() for h in holds],
             "pending": [_flat({"id": k, **v}) for k, v in r.pending.items()],

@@ -219,6 +219,12 @@ class HallConfig:
         """The windows the tide policy may lend to another queue, in the file's order."""
         return tuple(w for w in self.windows if w.lendable)
 
+    @functools.cached_property
+    def tide_managed_windows(self) -> tuple[Window, ...]:
+        """The windows the tide controller may change (its tide windows and the lendable
+        ones), in the file's order."""
+        return tuple(w for w in self.windows if w.kind is WindowKind.TIDE or w.lendable)
+
     def windows_serving(self, letter: str) -> tuple[int, ...]:
         return self._serving.get(letter, ())
 
