@@ -6,8 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support import AppProcess
+
+# A page's assertions wait up to 10 s (Playwright's default is 5 s): on a loaded CI machine
+# a live update has taken longer than 5 s to paint; how fast it is, is for benchmarks.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture
