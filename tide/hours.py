@@ -29,6 +29,13 @@ def open_at_hour(cfg: HallConfig, hour: float) -> bool:
     return any(a <= hour < b for a, b in _hours(cfg.hours.periods))
 
 
+def outside_day(cfg: HallConfig, hour: float) -> bool:
+    """Whether ``hour`` is before the day's first period or after its last (a closure
+    between two periods, the lunch break, is inside the day)."""
+    spans = _hours(cfg.hours.periods)
+    return not spans or hour < spans[0][0] or hour >= max(b for _, b in spans)
+
+
 def local_hour(cfg: HallConfig, at: float) -> float:
     """The hall-local hour of day (0-24, fractional) of the POSIX time ``at``."""
     local = datetime.fromtimestamp(at, cfg.tz)

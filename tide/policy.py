@@ -28,7 +28,7 @@ from typing import Any
 from hall.config import HallConfig
 from ticketing.model import WindowStatus
 from ticketing.rules import served_queues
-from tide.hours import periods
+from tide.hours import outside_day, periods
 from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
 from tide.settings import PolicyName, TideSettings
 
@@ -628,17 +628,22 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
     moves to a queue with people waiting that lacks at least ``RELEND_MARGIN`` servers
     more than the lent queue would without it (one toggle); it is given back when its own
     queue fills, or when the lent queue and every queue it could move to stay comfortable
-    without it to the end of the day."""
+    without it to the end of the day; after the hall's day, once nobody waits in the lent
+    queues."""
     predictive = settings.policy is PolicyName.PREDICTIVE
     out: list[Decision] = []
     holds: list[Hold] = []
     hot_limit = (settings.open_wait_minutes if settings.policy is PolicyName.THRESHOLD
                  else settings.target_wait_minutes) * 60.0
+    # After the hall's day (not in the lunch break) a lent window goes back, open or not,
+    # once nobody waits in its lent queues: the next day starts with its own queues.
+    after_hours = not open_now and outside_day(cfg, hour)
     for w in cfg.lendable_windows:
         window = load.windows.get(w.number)
         if window is None:
             continue
-        if window.status is not WindowStatus.OPEN:
+        if window.status is not WindowStatus.OPEN and not (
+                after_hours and window.queues_override is not None):
             continue
         own = cfg.window_queues(w.number)
         own_loads = [load.queues[q] for q in own if q in load.queues]
@@ -686,12 +691,16 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                     _predictive(settings, [q], cfg, hour, True, final=True, shares={})[1]
                     for q in load.queues.values() if q.queue not in own and q.queue not in names)
             own_busy = any(q.waiting > settings.close_waiting for q in own_loads)
+            day_done = after_hours and not any(q.waiting for q in lent)
             if w.number in exclude:
                 continue
-            if (eased or own_busy) and _may_change(settings, memory, w.number, load.at,
-                                                   False):
-                why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling")
-                                  if own_busy else ("借出队列已缓解", "the lent queue has eased"))
+            if (eased or own_busy or day_done) and _may_change(settings, memory, w.number,
+                                                               load.at, False):
+                why_zh, why_en = (("本窗口业务等候增多", "its own queue is filling") if own_busy
+                                  else ("今日办公结束，借出队列已无人等候",
+                                        "the hall's day is over and nobody waits in the lent "
+                                        "queue") if day_done
+                                  else ("借出队列已缓解", "the lent queue has eased"))
                 out.append(Decision(
                     Action.RETURN, w.number, own, window.clerk,
                     f"{why_zh}：{w.number}号窗口恢复原业务", f"{why_en}: window {w.number} "

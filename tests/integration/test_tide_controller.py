@@ -204,6 +204,36 @@ async def test_lending_and_return_change_the_queues_a_window_calls(
     assert called is not None and called.queue == "B"
 
 
+async def test_a_window_lent_at_closing_time_goes_back_after_hours(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    # The hall closes with window 11 lent to pensions (B) and people still waiting there:
+    # it stays lent while it serves them; once they are served and its clerk has gone
+    # home, the live controller gives it back, with its event: tomorrow starts unlent.
+    await staff_base_windows(store)
+    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    service = service_for(aredis, store, lend=True)
+    for _ in range(30):
+        await store.issue("district", "SB-YLJ", Channel.KIOSK)
+    assert [d.action for d in await service.run_policy("district") if d.window == 11] == [
+        Action.LEND]
+    clock.now = OPEN_AT + 9 * 3600  # 19:00: the hall has closed, the queue is still there
+    assert [d for d in await service.run_policy("district") if d.window == 11] == []
+    while await store.call_next("district", 11) is not None:
+        await store.start("district", 11)
+        await store.finish("district", 11)
+    await store.change_window("district", 11, lambda w, now: model.logout(w, now))
+    [back] = [d for d in await service.run_policy("district") if d.window == 11]
+    assert back.action is Action.RETURN
+    window = await store.window("district", 11)
+    assert window.queues_override is None and window.status is WindowStatus.CLOSED
+    [returned] = [e for e in await events(aredis, EventType.TIDE_DECISION)
+                  if e["reason"] == "tide.return"]
+    assert returned["window"]["number"] == 11 and returned["status"] == "applied"
+    assert returned["window"]["queues_override"] is None
+    assert [d for d in await service.run_policy("district") if d.window == 11] == []
+
+
 async def test_concurrent_readers_count_each_arrival_once(
     aredis: Redis, store: TicketStore
 ) -> None:

@@ -290,6 +290,33 @@ def test_a_lent_window_stays_lent_while_a_later_peak_needs_it(district: HallConf
     assert back.action is Action.RETURN
 
 
+def test_after_the_halls_day_a_lent_window_goes_back_once_its_lent_queue_is_served(
+        district: HallConfig) -> None:
+    # No day pattern: tax (D) keeps a steady 6 arrivals an hour, so its forecast never eases
+    # and window 11, lent to it, stays lent through the lunch break. After the hall's day it
+    # goes back once nobody waits in tax any more (whatever its clerk did): the next day
+    # starts with window 11 on its own queue.
+    settings = PREDICTIVE_LEND.with_(hourly_profile=())
+    wins = [WindowState(n, WindowStatus.OPEN, clerk=c) for n, c in BASE_CLERKS.items()
+            if n != 11]
+
+    def window_11(lent_status: WindowStatus, waiting_d: int, hour: float, open_now: bool):
+        w11 = WindowState(11, lent_status, clerk="S11" if lent_status is not
+                          WindowStatus.CLOSED else None, queues_override=("G", "D"))
+        load = measure(district, NOW, [*wins, w11, WindowState(12)],
+                       {"D": [NOW - 60.0 * i for i in range(waiting_d)]}, {"D": (6.0, 6.0)}, {})
+        lent = Memory("d", {11: WindowMemory(NOW - 3600.0, 1)})
+        return [x.action for x in decide(district, settings, load, lent, hour, open_now=open_now)
+                if x.window == 11]
+
+    assert window_11(WindowStatus.OPEN, 0, 12.5, open_now=False) == []  # lunch: stays lent
+    assert window_11(WindowStatus.OPEN, 2, 17.6, open_now=False) == []  # serving the last
+    assert window_11(WindowStatus.OPEN, 0, 17.6, open_now=False) == [Action.RETURN]
+    assert window_11(WindowStatus.CLOSED, 0, 19.0, open_now=False) == [Action.RETURN]
+    assert window_11(WindowStatus.CLOSED, 0, 8.5, open_now=False) == [Action.RETURN]
+    assert window_11(WindowStatus.CLOSED, 0, 15.0, open_now=True) == []  # closed in the day
+
+
 def test_the_last_lend_of_the_day_waits_for_people_waiting(district: HallConfig) -> None:
     # Tax's arrival rate alone forecasts a long wait on its one window, nobody waits yet.
     def tax(waiting: int):

@@ -24,9 +24,9 @@ from tide.sim import DayResult, Simulation
 GOLDEN = {
     ("district", "off", 1): "afd4ede053b98917",
     ("district", "threshold", 1): "f9e1565710958d4e",
-    ("district", "predictive", 1): "05543da51b0429d1",
-    ("district", "predictive", 102): "b40ef5444dd077af",
-    ("district", "advise", 2): "5cb7c6e0f4a093c8",
+    ("district", "predictive", 1): "4b4895158a3ab705",
+    ("district", "predictive", 102): "61ece1c9a2fc57f9",
+    ("district", "advise", 2): "5f9500c84865b09d",
     ("town", "predictive", 3): "a273ca9f8fe0a3f2",
 }
 
