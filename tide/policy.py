@@ -30,7 +30,7 @@ from ticketing.model import WindowStatus
 from ticketing.rules import served_queues
 from tide.hours import outside_day, periods
 from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
-from tide.settings import PolicyName, TideSettings
+from tide.settings import Mode, PolicyName, TideSettings
 
 
 class Action(str, Enum):
@@ -48,16 +48,25 @@ class Decision:
     clerk: str | None = None
     reason_zh: str = ""
     reason_en: str = ""
+    end_of_day: bool = False  # a lent window given back after the hall's day
 
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action.value, "window": self.window, "queues": list(self.queues),
-                "clerk": self.clerk, "reason_zh": self.reason_zh, "reason_en": self.reason_en}
+                "clerk": self.clerk, "reason_zh": self.reason_zh, "reason_en": self.reason_en,
+                "end_of_day": self.end_of_day}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
         return cls(Action(data["action"]), int(data["window"]), tuple(data.get("queues") or ()),
                    data.get("clerk"), str(data.get("reason_zh", "")),
-                   str(data.get("reason_en", "")))
+                   str(data.get("reason_en", "")), bool(data.get("end_of_day", False)))
+
+
+def proposed(mode: Mode, d: Decision) -> bool:
+    """Whether ``d`` waits for a manager (advise mode) instead of being applied: every
+    decision but the end-of-day return, which only gives a window its own queues back when
+    no manager is there to confirm it (proposed, it would lapse and come back all night)."""
+    return mode is Mode.ADVISE and not d.end_of_day
 
 
 @dataclass(frozen=True)
@@ -704,7 +713,7 @@ def _lending(cfg: HallConfig, settings: TideSettings, load: HallLoad, memory: Me
                 out.append(Decision(
                     Action.RETURN, w.number, own, window.clerk,
                     f"{why_zh}：{w.number}号窗口恢复原业务", f"{why_en}: window {w.number} "
-                    "returns to its own queues"))
+                    "returns to its own queues", end_of_day=after_hours))
                 continue
             if not (predictive and lent and quiet and open_now) or not _may_change(
                     settings, memory, w.number, load.at, True):

@@ -38,7 +38,15 @@ from tide.history import hourly_shape, past_days, profile_for, read_history
 from tide.hours import local_hour, open_at
 from tide.keys import TideKeys
 from tide.load import ArrivalRates, HallLoad, measure
-from tide.policy import Action, Assessment, Decision, assess, remember, standby_clerk
+from tide.policy import (
+    Action,
+    Assessment,
+    Decision,
+    assess,
+    proposed,
+    remember,
+    standby_clerk,
+)
 from tide.quotes import day_accuracy
 from tide.settings import Mode, TideSettings, parse_tide
 from tide.state import TideRead, pending_ids, read, record
@@ -74,14 +82,13 @@ def _decode(fields: Any) -> dict[str, str]:
 
 
 def _flat(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry with its decision's action, window, clerk and reasons also at the top level."""
+    """An entry with its decision's fields also at the top level; the decision read back
+    through ``Decision`` (an entry stored before a field was added gets its default)."""
     d = entry.get("decision")
     if not isinstance(d, dict):
         return entry
-    return {**entry, "action": d.get("action"), "window": d.get("window"),
-            "clerk": d.get("clerk"), "queues": d.get("queues"),
-            "reason_zh": d.get("reason_zh"), "reason_en": d.get("reason_en"),
-            "reason": d.get("reason_zh")}
+    fields = Decision.from_dict(d).to_dict()
+    return {**entry, "decision": fields, **fields, "reason": fields["reason_zh"]}
 
 
 def announce(d: Decision) -> tuple[str, str]:
@@ -375,10 +382,10 @@ class TideService:
         done: list[Decision] = []
         for d in (await self._assess(cfg, r, load)).decisions:
             try:
-                if r.mode is Mode.AUTO:
-                    await self.apply(hall_id, d, by="tide", status="applied")
-                else:
+                if proposed(r.mode, d):
                     await self.propose(hall_id, d)
+                else:
+                    await self.apply(hall_id, d, by="tide", status="applied")
             except DomainError as exc:  # e.g. the clerk logged in elsewhere meanwhile
                 log.warning("tide decision %s for hall %s not applied: %s", d, hall_id, exc)
                 continue

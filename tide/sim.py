@@ -38,7 +38,7 @@ from tide.apply import apply_decision, recheck_proposal
 from tide.arrivals import generate_arrivals
 from tide.hours import open_at_hour
 from tide.load import ArrivalRates, measure
-from tide.policy import Action, Decision, Memory, assess, remember
+from tide.policy import Action, Decision, Memory, assess, proposed, remember
 from tide.profiles import Arrival, DayProfile, Shift
 from tide.settings import Mode, TideSettings
 
@@ -472,7 +472,7 @@ class Simulation:
             exclude = dict.fromkeys(self.pending, "pending") if mode is Mode.ADVISE else {}
             for d in assess(self.cfg, self.settings, load, self.memory, hour, exclude,
                             open_now).decisions:
-                if mode is Mode.AUTO:
+                if not proposed(mode, d):
                     self._apply(d)
                 else:
                     self.pending[d.window] = d

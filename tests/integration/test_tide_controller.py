@@ -234,6 +234,25 @@ async def test_a_window_lent_at_closing_time_goes_back_after_hours(
     assert [d for d in await service.run_policy("district") if d.window == 11] == []
 
 
+async def test_in_advise_mode_the_end_of_day_return_is_applied_not_proposed(
+    aredis: Redis, store: TicketStore, clock: FakeClock
+) -> None:
+    # Nobody is there at night to confirm it: proposed, it would lapse every 10 minutes and
+    # be proposed again until morning. It is applied, and says so in its event.
+    await staff_base_windows(store)
+    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    await store.change_window("district", 11, lambda w, now: model.reassign(w, ("G", "B"), now))
+    await store.change_window("district", 11, lambda w, now: model.logout(w, now))
+    service = service_for(aredis, store, mode=Mode.ADVISE, lend=True)
+    clock.now = OPEN_AT + 9 * 3600
+    [back] = await service.run_policy("district")
+    assert back.action is Action.RETURN and back.end_of_day
+    assert (await store.window("district", 11)).queues_override is None
+    assert (await service.state("district"))["pending"] == []
+    [event] = await events(aredis, EventType.TIDE_DECISION)
+    assert event["status"] == "applied" and event["reason"] == "tide.return"
+
+
 async def test_concurrent_readers_count_each_arrival_once(
     aredis: Redis, store: TicketStore
 ) -> None:

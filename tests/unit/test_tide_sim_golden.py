@@ -26,7 +26,7 @@ GOLDEN = {
     ("district", "threshold", 1): "f9e1565710958d4e",
     ("district", "predictive", 1): "4b4895158a3ab705",
     ("district", "predictive", 102): "61ece1c9a2fc57f9",
-    ("district", "advise", 2): "5f9500c84865b09d",
+    ("district", "advise", 2): "3772461a1acdf99c",
     ("town", "predictive", 3): "a273ca9f8fe0a3f2",
 }
 
