@@ -63,6 +63,14 @@ async def crowd(store: TicketStore, count: int = 40) -> None:
         await store.issue("district", "SB-YLJ" if i % 2 else "QY-KB", Channel.KIOSK)
 
 
+async def pensions_crowd_and_window_11(store: TicketStore) -> None:
+    """The base windows and window 11 (housing fund, lendable) staffed; 30 wait for pensions."""
+    await staff_base_windows(store)
+    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    for _ in range(30):
+        await store.issue("district", "SB-YLJ", Channel.KIOSK)
+
+
 async def test_one_leader_per_hall_and_takeover_after_expiry(
     aredis: Redis, store: TicketStore
 ) -> None:
@@ -191,11 +199,8 @@ async def test_opening_an_open_window_is_refused_and_changes_nothing(
 async def test_lending_and_return_change_the_queues_a_window_calls(
     aredis: Redis, store: TicketStore, halls: dict[str, HallConfig]
 ) -> None:
-    await staff_base_windows(store)
-    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    await pensions_crowd_and_window_11(store)
     service = service_for(aredis, store, lend=True)
-    for _ in range(30):
-        await store.issue("district", "SB-YLJ", Channel.KIOSK)
     decisions = await service.run_policy("district")
     lends = [d for d in decisions if d.action is Action.LEND]
     assert [(d.window, d.queues) for d in lends] == [(11, ("G", "B"))]
@@ -210,11 +215,8 @@ async def test_a_window_lent_at_closing_time_goes_back_after_hours(
     # The hall closes with window 11 lent to pensions (B) and people still waiting there:
     # it stays lent while it serves them; once they are served and its clerk has gone
     # home, the live controller gives it back, with its event: tomorrow starts unlent.
-    await staff_base_windows(store)
-    await store.change_window("district", 11, lambda w, now: model.login(w, "S11", now))
+    await pensions_crowd_and_window_11(store)
     service = service_for(aredis, store, lend=True)
-    for _ in range(30):
-        await store.issue("district", "SB-YLJ", Channel.KIOSK)
     assert [d.action for d in await service.run_policy("district") if d.window == 11] == [
         Action.LEND]
     clock.now = OPEN_AT + 9 * 3600  # 19:00: the hall has closed, the queue is still there
