@@ -29,11 +29,16 @@ def open_at_hour(cfg: HallConfig, hour: float) -> bool:
     return any(a <= hour < b for a, b in _hours(cfg.hours.periods))
 
 
+def day_end(cfg: HallConfig) -> float:
+    """The hour the hall's day ends: the end of its last opening period (0 without any)."""
+    return max((b for _, b in _hours(cfg.hours.periods)), default=0.0)
+
+
 def outside_day(cfg: HallConfig, hour: float) -> bool:
     """Whether ``hour`` is before the day's first period or after its last (a closure
     between two periods, the lunch break, is inside the day)."""
     spans = _hours(cfg.hours.periods)
-    return not spans or hour < spans[0][0] or hour >= max(b for _, b in spans)
+    return not spans or hour < spans[0][0] or hour >= day_end(cfg)
 
 
 def local_hour(cfg: HallConfig, at: float) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 from hall.config import HallConfig
 from ticketing.model import WindowStatus
 from ticketing.rules import served_queues
-from tide.hours import outside_day, periods
+from tide.hours import day_end, outside_day, periods
 from tide.load import LONG_FACTOR, HallLoad, QueueLoad, window_shares
 from tide.settings import Mode, PolicyName, TideSettings
 
@@ -436,7 +436,7 @@ def close_horizon(hour: float, lag_hours: float, final: bool, cfg: HallConfig) -
     the hall's day, so the budget is not spent before a later peak."""
     end = hour + 2 * lag_hours
     if final:
-        return max([end, *(b for _, b in periods(cfg))])
+        return max(end, day_end(cfg))
     return end
 
 

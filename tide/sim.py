@@ -27,7 +27,6 @@ from datetime import datetime, time
 
 from hall.config import HallConfig, WindowKind
 from hall.errors import DomainError
-from hall.text import hours_of
 from ticketing import booking_rules, estimate, model, rules
 from ticketing.booking_rules import CheckIn
 from ticketing.calendars import hall_parts
@@ -36,7 +35,7 @@ from ticketing.model import Channel, Ticket, TicketStatus, WindowState, WindowSt
 from ticketing.rules import served_queues
 from tide.apply import apply_decision, recheck_proposal
 from tide.arrivals import generate_arrivals
-from tide.hours import open_at_hour
+from tide.hours import day_end, open_at_hour, periods
 from tide.load import ArrivalRates, measure
 from tide.policy import Action, Decision, Memory, assess, proposed, remember
 from tide.profiles import Arrival, DayProfile, Shift
@@ -119,7 +118,7 @@ class Simulation:
         self.now = 0.0
         self.last_busy = 0.0
         self.hall_close = (profile.steady_hours * 3600.0 if profile.steady_hours > 0
-                           else hours_of(cfg.hours.periods[-1][1]) * 3600.0)
+                           else day_end(cfg) * 3600.0)
         self.ending: set[int] = set()  # windows whose shift is over: serve out, then close
         self.gone: set[str] = set()  # citizens who left without telling
         self.legs: dict[str, int] = {}
@@ -166,10 +165,7 @@ class Simulation:
         clerk who may staff it through every opening period (closed over lunch)."""
         if self.profile.roster is not None:
             return self.profile.roster
-        if self.profile.steady_hours > 0:
-            spans = [(0.0, math.inf)]
-        else:
-            spans = [(hours_of(a), hours_of(b)) for a, b in self.cfg.hours.periods]
+        spans = [(0.0, math.inf)] if self.profile.steady_hours > 0 else periods(self.cfg)
         used: set[str] = set()
         clerks = sorted(self.cfg.staff, key=lambda s: len(s.windows))
         shifts: list[Shift] = []
