@@ -62,9 +62,7 @@ def queue_service_seconds(cfg: HallConfig, queue: str, recent: Sequence[float]) 
 
 def queue_services(cfg: HallConfig, recent: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """``queue_service_seconds`` of every queue of the hall, in the hall's order."""
-    priors = _priors(cfg)
-    return {q.letter: mean_service_seconds(recent.get(q.letter, ()),
-                                           priors.get(q.letter, DEFAULT_EXPECTED_MINUTES))
+    return {q.letter: queue_service_seconds(cfg, q.letter, recent.get(q.letter, ()))
             for q in cfg.queues}
 
 
@@ -72,13 +70,8 @@ _PRIORS: dict[int, tuple[HallConfig, dict[str, float]]] = {}
 
 
 def _expected_minutes(cfg: HallConfig, queue: str) -> float:
-    """The mean expected time of the queue's matters."""
-    return _priors(cfg).get(queue, DEFAULT_EXPECTED_MINUTES)
-
-
-def _priors(cfg: HallConfig) -> dict[str, float]:
-    """Each queue's mean expected matter time (computed once per config object: the tide
-    measures every queue on every run and the simulator quotes every ticket)."""
+    """The mean expected time of the queue's matters (computed once per config object: the
+    tide measures every queue on every run and the simulator quotes every ticket)."""
     hit = _PRIORS.get(id(cfg))
     if hit is None or hit[0] is not cfg:
         if len(_PRIORS) > 64:  # configs come and go (the planner's variants): stay small
@@ -87,7 +80,7 @@ def _priors(cfg: HallConfig) -> dict[str, float]:
         for m in cfg.matters:
             by_queue.setdefault(m.queue, []).append(m.expected_minutes)
         hit = _PRIORS[id(cfg)] = (cfg, {q: sum(e) / len(e) for q, e in by_queue.items()})
-    return hit[1]
+    return hit[1].get(queue, DEFAULT_EXPECTED_MINUTES)
 
 
 def estimated_wait_seconds(ahead: int, service_seconds: float, windows: int) -> float:
